@@ -1,0 +1,83 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"keydesk/ldapsync"
+)
+
+// DoctorSection is the checks of one domain, or of the database.
+type DoctorSection struct {
+	Title  string           `json:"title"`
+	Domain string           `json:"domain,omitempty"`
+	Checks []ldapsync.Check `json:"checks"`
+}
+
+// DoctorReport is everything doctor found.
+type DoctorReport struct {
+	Sections []DoctorSection `json:"sections"`
+}
+
+// Failed reports whether any check failed.
+func (r DoctorReport) Failed() bool {
+	for _, s := range r.Sections {
+		for _, c := range s.Checks {
+			if c.Status == ldapsync.CheckFail {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Doctor diagnoses every configured domain (concurrently) and the database.
+func (s *Service) Doctor(ctx context.Context, a Actor) DoctorReport {
+	var rep DoctorReport
+	if err := authorize(a, "read"); err != nil {
+		rep.Sections = append(rep.Sections, DoctorSection{Title: "permissions", Checks: []ldapsync.Check{{Name: "role", Status: ldapsync.CheckFail, Detail: err.Error()}}})
+		return rep
+	}
+	cfgChecks := []ldapsync.Check{}
+	switch {
+	case s.cfg.Path == "":
+		cfgChecks = append(cfgChecks, ldapsync.Check{Name: "configuration", Status: ldapsync.CheckWarn, Detail: "no configuration file"})
+	case len(s.cfg.Domains) == 0:
+		cfgChecks = append(cfgChecks, ldapsync.Check{Name: "configuration", Status: ldapsync.CheckFail, Detail: s.cfg.Path + " configures no domain (or does not exist)", Fix: "add a [[domain]] section: see the README, \"Configuration\""})
+	default:
+		cfgChecks = append(cfgChecks, ldapsync.Check{Name: "configuration", Status: ldapsync.CheckPass, Detail: fmt.Sprintf("%s: %d domains (%s)", s.cfg.Path, len(s.cfg.Domains), strings.Join(s.cfg.DomainNames(), ", "))})
+	}
+	rep.Sections = append(rep.Sections, DoctorSection{Title: "configuration", Checks: cfgChecks})
+
+	domains := make([]DoctorSection, len(s.cfg.Domains))
+	var wg sync.WaitGroup
+	for i, d := range s.cfg.Domains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			domains[i] = DoctorSection{Title: "domain " + d.Name, Domain: d.Name, Checks: ldapsync.Diagnose(ctx, d)}
+		}()
+	}
+	wg.Wait()
+	rep.Sections = append(rep.Sections, domains...)
+
+	var db []ldapsync.Check
+	if problems, err := s.st.IntegrityCheck(ctx); err != nil {
+		db = append(db, ldapsync.Check{Name: "integrity", Status: ldapsync.CheckFail, Detail: err.Error()})
+	} else if len(problems) > 0 {
+		db = append(db, ldapsync.Check{Name: "integrity", Status: ldapsync.CheckFail, Detail: strings.Join(problems, "; "), Fix: "restore the database from a backup"})
+	} else {
+		db = append(db, ldapsync.Check{Name: "integrity", Status: ldapsync.CheckPass, Detail: s.st.Path() + " is consistent"})
+	}
+	if ar, err := s.st.VerifyAudit(ctx); err != nil {
+		db = append(db, ldapsync.Check{Name: "audit log", Status: ldapsync.CheckFail, Detail: err.Error()})
+	} else if !ar.OK() {
+		db = append(db, ldapsync.Check{Name: "audit log", Status: ldapsync.CheckFail, Detail: strings.Join(ar.Problems, "; "), Fix: "the audit log was tampered with: investigate, and keep a copy of the database as evidence"})
+	} else {
+		db = append(db, ldapsync.Check{Name: "audit log", Status: ldapsync.CheckPass, Detail: fmt.Sprintf("%d entries, chain intact", ar.Entries)})
+	}
+	rep.Sections = append(rep.Sections, DoctorSection{Title: "database", Checks: db})
+	return rep
+}

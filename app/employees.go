@@ -1,0 +1,174 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+
+	"keydesk/store"
+)
+
+// AccountView is an account as the command line and the console show it.
+type AccountView struct {
+	Domain           string     `json:"domain"`
+	ObjectGUID       string     `json:"object_guid"`
+	ObjectSID        string     `json:"object_sid"`
+	SAMAccountName   string     `json:"sam_account_name"`
+	UPN              string     `json:"user_principal_name"`
+	Mail             string     `json:"mail"`
+	DisplayName      string     `json:"display_name"`
+	GivenName        string     `json:"given_name"`
+	SN               string     `json:"sn"`
+	Department       string     `json:"department"`
+	Title            string     `json:"title"`
+	Company          string     `json:"company"`
+	Telephone        string     `json:"telephone"`
+	DN               string     `json:"dn"`
+	Enabled          bool       `json:"enabled"`
+	InSyncGroup      bool       `json:"in_sync_group"`
+	PasswordRotation bool       `json:"password_rotation"`
+	PwdLastSet       *time.Time `json:"pwd_last_set"`
+	LeftReason       *string    `json:"left_reason"`
+	LeftAt           *time.Time `json:"left_at"`
+}
+
+// EmployeeView is an employee with its accounts; its JSON is the interface of
+// `keydesk employees --json`.
+type EmployeeView struct {
+	ID          int64         `json:"id"`
+	Email       *string       `json:"email"`
+	DisplayName string        `json:"display_name"`
+	Department  string        `json:"department"`
+	Status      string        `json:"status"`
+	Source      string        `json:"source"`
+	Flags       []string      `json:"flags"`
+	RemovedAt   *time.Time    `json:"removed_at"`
+	Accounts    []AccountView `json:"accounts"`
+}
+
+func viewEmployee(e *store.Employee) EmployeeView {
+	v := EmployeeView{ID: e.ID, DisplayName: e.DisplayName, Department: e.Department, Status: e.Status,
+		Source: e.Source, Flags: e.Flags(), RemovedAt: e.RemovedAt, Accounts: []AccountView{}}
+	if e.Email != "" {
+		email := e.Email
+		v.Email = &email
+	}
+	for _, a := range e.Accounts {
+		av := AccountView{Domain: a.Domain, ObjectGUID: a.ObjectGUID, ObjectSID: a.ObjectSID, SAMAccountName: a.SAMAccountName,
+			UPN: a.UPN, Mail: a.Mail, DisplayName: a.DisplayName, GivenName: a.GivenName, SN: a.SN, Department: a.Department,
+			Title: a.Title, Company: a.Company, Telephone: a.Telephone, DN: a.DN, Enabled: a.Enabled,
+			InSyncGroup: a.InSyncGroup, PasswordRotation: a.PasswordRotation, PwdLastSet: a.PwdLastSet, LeftAt: a.LeftAt}
+		if a.LeftReason != "" {
+			r := a.LeftReason
+			av.LeftReason = &r
+		}
+		v.Accounts = append(v.Accounts, av)
+	}
+	return v
+}
+
+// Employees lists employees whose name, email or sAMAccountName contains
+// filter (case-insensitive).
+func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]EmployeeView, error) {
+	if err := authorize(a, "read"); err != nil {
+		return nil, err
+	}
+	emps, err := s.st.ListEmployees(ctx, store.EmployeeFilter{Text: filter})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]EmployeeView, len(emps))
+	for i := range emps {
+		out[i] = viewEmployee(&emps[i])
+	}
+	return out, nil
+}
+
+// AddEmployee adds a manually managed employee (a person outside AD). An AD
+// account with the same email later adopts it.
+func (s *Service) AddEmployee(ctx context.Context, a Actor, email, name string) (EmployeeView, error) {
+	if err := authorize(a, "employee.add"); err != nil {
+		return EmployeeView{}, err
+	}
+	addr, err := mail.ParseAddress(strings.TrimSpace(email))
+	if err != nil || addr.Name != "" || !strings.Contains(addr.Address, "@") {
+		return EmployeeView{}, fmt.Errorf("email %q is not an address such as anna@example.com", email)
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return EmployeeView{}, fmt.Errorf("name is empty: give the person's name with --name")
+	}
+	e := store.Employee{EmailNorm: NormalizeEmail(addr.Address), Email: addr.Address, DisplayName: name, Status: store.StatusActive, Source: store.SourceManual}
+	err = s.st.Update(ctx, func(tx *store.Tx) error {
+		if ex, err := tx.EmployeeByEmail(ctx, e.EmailNorm); err == nil {
+			return fmt.Errorf("%s is already employee %d (%s, %s)", addr.Address, ex.ID, ex.DisplayName, ex.Source)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := tx.InsertEmployee(ctx, &e); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, "employee.add", employeeTarget(e.ID), store.OutcomeSuccess, map[string]any{"email": e.Email, "name": name})
+	})
+	if err != nil {
+		return EmployeeView{}, fmt.Errorf("add employee: %w", err)
+	}
+	return viewEmployee(&e), nil
+}
+
+// RemoveEmployee marks a manually managed employee as removed (the record is
+// kept). Employees from AD leave by leaving the sync group.
+func (s *Service) RemoveEmployee(ctx context.Context, a Actor, idOrEmail string) (EmployeeView, error) {
+	if err := authorize(a, "employee.remove"); err != nil {
+		return EmployeeView{}, err
+	}
+	var out store.Employee
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		e, err := s.lookupEmployee(ctx, tx, idOrEmail)
+		if err != nil {
+			return err
+		}
+		accs, err := tx.EmployeeAccounts(ctx, e.ID)
+		if err != nil {
+			return err
+		}
+		if e.Source != store.SourceManual || len(accs) > 0 {
+			return fmt.Errorf("employee %d (%s) comes from Active Directory: remove the account from the sync group in AD and sync", e.ID, e.Email)
+		}
+		if e.Status == store.StatusRemoved {
+			return fmt.Errorf("employee %d (%s) is already removed", e.ID, e.Email)
+		}
+		now := tx.Now()
+		e.Status, e.RemovedAt = store.StatusRemoved, &now
+		if err := tx.UpdateEmployee(ctx, e); err != nil {
+			return err
+		}
+		out = *e
+		return s.audit(ctx, tx, a, "employee.remove", employeeTarget(e.ID), store.OutcomeSuccess, map[string]any{"email": e.Email})
+	})
+	if err != nil {
+		return EmployeeView{}, fmt.Errorf("remove employee %s: %w", idOrEmail, err)
+	}
+	return viewEmployee(&out), nil
+}
+
+func (s *Service) lookupEmployee(ctx context.Context, tx *store.Tx, idOrEmail string) (*store.Employee, error) {
+	if id, err := strconv.ParseInt(idOrEmail, 10, 64); err == nil {
+		e, err := s.st.Employee(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("no employee with id %d", id)
+		}
+		return e, nil
+	}
+	e, err := tx.EmployeeByEmail(ctx, NormalizeEmail(idOrEmail))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no employee with email %s", idOrEmail)
+	}
+	return e, err
+}
+
+func employeeTarget(id int64) string { return "employee:" + strconv.FormatInt(id, 10) }

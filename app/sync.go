@@ -1,0 +1,338 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"keydesk/config"
+	"keydesk/ldapsync"
+	"keydesk/store"
+)
+
+// ErrSyncRunning is returned when a domain is already being synced.
+var ErrSyncRunning = errors.New("a sync of this domain is already running")
+
+// SyncRequest asks for a sync of some or all domains.
+type SyncRequest struct {
+	Actor   Actor
+	Domains []string // empty = all, in configuration order
+	Full    bool     // ignore the high-water mark
+	// AllowRemovals applies removals that the accident guard would hold.
+	AllowRemovals bool
+	// Progress, if set, is called from the domain's goroutine as pages arrive.
+	Progress func(domain string, p ldapsync.Progress)
+}
+
+// DomainSummary is the result of syncing one domain.
+type DomainSummary struct {
+	Domain           string        `json:"domain"`
+	OK               bool          `json:"ok"`
+	Error            string        `json:"error,omitempty"`
+	Hint             string        `json:"hint,omitempty"`
+	Server           string        `json:"server,omitempty"`
+	Mode             string        `json:"mode,omitempty"` // "full" or "incremental"
+	FullReason       string        `json:"full_reason,omitempty"`
+	Members          int           `json:"members"`
+	Added            int           `json:"added"`
+	Updated          int           `json:"updated"`
+	Merged           int           `json:"merged"`
+	Removed          int           `json:"removed"`
+	Held             int           `json:"held"`
+	Unchanged        int           `json:"unchanged"`
+	PasswordRotation int           `json:"password_rotation"`
+	Pages            int           `json:"pages"`
+	DurationMS       int64         `json:"duration_ms"`
+	Duration         time.Duration `json:"-"`
+	Err              error         `json:"-"`
+}
+
+// SyncReport is the result of a sync of several domains.
+type SyncReport struct {
+	Domains []DomainSummary `json:"domains"`
+}
+
+// Failed lists the domains that failed.
+func (r SyncReport) Failed() []DomainSummary {
+	var out []DomainSummary
+	for _, d := range r.Domains {
+		if !d.OK {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Sync syncs the requested domains concurrently. One domain failing does not
+// stop the others; each domain's result is in the report. The error is
+// non-nil only when the request itself is wrong (unknown domain, no right).
+func (s *Service) Sync(ctx context.Context, req SyncRequest) (SyncReport, error) {
+	if err := authorize(req.Actor, "sync"); err != nil {
+		return SyncReport{}, err
+	}
+	if req.AllowRemovals {
+		if err := authorize(req.Actor, "sync.allow"); err != nil {
+			return SyncReport{}, err
+		}
+	}
+	domains, err := s.cfg.Select(req.Domains)
+	if err != nil {
+		return SyncReport{}, err
+	}
+	if len(domains) == 0 {
+		return SyncReport{}, fmt.Errorf("no domains are configured in %s: add a [[domain]] section (see the README)", s.cfg.Path)
+	}
+	rep := SyncReport{Domains: make([]DomainSummary, len(domains))}
+	var wg sync.WaitGroup
+	for i, d := range domains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep.Domains[i] = s.syncDomain(ctx, d, req)
+		}()
+	}
+	wg.Wait()
+	return rep, nil
+}
+
+func (s *Service) syncDomain(ctx context.Context, d config.Domain, req SyncRequest) DomainSummary {
+	start := s.now()
+	sum := DomainSummary{Domain: d.Name}
+	finish := func(err error) DomainSummary {
+		sum.Duration = s.now().Sub(start)
+		sum.DurationMS = sum.Duration.Milliseconds()
+		if err != nil {
+			sum.OK, sum.Err, sum.Error, sum.Hint = false, err, err.Error(), ldapsync.Explain(err)
+			s.log.Warn("sync failed", "domain", d.Name, "err", err)
+			if rerr := s.recordFailure(context.WithoutCancel(ctx), d.Name, req.Actor, sum); rerr != nil {
+				s.log.Error("record sync failure", "domain", d.Name, "err", rerr)
+			}
+		} else {
+			sum.OK = true
+		}
+		return sum
+	}
+	if !s.claim(d.Name) {
+		return finish(fmt.Errorf("sync %s: %w", d.Name, ErrSyncRunning))
+	}
+	defer s.release(d.Name)
+
+	snap, gone, err := s.readDomain(ctx, d, req)
+	if err != nil {
+		return finish(err)
+	}
+	sum.Server, sum.Members, sum.Pages = snap.Server, snap.MemberCount(), snap.Pages
+	sum.Mode = "incremental"
+	if snap.Full {
+		sum.Mode, sum.FullReason = "full", snap.FullReason
+	}
+	sum.PasswordRotation = len(snap.PasswordGUIDs)
+	if err := s.writeDomain(ctx, d, req, snap, gone, &sum, start); err != nil {
+		return finish(fmt.Errorf("save sync of %s: %w", d.Name, err))
+	}
+	return finish(nil)
+}
+
+// readDomain does every directory read of a sync before anything is written.
+func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncRequest) (*ldapsync.Snapshot, map[string]string, error) {
+	pw, err := d.BindPassword()
+	if err != nil {
+		return nil, nil, err
+	}
+	prev, err := s.st.SyncState(ctx, d.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	stored, err := s.st.DomainAccounts(ctx, d.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	known := make(map[string]bool, len(stored))
+	for _, a := range stored {
+		if a.LeftReason == "" {
+			known[a.ObjectGUID] = true
+		}
+	}
+	conn, err := ldapsync.Dial(ctx, d, pw)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close()
+	opts := ldapsync.ReadOptions{Known: known, Full: req.Full}
+	if prev.LastSuccessAt != nil {
+		opts.Previous = &ldapsync.Mark{DSADN: prev.DSADN, InvocationID: prev.InvocationID, HighestUSN: prev.HighestUSN}
+	}
+	if req.Progress != nil {
+		opts.Progress = func(p ldapsync.Progress) { req.Progress(d.Name, p) }
+	}
+	snap, err := conn.ReadMembers(ctx, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
+	}
+	members := make(map[string]bool, snap.MemberCount())
+	for _, u := range snap.Fetched {
+		members[u.ObjectGUID] = true
+	}
+	for _, g := range snap.Unchanged {
+		members[g] = true
+	}
+	var missing []string
+	for _, a := range stored {
+		if a.InSyncGroup && !members[a.ObjectGUID] {
+			missing = append(missing, a.ObjectGUID)
+		}
+	}
+	gone := map[string]string{}
+	if len(missing) > 0 {
+		if gone, err = conn.Classify(ctx, missing); err != nil {
+			return nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
+		}
+	}
+	return snap, gone, nil
+}
+
+// writeDomain merges the snapshot and writes it, the new mark and the audit
+// entry in one transaction.
+func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequest, snap *ldapsync.Snapshot, gone map[string]string, sum *DomainSummary, start time.Time) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.st.Update(ctx, func(tx *store.Tx) error {
+		now := tx.Now()
+		emps, err := tx.LoadEmployees(ctx)
+		if err != nil {
+			return err
+		}
+		accs, err := tx.LoadAccounts(ctx)
+		if err != nil {
+			return err
+		}
+		ms := newMergeState(s.cfg.DomainNames(), emps, accs)
+		g := guard{share: s.cfg.Sync.RemovalGuardShare, minimum: s.cfg.Sync.RemovalGuardMinimum, allow: req.AllowRemovals}
+		plan := ms.mergeDomain(d.Name, snap, gone, g, now)
+		if err := ms.write(ctx, tx); err != nil {
+			return err
+		}
+		if err := tx.ReplaceHeldRemovals(ctx, d.Name, plan.Held); err != nil {
+			return err
+		}
+		sum.Added, sum.Updated, sum.Merged, sum.Removed, sum.Unchanged, sum.Held =
+			plan.Added, plan.Updated, plan.Merged, plan.Removed, plan.Unchanged, len(plan.Held)
+		sum.Duration = s.now().Sub(start)
+		sum.DurationMS = sum.Duration.Milliseconds()
+		summaryJSON, _ := json.Marshal(sum)
+		if err := tx.PutSyncState(ctx, store.SyncState{
+			Domain: d.Name, DSADN: snap.Mark.DSADN, InvocationID: snap.Mark.InvocationID, HighestUSN: snap.Mark.HighestUSN,
+			ServerURL: snap.Server, LastSuccessAt: &now, LastAttemptAt: &now, LastSummary: string(summaryJSON),
+		}); err != nil {
+			return err
+		}
+		details := map[string]any{
+			"server": snap.Server, "mode": sum.Mode, "members": sum.Members,
+			"added": sum.Added, "updated": sum.Updated, "merged": sum.Merged, "removed": sum.Removed,
+			"held": sum.Held, "unchanged": sum.Unchanged, "allow_removals": req.AllowRemovals,
+		}
+		if sum.FullReason != "" {
+			details["full_reason"] = sum.FullReason
+		}
+		if len(plan.RemovedGUIDs) > 0 {
+			details["removed_guids"] = capList(plan.RemovedGUIDs, 100)
+		}
+		return s.audit(ctx, tx, req.Actor, "sync", "domain:"+d.Name, store.OutcomeSuccess, details)
+	})
+}
+
+func capList(xs []string, n int) []string {
+	if len(xs) <= n {
+		return xs
+	}
+	return append(append([]string(nil), xs[:n]...), fmt.Sprintf("... and %d more", len(xs)-n))
+}
+
+// recordFailure notes a failed sync in the domain's state and the audit log;
+// the directory data stays as it was.
+func (s *Service) recordFailure(ctx context.Context, domain string, a Actor, sum DomainSummary) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.st.Update(ctx, func(tx *store.Tx) error {
+		st, err := tx.SyncState(ctx, domain)
+		if err != nil {
+			return err
+		}
+		now := tx.Now()
+		st.LastAttemptAt, st.LastError = &now, sum.Error
+		if err := tx.PutSyncState(ctx, st); err != nil {
+			return err
+		}
+		details := map[string]any{"error": sum.Error}
+		if sum.Hint != "" {
+			details["hint"] = sum.Hint
+		}
+		return s.audit(ctx, tx, a, "sync", "domain:"+domain, store.OutcomeFailure, details)
+	})
+}
+
+// write stores what the merge changed: new employees first (so accounts can
+// point at them), emails cleared before they move, then accounts.
+func (ms *mergeState) write(ctx context.Context, tx *store.Tx) error {
+	var clear []int64
+	for id := range ms.emailChanged {
+		if id > 0 {
+			clear = append(clear, id)
+		}
+	}
+	sort.Slice(clear, func(i, j int) bool { return clear[i] < clear[j] })
+	if err := tx.ClearEmployeeEmails(ctx, clear); err != nil {
+		return err
+	}
+	realID := map[int64]int64{}
+	for _, e := range ms.newEmps {
+		tmp := e.ID
+		if err := tx.InsertEmployee(ctx, e); err != nil {
+			return err
+		}
+		realID[tmp] = e.ID
+	}
+	ids := make([]int64, 0, len(ms.dirtyEmp))
+	for id := range ms.dirtyEmp {
+		if id > 0 {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		if err := tx.UpdateEmployee(ctx, ms.employees[id]); err != nil {
+			return err
+		}
+	}
+	fix := func(a *store.Account) {
+		if a.EmployeeID < 0 {
+			a.EmployeeID = realID[a.EmployeeID]
+		}
+	}
+	isNew := make(map[*store.Account]bool, len(ms.newAccs))
+	for _, a := range ms.newAccs {
+		fix(a)
+		isNew[a] = true
+		if err := tx.InsertAccount(ctx, a); err != nil {
+			return err
+		}
+	}
+	dirty := make([]*store.Account, 0, len(ms.dirtyAcc))
+	for a := range ms.dirtyAcc {
+		if !isNew[a] {
+			dirty = append(dirty, a)
+		}
+	}
+	sort.Slice(dirty, func(i, j int) bool { return dirty[i].ID < dirty[j].ID })
+	for _, a := range dirty {
+		fix(a)
+		if err := tx.UpdateAccount(ctx, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}

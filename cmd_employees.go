@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"keydesk/app"
+	"keydesk/internal/sanitize"
+)
+
+func newEmployeesCmd(g *globals) *cobra.Command {
+	var (
+		asJSON bool
+		filter string
+	)
+	cmd := &cobra.Command{
+		Use:   "employees",
+		Short: "List the merged employees, or add and remove people outside AD",
+		Long: `Employees lists the people KeyDesk knows: accounts from every domain that share
+an email are one employee. Flags: "no-email" (an account without email, never
+merged) and "conflict" (two accounts of one domain share the email).`,
+		Example: `  keydesk employees --filter anna
+  keydesk employees --json
+  keydesk employees add --email guard@example.com --name "Night Guard"
+  keydesk employees remove guard@example.com`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, closeFn, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			emps, err := svc.Employees(cmd.Context(), cliActor(), filter)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(emps)
+			}
+			printEmployees(g, emps)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as a JSON array")
+	cmd.Flags().StringVar(&filter, "filter", "", "only employees whose name, email or sAMAccountName contains this text")
+	cmd.AddCommand(newEmployeesAddCmd(g), newEmployeesRemoveCmd(g))
+	return cmd
+}
+
+func printEmployees(g *globals, emps []app.EmployeeView) {
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tEMAIL\tSTATUS\tSOURCE\tACCOUNTS\tFLAGS")
+	for _, e := range emps {
+		email := "-"
+		if e.Email != nil {
+			email = *e.Email
+		}
+		var accs []string
+		for _, a := range e.Accounts {
+			s := a.Domain + `\` + a.SAMAccountName
+			if a.LeftReason != nil {
+				s += " (" + *a.LeftReason + ")"
+			}
+			accs = append(accs, s)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, sanitize.Text(e.DisplayName), sanitize.Text(email), e.Status, e.Source,
+			sanitize.Text(strings.Join(accs, ", ")), strings.Join(e.Flags, ","))
+	}
+	tw.Flush()
+	fmt.Fprintf(g.stdout, "%d employees\n", len(emps))
+}
+
+func newEmployeesAddCmd(g *globals) *cobra.Command {
+	var email, name string
+	cmd := &cobra.Command{
+		Use:   "add --email EMAIL --name NAME",
+		Short: "Add a person who has no AD account (an AD account with the same email adopts them later)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, closeFn, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			e, err := svc.AddEmployee(cmd.Context(), cliActor(), email, name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "added employee %d: %s <%s>\n", e.ID, sanitize.Text(e.DisplayName), sanitize.Text(*e.Email))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "the person's email address (required)")
+	cmd.Flags().StringVar(&name, "name", "", "the person's name (required)")
+	cmd.MarkFlagRequired("email")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func newEmployeesRemoveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove ID|EMAIL",
+		Short: "Mark a manually added employee as removed (the record is kept)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, closeFn, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			e, err := svc.RemoveEmployee(cmd.Context(), cliActor(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "removed employee %d: %s\n", e.ID, sanitize.Text(e.DisplayName))
+			return nil
+		},
+	}
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"keydesk/app"
+	"keydesk/internal/sanitize"
+	"keydesk/ldapsync"
+)
+
+func newSyncCmd(g *globals) *cobra.Command {
+	var (
+		domains       []string
+		full          bool
+		allowRemovals bool
+		asJSON        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Sync employees from the configured Active Directory domains",
+		Long: `Sync reads the members of each domain's sync group (nested groups included)
+and of its password group, and merges them into the local database. Domains
+sync concurrently and independently; a domain's sync is all or nothing.
+
+If one sync would mark more than the configured share of a domain's accounts
+as leavers, those removals are held; run again with --allow-removals to apply
+them.`,
+		Example: `  keydesk sync
+  keydesk sync --domain corp --full
+  keydesk sync --allow-removals --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, closeFn, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			req := app.SyncRequest{Actor: cliActor(), Domains: domains, Full: full, AllowRemovals: allowRemovals}
+			if g.verbose && !asJSON {
+				req.Progress = func(domain string, p ldapsync.Progress) {
+					fmt.Fprintf(g.stderr, "%s: %s: page %d, %d entries\n", domain, p.Phase, p.Pages, p.Entries)
+				}
+			}
+			rep, err := svc.Sync(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				printSyncReport(g, rep)
+			}
+			if n := len(rep.Failed()); n > 0 {
+				if !asJSON {
+					fmt.Fprintf(g.stderr, "keydesk: %d of %d domains failed\n", n, len(rep.Domains))
+				}
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&domains, "domain", nil, "sync only this domain (repeat for several)")
+	f.BoolVar(&full, "full", false, "read every attribute of every member, ignoring the high-water mark")
+	f.BoolVar(&allowRemovals, "allow-removals", false, "apply removals that the accident guard would hold")
+	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	return cmd
+}
+
+func printSyncReport(g *globals, rep app.SyncReport) {
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DOMAIN\tRESULT\tMODE\tMEMBERS\tADDED\tUPDATED\tMERGED\tREMOVED\tHELD\tUNCHANGED\tDURATION")
+	for _, d := range rep.Domains {
+		if !d.OK {
+			fmt.Fprintf(tw, "%s\tFAILED\t\t\t\t\t\t\t\t\t%s\n", d.Domain, d.Duration.Round(time.Millisecond))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\tok\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", d.Domain, d.Mode, d.Members, d.Added, d.Updated, d.Merged, d.Removed, d.Held, d.Unchanged, d.Duration.Round(time.Millisecond))
+	}
+	tw.Flush()
+	for _, d := range rep.Domains {
+		switch {
+		case !d.OK:
+			fmt.Fprintf(g.stdout, "\n%s failed: %s\n", d.Domain, sanitize.Text(d.Error))
+			if d.Hint != "" {
+				fmt.Fprintf(g.stdout, "  fix: %s\n", d.Hint)
+			}
+			fmt.Fprintln(g.stdout, "  nothing was changed in the database for this domain")
+		case d.Held > 0:
+			fmt.Fprintf(g.stdout, "\n%s: %d removals held by the accident guard (more than the allowed share of the domain's accounts left at once).\n", d.Domain, d.Held)
+			fmt.Fprintf(g.stdout, "  check the directory; if they are right, apply them with: keydesk sync --domain %s --allow-removals\n", d.Domain)
+		}
+		if d.OK && d.FullReason != "" && d.FullReason != "requested" && d.FullReason != "first sync" {
+			fmt.Fprintf(g.stdout, "\n%s: full sync because %s\n", d.Domain, d.FullReason)
+		}
+	}
+}

@@ -1,0 +1,365 @@
+// Package config reads and checks KeyDesk's TOML configuration file: the
+// Active Directory domains to sync, where the data lives and how syncs run.
+//
+// Every problem is reported with the file, the field and what was expected;
+// unknown keys are errors, so that a misspelt option is never silently ignored.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Defaults for fields left out of the file.
+const (
+	DefaultSyncGroup       = "Hideez Users Sync"
+	DefaultPasswordGroup   = "Security Key Auto Password Change"
+	DefaultPageSize        = 1000
+	DefaultConnectTimeout  = 10 * time.Second
+	DefaultRequestTimeout  = 60 * time.Second
+	DefaultSyncInterval    = time.Hour
+	DefaultSyncJitter      = 5 * time.Minute
+	DefaultRemovalShare    = 0.10
+	DefaultRemovalMinimum  = 20
+	TLSModeLDAPS           = "ldaps"
+	TLSModeStartTLS        = "starttls"
+	TLSModeNone            = "none"
+	configFileName         = "keydesk.toml"
+	appDirName             = "keydesk"
+	maxPageSizeAllowed     = 100000
+	maxDomainNameLength    = 64
+	passwordFileMaxBytes   = 4096
+	removalShareUpperBound = 1.0
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Path is the file the configuration was read from ("" when none).
+	Path string `toml:"-"`
+	// DataDir holds the database and other state; the --data flag overrides it.
+	DataDir string   `toml:"data_dir"`
+	Sync    Sync     `toml:"sync"`
+	Domains []Domain `toml:"domain"`
+}
+
+// Sync holds the settings of the sync scheduler and of the removal guard.
+type Sync struct {
+	// Interval between periodic syncs of one domain.
+	Interval Duration `toml:"interval"`
+	// Jitter is the largest random delay added to each interval.
+	Jitter Duration `toml:"jitter"`
+	// RemovalGuardShare is the share of a domain's accounts that one sync may
+	// mark as leavers before the removals are held for confirmation.
+	RemovalGuardShare float64 `toml:"removal_guard_share"`
+	// RemovalGuardMinimum is the smallest number of leavers that can trip the
+	// guard: fewer leavers than this are always applied.
+	RemovalGuardMinimum int `toml:"removal_guard_minimum"`
+}
+
+// Domain is one Active Directory domain to sync.
+type Domain struct {
+	Name              string   `toml:"name"`
+	URLs              []string `toml:"urls"`
+	BaseDN            string   `toml:"base_dn"`
+	BindDN            string   `toml:"bind_dn"`
+	BindPasswordFile  string   `toml:"bind_password_file"`
+	BindPasswordEnv   string   `toml:"bind_password_env"`
+	CAFile            string   `toml:"ca_file"`
+	TLS               string   `toml:"tls"`
+	InsecurePlaintext bool     `toml:"insecure_plaintext"`
+	SyncGroup         string   `toml:"sync_group"`
+	PasswordGroup     string   `toml:"password_group"`
+	ConnectTimeout    Duration `toml:"connect_timeout"`
+	Timeout           Duration `toml:"timeout"`
+	PageSize          int      `toml:"page_size"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("90s", "1h").
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: write it like \"30s\", \"5m\" or \"1h\"", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// DefaultPath is where the configuration is looked for when neither --config
+// nor KEYDESK_CONFIG names a file.
+func DefaultPath() string {
+	return filepath.Join(xdgDir("XDG_CONFIG_HOME", ".config"), appDirName, configFileName)
+}
+
+// DefaultDataDir is the data directory used when neither --data nor the file
+// names one.
+func DefaultDataDir() string {
+	return filepath.Join(xdgDir("XDG_DATA_HOME", filepath.Join(".local", "share")), appDirName)
+}
+
+func xdgDir(env, fallback string) string {
+	if v := os.Getenv(env); v != "" && filepath.IsAbs(v) {
+		return v
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return filepath.Join(os.TempDir(), fallback)
+	}
+	return filepath.Join(home, fallback)
+}
+
+// Load reads and checks the configuration at path. A missing file is an
+// error wrapping fs.ErrNotExist.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse checks configuration text; path is only used in messages.
+func Parse(path string, data []byte) (*Config, error) {
+	var c Config
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return nil, fmt.Errorf("%s: line %d: %s", path, perr.Position.Line, perr.Message)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var keys []string
+		for _, k := range und {
+			keys = append(keys, k.String())
+		}
+		return nil, fmt.Errorf("%s: unknown key %s; the known keys are listed in the README under \"Configuration\"", path, strings.Join(keys, ", "))
+	}
+	c.Path = path
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Sync.Interval.Duration == 0 {
+		c.Sync.Interval.Duration = DefaultSyncInterval
+	}
+	if c.Sync.Jitter.Duration == 0 {
+		c.Sync.Jitter.Duration = DefaultSyncJitter
+	}
+	if c.Sync.RemovalGuardShare == 0 {
+		c.Sync.RemovalGuardShare = DefaultRemovalShare
+	}
+	if c.Sync.RemovalGuardMinimum == 0 {
+		c.Sync.RemovalGuardMinimum = DefaultRemovalMinimum
+	}
+	for i := range c.Domains {
+		d := &c.Domains[i]
+		if d.TLS == "" {
+			d.TLS = TLSModeLDAPS
+			if d.InsecurePlaintext {
+				d.TLS = TLSModeNone
+			}
+		}
+		if d.SyncGroup == "" {
+			d.SyncGroup = DefaultSyncGroup
+		}
+		if d.PasswordGroup == "" {
+			d.PasswordGroup = DefaultPasswordGroup
+		}
+		if d.PageSize == 0 {
+			d.PageSize = DefaultPageSize
+		}
+		if d.ConnectTimeout.Duration == 0 {
+			d.ConnectTimeout.Duration = DefaultConnectTimeout
+		}
+		if d.Timeout.Duration == 0 {
+			d.Timeout.Duration = DefaultRequestTimeout
+		}
+	}
+}
+
+// Validate checks every field and returns the first problem found, naming the
+// field and what is expected.
+func (c *Config) Validate() error {
+	if c.Sync.Interval.Duration < time.Minute {
+		return fmt.Errorf("sync.interval: %s is too short; use at least \"1m\"", c.Sync.Interval)
+	}
+	if c.Sync.Jitter.Duration < 0 {
+		return fmt.Errorf("sync.jitter: must not be negative")
+	}
+	if s := c.Sync.RemovalGuardShare; s <= 0 || s > removalShareUpperBound {
+		return fmt.Errorf("sync.removal_guard_share: %v is out of range; use a share between 0 and 1, e.g. 0.1 for 10%%", s)
+	}
+	if c.Sync.RemovalGuardMinimum < 1 {
+		return fmt.Errorf("sync.removal_guard_minimum: must be at least 1")
+	}
+	seen := map[string]int{}
+	for i := range c.Domains {
+		d := &c.Domains[i]
+		where := fmt.Sprintf("domain[%d]", i+1)
+		if d.Name != "" {
+			where = fmt.Sprintf("domain[%d] (%q)", i+1, d.Name)
+		}
+		if err := d.validate(); err != nil {
+			return fmt.Errorf("%s.%w", where, err)
+		}
+		key := strings.ToLower(d.Name)
+		if j, dup := seen[key]; dup {
+			return fmt.Errorf("%s.name: %q is already the name of domain[%d]; each domain needs its own name", where, d.Name, j+1)
+		}
+		seen[key] = i
+	}
+	return nil
+}
+
+func (d *Domain) validate() error {
+	if d.Name == "" {
+		return fmt.Errorf("name: required, a short label such as \"corp\"")
+	}
+	if len(d.Name) > maxDomainNameLength || strings.ContainsFunc(d.Name, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9'))
+	}) {
+		return fmt.Errorf("name: %q may only hold letters, digits, '.', '-' and '_' (at most %d)", d.Name, maxDomainNameLength)
+	}
+	switch d.TLS {
+	case TLSModeLDAPS, TLSModeStartTLS:
+	case TLSModeNone:
+		if !d.InsecurePlaintext {
+			return fmt.Errorf("tls: \"none\" sends the bind password in clear text; it needs insecure_plaintext = true as well")
+		}
+	default:
+		return fmt.Errorf("tls: %q is not a TLS mode; use \"ldaps\" or \"starttls\"", d.TLS)
+	}
+	if d.InsecurePlaintext && d.TLS != TLSModeNone {
+		return fmt.Errorf("insecure_plaintext: set, but tls = %q; remove insecure_plaintext, or set tls = \"none\"", d.TLS)
+	}
+	if len(d.URLs) == 0 {
+		return fmt.Errorf("urls: required, one or more addresses such as [\"ldaps://dc1.corp.example.com:636\"]")
+	}
+	for j, raw := range d.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("urls[%d]: %q is not an LDAP URL; write it like \"ldaps://dc1.corp.example.com:636\"", j+1, raw)
+		}
+		want := "ldaps"
+		if d.TLS != TLSModeLDAPS {
+			want = "ldap"
+		}
+		if u.Scheme != want {
+			return fmt.Errorf("urls[%d]: %q uses %s:// but tls = %q needs %s:// URLs", j+1, raw, u.Scheme, d.TLS, want)
+		}
+		if u.Path != "" && u.Path != "/" {
+			return fmt.Errorf("urls[%d]: %q has a path; put the base DN in base_dn instead", j+1, raw)
+		}
+	}
+	if d.BaseDN == "" {
+		return fmt.Errorf("base_dn: required, e.g. \"DC=corp,DC=example,DC=com\"")
+	}
+	if !strings.Contains(d.BaseDN, "=") {
+		return fmt.Errorf("base_dn: %q is not a DN; write it like \"DC=corp,DC=example,DC=com\"", d.BaseDN)
+	}
+	if d.BindDN == "" {
+		return fmt.Errorf("bind_dn: required, the service account, e.g. \"svc-keydesk@corp.example.com\" or its DN")
+	}
+	switch {
+	case d.BindPasswordFile == "" && d.BindPasswordEnv == "":
+		return fmt.Errorf("bind_password_file: required (or bind_password_env): the bind password is never written in this file")
+	case d.BindPasswordFile != "" && d.BindPasswordEnv != "":
+		return fmt.Errorf("bind_password_file: set together with bind_password_env; keep only one")
+	}
+	if d.PageSize < 1 || d.PageSize > maxPageSizeAllowed {
+		return fmt.Errorf("page_size: %d is out of range; use 1 to %d (AD's MaxPageSize is 1000 by default)", d.PageSize, maxPageSizeAllowed)
+	}
+	if d.ConnectTimeout.Duration < 0 || d.Timeout.Duration < 0 {
+		return fmt.Errorf("timeout: must not be negative")
+	}
+	return nil
+}
+
+// BindPassword reads the bind password from the file or the environment
+// variable the domain names. A trailing newline in the file is dropped.
+func (d *Domain) BindPassword() (string, error) {
+	if d.BindPasswordEnv != "" {
+		v, ok := os.LookupEnv(d.BindPasswordEnv)
+		if !ok || v == "" {
+			return "", fmt.Errorf("domain %q: environment variable %s (bind_password_env) is not set; export it before running keydesk", d.Name, d.BindPasswordEnv)
+		}
+		return v, nil
+	}
+	f, err := os.Open(d.BindPasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("domain %q: read bind_password_file: %w", d.Name, err)
+	}
+	defer f.Close()
+	buf := make([]byte, passwordFileMaxBytes+1)
+	n, _ := f.Read(buf)
+	if n > passwordFileMaxBytes {
+		return "", fmt.Errorf("domain %q: bind_password_file %s is larger than %d bytes; it should hold only the password", d.Name, d.BindPasswordFile, passwordFileMaxBytes)
+	}
+	pw := strings.TrimRight(string(buf[:n]), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("domain %q: bind_password_file %s is empty", d.Name, d.BindPasswordFile)
+	}
+	return pw, nil
+}
+
+// Domain returns the domain with the given name (case-insensitive).
+func (c *Config) Domain(name string) (*Domain, bool) {
+	for i := range c.Domains {
+		if strings.EqualFold(c.Domains[i].Name, name) {
+			return &c.Domains[i], true
+		}
+	}
+	return nil, false
+}
+
+// DomainNames lists the configured domains in file order.
+func (c *Config) DomainNames() []string {
+	out := make([]string, len(c.Domains))
+	for i, d := range c.Domains {
+		out[i] = d.Name
+	}
+	return out
+}
+
+// Select returns the named domains in configuration order, or all when names
+// is empty. An unknown name is an error that lists the known ones.
+func (c *Config) Select(names []string) ([]Domain, error) {
+	if len(names) == 0 {
+		return append([]Domain(nil), c.Domains...), nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		if _, ok := c.Domain(n); !ok {
+			known := c.DomainNames()
+			sort.Strings(known)
+			return nil, fmt.Errorf("no domain named %q in %s; configured: %s", n, c.Path, strings.Join(known, ", "))
+		}
+		want[strings.ToLower(n)] = true
+	}
+	var out []Domain
+	for _, d := range c.Domains {
+		if want[strings.ToLower(d.Name)] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}

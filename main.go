@@ -1,0 +1,163 @@
+// Command keydesk is a terminal console that brings Active Directory users,
+// hardware security keys and domain passwords under one roof. This file wires
+// the pieces together; the work is done by the app, ldapsync and store
+// packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"keydesk/app"
+	"keydesk/config"
+	"keydesk/store"
+)
+
+// exitError carries an exit code without printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// globals are the values of the global flags.
+type globals struct {
+	configPath string
+	dataDir    string
+	verbose    bool
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintln(stderr, "keydesk:", err)
+		return 1
+	}
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "keydesk",
+		Short: "Active Directory users, hardware keys and domain passwords in one terminal console",
+		Long: `KeyDesk syncs employees from one or more Active Directory domains into a local
+database, manages their hardware security keys and rotates their domain passwords.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.configPath, "config", "", "configuration file (default $KEYDESK_CONFIG or "+config.DefaultPath()+")")
+	pf.StringVar(&g.dataDir, "data", "", "data directory (default data_dir from the configuration or "+config.DefaultDataDir()+")")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what is being done to standard error")
+	root.AddCommand(
+		newSyncCmd(g),
+		newEmployeesCmd(g),
+		newAuditCmd(g),
+		newDoctorCmd(g),
+	)
+	return root
+}
+
+// resolvedConfigPath is --config, then $KEYDESK_CONFIG, then the default.
+func (g *globals) resolvedConfigPath() (path string, explicit bool) {
+	if g.configPath != "" {
+		return g.configPath, true
+	}
+	if v := os.Getenv("KEYDESK_CONFIG"); v != "" {
+		return v, true
+	}
+	return config.DefaultPath(), false
+}
+
+// loadConfig reads the configuration. A missing default file gives an empty
+// configuration (no domains) so that read-only commands still work; a
+// missing file that was named explicitly is an error.
+func (g *globals) loadConfig() (*config.Config, error) {
+	path, explicit := g.resolvedConfigPath()
+	cfg, err := config.Load(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		empty, perr := config.Parse(path, nil)
+		if perr != nil {
+			return nil, perr
+		}
+		return empty, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("configuration file %s does not exist: create it (see the README, \"Configuration\") or point --config at it", path)
+	}
+	return cfg, err
+}
+
+func (g *globals) resolvedDataDir(cfg *config.Config) string {
+	switch {
+	case g.dataDir != "":
+		return g.dataDir
+	case cfg != nil && cfg.DataDir != "":
+		if filepath.IsAbs(cfg.DataDir) || cfg.Path == "" {
+			return cfg.DataDir
+		}
+		return filepath.Join(filepath.Dir(cfg.Path), cfg.DataDir)
+	default:
+		return config.DefaultDataDir()
+	}
+}
+
+func (g *globals) logger() *slog.Logger {
+	if !g.verbose {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// open loads the configuration, opens the database and builds the service.
+func (g *globals) open(ctx context.Context) (*app.Service, func(), error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, filepath.Join(g.resolvedDataDir(cfg), store.FileName))
+	if err != nil {
+		return nil, nil, err
+	}
+	svc := app.New(cfg, st, app.WithLogger(g.logger()))
+	return svc, func() { st.Close() }, nil
+}
+
+// cliActor is the person at this terminal: the command line runs with the
+// rights of whoever can read the configuration and the database.
+func cliActor() app.Actor {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return app.Actor{Name: "cli:" + name, Role: app.RoleAdmin}
+}

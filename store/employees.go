@@ -1,0 +1,390 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Employee statuses and sources.
+const (
+	StatusActive  = "active"
+	StatusRemoved = "removed"
+	SourceAD      = "ad"
+	SourceManual  = "manual"
+)
+
+// Reasons an account is no longer a member.
+const (
+	LeftGroup    = "left-group"
+	LeftDisabled = "disabled"
+	LeftDeleted  = "deleted"
+)
+
+// Employee flags, derived from the employee's accounts.
+const (
+	FlagNoEmail  = "no-email"
+	FlagConflict = "conflict"
+)
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Employee is a person; it holds zero or more directory accounts.
+type Employee struct {
+	ID          int64
+	EmailNorm   string // "" = no email
+	Email       string
+	DisplayName string
+	Department  string
+	Status      string
+	Source      string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	RemovedAt   *time.Time
+	Accounts    []Account // filled by the listing queries
+}
+
+// Flags are the employee's warnings for an admin: no email, or two accounts
+// of one domain sharing the email (a conflict).
+func (e *Employee) Flags() []string {
+	flags := []string{}
+	if e.EmailNorm == "" {
+		flags = append(flags, FlagNoEmail)
+	}
+	perDomain := map[string]int{}
+	for _, a := range e.Accounts {
+		if a.LeftReason == "" {
+			perDomain[a.Domain]++
+		}
+	}
+	for _, n := range perDomain {
+		if n > 1 {
+			flags = append(flags, FlagConflict)
+			break
+		}
+	}
+	return flags
+}
+
+// Account is one directory account, identified by domain and objectGUID.
+type Account struct {
+	ID               int64
+	Domain           string
+	ObjectGUID       string
+	EmployeeID       int64
+	ObjectSID        string
+	SAMAccountName   string
+	UPN              string
+	Mail             string
+	GivenName        string
+	SN               string
+	DisplayName      string
+	Department       string
+	Title            string
+	Company          string
+	Telephone        string
+	DN               string
+	Enabled          bool
+	PwdLastSet       *time.Time
+	USNChanged       int64
+	InSyncGroup      bool
+	PasswordRotation bool
+	LeftReason       string // "" while a member
+	LeftAt           *time.Time
+	FirstSeen        time.Time
+	UpdatedAt        time.Time
+}
+
+const employeeCols = `id, COALESCE(email_norm, ''), COALESCE(email, ''), display_name, department, status, source, created_at, updated_at, removed_at`
+
+func scanEmployee(sc interface{ Scan(...any) error }) (Employee, error) {
+	var e Employee
+	var created, updated int64
+	var removed sql.NullInt64
+	if err := sc.Scan(&e.ID, &e.EmailNorm, &e.Email, &e.DisplayName, &e.Department, &e.Status, &e.Source, &created, &updated, &removed); err != nil {
+		return e, err
+	}
+	e.CreatedAt = time.Unix(0, created).UTC()
+	e.UpdatedAt = time.Unix(0, updated).UTC()
+	e.RemovedAt = fromNanos(removed)
+	return e, nil
+}
+
+const accountCols = `id, domain, object_guid, employee_id, object_sid, sam_account_name, upn, mail, given_name, sn, display_name, department, title, company, telephone, dn, enabled, pwd_last_set, usn_changed, in_sync_group, password_rotation, COALESCE(left_reason, ''), left_at, first_seen, updated_at`
+
+func scanAccount(sc interface{ Scan(...any) error }) (Account, error) {
+	var a Account
+	var pwd, leftAt sql.NullInt64
+	var first, updated int64
+	if err := sc.Scan(&a.ID, &a.Domain, &a.ObjectGUID, &a.EmployeeID, &a.ObjectSID, &a.SAMAccountName, &a.UPN, &a.Mail, &a.GivenName, &a.SN, &a.DisplayName, &a.Department, &a.Title, &a.Company, &a.Telephone, &a.DN, &a.Enabled, &pwd, &a.USNChanged, &a.InSyncGroup, &a.PasswordRotation, &a.LeftReason, &leftAt, &first, &updated); err != nil {
+		return a, err
+	}
+	a.PwdLastSet = fromNanos(pwd)
+	a.LeftAt = fromNanos(leftAt)
+	a.FirstSeen = time.Unix(0, first).UTC()
+	a.UpdatedAt = time.Unix(0, updated).UTC()
+	return a, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func queryEmployees(ctx context.Context, q querier, where string, args ...any) ([]Employee, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+employeeCols+` FROM employees `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read employees: %w", err)
+	}
+	defer rows.Close()
+	var out []Employee
+	for rows.Next() {
+		e, err := scanEmployee(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read employee: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func queryAccounts(ctx context.Context, q querier, where string, args ...any) ([]Account, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read account: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// LoadEmployees reads every employee (without accounts) inside the
+// transaction, in one query.
+func (tx *Tx) LoadEmployees(ctx context.Context) ([]Employee, error) {
+	return queryEmployees(ctx, tx.tx, `ORDER BY id`)
+}
+
+// LoadAccounts reads every account of every domain inside the transaction, in
+// one query.
+func (tx *Tx) LoadAccounts(ctx context.Context) ([]Account, error) {
+	return queryAccounts(ctx, tx.tx, `ORDER BY id`)
+}
+
+// InsertEmployee adds an employee and sets its ID.
+func (tx *Tx) InsertEmployee(ctx context.Context, e *Employee) error {
+	st, err := tx.stmt(ctx, `INSERT INTO employees(email_norm, email, display_name, department, status, source, created_at, updated_at, removed_at) VALUES (?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("prepare employee insert: %w", err)
+	}
+	e.CreatedAt, e.UpdatedAt = tx.now, tx.now
+	res, err := st.ExecContext(ctx, nullString(e.EmailNorm), nullString(e.Email), e.DisplayName, e.Department, e.Status, e.Source, nanos(tx.now), nanos(tx.now), nullNanos(e.RemovedAt))
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return fmt.Errorf("add employee %s: an employee with this email already exists", e.Email)
+		}
+		return fmt.Errorf("add employee %s: %w", e.Email, err)
+	}
+	e.ID, err = res.LastInsertId()
+	return err
+}
+
+// ClearEmployeeEmails sets the email of the given employees to NULL, so that
+// a batch of updates can swap or move emails without tripping the unique
+// index halfway.
+func (tx *Tx) ClearEmployeeEmails(ctx context.Context, ids []int64) error {
+	st, err := tx.stmt(ctx, `UPDATE employees SET email_norm = NULL WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("prepare email clear: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := st.ExecContext(ctx, id); err != nil {
+			return fmt.Errorf("clear email of employee %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// UpdateEmployee writes every field of an existing employee.
+func (tx *Tx) UpdateEmployee(ctx context.Context, e *Employee) error {
+	st, err := tx.stmt(ctx, `UPDATE employees SET email_norm = ?, email = ?, display_name = ?, department = ?, status = ?, source = ?, updated_at = ?, removed_at = ? WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("prepare employee update: %w", err)
+	}
+	e.UpdatedAt = tx.now
+	res, err := st.ExecContext(ctx, nullString(e.EmailNorm), nullString(e.Email), e.DisplayName, e.Department, e.Status, e.Source, nanos(tx.now), nullNanos(e.RemovedAt), e.ID)
+	if err != nil {
+		return fmt.Errorf("update employee %d: %w", e.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("update employee %d: %w", e.ID, ErrNotFound)
+	}
+	return nil
+}
+
+// InsertAccount adds an account and sets its ID.
+func (tx *Tx) InsertAccount(ctx context.Context, a *Account) error {
+	st, err := tx.stmt(ctx, `INSERT INTO accounts(domain, object_guid, employee_id, object_sid, sam_account_name, upn, mail, given_name, sn, display_name, department, title, company, telephone, dn, enabled, pwd_last_set, usn_changed, in_sync_group, password_rotation, left_reason, left_at, first_seen, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("prepare account insert: %w", err)
+	}
+	a.FirstSeen, a.UpdatedAt = tx.now, tx.now
+	res, err := st.ExecContext(ctx, a.Domain, a.ObjectGUID, a.EmployeeID, a.ObjectSID, a.SAMAccountName, a.UPN, a.Mail, a.GivenName, a.SN, a.DisplayName, a.Department, a.Title, a.Company, a.Telephone, a.DN, boolInt(a.Enabled), nullNanos(a.PwdLastSet), a.USNChanged, boolInt(a.InSyncGroup), boolInt(a.PasswordRotation), nullString(a.LeftReason), nullNanos(a.LeftAt), nanos(tx.now), nanos(tx.now))
+	if err != nil {
+		return fmt.Errorf("add account %s/%s: %w", a.Domain, a.ObjectGUID, err)
+	}
+	a.ID, err = res.LastInsertId()
+	return err
+}
+
+// UpdateAccount writes every field of an existing account.
+func (tx *Tx) UpdateAccount(ctx context.Context, a *Account) error {
+	st, err := tx.stmt(ctx, `UPDATE accounts SET employee_id = ?, object_sid = ?, sam_account_name = ?, upn = ?, mail = ?, given_name = ?, sn = ?, display_name = ?, department = ?, title = ?, company = ?, telephone = ?, dn = ?, enabled = ?, pwd_last_set = ?, usn_changed = ?, in_sync_group = ?, password_rotation = ?, left_reason = ?, left_at = ?, updated_at = ? WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("prepare account update: %w", err)
+	}
+	a.UpdatedAt = tx.now
+	res, err := st.ExecContext(ctx, a.EmployeeID, a.ObjectSID, a.SAMAccountName, a.UPN, a.Mail, a.GivenName, a.SN, a.DisplayName, a.Department, a.Title, a.Company, a.Telephone, a.DN, boolInt(a.Enabled), nullNanos(a.PwdLastSet), a.USNChanged, boolInt(a.InSyncGroup), boolInt(a.PasswordRotation), nullString(a.LeftReason), nullNanos(a.LeftAt), nanos(tx.now), a.ID)
+	if err != nil {
+		return fmt.Errorf("update account %s/%s: %w", a.Domain, a.ObjectGUID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("update account %d: %w", a.ID, ErrNotFound)
+	}
+	return nil
+}
+
+// EmployeeByEmail finds an employee by normalised email inside the
+// transaction.
+func (tx *Tx) EmployeeByEmail(ctx context.Context, emailNorm string) (*Employee, error) {
+	es, err := queryEmployees(ctx, tx.tx, `WHERE email_norm = ?`, emailNorm)
+	if err != nil {
+		return nil, err
+	}
+	if len(es) == 0 {
+		return nil, ErrNotFound
+	}
+	return &es[0], nil
+}
+
+// EmployeeAccounts reads the accounts of one employee inside the transaction.
+func (tx *Tx) EmployeeAccounts(ctx context.Context, employeeID int64) ([]Account, error) {
+	return queryAccounts(ctx, tx.tx, `WHERE employee_id = ? ORDER BY id`, employeeID)
+}
+
+// EmployeeFilter narrows ListEmployees.
+type EmployeeFilter struct {
+	// Text matches, case-insensitively, a part of the name, the email or any
+	// account's sAMAccountName.
+	Text string
+}
+
+// ListEmployees returns employees with their accounts, by name. It runs two
+// queries whatever the number of employees.
+func (s *Store) ListEmployees(ctx context.Context, f EmployeeFilter) ([]Employee, error) {
+	where, args := "", []any{}
+	if f.Text != "" {
+		like := "%" + escapeLike(strings.ToLower(f.Text)) + "%"
+		where = `WHERE lower(display_name) LIKE ? ESCAPE '\' OR lower(COALESCE(email, '')) LIKE ? ESCAPE '\' OR id IN (SELECT employee_id FROM accounts WHERE lower(sam_account_name) LIKE ? ESCAPE '\')`
+		args = append(args, like, like, like)
+	}
+	emps, err := queryEmployees(ctx, s.db, where+` ORDER BY display_name COLLATE NOCASE, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	if len(emps) == 0 {
+		return emps, nil
+	}
+	accWhere := `ORDER BY employee_id, domain, id`
+	var accArgs []any
+	if f.Text != "" {
+		accWhere = `WHERE employee_id IN (SELECT id FROM employees ` + where + `) ORDER BY employee_id, domain, id`
+		accArgs = args
+	}
+	accs, err := queryAccounts(ctx, s.db, accWhere, accArgs...)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]*Employee, len(emps))
+	for i := range emps {
+		byID[emps[i].ID] = &emps[i]
+	}
+	for _, a := range accs {
+		if e := byID[a.EmployeeID]; e != nil {
+			e.Accounts = append(e.Accounts, a)
+		}
+	}
+	return emps, nil
+}
+
+// Employee returns one employee with its accounts.
+func (s *Store) Employee(ctx context.Context, id int64) (*Employee, error) {
+	es, err := queryEmployees(ctx, s.db, `WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(es) == 0 {
+		return nil, fmt.Errorf("employee %d: %w", id, ErrNotFound)
+	}
+	e := es[0]
+	e.Accounts, err = queryAccounts(ctx, s.db, `WHERE employee_id = ? ORDER BY domain, id`, id)
+	return &e, err
+}
+
+// DomainAccounts returns the accounts of one domain, by GUID.
+func (s *Store) DomainAccounts(ctx context.Context, domain string) ([]Account, error) {
+	return queryAccounts(ctx, s.db, `WHERE domain = ? ORDER BY object_guid`, domain)
+}
+
+// Counts is a summary of the database's content.
+type Counts struct {
+	Employees        int            `json:"employees"`
+	ActiveEmployees  int            `json:"active_employees"`
+	Accounts         map[string]int `json:"accounts"` // members per domain
+	AccountsLeft     map[string]int `json:"accounts_left"`
+	ManualEmployees  int            `json:"manual_employees"`
+	PasswordRotation int            `json:"password_rotation"`
+}
+
+// Counts reads the summary counts.
+func (s *Store) Counts(ctx context.Context) (Counts, error) {
+	c := Counts{Accounts: map[string]int{}, AccountsLeft: map[string]int{}}
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(status = 'active'), 0), COALESCE(SUM(source = 'manual'), 0) FROM employees`).Scan(&c.Employees, &c.ActiveEmployees, &c.ManualEmployees)
+	if err != nil {
+		return c, fmt.Errorf("count employees: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT domain, left_reason IS NULL, COUNT(*), SUM(password_rotation) FROM accounts GROUP BY domain, left_reason IS NULL`)
+	if err != nil {
+		return c, fmt.Errorf("count accounts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d string
+		var member bool
+		var n, pw int
+		if err := rows.Scan(&d, &member, &n, &pw); err != nil {
+			return c, fmt.Errorf("count accounts: %w", err)
+		}
+		if member {
+			c.Accounts[d] += n
+			c.PasswordRotation += pw
+		} else {
+			c.AccountsLeft[d] += n
+		}
+	}
+	return c, rows.Err()
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
