@@ -38,6 +38,7 @@ type DomainSummary struct {
 	Mode             string        `json:"mode,omitempty"` // "full" or "incremental"
 	FullReason       string        `json:"full_reason,omitempty"`
 	Members          int           `json:"members"`
+	Fetched          int           `json:"fetched"` // members whose attributes were read
 	Added            int           `json:"added"`
 	Updated          int           `json:"updated"`
 	Merged           int           `json:"merged"`
@@ -125,7 +126,7 @@ func (s *Service) syncDomain(ctx context.Context, d config.Domain, req SyncReque
 	if err != nil {
 		return finish(err)
 	}
-	sum.Server, sum.Members, sum.Pages = snap.Server, snap.MemberCount(), snap.Pages
+	sum.Server, sum.Members, sum.Fetched, sum.Pages = snap.Server, snap.MemberCount(), len(snap.Fetched), snap.Pages
 	sum.Mode = "incremental"
 	if snap.Full {
 		sum.Mode, sum.FullReason = "full", snap.FullReason
@@ -153,7 +154,8 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 	}
 	known := make(map[string]bool, len(stored))
 	for _, a := range stored {
-		if a.LeftReason == "" {
+		// Disabled members are known too: re-enabling raises uSNChanged.
+		if a.InSyncGroup {
 			known[a.ObjectGUID] = true
 		}
 	}

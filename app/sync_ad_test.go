@@ -1,0 +1,530 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"keydesk/config"
+	"keydesk/internal/adtest"
+	"keydesk/ldapsync"
+	"keydesk/store"
+)
+
+// adDomain is a Samba DC seeded for the sync tests, with the DNs the tests
+// change later.
+type adDomain struct {
+	dc      *adtest.DC
+	name    string
+	syncDN  string
+	pwDN    string
+	dns     map[string]string // sam -> DN
+	bulkDNs []string
+}
+
+func (d *adDomain) configBlock(t testing.TB, pwEnv string, urls ...string) string {
+	t.Helper()
+	if len(urls) == 0 {
+		urls = []string{d.dc.LDAPSURL}
+	}
+	q := make([]string, len(urls))
+	for i, u := range urls {
+		q[i] = fmt.Sprintf("%q", u)
+	}
+	return fmt.Sprintf(`[[domain]]
+name = %q
+urls = [%s]
+base_dn = %q
+bind_dn = %q
+bind_password_env = %q
+ca_file = %q
+page_size = 1000
+connect_timeout = "3s"
+timeout = "20s"
+
+`, d.name, strings.Join(q, ", "), d.dc.BaseDN, d.dc.AdminUPN, pwEnv, d.dc.CAFile)
+}
+
+// seedCorp builds the corp domain: nested groups three levels deep, users
+// outside the group, a disabled user, users without email, two accounts with
+// one email, a DN with a comma, non-ASCII names, an escape sequence in a
+// display name, and bulk users for paging.
+func seedCorp(ctx context.Context, t testing.TB, dc *adtest.DC, bulk int) *adDomain {
+	t.Helper()
+	d := &adDomain{dc: dc, name: "corp", dns: map[string]string{}}
+	must := func(dn string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("seed corp: %v", err)
+		}
+		return dn
+	}
+	d.syncDN = must(dc.AddGroup(ctx, "Hideez Users Sync", ""))
+	d.pwDN = must(dc.AddGroup(ctx, "Security Key Auto Password Change", ""))
+	l1 := must(dc.AddGroup(ctx, "Sync Level 1", ""))
+	l2 := must(dc.AddGroup(ctx, "Sync Level 2 (Sales)", ""))
+	l3 := must(dc.AddGroup(ctx, "Sync Level 3", ""))
+	users := []adtest.User{
+		{Sam: "alice", GivenName: "Alice", SN: "Adams", DisplayName: "Alice Adams", Mail: "Alice.Adams@Example.com", Extra: map[string][]string{"department": {"Finance"}}},
+		{Sam: "bob", GivenName: "Bob", SN: "Brown", DisplayName: "Bob Brown", Mail: "bob@example.com"},
+		{Sam: "carol", GivenName: "Carol", SN: "Deep", DisplayName: "Carol Deep", Mail: "carol@example.com"},
+		{Sam: "dave", GivenName: "Dave", SN: "Off", DisplayName: "Dave Off", Mail: "dave@example.com", Disabled: true},
+		{Sam: "eve", GivenName: "Eve", SN: "Outside", DisplayName: "Eve Outside", Mail: "eve@example.com"},
+		{Sam: "nomail1", DisplayName: "No Mail One"},
+		{Sam: "nomail2", DisplayName: "No Mail Two"},
+		{Sam: "dup1", DisplayName: "Dup One", Mail: "shared@example.com"},
+		{Sam: "dup2", DisplayName: "Dup Two", Mail: "Shared@Example.com"},
+		{Sam: "asmith", GivenName: "Anna", SN: "Smith", CN: "Smith, Anna", DisplayName: "Smith, Anna", Mail: "anna.smith@example.com"},
+		{Sam: "zoe", GivenName: "Zoë", SN: "Łukasiewicz", DisplayName: "Zoë Łukasiewicz 山田", Mail: "zoe@example.com"},
+		{Sam: "evil", DisplayName: "Evil\x1b[2J\x1b[31mName", Mail: "evil@example.com"},
+		{Sam: "frank", DisplayName: "Frank Gone", Mail: "frank@example.com"},
+		{Sam: "gina", DisplayName: "Gina Moves", Mail: "gina@old.example.com"},
+		{Sam: "hank", DisplayName: "Hank Changes", Mail: "hank@example.com", Extra: map[string][]string{"department": {"Ops"}}},
+		{Sam: "ivan", DisplayName: "Ivan Later", Mail: "ivan@example.com"},
+	}
+	dns, err := dc.AddUsers(ctx, users)
+	if err != nil {
+		t.Fatalf("seed corp users: %v", err)
+	}
+	for i, u := range users {
+		d.dns[u.Sam] = dns[i]
+	}
+	add := func(group string, members ...string) {
+		t.Helper()
+		if err := dc.AddMembers(ctx, group, members...); err != nil {
+			t.Fatalf("seed corp membership: %v", err)
+		}
+	}
+	add(d.syncDN, l1, d.dns["alice"], d.dns["bob"], d.dns["dave"], d.dns["nomail1"], d.dns["nomail2"], d.dns["dup1"], d.dns["dup2"],
+		d.dns["asmith"], d.dns["zoe"], d.dns["evil"], d.dns["frank"], d.dns["gina"], d.dns["hank"])
+	add(l1, l2)
+	add(l2, l3)
+	add(l3, d.dns["carol"])
+	add(d.pwDN, d.dns["alice"], d.dns["carol"])
+
+	if bulk > 0 {
+		ou := must(dc.AddOU(ctx, "Bulk", ""))
+		bu := make([]adtest.User, bulk)
+		for i := range bu {
+			bu[i] = adtest.User{Sam: fmt.Sprintf("bulk%05d", i), DisplayName: fmt.Sprintf("Bulk User %05d", i), Mail: fmt.Sprintf("bulk%05d@example.com", i), OU: ou}
+		}
+		if d.bulkDNs, err = dc.AddUsers(ctx, bu); err != nil {
+			t.Fatalf("seed bulk users: %v", err)
+		}
+		add(d.syncDN, d.bulkDNs...)
+	}
+	return d
+}
+
+func seedBranch(ctx context.Context, t testing.TB, dc *adtest.DC) *adDomain {
+	t.Helper()
+	d := &adDomain{dc: dc, name: "branch", dns: map[string]string{}}
+	var err error
+	if d.syncDN, err = dc.AddGroup(ctx, "Hideez Users Sync", ""); err != nil {
+		t.Fatal(err)
+	}
+	users := []adtest.User{
+		{Sam: "aadams", DisplayName: "A. Adams (Branch)", Mail: "  alice.adams@EXAMPLE.COM", Extra: map[string][]string{"department": {"Branch Office"}}},
+		{Sam: "walt", DisplayName: "Walt Branch", Mail: "walt@example.com"},
+	}
+	dns, err := dc.AddUsers(ctx, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range users {
+		d.dns[u.Sam] = dns[i]
+	}
+	if err := dc.AddMembers(ctx, d.syncDN, dns...); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// startDCs starts two DCs concurrently.
+func startDCs(t *testing.T) (*adtest.DC, *adtest.DC) {
+	t.Helper()
+	adtest.Require(t)
+	var corp, branch *adtest.DC
+	var wg sync.WaitGroup
+	var errs [2]error
+	ctx := context.Background()
+	wg.Add(2)
+	go func() { defer wg.Done(); corp, errs[0] = adtest.Start(ctx, adtest.Options{Realm: "CORP.KEYDESK.TEST"}) }()
+	go func() { defer wg.Done(); branch, errs[1] = adtest.Start(ctx, adtest.Options{Realm: "BRANCH.KEYDESK.TEST"}) }()
+	wg.Wait()
+	for _, dc := range []*adtest.DC{corp, branch} {
+		if dc != nil {
+			t.Cleanup(func() { dc.Close() })
+		}
+	}
+	if err := errors.Join(errs[:]...); err != nil {
+		t.Fatalf("start domain controllers: %v", err)
+	}
+	return corp, branch
+}
+
+func serviceFor(t *testing.T, cfgText string, dataDir string) *Service {
+	t.Helper()
+	cfg, err := config.Parse(filepath.Join(dataDir, "keydesk.toml"), []byte(cfgText))
+	if err != nil {
+		t.Fatalf("configuration: %v", err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(dataDir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return New(cfg, st)
+}
+
+func summaryOf(t *testing.T, rep SyncReport, domain string) DomainSummary {
+	t.Helper()
+	for _, d := range rep.Domains {
+		if d.Domain == domain {
+			return d
+		}
+	}
+	t.Fatalf("no summary for %s in %+v", domain, rep)
+	return DomainSummary{}
+}
+
+func mustSync(t *testing.T, s *Service, req SyncRequest) SyncReport {
+	t.Helper()
+	if req.Actor.Name == "" {
+		req.Actor = testAdmin
+	}
+	rep, err := s.Sync(context.Background(), req)
+	if err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	for _, d := range rep.Domains {
+		if !d.OK {
+			t.Fatalf("sync of %s failed: %s (hint: %s)", d.Domain, d.Error, d.Hint)
+		}
+	}
+	return rep
+}
+
+func accountOf(e *EmployeeView, domain string) *AccountView {
+	for i := range e.Accounts {
+		if e.Accounts[i].Domain == domain {
+			return &e.Accounts[i]
+		}
+	}
+	return nil
+}
+
+func bySAM(t *testing.T, s *Service, sam string) *EmployeeView {
+	t.Helper()
+	for _, e := range employees(t, s) {
+		for _, a := range e.Accounts {
+			if a.SAMAccountName == sam {
+				return &e
+			}
+		}
+	}
+	return nil
+}
+
+// TestSyncSamba runs the sync against two real Samba AD domain controllers.
+func TestSyncSamba(t *testing.T) {
+	corpDC, branchDC := startDCs(t)
+	ctx := context.Background()
+	const bulk = 2100
+	start := time.Now()
+	corp := seedCorp(ctx, t, corpDC, bulk)
+	branch := seedBranch(ctx, t, branchDC)
+	t.Logf("seeded corp (%d users) and branch in %s", bulk+16, time.Since(start).Round(time.Millisecond))
+
+	t.Setenv("KD_TEST_CORP_PW", corpDC.AdminPassword)
+	t.Setenv("KD_TEST_BRANCH_PW", branchDC.AdminPassword)
+	// The first corp URL refuses connections: the sync must fail over.
+	cfgText := corp.configBlock(t, "KD_TEST_CORP_PW", "ldaps://127.0.0.1:1", corpDC.LDAPSURL) + branch.configBlock(t, "KD_TEST_BRANCH_PW")
+	s := serviceFor(t, cfgText, t.TempDir())
+
+	rep := mustSync(t, s, SyncRequest{})
+	sc, sb := summaryOf(t, rep, "corp"), summaryOf(t, rep, "branch")
+	wantCorpMembers := bulk + 14 // 13 direct users + carol through three nested groups
+	if sc.Mode != "full" || sc.Members != wantCorpMembers || sc.Added != wantCorpMembers || sc.Pages < 3 || sc.Server != corpDC.LDAPSURL {
+		t.Errorf("corp summary %+v: want full, %d members added, at least 3 pages, server %s", sc, wantCorpMembers, corpDC.LDAPSURL)
+	}
+	// Alice joins across domains (whichever domain wrote second merged her)
+	// and dup2 joins dup1 within corp.
+	if sb.Members != 2 || sb.Merged+sc.Merged != 2 {
+		t.Errorf("branch summary %+v / corp %+v: want 2 members and two merges (Alice, the shared email)", sb, sc)
+	}
+
+	t.Run("nested groups count, outsiders do not", func(t *testing.T) {
+		if bySAM(t, s, "carol") == nil {
+			t.Error("carol, a member through three nested groups, is missing")
+		}
+		if bySAM(t, s, "eve") != nil || bySAM(t, s, "ivan") != nil {
+			t.Error("users outside the group were imported")
+		}
+	})
+	t.Run("same email in both domains merged, corp wins", func(t *testing.T) {
+		e := byEmail(t, s, "alice.adams@example.com")
+		if e == nil || len(e.Accounts) != 2 || accountOf(e, "corp") == nil || accountOf(e, "branch") == nil {
+			t.Fatalf("alice = %+v: want one employee with a corp and a branch account", e)
+		}
+		if e.DisplayName != "Alice Adams" || e.Department != "Finance" {
+			t.Errorf("alice name %q dept %q: want corp's (first in configuration)", e.DisplayName, e.Department)
+		}
+		if !accountOf(e, "corp").PasswordRotation || accountOf(e, "branch").PasswordRotation {
+			t.Errorf("alice rotation flags wrong: %+v", e.Accounts)
+		}
+		if c := bySAM(t, s, "carol"); !c.Accounts[0].PasswordRotation {
+			t.Error("carol is in the password group but password_rotation is false")
+		}
+	})
+	t.Run("disabled, no email, conflict, comma DN, non-ASCII", func(t *testing.T) {
+		d := bySAM(t, s, "dave")
+		if d == nil || d.Accounts[0].Enabled || d.Accounts[0].LeftReason == nil || *d.Accounts[0].LeftReason != "disabled" || d.Status != "removed" {
+			t.Errorf("dave = %+v: want a disabled account marked left (disabled), employee removed", d)
+		}
+		for _, sam := range []string{"nomail1", "nomail2"} {
+			if e := bySAM(t, s, sam); e == nil || e.Email != nil || !hasFlag(*e, "no-email") || len(e.Accounts) != 1 {
+				t.Errorf("%s = %+v: want its own employee flagged no-email", sam, e)
+			}
+		}
+		if e := byEmail(t, s, "shared@example.com"); e == nil || len(e.Accounts) != 2 || !hasFlag(*e, "conflict") {
+			t.Errorf("shared email = %+v: want two corp accounts flagged conflict", e)
+		}
+		if e := bySAM(t, s, "asmith"); e == nil || e.DisplayName != "Smith, Anna" || !strings.HasPrefix(e.Accounts[0].DN, `CN=Smith\, Anna,`) {
+			t.Errorf("asmith = %+v: want the comma kept in name and DN", e)
+		}
+		if e := bySAM(t, s, "zoe"); e == nil || e.DisplayName != "Zoë Łukasiewicz 山田" {
+			t.Errorf("zoe = %+v: want the non-ASCII name exactly", e)
+		}
+		if e := bySAM(t, s, "evil"); e == nil || e.DisplayName != "Evil\x1b[2J\x1b[31mName" {
+			t.Errorf("evil = %+v: the database keeps the name as AD has it (sanitised only for display)", e)
+		}
+		a := bySAM(t, s, "alice").Accounts[0]
+		if _, err := ldapsync.ParseGUID(a.ObjectGUID); err != nil || !strings.HasPrefix(a.ObjectSID, "S-1-5-21-") || a.PwdLastSet == nil {
+			t.Errorf("alice's account %+v: want a canonical GUID, a SID and pwdLastSet", a)
+		}
+	})
+
+	// Changes in the directory, then an incremental sync.
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(corpDC.RemoveMembers(ctx, corp.syncDN, corp.dns["bob"]))
+	must(corpDC.Delete(ctx, corp.dns["frank"]))
+	must(corpDC.Modify(ctx, corp.dns["gina"], map[string][]string{"mail": {"gina@new.example.com"}}))
+	must(corpDC.Modify(ctx, corp.dns["hank"], map[string][]string{"department": {"Research"}, "title": {"Lead"}}))
+	must(corpDC.AddMembers(ctx, corp.syncDN, corp.dns["ivan"]))
+	ginaBefore := bySAM(t, s, "gina")
+
+	rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}})
+	sc = summaryOf(t, rep, "corp")
+	t.Run("incremental picks up exactly the changes", func(t *testing.T) {
+		if sc.Mode != "incremental" {
+			t.Fatalf("mode %s (%s), want incremental", sc.Mode, sc.FullReason)
+		}
+		if sc.Added != 1 || sc.Removed != 2 || sc.Updated != 2 || sc.Fetched != 3 || sc.Members != wantCorpMembers-1 {
+			t.Errorf("summary %+v: want added 1 (ivan), removed 2 (bob, frank), updated 2 (gina, hank), 3 attribute reads, %d members", sc, wantCorpMembers-1)
+		}
+		if e := bySAM(t, s, "bob"); e == nil || *e.Accounts[0].LeftReason != "left-group" || e.Status != "removed" {
+			t.Errorf("bob = %+v: want left-group, removed, kept", e)
+		}
+		if e := bySAM(t, s, "frank"); e == nil || *e.Accounts[0].LeftReason != "deleted" {
+			t.Errorf("frank = %+v: want deleted, kept", e)
+		}
+		if e := bySAM(t, s, "gina"); e == nil || *e.Email != "gina@new.example.com" || e.ID != ginaBefore.ID {
+			t.Errorf("gina = %+v: want the same employee renamed to the new email", e)
+		}
+		if e := bySAM(t, s, "hank"); e == nil || e.Department != "Research" || e.Accounts[0].Title != "Lead" {
+			t.Errorf("hank = %+v: want department Research, title Lead", e)
+		}
+		if bySAM(t, s, "ivan") == nil {
+			t.Error("ivan joined the group but was not imported")
+		}
+	})
+
+	t.Run("a full sync after it finds nothing more", func(t *testing.T) {
+		rep := mustSync(t, s, SyncRequest{Domains: []string{"corp"}, Full: true})
+		sc := summaryOf(t, rep, "corp")
+		if sc.Mode != "full" || sc.Added != 0 || sc.Removed != 0 || sc.Updated != 0 || sc.Unchanged != wantCorpMembers-1 {
+			t.Errorf("summary %+v: want everything unchanged", sc)
+		}
+	})
+
+	t.Run("removal guard holds a mass removal", func(t *testing.T) {
+		leave := corp.bulkDNs[:600] // about 28% of the domain
+		must(corpDC.RemoveMembers(ctx, corp.syncDN, leave...))
+		before := employees(t, s)
+		rep := mustSync(t, s, SyncRequest{Domains: []string{"corp"}})
+		sc := summaryOf(t, rep, "corp")
+		if sc.Held != 600 || sc.Removed != 0 {
+			t.Fatalf("summary %+v: want 600 held, 0 removed", sc)
+		}
+		if after := employees(t, s); !reflect.DeepEqual(statuses(before), statuses(after)) {
+			t.Error("held removals changed employees")
+		}
+		rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}, AllowRemovals: true})
+		if sc := summaryOf(t, rep, "corp"); sc.Removed != 600 || sc.Held != 0 {
+			t.Errorf("with allow: summary %+v, want 600 removed", sc)
+		}
+		if held, _ := s.st.HeldRemovals(ctx, "corp"); len(held) != 0 {
+			t.Errorf("%d held removals left after applying them", len(held))
+		}
+	})
+
+	t.Run("errors are clear and change nothing", func(t *testing.T) {
+		otherCA := writeOtherCA(t)
+		tests := []struct {
+			name     string
+			cfg      string
+			env      string
+			envValue string
+			want     string // in the error
+			hint     string // in the hint
+		}{
+			{"wrong password", corp.configBlock(t, "KD_BAD_PW"), "KD_BAD_PW", "Wrong-Passw0rd!", "bind as", "wrong password"},
+			{"unreachable address", corp.configBlock(t, "KD_TEST_CORP_PW", "ldaps://127.0.0.1:1"), "", "", "connection refused", "nothing listens"},
+			{"wrong CA", strings.Replace(corp.configBlock(t, "KD_TEST_CORP_PW"), corpDC.CAFile, otherCA, 1), "", "", "certificate", "ca_file"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if tt.env != "" {
+					t.Setenv(tt.env, tt.envValue)
+				}
+				dir := t.TempDir()
+				bad := serviceFor(t, tt.cfg, dir)
+				rep, err := bad.Sync(ctx, SyncRequest{Actor: testAdmin})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := rep.Domains[0]
+				if d.OK || !strings.Contains(d.Error, tt.want) || !strings.Contains(d.Hint, tt.hint) {
+					t.Errorf("result ok=%v error=%q hint=%q; want error with %q and hint with %q", d.OK, d.Error, d.Hint, tt.want, tt.hint)
+				}
+				if strings.Contains(d.Error, corpDC.AdminPassword) || strings.Contains(d.Error, tt.envValue) && tt.envValue != "" {
+					t.Error("the error shows the password")
+				}
+				if es := employees(t, bad); len(es) != 0 {
+					t.Errorf("a failed sync wrote %d employees", len(es))
+				}
+			})
+		}
+	})
+
+	t.Run("one domain failing does not stop the other", func(t *testing.T) {
+		t.Setenv("KD_BAD_PW", "Wrong-Passw0rd!")
+		mixed := serviceFor(t, corp.configBlock(t, "KD_TEST_CORP_PW")+branch.configBlock(t, "KD_BAD_PW"), t.TempDir())
+		rep, err := mixed.Sync(ctx, SyncRequest{Actor: testAdmin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, b := summaryOf(t, rep, "corp"), summaryOf(t, rep, "branch"); !c.OK || b.OK || len(rep.Failed()) != 1 {
+			t.Errorf("corp ok=%v branch ok=%v: want corp synced and branch failed", c.OK, b.OK)
+		}
+	})
+
+	t.Run("a DC stopped in the middle of a sync leaves the database as it was", func(t *testing.T) {
+		before := employees(t, s)
+		stBefore, _ := s.st.SyncState(ctx, "corp")
+		var once sync.Once
+		rep, err := s.Sync(ctx, SyncRequest{Actor: testAdmin, Domains: []string{"corp"}, Full: true, Progress: func(_ string, p ldapsync.Progress) {
+			once.Do(func() {
+				if err := corpDC.Stop(); err != nil {
+					t.Errorf("stop DC: %v", err)
+				}
+			})
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := rep.Domains[0]; d.OK {
+			t.Fatalf("the sync succeeded although the DC stopped after the first page: %+v", d)
+		}
+		if after := employees(t, s); !reflect.DeepEqual(before, after) {
+			t.Error("the interrupted sync changed employees")
+		}
+		stAfter, _ := s.st.SyncState(ctx, "corp")
+		if stAfter.HighestUSN != stBefore.HighestUSN || stAfter.LastError == "" {
+			t.Errorf("sync state after failure %+v: want the old mark and the error recorded", stAfter)
+		}
+		if err := corpDC.Restart(ctx); err != nil {
+			t.Fatalf("restart DC: %v", err)
+		}
+		rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}})
+		if sc := summaryOf(t, rep, "corp"); sc.Added+sc.Removed+sc.Updated != 0 {
+			t.Errorf("after restart: %+v, want nothing to change", sc)
+		}
+	})
+
+	t.Run("audit log records every run and stays intact", func(t *testing.T) {
+		rep, err := s.VerifyAudit(ctx, testAdmin)
+		if err != nil || !rep.OK() {
+			t.Fatalf("verify: %v %+v", err, rep)
+		}
+		var runs, failures int
+		err = s.AuditEntries(ctx, testAdmin, store.AuditFilter{}, func(e store.AuditEntry) error {
+			if e.Action == "sync" {
+				runs++
+				if e.Outcome == store.OutcomeFailure {
+					failures++
+				}
+			}
+			for _, pw := range []string{corpDC.AdminPassword, branchDC.AdminPassword} {
+				if strings.Contains(fmt.Sprint(e.Details), pw) {
+					t.Errorf("audit entry %d holds a password", e.Seq)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if runs < 8 || failures != 1 {
+			t.Errorf("%d sync entries with %d failures: want every run (at least 8) and the one failure", runs, failures)
+		}
+	})
+}
+
+func statuses(es []EmployeeView) map[int64]string {
+	m := map[int64]string{}
+	for _, e := range es {
+		m[e.ID] = e.Status
+	}
+	return m
+}
+
+// writeOtherCA writes a CA certificate that signed nothing the DC presents.
+func writeOtherCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Unrelated CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "other-ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
