@@ -164,7 +164,10 @@ func startDCs(t *testing.T) (*adtest.DC, *adtest.DC) {
 	ctx := context.Background()
 	wg.Add(2)
 	go func() { defer wg.Done(); corp, errs[0] = adtest.Start(ctx, adtest.Options{Realm: "CORP.KEYDESK.TEST"}) }()
-	go func() { defer wg.Done(); branch, errs[1] = adtest.Start(ctx, adtest.Options{Realm: "BRANCH.KEYDESK.TEST"}) }()
+	go func() {
+		defer wg.Done()
+		branch, errs[1] = adtest.Start(ctx, adtest.Options{Realm: "BRANCH.KEYDESK.TEST"})
+	}()
 	wg.Wait()
 	for _, dc := range []*adtest.DC{corp, branch} {
 		if dc != nil {

@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -138,6 +139,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
+			if perr.LastKey != "" {
+				return nil, fmt.Errorf("%s: line %d: %s: %s", path, perr.Position.Line, perr.LastKey, perr.Message)
+			}
 			return nil, fmt.Errorf("%s: line %d: %s", path, perr.Position.Line, perr.Message)
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -309,8 +313,11 @@ func (d *Domain) BindPassword() (string, error) {
 		return "", fmt.Errorf("domain %q: read bind_password_file: %w", d.Name, err)
 	}
 	defer f.Close()
-	buf := make([]byte, passwordFileMaxBytes+1)
-	n, _ := f.Read(buf)
+	buf, err := io.ReadAll(io.LimitReader(f, passwordFileMaxBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("domain %q: read bind_password_file: %w", d.Name, err)
+	}
+	n := len(buf)
 	if n > passwordFileMaxBytes {
 		return "", fmt.Errorf("domain %q: bind_password_file %s is larger than %d bytes; it should hold only the password", d.Name, d.BindPasswordFile, passwordFileMaxBytes)
 	}

@@ -47,6 +47,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 		}
 	}
+	// Create the file as 0600 before SQLite opens it: SQLite gives the -wal
+	// and -shm files, which hold row data too, the mode of the database file.
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create database %s: %w", path, err)
+	}
+	f.Close()
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -213,6 +220,10 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	defer func() {
 		for _, st := range tx.stmts {
 			st.Close()
+		}
+		if p := recover(); p != nil {
+			sqlTx.Rollback()
+			panic(p)
 		}
 		if err != nil {
 			sqlTx.Rollback()
