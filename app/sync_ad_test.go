@@ -120,7 +120,7 @@ func seedCorp(ctx context.Context, t testing.TB, dc *adtest.DC, bulk int) *adDom
 		ou := must(dc.AddOU(ctx, "Bulk", ""))
 		bu := make([]adtest.User, bulk)
 		for i := range bu {
-			bu[i] = adtest.User{Sam: fmt.Sprintf("bulk%05d", i), DisplayName: fmt.Sprintf("Bulk User %05d", i), Mail: fmt.Sprintf("bulk%05d@example.com", i), OU: ou}
+			bu[i] = adtest.User{Sam: fmt.Sprintf("bulk%05d", i), DisplayName: fmt.Sprintf("Bulk User %05d", i), Mail: fmt.Sprintf("bulk%05d@example.com", i), OU: ou, NoPassword: true}
 		}
 		if d.bulkDNs, err = dc.AddUsers(ctx, bu); err != nil {
 			t.Fatalf("seed bulk users: %v", err)

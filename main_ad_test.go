@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"keydesk/internal/adtest"
+)
+
+type cliDomain struct {
+	dc       *adtest.DC
+	pwFile   string
+	syncDN   string
+	aliceDN  string
+	outsider string
+}
+
+func startCLIDomain(t *testing.T) *cliDomain {
+	t.Helper()
+	dc := adtest.StartT(t, adtest.Options{Realm: "CLI.KEYDESK.TEST"})
+	ctx := context.Background()
+	d := &cliDomain{dc: dc}
+	var err error
+	if d.syncDN, err = dc.AddGroup(ctx, "Hideez Users Sync", ""); err != nil {
+		t.Fatal(err)
+	}
+	pwGroup, err := dc.AddGroup(ctx, "Security Key Auto Password Change", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns, err := dc.AddUsers(ctx, []adtest.User{
+		{Sam: "alice", DisplayName: "Alice Adams", Mail: "alice@example.com"},
+		{Sam: "bob", DisplayName: "Bob \u202eBrown", Mail: "bob@example.com"},
+		{Sam: "eve", DisplayName: "Eve Outside", Mail: "eve@example.com"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.aliceDN, d.outsider = dns[0], dns[2]
+	if err := dc.AddMembers(ctx, d.syncDN, dns[0], dns[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.AddMembers(ctx, pwGroup, dns[0]); err != nil {
+		t.Fatal(err)
+	}
+	d.pwFile = filepath.Join(t.TempDir(), "corp.pw")
+	if err := os.WriteFile(d.pwFile, []byte(dc.AdminPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// writeConfig writes a configuration file for the domain with the given
+// overrides of the domain's keys.
+func (d *cliDomain) writeConfig(t *testing.T, over map[string]string) string {
+	t.Helper()
+	keys := map[string]string{
+		"name":               `"corp"`,
+		"urls":               fmt.Sprintf("[%q]", d.dc.LDAPSURL),
+		"base_dn":            fmt.Sprintf("%q", d.dc.BaseDN),
+		"bind_dn":            fmt.Sprintf("%q", d.dc.AdminUPN),
+		"bind_password_file": fmt.Sprintf("%q", d.pwFile),
+		"ca_file":            fmt.Sprintf("%q", d.dc.CAFile),
+		"tls":                `"ldaps"`,
+		"connect_timeout":    `"3s"`,
+	}
+	for k, v := range over {
+		if v == "" {
+			delete(keys, k)
+		} else {
+			keys[k] = v
+		}
+	}
+	var sb strings.Builder
+	sb.WriteString("[[domain]]\n")
+	for _, k := range []string{"name", "urls", "base_dn", "bind_dn", "bind_password_file", "ca_file", "tls", "insecure_plaintext", "sync_group", "connect_timeout"} {
+		if v, ok := keys[k]; ok {
+			fmt.Fprintf(&sb, "%s = %s\n", k, v)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "keydesk.toml")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCLIAgainstSamba(t *testing.T) {
+	isolate(t)
+	d := startCLIDomain(t)
+	cfg := d.writeConfig(t, nil)
+	data := t.TempDir()
+
+	code, out, errOut := runCLI(t, "--config", cfg, "--data", data, "sync")
+	if code != 0 || !strings.Contains(out, "corp") || !strings.Contains(out, "full") {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, d.dc.AdminPassword) {
+		t.Fatal("sync output shows the bind password")
+	}
+
+	_, out, _ = runCLI(t, "--config", cfg, "--data", data, "employees", "--json")
+	var emps []struct {
+		Email    *string `json:"email"`
+		Name     string  `json:"display_name"`
+		Accounts []struct {
+			Domain           string  `json:"domain"`
+			ObjectGUID       string  `json:"object_guid"`
+			SAM              string  `json:"sam_account_name"`
+			DN               string  `json:"dn"`
+			Enabled          bool    `json:"enabled"`
+			InSyncGroup      bool    `json:"in_sync_group"`
+			PasswordRotation bool    `json:"password_rotation"`
+			LeftReason       *string `json:"left_reason"`
+		} `json:"accounts"`
+	}
+	if err := json.Unmarshal([]byte(out), &emps); err != nil {
+		t.Fatalf("employees --json: %v\n%s", err, out)
+	}
+	if len(emps) != 2 {
+		t.Fatalf("%d employees, want alice and bob: %s", len(emps), out)
+	}
+	alice := emps[0]
+	if a := alice.Accounts[0]; alice.Name != "Alice Adams" || a.Domain != "corp" || a.SAM != "alice" || a.DN != d.aliceDN ||
+		!a.Enabled || !a.InSyncGroup || !a.PasswordRotation || a.LeftReason != nil || len(a.ObjectGUID) != 36 {
+		t.Errorf("alice = %+v", alice)
+	}
+	_, out, _ = runCLI(t, "--config", cfg, "--data", data, "employees")
+	if strings.Contains(out, "\u202e") || !strings.Contains(out, "Bob <U+202E>Brown") {
+		t.Errorf("the bidi override in Bob's name reached the terminal:\n%s", out)
+	}
+
+	code, out, _ = runCLI(t, "--config", cfg, "--data", data, "doctor")
+	if code != 0 {
+		t.Errorf("doctor on a good setup exited %d:\n%s", code, out)
+	}
+	for _, want := range []string{"[PASS] bind password", "[PASS] address " + d.dc.LDAPSURL, "[PASS] TLS " + d.dc.LDAPSURL, "[PASS] bind:", "[PASS] paged results",
+		"[PASS] base DN", "[PASS] sync group: CN=Hideez Users Sync", "2 members", "[PASS] password group", "[WARN] password policy hints", "[PASS] integrity", "[PASS] audit log"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+
+	badPW := filepath.Join(t.TempDir(), "bad.pw")
+	os.WriteFile(badPW, []byte("Wrong-Passw0rd!"), 0o644)
+	plainURL := fmt.Sprintf("[%q]", d.dc.LDAPURL)
+	tests := []struct {
+		name string
+		over map[string]string
+		want []string
+	}{
+		{"wrong password", map[string]string{"bind_password_file": fmt.Sprintf("%q", badPW)},
+			[]string{"[FAIL] bind", "wrong password", "[WARN] bind password", "chmod 600"}},
+		{"wrong CA", map[string]string{"ca_file": fmt.Sprintf("%q", writeCA(t))},
+			[]string{"[FAIL] TLS", "not signed by a trusted CA", "the server presents certificate for"}},
+		{"unreachable", map[string]string{"urls": `["ldaps://127.0.0.1:1"]`},
+			[]string{"[FAIL] address ldaps://127.0.0.1:1", "nothing listens"}},
+		{"plain LDAP refused", map[string]string{"urls": plainURL, "tls": `"none"`, "insecure_plaintext": "true"},
+			[]string{"[FAIL] bind", "Strong(er) authentication required", "use ldaps://"}},
+		{"missing sync group", map[string]string{"sync_group": `"No Such Group"`},
+			[]string{"[PASS] base DN", "[FAIL] sync group", `create the group "No Such Group"`}},
+		{"wrong base DN", map[string]string{"base_dn": `"OU=Nowhere,DC=nowhere,DC=test"`},
+			[]string{"[FAIL] base DN", "set base_dn"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := d.writeConfig(t, tt.over)
+			code, out, _ := runCLI(t, "--config", c, "--data", t.TempDir(), "doctor")
+			if code == 0 {
+				t.Errorf("doctor exited 0 on a broken setup:\n%s", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("doctor output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+
+	t.Run("sync --json reports a failed domain and exits 1", func(t *testing.T) {
+		c := d.writeConfig(t, map[string]string{"bind_password_file": fmt.Sprintf("%q", badPW)})
+		code, out, _ := runCLI(t, "--config", c, "--data", t.TempDir(), "sync", "--json")
+		var rep struct {
+			Domains []struct {
+				OK    bool   `json:"ok"`
+				Error string `json:"error"`
+				Hint  string `json:"hint"`
+			} `json:"domains"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("sync --json: %v\n%s", err, out)
+		}
+		if code != 1 || len(rep.Domains) != 1 || rep.Domains[0].OK || !strings.Contains(rep.Domains[0].Hint, "wrong password") {
+			t.Errorf("exit %d, report %+v", code, rep)
+		}
+	})
+}
+
+func writeCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "Unrelated CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"keydesk/store"
+)
+
+// runCLI runs the command line in-process and returns its exit code and
+// output.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// isolate points the XDG directories at a temporary home, so that tests
+// never read or write the real configuration or data.
+func isolate(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
+	t.Setenv("XDG_DATA_HOME", filepath.Join(home, "data"))
+	t.Setenv("KEYDESK_CONFIG", "")
+	return home
+}
+
+func TestHelpListsEveryCommand(t *testing.T) {
+	isolate(t)
+	code, out, _ := runCLI(t, "--help")
+	if code != 0 {
+		t.Fatalf("--help exited %d", code)
+	}
+	for _, cmd := range []string{"sync", "employees", "audit", "doctor"} {
+		if !strings.Contains(out, "  "+cmd+" ") {
+			t.Errorf("--help does not list %s:\n%s", cmd, out)
+		}
+	}
+	for _, args := range [][]string{{"sync", "--help"}, {"employees", "add", "--help"}, {"audit", "verify", "--help"}, {"doctor", "--help"}} {
+		if code, out, _ := runCLI(t, args...); code != 0 || !strings.Contains(out, "Usage:") {
+			t.Errorf("%v: exit %d, output %q", args, code, out)
+		}
+	}
+}
+
+func TestConfigErrorsNameFileAndField(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	tests := []struct {
+		name, content string
+		want          []string
+	}{
+		{"unknown key", "[[domain]]\nname = \"corp\"\nbind_pw = \"x\"\n", []string{"bad.toml", "unknown key", "bind_pw"}},
+		{"missing urls", "[[domain]]\nname = \"corp\"\n", []string{"bad.toml", "urls", "required"}},
+		{"syntax", "[[domain]\n", []string{"bad.toml", "line ", "expected"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, "bad.toml")
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errOut := runCLI(t, "--config", path, "--data", t.TempDir(), "sync")
+			if code == 0 {
+				t.Fatal("sync with a broken configuration succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("error %q does not mention %q", errOut, w)
+				}
+			}
+		})
+	}
+	code, _, errOut := runCLI(t, "--config", filepath.Join(dir, "missing.toml"), "sync")
+	if code == 0 || !strings.Contains(errOut, "does not exist") {
+		t.Errorf("missing explicit config: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "sync")
+	if code == 0 || !strings.Contains(errOut, "no domains are configured") {
+		t.Errorf("sync without configuration: exit %d, %q", code, errOut)
+	}
+}
+
+func TestManualEmployeesAndAudit(t *testing.T) {
+	home := isolate(t)
+	data := filepath.Join(home, "data", "keydesk")
+	if code, out, errOut := runCLI(t, "employees", "add", "--email", "Guard@Example.com", "--name", "Night \x1b[31mGuard"); code != 0 {
+		t.Fatalf("add: %d %s %s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(data, store.FileName)); err != nil {
+		t.Fatalf("the default data directory was not used: %v", err)
+	}
+	code, _, errOut := runCLI(t, "employees", "add", "--email", "guard@example.com", "--name", "Twice")
+	if code == 0 || !strings.Contains(errOut, "already employee") {
+		t.Errorf("duplicate add: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "employees", "add", "--email", "not-an-email", "--name", "X"); code == 0 || !strings.Contains(errOut, "not an address") {
+		t.Errorf("bad email: exit %d, %q", code, errOut)
+	}
+	_, out, _ := runCLI(t, "employees")
+	if strings.Contains(out, "\x1b") || !strings.Contains(out, `Night \x1b[31mGuard`) {
+		t.Errorf("the table must show the escape sequence as harmless text:\n%q", out)
+	}
+	_, out, _ = runCLI(t, "employees", "--json")
+	var emps []map[string]any
+	if err := json.Unmarshal([]byte(out), &emps); err != nil || len(emps) != 1 {
+		t.Fatalf("employees --json = %q (%v)", out, err)
+	}
+	for _, k := range []string{"id", "email", "display_name", "status", "source", "flags", "accounts"} {
+		if _, ok := emps[0][k]; !ok {
+			t.Errorf("JSON lacks %q: %v", k, emps[0])
+		}
+	}
+	if emps[0]["source"] != "manual" || emps[0]["status"] != "active" {
+		t.Errorf("employee %v: want manual, active", emps[0])
+	}
+	if code, out, _ := runCLI(t, "employees", "remove", "guard@example.com"); code != 0 || !strings.Contains(out, "removed") {
+		t.Errorf("remove: %d %q", code, out)
+	}
+	_, out, _ = runCLI(t, "employees", "--json", "--filter", "guard")
+	if !strings.Contains(out, `"status": "removed"`) {
+		t.Errorf("the removed employee is not kept as removed: %s", out)
+	}
+
+	code, out, _ = runCLI(t, "audit", "verify")
+	if code != 0 || !strings.Contains(out, "intact: 2 entries") {
+		t.Errorf("audit verify: %d %q", code, out)
+	}
+	_, out, _ = runCLI(t, "audit", "export")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("audit export gave %d lines, want 2: %q", len(lines), out)
+	}
+	var first map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first["action"] != "employee.add" || first["hash"] == "" {
+		t.Errorf("first audit line %q (%v)", lines[0], err)
+	}
+
+	// Tamper with the database behind KeyDesk's back: verify must notice.
+	tamper(t, filepath.Join(data, store.FileName))
+	code, out, _ = runCLI(t, "audit", "verify")
+	if code == 0 || !strings.Contains(out, "entry 1 was edited") {
+		t.Errorf("audit verify after tampering: %d %q", code, out)
+	}
+}
+
+// tamper edits the first audit entry directly in SQLite, dropping the
+// append-only trigger first as an attacker with file access could.
+func tamper(t *testing.T, path string) {
+	t.Helper()
+	st, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.TamperForTest(context.Background(), `DROP TRIGGER audit_log_no_update`, `UPDATE audit_log SET actor = 'someone-else' WHERE seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+}
