@@ -430,6 +430,15 @@ func TestSyncSamba(t *testing.T) {
 		}
 	})
 
+	t.Run("StartTLS works as well as LDAPS", func(t *testing.T) {
+		cfg := strings.Replace(branch.configBlock(t, "KD_TEST_BRANCH_PW", branchDC.LDAPURL), "page_size", "tls = \"starttls\"\npage_size", 1)
+		st := serviceFor(t, cfg, t.TempDir())
+		rep := mustSync(t, st, SyncRequest{})
+		if d := rep.Domains[0]; d.Members != 2 || d.Server != branchDC.LDAPURL {
+			t.Errorf("StartTLS sync %+v: want 2 members from %s", d, branchDC.LDAPURL)
+		}
+	})
+
 	t.Run("one domain failing does not stop the other", func(t *testing.T) {
 		t.Setenv("KD_BAD_PW", "Wrong-Passw0rd!")
 		mixed := serviceFor(t, corp.configBlock(t, "KD_TEST_CORP_PW")+branch.configBlock(t, "KD_BAD_PW"), t.TempDir())
