@@ -141,3 +141,31 @@ func TestExplain(t *testing.T) {
 		t.Errorf("data code not parsed: %v", err)
 	}
 }
+
+func TestFullReason(t *testing.T) {
+	rd := RootDSE{DSServiceName: "CN=NTDS Settings,CN=DC1", InvocationID: "inv-1", HighestCommittedUSN: 5000}
+	mark := &Mark{DSADN: rd.DSServiceName, InvocationID: "inv-1", HighestUSN: 4000}
+	tests := []struct {
+		name   string
+		prev   *Mark
+		rd     RootDSE
+		forced bool
+		want   string
+	}{
+		{"incremental", mark, rd, false, ""},
+		{"forced", mark, rd, true, "requested"},
+		{"first sync", nil, rd, false, "first sync"},
+		{"another DC", mark, RootDSE{DSServiceName: "CN=NTDS Settings,CN=DC2", InvocationID: "inv-1", HighestCommittedUSN: 5000}, false, "another domain controller"},
+		{"restored DC", mark, RootDSE{DSServiceName: rd.DSServiceName, InvocationID: "inv-2", HighestCommittedUSN: 5000}, false, "invocationId changed"},
+		{"no invocationId", &Mark{DSADN: rd.DSServiceName, HighestUSN: 4000}, RootDSE{DSServiceName: rd.DSServiceName, HighestCommittedUSN: 5000}, false, "invocationId changed"},
+		{"USN went back", mark, RootDSE{DSServiceName: rd.DSServiceName, InvocationID: "inv-1", HighestCommittedUSN: 3000}, false, "went back"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := fullReason(tt.prev, tt.rd, tt.forced)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("fullReason = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

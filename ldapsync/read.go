@@ -155,17 +155,8 @@ func (c *Conn) ReadMembers(ctx context.Context, opts ReadOptions) (*Snapshot, er
 		Mark:          Mark{DSADN: rd.DSServiceName, InvocationID: rd.InvocationID, HighestUSN: rd.HighestCommittedUSN},
 		PasswordGUIDs: map[string]bool{},
 	}
-	switch p := opts.Previous; {
-	case opts.Full:
-		snap.Full, snap.FullReason = true, "requested"
-	case p == nil || p.HighestUSN == 0:
-		snap.Full, snap.FullReason = true, "first sync"
-	case p.DSADN != rd.DSServiceName:
-		snap.Full, snap.FullReason = true, "another domain controller answered"
-	case p.InvocationID != rd.InvocationID || rd.InvocationID == "":
-		snap.Full, snap.FullReason = true, "the domain controller's invocationId changed (restored?)"
-	case rd.HighestCommittedUSN < p.HighestUSN:
-		snap.Full, snap.FullReason = true, "the domain controller's USN went back"
+	if reason := fullReason(opts.Previous, rd, opts.Full); reason != "" {
+		snap.Full, snap.FullReason = true, reason
 	}
 	var err error
 	if snap.SyncGroupDN, err = c.FindGroup(ctx, c.Domain.SyncGroup); err != nil {
@@ -258,6 +249,25 @@ func (c *Conn) ReadMembers(ctx context.Context, opts ReadOptions) (*Snapshot, er
 		}
 	}
 	return snap, nil
+}
+
+// fullReason says why a sync must read everything ("" = an incremental
+// read is valid): the mark is only meaningful on the DC and database
+// instance that issued it.
+func fullReason(prev *Mark, rd RootDSE, forced bool) string {
+	switch {
+	case forced:
+		return "requested"
+	case prev == nil || prev.HighestUSN == 0:
+		return "first sync"
+	case prev.DSADN != rd.DSServiceName:
+		return "another domain controller answered"
+	case prev.InvocationID != rd.InvocationID || rd.InvocationID == "":
+		return "the domain controller's invocationId changed (restored?)"
+	case rd.HighestCommittedUSN < prev.HighestUSN:
+		return "the domain controller's USN went back"
+	}
+	return ""
 }
 
 // searchGUIDs looks objects up by GUID, guidBatch per search, anywhere in the
