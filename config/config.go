@@ -154,18 +154,20 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s: unknown key %s; the known keys are listed in the README under \"Configuration\"", path, strings.Join(keys, ", "))
 	}
 	c.Path = path
-	c.applyDefaults()
+	c.applyDefaults(md.IsDefined("sync", "jitter"))
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &c, nil
 }
 
-func (c *Config) applyDefaults() {
+// applyDefaults fills what the file left out; jitterSet tells a written
+// jitter = "0s" (no jitter) from a missing one.
+func (c *Config) applyDefaults(jitterSet bool) {
 	if c.Sync.Interval.Duration == 0 {
 		c.Sync.Interval.Duration = DefaultSyncInterval
 	}
-	if c.Sync.Jitter.Duration == 0 {
+	if !jitterSet {
 		c.Sync.Jitter.Duration = DefaultSyncJitter
 	}
 	if c.Sync.RemovalGuardShare == 0 {

@@ -3,10 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 // Employee statuses and sources.
@@ -198,7 +201,8 @@ func (tx *Tx) InsertEmployee(ctx context.Context, e *Employee) error {
 	return err
 }
 
-// ClearEmployeeEmails sets the email of the given employees to NULL, so that
+// ClearEmployeeEmails sets the merge key (email_norm) of the given employees
+// to NULL, so that
 // a batch of updates can swap or move emails without tripping the unique
 // index halfway.
 func (tx *Tx) ClearEmployeeEmails(ctx context.Context, ids []int64) error {
@@ -294,7 +298,7 @@ func (s *Store) ListEmployees(ctx context.Context, f EmployeeFilter) ([]Employee
 	where, args := "", []any{}
 	if f.Text != "" {
 		like := "%" + escapeLike(strings.ToLower(f.Text)) + "%"
-		where = `WHERE lower(display_name) LIKE ? ESCAPE '\' OR lower(COALESCE(email, '')) LIKE ? ESCAPE '\' OR id IN (SELECT employee_id FROM accounts WHERE lower(sam_account_name) LIKE ? ESCAPE '\')`
+		where = `WHERE keydesk_lower(display_name) LIKE ? ESCAPE '\' OR keydesk_lower(COALESCE(email, '')) LIKE ? ESCAPE '\' OR id IN (SELECT employee_id FROM accounts WHERE keydesk_lower(sam_account_name) LIKE ? ESCAPE '\')`
 		args = append(args, like, like, like)
 	}
 	emps, err := queryEmployees(ctx, s.db, where+` ORDER BY display_name COLLATE NOCASE, id`, args...)
@@ -382,6 +386,20 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 		}
 	}
 	return c, rows.Err()
+}
+
+// keydesk_lower is strings.ToLower for SQL: SQLite's lower() folds only
+// ASCII, so the filter (folded in Go) would miss names such as "Élodie".
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction("keydesk_lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return strings.ToLower(string(v)), nil
+		}
+		return args[0], nil
+	})
 }
 
 func escapeLike(s string) string {

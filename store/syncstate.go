@@ -66,6 +66,10 @@ func (s *Store) SyncStates(ctx context.Context) ([]SyncState, error) {
 		}
 		names = append(names, n)
 	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, fmt.Errorf("read sync states: %w", err)
+	}
 	rows.Close()
 	out := make([]SyncState, 0, len(names))
 	for _, n := range names {

@@ -1,0 +1,641 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testPath is the file name the parser is told; every error must name it.
+const testPath = "/srv/keydesk/conf/keydesk.toml"
+
+// fullFile sets every key of Config, Sync and Domain at least once: the first
+// domain sets every Domain key except bind_password_env (it excludes
+// bind_password_file), the second sets bind_password_env.
+const fullFile = `# KeyDesk test configuration
+data_dir = "/var/lib/keydesk"
+
+[sync]
+interval = "30m"
+jitter = "2m"
+removal_guard_share = 0.25
+removal_guard_minimum = 5
+
+[[domain]]
+name = "corp"
+urls = ["ldaps://dc1.corp.example.com:636", "ldaps://dc2.corp.example.com"]
+base_dn = "DC=corp,DC=example,DC=com"
+bind_dn = "svc-keydesk@corp.example.com"
+bind_password_file = "/etc/keydesk/corp.pw"
+ca_file = "/etc/keydesk/corp-ca.pem"
+tls = "ldaps"
+insecure_plaintext = false
+sync_group = "KeyDesk Sync"
+password_group = "KeyDesk Rotation"
+connect_timeout = "5s"
+timeout = "2m"
+page_size = 500
+
+[[domain]]
+name = "lab"
+urls = ["ldap://dc.lab.example.com:389/"]
+base_dn = "DC=lab,DC=example,DC=com"
+bind_dn = "CN=svc,OU=Service,DC=lab,DC=example,DC=com"
+bind_password_env = "KEYDESK_LAB_PW"
+tls = "starttls"
+`
+
+func dur(d time.Duration) Duration { return Duration{d} }
+
+// tomlKeys lists the toml tags of a struct type, without "-".
+func tomlKeys(t *testing.T, v any) []string {
+	t.Helper()
+	var keys []string
+	rt := reflect.TypeOf(v)
+	for i := 0; i < rt.NumField(); i++ {
+		tag := rt.Field(i).Tag.Get("toml")
+		if tag != "" && tag != "-" {
+			keys = append(keys, tag)
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatalf("%T has no toml keys", v)
+	}
+	return keys
+}
+
+func TestFullFileSetsEveryKey(t *testing.T) {
+	// Keeps fullFile complete when a field is added to the structs.
+	for _, v := range []any{Config{}, Sync{}, Domain{}} {
+		for _, k := range tomlKeys(t, v) {
+			if !strings.Contains(fullFile, "\n"+k+" = ") && !strings.Contains(fullFile, "["+k+"]") {
+				t.Errorf("fullFile does not set %T key %q", v, k)
+			}
+		}
+	}
+}
+
+func TestParseFullFile(t *testing.T) {
+	c, err := Parse(testPath, []byte(fullFile))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := &Config{
+		Path:    testPath,
+		DataDir: "/var/lib/keydesk",
+		Sync: Sync{
+			Interval:            dur(30 * time.Minute),
+			Jitter:              dur(2 * time.Minute),
+			RemovalGuardShare:   0.25,
+			RemovalGuardMinimum: 5,
+		},
+		Domains: []Domain{
+			{
+				Name:             "corp",
+				URLs:             []string{"ldaps://dc1.corp.example.com:636", "ldaps://dc2.corp.example.com"},
+				BaseDN:           "DC=corp,DC=example,DC=com",
+				BindDN:           "svc-keydesk@corp.example.com",
+				BindPasswordFile: "/etc/keydesk/corp.pw",
+				CAFile:           "/etc/keydesk/corp-ca.pem",
+				TLS:              TLSModeLDAPS,
+				SyncGroup:        "KeyDesk Sync",
+				PasswordGroup:    "KeyDesk Rotation",
+				ConnectTimeout:   dur(5 * time.Second),
+				Timeout:          dur(2 * time.Minute),
+				PageSize:         500,
+			},
+			{
+				// Everything left out gets its default.
+				Name:            "lab",
+				URLs:            []string{"ldap://dc.lab.example.com:389/"},
+				BaseDN:          "DC=lab,DC=example,DC=com",
+				BindDN:          "CN=svc,OU=Service,DC=lab,DC=example,DC=com",
+				BindPasswordEnv: "KEYDESK_LAB_PW",
+				TLS:             TLSModeStartTLS,
+				SyncGroup:       "Hideez Users Sync",
+				PasswordGroup:   "Security Key Auto Password Change",
+				ConnectTimeout:  dur(10 * time.Second),
+				Timeout:         dur(60 * time.Second),
+				PageSize:        1000,
+			},
+		},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Parse result differs\n got: %+v\nwant: %+v", c, want)
+	}
+	if got := c.DomainNames(); !reflect.DeepEqual(got, []string{"corp", "lab"}) {
+		t.Errorf("DomainNames = %q, want [corp lab]", got)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keydesk.toml")
+	if err := os.WriteFile(path, []byte(fullFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Path != path || len(c.Domains) != 2 {
+		t.Errorf("Load: Path = %q, %d domains; want %q, 2", c.Path, len(c.Domains), path)
+	}
+
+	missing := filepath.Join(dir, "missing.toml")
+	_, err = Load(missing)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Load(missing) error = %v, want one wrapping fs.ErrNotExist", err)
+	}
+	if !strings.Contains(err.Error(), missing) {
+		t.Errorf("Load(missing) error %q does not name the file", err)
+	}
+}
+
+// domainKeys is a valid domain; domainBlock edits it.
+var domainKeys = [][2]string{
+	{"name", `"corp"`},
+	{"urls", `["ldaps://dc1.corp.example.com:636"]`},
+	{"base_dn", `"DC=corp,DC=example,DC=com"`},
+	{"bind_dn", `"svc-keydesk@corp.example.com"`},
+	{"bind_password_file", `"/etc/keydesk/corp.pw"`},
+}
+
+// domainBlock renders a [[domain]] section from domainKeys, with the keys in
+// set replaced or added (raw TOML values) and the keys in drop left out.
+func domainBlock(t *testing.T, set map[string]string, drop ...string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("\n[[domain]]\n")
+	done := map[string]bool{}
+	for _, kv := range domainKeys {
+		k, v := kv[0], kv[1]
+		done[k] = true
+		if containsString(drop, k) {
+			continue
+		}
+		if nv, ok := set[k]; ok {
+			v = nv
+		}
+		b.WriteString(k + " = " + v + "\n")
+	}
+	for k, v := range set {
+		if !done[k] {
+			b.WriteString(k + " = " + v + "\n")
+		}
+	}
+	return b.String()
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestParseDefaults(t *testing.T) {
+	tests := []struct {
+		name  string
+		text  string
+		check func(t *testing.T, c *Config)
+	}{
+		{
+			name: "sync table left out",
+			text: domainBlock(t, nil),
+			check: func(t *testing.T, c *Config) {
+				want := Sync{
+					Interval:            dur(time.Hour),
+					Jitter:              dur(5 * time.Minute),
+					RemovalGuardShare:   0.10,
+					RemovalGuardMinimum: 20,
+				}
+				if c.Sync != want {
+					t.Errorf("Sync = %+v, want %+v", c.Sync, want)
+				}
+				if c.DataDir != "" {
+					t.Errorf("DataDir = %q, want \"\" (the caller picks DefaultDataDir)", c.DataDir)
+				}
+			},
+		},
+		{
+			name: "sync table partly set",
+			text: "[sync]\ninterval = \"2h\"\nremoval_guard_minimum = 3\n" + domainBlock(t, nil),
+			check: func(t *testing.T, c *Config) {
+				if c.Sync.Interval.Duration != 2*time.Hour || c.Sync.RemovalGuardMinimum != 3 {
+					t.Errorf("set values not kept: %+v", c.Sync)
+				}
+				if c.Sync.Jitter.Duration != DefaultSyncJitter || c.Sync.RemovalGuardShare != DefaultRemovalShare {
+					t.Errorf("defaults not applied: %+v", c.Sync)
+				}
+			},
+		},
+		{
+			name: "domain optional keys left out",
+			text: domainBlock(t, nil),
+			check: func(t *testing.T, c *Config) {
+				d := c.Domains[0]
+				if d.TLS != "ldaps" || d.SyncGroup != "Hideez Users Sync" || d.PasswordGroup != "Security Key Auto Password Change" ||
+					d.PageSize != 1000 || d.ConnectTimeout.Duration != 10*time.Second || d.Timeout.Duration != time.Minute ||
+					d.InsecurePlaintext || d.CAFile != "" {
+					t.Errorf("domain defaults wrong: %+v", d)
+				}
+			},
+		},
+		{
+			name: "insecure_plaintext without tls means tls none",
+			text: domainBlock(t, map[string]string{"insecure_plaintext": "true", "urls": `["ldap://dc1.corp.example.com"]`}),
+			check: func(t *testing.T, c *Config) {
+				if c.Domains[0].TLS != TLSModeNone {
+					t.Errorf("TLS = %q, want %q", c.Domains[0].TLS, TLSModeNone)
+				}
+			},
+		},
+		{
+			name: "no domains at all",
+			text: "data_dir = \"/data\"\n",
+			check: func(t *testing.T, c *Config) {
+				if len(c.Domains) != 0 || c.DataDir != "/data" {
+					t.Errorf("got %+v", c)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(testPath, []byte(tt.text))
+			if err != nil {
+				t.Fatalf("Parse: %v\n%s", err, tt.text)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	second := func(set map[string]string) string {
+		s := map[string]string{"name": `"lab"`}
+		for k, v := range set {
+			s[k] = v
+		}
+		return domainBlock(t, s)
+	}
+	tests := []struct {
+		name string
+		text string
+		want []string // each must appear in the error, besides the path
+	}{
+		{"unknown top-level key", "bind_pw = \"x\"\n" + domainBlock(t, nil),
+			[]string{"unknown key bind_pw", "known keys"}},
+		{"unknown key in domain", domainBlock(t, map[string]string{"bind_pw": `"hunter2"`}),
+			[]string{"unknown key domain.bind_pw", "known keys"}},
+		{"unknown key in sync", "[sync]\nintervall = \"1h\"\n",
+			[]string{"unknown key sync.intervall"}},
+		{"missing name", domainBlock(t, nil, "name"),
+			[]string{"domain[1].name: required"}},
+		{"missing urls", domainBlock(t, nil, "urls"),
+			[]string{`domain[1] ("corp").urls: required`, "ldaps://"}},
+		{"empty urls", domainBlock(t, map[string]string{"urls": "[]"}),
+			[]string{`domain[1] ("corp").urls: required`}},
+		{"missing base_dn", domainBlock(t, nil, "base_dn"),
+			[]string{`domain[1] ("corp").base_dn: required`, "DC="}},
+		{"base_dn not a DN", domainBlock(t, map[string]string{"base_dn": `"corp.example.com"`}),
+			[]string{`domain[1] ("corp").base_dn:`, "is not a DN", "DC="}},
+		{"missing bind_dn", domainBlock(t, nil, "bind_dn"),
+			[]string{`domain[1] ("corp").bind_dn: required`}},
+		{"neither password source", domainBlock(t, nil, "bind_password_file"),
+			[]string{`domain[1] ("corp").bind_password_file: required`, "bind_password_env"}},
+		{"both password sources", domainBlock(t, map[string]string{"bind_password_env": `"PW"`}),
+			[]string{`domain[1] ("corp").bind_password_file:`, "bind_password_env", "keep only one"}},
+		{"bad name", domainBlock(t, map[string]string{"name": `"corp west"`}),
+			[]string{`.name: "corp west" may only hold letters, digits`}},
+		{"bad tls", domainBlock(t, map[string]string{"tls": `"ssl"`}),
+			[]string{`domain[1] ("corp").tls: "ssl" is not a TLS mode`, `"ldaps"`, `"starttls"`}},
+		{"tls none without insecure_plaintext", domainBlock(t, map[string]string{"tls": `"none"`, "urls": `["ldap://dc1"]`}),
+			[]string{`domain[1] ("corp").tls:`, "insecure_plaintext = true"}},
+		{"insecure_plaintext with ldaps", domainBlock(t, map[string]string{"tls": `"ldaps"`, "insecure_plaintext": "true"}),
+			[]string{`domain[1] ("corp").insecure_plaintext:`, `tls = "none"`}},
+		{"ldap url with tls ldaps", domainBlock(t, map[string]string{"urls": `["ldaps://dc1:636", "ldap://dc2:389"]`}),
+			[]string{`domain[1] ("corp").urls[2]:`, `"ldap://dc2:389"`, "needs ldaps://"}},
+		{"ldaps url with tls starttls", domainBlock(t, map[string]string{"tls": `"starttls"`}),
+			[]string{`domain[1] ("corp").urls[1]:`, `tls = "starttls" needs ldap://`}},
+		{"url with path", domainBlock(t, map[string]string{"urls": `["ldaps://dc1:636/DC=corp"]`}),
+			[]string{`domain[1] ("corp").urls[1]:`, "has a path", "base_dn"}},
+		{"url without host", domainBlock(t, map[string]string{"urls": `["dc1.corp.example.com"]`}),
+			[]string{`domain[1] ("corp").urls[1]:`, "is not an LDAP URL", "ldaps://"}},
+		{"page_size negative", domainBlock(t, map[string]string{"page_size": "-1"}),
+			[]string{`domain[1] ("corp").page_size: -1 is out of range`, "use 1 to 100000"}},
+		{"page_size too large", domainBlock(t, map[string]string{"page_size": "100001"}),
+			[]string{`domain[1] ("corp").page_size: 100001 is out of range`, "use 1 to 100000"}},
+		{"negative timeout", domainBlock(t, map[string]string{"timeout": `"-5s"`}),
+			[]string{`domain[1] ("corp").timeout: must not be negative`}},
+		{"duplicate domain name", domainBlock(t, nil) + second(map[string]string{"name": `"CORP"`}),
+			[]string{`domain[2] ("CORP").name:`, "already the name of domain[1]", "its own name"}},
+		{"second domain invalid", domainBlock(t, nil) + second(map[string]string{"base_dn": `""`}),
+			[]string{`domain[2] ("lab").base_dn: required`}},
+		{"bad duration in sync", "[sync]\ninterval = \"soon\"\n",
+			[]string{"line 2", "sync.interval", `"soon" is not a duration`, `"30s"`}},
+		// domainBlock starts with an empty line; connect_timeout is line 8.
+		{"bad duration in domain", domainBlock(t, map[string]string{"connect_timeout": `"5 parsecs"`}),
+			[]string{"line 8", "domain.connect_timeout", `"5 parsecs" is not a duration`}},
+		{"interval too short", "[sync]\ninterval = \"30s\"\n",
+			[]string{"sync.interval:", "too short", `"1m"`}},
+		{"negative jitter", "[sync]\njitter = \"-1m\"\n",
+			[]string{"sync.jitter: must not be negative"}},
+		{"removal share above 1", "[sync]\nremoval_guard_share = 1.5\n",
+			[]string{"sync.removal_guard_share: 1.5 is out of range", "between 0 and 1"}},
+		{"removal minimum negative", "[sync]\nremoval_guard_minimum = -2\n",
+			[]string{"sync.removal_guard_minimum: must be at least 1"}},
+		{"wrong value type", domainBlock(t, map[string]string{"page_size": `"big"`}),
+			[]string{"domain.page_size", "type"}},
+		{"toml syntax error", "data_dir = \"/data\"\n[sync]\ninterval = \"1h\" x\n",
+			[]string{"line 3", "expected"}},
+		{"unterminated string", "data_dir = \"/data\ninterval = 1\n",
+			[]string{"line 1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(testPath, []byte(tt.text))
+			if err == nil {
+				t.Fatalf("Parse succeeded (%+v), want an error\n%s", c, tt.text)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, testPath+": ") {
+				t.Errorf("error %q does not start with the file path", msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestBindPassword(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const envName = "KEYDESK_TEST_BIND_PW"
+	const unsetEnv = "KEYDESK_TEST_BIND_PW_UNSET"
+	tests := []struct {
+		name    string
+		domain  Domain
+		env     map[string]string
+		unset   []string
+		want    string
+		wantErr []string
+		errIs   error
+	}{
+		{name: "file with trailing newline",
+			domain: Domain{Name: "corp", BindPasswordFile: write("nl.pw", "correct horse\n")},
+			want:   "correct horse"},
+		{name: "file with CRLF",
+			domain: Domain{Name: "corp", BindPasswordFile: write("crlf.pw", "correct horse\r\n")},
+			want:   "correct horse"},
+		{name: "file without newline keeps inner and leading spaces",
+			domain: Domain{Name: "corp", BindPasswordFile: write("plain.pw", " a b ")},
+			want:   " a b "},
+		{name: "file at the size limit",
+			domain: Domain{Name: "corp", BindPasswordFile: write("max.pw", strings.Repeat("x", passwordFileMaxBytes))},
+			want:   strings.Repeat("x", passwordFileMaxBytes)},
+		{name: "environment variable is taken verbatim",
+			domain: Domain{Name: "lab", BindPasswordEnv: envName},
+			env:    map[string]string{envName: "env-secret\n"},
+			want:   "env-secret\n"},
+		{name: "missing environment variable",
+			domain:  Domain{Name: "lab", BindPasswordEnv: unsetEnv},
+			unset:   []string{unsetEnv},
+			wantErr: []string{`domain "lab"`, unsetEnv, "bind_password_env", "not set"}},
+		{name: "empty environment variable",
+			domain:  Domain{Name: "lab", BindPasswordEnv: envName},
+			env:     map[string]string{envName: ""},
+			wantErr: []string{envName, "not set"}},
+		{name: "empty file",
+			domain:  Domain{Name: "corp", BindPasswordFile: write("empty.pw", "")},
+			wantErr: []string{`domain "corp"`, "empty.pw", "is empty"}},
+		{name: "file with only a newline",
+			domain:  Domain{Name: "corp", BindPasswordFile: write("newline.pw", "\n")},
+			wantErr: []string{"newline.pw", "is empty"}},
+		{name: "file too large",
+			domain:  Domain{Name: "corp", BindPasswordFile: write("big.pw", strings.Repeat("y", passwordFileMaxBytes+1))},
+			wantErr: []string{`domain "corp"`, "big.pw", "larger than 4096 bytes"}},
+		{name: "missing file",
+			domain:  Domain{Name: "corp", BindPasswordFile: filepath.Join(dir, "nope.pw")},
+			wantErr: []string{`domain "corp"`, "bind_password_file", "nope.pw"},
+			errIs:   fs.ErrNotExist},
+		{name: "directory instead of a file",
+			domain:  Domain{Name: "corp", BindPasswordFile: dir},
+			wantErr: []string{`domain "corp"`, "read bind_password_file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			for _, k := range tt.unset {
+				t.Setenv(k, "") // restores the old value afterwards
+				os.Unsetenv(k)
+			}
+			got, err := tt.domain.BindPassword()
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("BindPassword: %v", err)
+				}
+				if got != tt.want {
+					// Lengths only: never print a password.
+					t.Errorf("BindPassword returned a different password (%d bytes, want %d)", len(got), len(tt.want))
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("BindPassword succeeded (%d bytes), want an error", len(got))
+			}
+			if got != "" {
+				t.Errorf("BindPassword returned %d bytes together with an error", len(got))
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if tt.errIs != nil && !errors.Is(err, tt.errIs) {
+				t.Errorf("error %q does not wrap %v", err, tt.errIs)
+			}
+			if strings.Contains(err.Error(), "yyyy") {
+				t.Errorf("error quotes the file content")
+			}
+		})
+	}
+}
+
+func TestSelect(t *testing.T) {
+	text := domainBlock(t, nil) +
+		domainBlock(t, map[string]string{"name": `"lab"`}) +
+		domainBlock(t, map[string]string{"name": `"branch"`})
+	c, err := Parse(testPath, []byte(text))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	tests := []struct {
+		name    string
+		names   []string
+		want    []string
+		wantErr []string
+	}{
+		{name: "none selects all in file order", names: nil, want: []string{"corp", "lab", "branch"}},
+		{name: "order follows the file", names: []string{"branch", "corp"}, want: []string{"corp", "branch"}},
+		{name: "case-insensitive", names: []string{"LAB"}, want: []string{"lab"}},
+		{name: "repeated name once", names: []string{"corp", "Corp"}, want: []string{"corp"}},
+		{name: "unknown name", names: []string{"corp", "nope"},
+			wantErr: []string{`no domain named "nope"`, testPath, "configured: branch, corp, lab"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds, err := c.Select(tt.names)
+			if tt.wantErr != nil {
+				if err == nil {
+					t.Fatalf("Select(%q) succeeded, want an error", tt.names)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not contain %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Select(%q): %v", tt.names, err)
+			}
+			var got []string
+			for _, d := range ds {
+				got = append(got, d.Name)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Select(%q) = %q, want %q", tt.names, got, tt.want)
+			}
+		})
+	}
+
+	// The selection is a copy: changing it leaves the configuration alone.
+	ds, err := c.Select(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds[0].Name = "changed"
+	if c.Domains[0].Name != "corp" {
+		t.Errorf("Select(nil) shares its slice with the configuration")
+	}
+
+	d, ok := c.Domain("BRANCH")
+	if !ok || d != &c.Domains[2] {
+		t.Errorf("Domain(\"BRANCH\") = %v, %v; want the third domain", d, ok)
+	}
+	if _, ok := c.Domain("nope"); ok {
+		t.Errorf("Domain(\"nope\") found a domain")
+	}
+}
+
+func TestDefaultPaths(t *testing.T) {
+	home := t.TempDir()
+	xdg := t.TempDir()
+	tests := []struct {
+		name       string
+		configHome string
+		dataHome   string
+		wantConfig string
+		wantData   string
+	}{
+		{"XDG variables set", xdg, filepath.Join(xdg, "data"),
+			filepath.Join(xdg, "keydesk", "keydesk.toml"), filepath.Join(xdg, "data", "keydesk")},
+		{"XDG variables empty", "", "",
+			filepath.Join(home, ".config", "keydesk", "keydesk.toml"), filepath.Join(home, ".local", "share", "keydesk")},
+		{"relative XDG variables are ignored", "rel/config", "rel/data",
+			filepath.Join(home, ".config", "keydesk", "keydesk.toml"), filepath.Join(home, ".local", "share", "keydesk")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("HOME", home)
+			t.Setenv("XDG_CONFIG_HOME", tt.configHome)
+			t.Setenv("XDG_DATA_HOME", tt.dataHome)
+			if got := DefaultPath(); got != tt.wantConfig {
+				t.Errorf("DefaultPath() = %q, want %q", got, tt.wantConfig)
+			}
+			if got := DefaultDataDir(); got != tt.wantData {
+				t.Errorf("DefaultDataDir() = %q, want %q", got, tt.wantData)
+			}
+		})
+	}
+}
+
+func TestDurationText(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"90s", 90 * time.Second, false},
+		{"1h30m", 90 * time.Minute, false},
+		{"0", 0, false},
+		{"5", 0, true},
+		{"soon", 0, true},
+	}
+	for _, tt := range tests {
+		var d Duration
+		err := d.UnmarshalText([]byte(tt.in))
+		if (err != nil) != tt.wantErr {
+			t.Errorf("UnmarshalText(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if d.Duration != tt.want {
+			t.Errorf("UnmarshalText(%q) = %v, want %v", tt.in, d.Duration, tt.want)
+		}
+		b, err := d.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Duration
+		if err := back.UnmarshalText(b); err != nil || back != d {
+			t.Errorf("MarshalText round trip of %v gave %v, %v", d, back, err)
+		}
+	}
+}
+
+func TestJitterCanBeTurnedOff(t *testing.T) {
+	base := "[[domain]]\nname = \"corp\"\nurls = [\"ldaps://dc1.corp.example.com\"]\nbase_dn = \"DC=corp,DC=example,DC=com\"\nbind_dn = \"svc@corp.example.com\"\nbind_password_env = \"PW\"\n"
+	tests := []struct {
+		name, sync string
+		want       time.Duration
+	}{
+		{"missing gives the default", "", DefaultSyncJitter},
+		{"zero turns it off", "[sync]\njitter = \"0s\"\n", 0},
+		{"set", "[sync]\njitter = \"90s\"\n", 90 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("k.toml", []byte(tt.sync+base))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Sync.Jitter.Duration != tt.want {
+				t.Errorf("jitter = %v, want %v", c.Sync.Jitter, tt.want)
+			}
+		})
+	}
+}
