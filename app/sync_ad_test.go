@@ -180,7 +180,7 @@ func startDCs(t *testing.T) (*adtest.DC, *adtest.DC) {
 	return corp, branch
 }
 
-func serviceFor(t *testing.T, cfgText string, dataDir string) *Service {
+func serviceFor(t testing.TB, cfgText string, dataDir string) *Service {
 	t.Helper()
 	cfg, err := config.Parse(filepath.Join(dataDir, "keydesk.toml"), []byte(cfgText))
 	if err != nil {
