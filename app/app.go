@@ -64,9 +64,11 @@ type Service struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu      sync.Mutex
-	running map[string]bool // domains being synced
-	writeMu sync.Mutex      // one sync write at a time
+	mu       sync.Mutex
+	running  map[string]bool      // domains being synced
+	schedule map[string]time.Time // next scheduled sync per domain
+	writeMu  sync.Mutex           // one sync write at a time
+	events   bus
 }
 
 // Option configures a Service.
@@ -80,7 +82,7 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // New builds the service.
 func New(cfg *config.Config, st *store.Store, opts ...Option) *Service {
-	s := &Service{cfg: cfg, st: st, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now, running: map[string]bool{}}
+	s := &Service{cfg: cfg, st: st, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now, running: map[string]bool{}, schedule: map[string]time.Time{}}
 	for _, o := range opts {
 		o(s)
 	}

@@ -117,6 +117,7 @@ func (s *Service) AddEmployee(ctx context.Context, a Actor, email, name string) 
 	if err != nil {
 		return EmployeeView{}, fmt.Errorf("add employee: %w", err)
 	}
+	s.publish(DataChanged{What: "employees"})
 	return viewEmployee(&e), nil
 }
 
@@ -153,6 +154,7 @@ func (s *Service) RemoveEmployee(ctx context.Context, a Actor, idOrEmail string)
 	if err != nil {
 		return EmployeeView{}, fmt.Errorf("remove employee %s: %w", idOrEmail, err)
 	}
+	s.publish(DataChanged{What: "employees"})
 	return viewEmployee(&out), nil
 }
 

@@ -26,6 +26,8 @@ type SyncRequest struct {
 	AllowRemovals bool
 	// Progress, if set, is called from the domain's goroutine as pages arrive.
 	Progress func(domain string, p ldapsync.Progress)
+	// Trigger says who started the sync, for the events ("manual" when empty).
+	Trigger string
 }
 
 // DomainSummary is the result of syncing one domain.
@@ -121,6 +123,22 @@ func (s *Service) syncDomain(ctx context.Context, d config.Domain, req SyncReque
 		return finish(fmt.Errorf("sync %s: %w", d.Name, ErrSyncRunning))
 	}
 	defer s.release(d.Name)
+	trigger := req.Trigger
+	if trigger == "" {
+		trigger = "manual"
+	}
+	s.publish(SyncStarted{Domain: d.Name, Trigger: trigger, At: start})
+	defer func() {
+		s.publish(SyncFinished{Domain: d.Name, Summary: sum})
+		s.publish(DataChanged{What: "sync"})
+	}()
+	userProgress := req.Progress
+	req.Progress = func(domain string, p ldapsync.Progress) {
+		s.publish(SyncProgressed{Domain: domain, Progress: p})
+		if userProgress != nil {
+			userProgress(domain, p)
+		}
+	}
 
 	snap, gone, err := s.readDomain(ctx, d, req)
 	if err != nil {
