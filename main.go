@@ -15,13 +15,16 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"syscall"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"keydesk/app"
 	"keydesk/config"
 	"keydesk/store"
+	"keydesk/ui"
 )
 
 // exitError carries an exit code without printing anything more.
@@ -73,6 +76,10 @@ func newRootCmd(g *globals) *cobra.Command {
 database, manages their hardware security keys and rotates their domain passwords.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.console(cmd.Context(), "")
+		},
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.configPath, "config", "", "configuration file (default $KEYDESK_CONFIG or "+config.DefaultPath()+")")
@@ -150,6 +157,36 @@ func (g *globals) open(ctx context.Context) (*app.Service, func(), error) {
 	}
 	svc := app.New(cfg, st, app.WithLogger(g.logger()))
 	return svc, func() { st.Close() }, nil
+}
+
+// console opens the full-screen console over the configured domains, with
+// the periodic sync running in the background while it is open.
+func (g *globals) console(ctx context.Context, label string) error {
+	if f, ok := g.stdout.(*os.File); !ok || !isatty.IsTerminal(f.Fd()) {
+		return fmt.Errorf("the console needs a terminal; for scripts use the commands listed by keydesk --help")
+	}
+	svc, closeFn, err := g.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	return runConsole(ctx, svc, label)
+}
+
+func runConsole(ctx context.Context, svc *app.Service, label string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		svc.RunScheduler(ctx)
+	}()
+	a := cliActor()
+	a.Name = strings.Replace(a.Name, "cli:", "console:", 1)
+	err := ui.Run(ctx, svc, ui.RunOptions{Actor: a, Label: label})
+	cancel()
+	<-done
+	return err
 }
 
 // cliActor is the person at this terminal: the command line runs with the

@@ -1,0 +1,69 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+
+	"keydesk/app"
+)
+
+// RunOptions say where the console draws and who uses it.
+type RunOptions struct {
+	Actor  app.Actor
+	Label  string
+	Input  io.Reader // default os.Stdin
+	Output io.Writer // default os.Stdout
+	// Environ is the terminal's environment (for NO_COLOR and TERM); default
+	// the process's.
+	Environ []string
+}
+
+// Renderer builds a renderer for a terminal (its colour profile follows the
+// terminal's environment) and says whether to use colour: NO_COLOR turns
+// colours off, while bold and reverse video remain.
+func Renderer(out io.Writer, environ []string) (*lipgloss.Renderer, bool) {
+	env := envFromList(environ)
+	r := lipgloss.NewRenderer(out, termenv.WithEnvironment(env))
+	return r, env.Getenv("NO_COLOR") == ""
+}
+
+type envFromList []string
+
+func (e envFromList) Environ() []string { return e }
+
+func (e envFromList) Getenv(k string) string {
+	for _, kv := range e {
+		if len(kv) > len(k) && kv[:len(k)] == k && kv[len(k)] == '=' {
+			return kv[len(k)+1:]
+		}
+	}
+	return ""
+}
+
+// Run shows the console until the user quits or ctx ends.
+func Run(ctx context.Context, svc *app.Service, o RunOptions) error {
+	if o.Input == nil {
+		o.Input = os.Stdin
+	}
+	if o.Output == nil {
+		o.Output = os.Stdout
+	}
+	if o.Environ == nil {
+		o.Environ = os.Environ()
+	}
+	r, color := Renderer(o.Output, o.Environ)
+	m := New(svc, Options{Actor: o.Actor, Renderer: r, NoColor: !color, Context: ctx, Label: o.Label})
+	defer m.Close()
+	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(o.Input), tea.WithOutput(o.Output),
+		tea.WithAltScreen(), tea.WithMouseCellMotion())
+	if _, err := p.Run(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package ui
+
+import (
+	"github.com/charmbracelet/lipgloss"
+)
+
+// Styles are built from a renderer, never global, so that every SSH session
+// gets styles for its own terminal. Colours are ANSI 16 (they read on any
+// palette), and nothing depends on colour alone: selection is reverse video
+// and the focused pane's title is marked.
+type Styles struct {
+	r *lipgloss.Renderer
+
+	Header       lipgloss.Style
+	HeaderDim    lipgloss.Style
+	Footer       lipgloss.Style
+	FooterKey    lipgloss.Style
+	Message      lipgloss.Style
+	Border       lipgloss.Style
+	BorderFocus  lipgloss.Style
+	Title        lipgloss.Style
+	TitleFocus   lipgloss.Style
+	Selected     lipgloss.Style
+	SelectedDim  lipgloss.Style
+	Dim          lipgloss.Style
+	Label        lipgloss.Style
+	OK           lipgloss.Style
+	Warn         lipgloss.Style
+	Err          lipgloss.Style
+	Flag         lipgloss.Style
+	Dialog       lipgloss.Style
+	DialogTitle  lipgloss.Style
+	FilterPrompt lipgloss.Style
+}
+
+// NewStyles builds the styles for one renderer (one terminal). Without
+// colour (NO_COLOR) the styles keep bold, underline and reverse video.
+func NewStyles(r *lipgloss.Renderer, color bool) Styles {
+	var accent, dim, green, yellow, red, magenta lipgloss.TerminalColor = lipgloss.NoColor{}, lipgloss.NoColor{}, lipgloss.NoColor{}, lipgloss.NoColor{}, lipgloss.NoColor{}, lipgloss.NoColor{}
+	if color {
+		accent = lipgloss.AdaptiveColor{Light: "4", Dark: "12"}
+		dim = lipgloss.AdaptiveColor{Light: "8", Dark: "7"}
+		green = lipgloss.AdaptiveColor{Light: "2", Dark: "10"}
+		yellow = lipgloss.AdaptiveColor{Light: "3", Dark: "11"}
+		red = lipgloss.AdaptiveColor{Light: "1", Dark: "9"}
+		magenta = lipgloss.AdaptiveColor{Light: "5", Dark: "13"}
+	}
+	s := Styles{r: r}
+	s.Header = r.NewStyle().Bold(true).Reverse(true)
+	s.HeaderDim = r.NewStyle().Reverse(true)
+	s.Footer = r.NewStyle().Foreground(dim)
+	s.FooterKey = r.NewStyle().Bold(true)
+	s.Message = r.NewStyle().Bold(true)
+	s.Border = r.NewStyle().Foreground(dim)
+	s.BorderFocus = r.NewStyle().Foreground(accent).Bold(true)
+	s.Title = r.NewStyle()
+	s.TitleFocus = r.NewStyle().Foreground(accent).Bold(true)
+	s.Selected = r.NewStyle().Reverse(true).Bold(true)
+	s.SelectedDim = r.NewStyle().Underline(true)
+	s.Dim = r.NewStyle().Foreground(dim)
+	s.Label = r.NewStyle().Bold(true)
+	s.OK = r.NewStyle().Foreground(green)
+	s.Warn = r.NewStyle().Foreground(yellow).Bold(true)
+	s.Err = r.NewStyle().Foreground(red).Bold(true)
+	s.Flag = r.NewStyle().Foreground(magenta)
+	s.Dialog = r.NewStyle().Border(lipgloss.DoubleBorder()).BorderForeground(accent).Padding(0, 1)
+	s.DialogTitle = r.NewStyle().Bold(true)
+	s.FilterPrompt = r.NewStyle().Foreground(accent).Bold(true)
+	return s
+}
