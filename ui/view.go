@@ -17,9 +17,9 @@ import (
 // layout is where every pane goes for a terminal size; View and the mouse
 // handler both use it, so a click lands where the pane was drawn.
 type layout struct {
-	w, h                                 int
-	leftW, rightW                        int
-	domH, empH, detailH, actH            int
+	w, h                                  int
+	leftW, rightW                         int
+	domH, empH, detailH, actH             int
 	domRows, empRows, detailRows, actRows int
 	filterLine                            bool
 }
@@ -421,7 +421,7 @@ func (m Model) detailLines(cw int) []string {
 	}
 	for _, a := range v.Accounts {
 		out = append(out, "")
-		head := lab.Render(sanitize.Text(a.Domain)+`\`+sanitize.Text(a.SAMAccountName))
+		head := lab.Render(sanitize.Text(a.Domain) + `\` + sanitize.Text(a.SAMAccountName))
 		if a.LeftReason != nil {
 			head += " " + m.styles.Warn.Render("left: "+*a.LeftReason)
 		}
