@@ -90,6 +90,7 @@ database, manages their hardware security keys and rotates their domain password
 		newEmployeesCmd(g),
 		newAuditCmd(g),
 		newDoctorCmd(g),
+		newDemoCmd(g),
 	)
 	return root
 }
@@ -162,7 +163,7 @@ func (g *globals) open(ctx context.Context) (*app.Service, func(), error) {
 // console opens the full-screen console over the configured domains, with
 // the periodic sync running in the background while it is open.
 func (g *globals) console(ctx context.Context, label string) error {
-	if f, ok := g.stdout.(*os.File); !ok || !isatty.IsTerminal(f.Fd()) {
+	if f, ok := g.stdout.(*os.File); !ok || !isTerminal(f) {
 		return fmt.Errorf("the console needs a terminal; for scripts use the commands listed by keydesk --help")
 	}
 	svc, closeFn, err := g.open(ctx)
@@ -172,6 +173,8 @@ func (g *globals) console(ctx context.Context, label string) error {
 	defer closeFn()
 	return runConsole(ctx, svc, label)
 }
+
+func isTerminal(f *os.File) bool { return isatty.IsTerminal(f.Fd()) }
 
 func runConsole(ctx context.Context, svc *app.Service, label string) error {
 	ctx, cancel := context.WithCancel(ctx)

@@ -317,3 +317,11 @@ func TestDirectoryTextIsSanitised(t *testing.T) {
 		}
 	}
 }
+
+func TestDarkBackground(t *testing.T) {
+	for in, want := range map[string]bool{"": true, "15;0": true, "0;15": false, "0;default;15": false, "7;8": true, "garbage": true, "0;7": false} {
+		if got := darkBackground(in); got != want {
+			t.Errorf("darkBackground(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -30,7 +32,22 @@ type RunOptions struct {
 func Renderer(out io.Writer, environ []string) (*lipgloss.Renderer, bool) {
 	env := envFromList(environ)
 	r := lipgloss.NewRenderer(out, termenv.WithEnvironment(env))
+	// Asking the terminal for its background (OSC 11) can stall for seconds
+	// where it gets no answer (tmux, some SSH clients), so the background is
+	// read from COLORFGBG when set, and assumed dark otherwise.
+	r.SetHasDarkBackground(darkBackground(env.Getenv("COLORFGBG")))
 	return r, env.Getenv("NO_COLOR") == ""
+}
+
+// darkBackground reads COLORFGBG ("fg;bg", or "fg;default;bg"): background
+// colours 0-6 and 8 are dark.
+func darkBackground(colorfgbg string) bool {
+	parts := strings.Split(colorfgbg, ";")
+	bg, err := strconv.Atoi(parts[len(parts)-1])
+	if colorfgbg == "" || err != nil {
+		return true
+	}
+	return bg <= 6 || bg == 8
 }
 
 type envFromList []string

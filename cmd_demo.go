@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"keydesk/app"
+	"keydesk/config"
+	"keydesk/internal/builtinad"
+	"keydesk/store"
+)
+
+func newDemoCmd(g *globals) *cobra.Command {
+	var (
+		users        int
+		seed         int64
+		noChurn      bool
+		churnEvery   time.Duration
+		syncInterval time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Open the console on a built-in directory of two domains (no AD, no configuration needed)",
+		Long: `Demo starts a built-in, AD-like LDAP directory with two domains (corp and
+branch) on a random loopback port, with LDAPS and a certificate authority made
+for the run, and opens the console on it. The directory is generated from a
+seed: nested groups, people in both domains with the same email, people
+without email, disabled accounts, non-ASCII names, and a few display names
+carrying terminal escape sequences (shown as harmless text).
+
+Nothing touches your configuration or data: without --data the demo uses a
+temporary directory, removed on exit. Unless --no-churn is given, the directory
+changes a little every minute, so that the periodic sync has something to show.`,
+		Example: `  keydesk demo
+  keydesk demo --users 100000
+  keydesk demo --data ./demo-data --no-churn`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f, ok := g.stdout.(*os.File); !ok || !isTerminal(f) {
+				return fmt.Errorf("the demo console needs a terminal")
+			}
+			ctx := cmd.Context()
+			svc, cleanup, err := startDemo(ctx, g, demoOptions{users: users, seed: seed, syncInterval: syncInterval})
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			if !noChurn {
+				go runChurn(ctx, svc.dir, churnEvery, seed)
+			}
+			return runConsole(ctx, svc.Service, "demo")
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&users, "users", 300, "number of people in the built-in directory (usable at 100000)")
+	f.Int64Var(&seed, "seed", 1, "seed of the generated directory")
+	f.BoolVar(&noChurn, "no-churn", false, "keep the demo directory still (by default it changes every --churn-every: a join, a leave, an email change)")
+	f.DurationVar(&churnEvery, "churn-every", time.Minute, "how often the demo directory changes")
+	f.DurationVar(&syncInterval, "sync-interval", 2*time.Minute, "periodic sync interval in the demo")
+	return cmd
+}
+
+type demoOptions struct {
+	users        int
+	seed         int64
+	syncInterval time.Duration
+}
+
+// demoService is the application layer over the built-in directory.
+type demoService struct {
+	*app.Service
+	dir *builtinad.Server
+}
+
+// startDemo starts the built-in directory, writes a configuration for it
+// into the demo's data directory and opens the database there.
+func startDemo(ctx context.Context, g *globals, o demoOptions) (*demoService, func(), error) {
+	srv, err := builtinad.Start(ctx, builtinad.Options{Seed: o.seed, Users: o.users})
+	if err != nil {
+		return nil, nil, fmt.Errorf("start the built-in directory: %w", err)
+	}
+	var cleanups []func()
+	cleanup := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	cleanups = append(cleanups, func() { srv.Close() })
+	dataDir := g.dataDir
+	if dataDir == "" {
+		tmp, err := os.MkdirTemp("", "keydesk-demo-")
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		dataDir = tmp
+		cleanups = append(cleanups, func() { os.RemoveAll(tmp) })
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("create demo data directory: %w", err)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "# Written by keydesk demo: the built-in directory of this run.\n[sync]\ninterval = %q\njitter = \"15s\"\n\n", o.syncInterval.String())
+	for _, d := range srv.Domains() {
+		pwFile := filepath.Join(dataDir, "demo-"+d.Name+".pw")
+		if err := os.WriteFile(pwFile, []byte(d.AdminPassword), 0o600); err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("write demo password file: %w", err)
+		}
+		fmt.Fprintf(&sb, "[[domain]]\nname = %q\nurls = [%q]\nbase_dn = %q\nbind_dn = %q\nbind_password_file = %q\nca_file = %q\ntls = \"ldaps\"\n\n",
+			d.Name, d.LDAPSURL, d.BaseDN, d.AdminUPN, pwFile, srv.CAFile())
+	}
+	cfgPath := filepath.Join(dataDir, "keydesk.toml")
+	if err := os.WriteFile(cfgPath, []byte(sb.String()), 0o600); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("write demo configuration: %w", err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, filepath.Join(dataDir, store.FileName))
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	cleanups = append(cleanups, func() { st.Close() })
+	return &demoService{Service: app.New(cfg, st, app.WithLogger(g.logger())), dir: srv}, cleanup, nil
+}
+
+// runChurn makes a directory change every interval until ctx ends.
+func runChurn(ctx context.Context, srv *builtinad.Server, every time.Duration, seed int64) {
+	rng := rand.New(rand.NewPCG(uint64(seed), uint64(time.Now().UnixNano())))
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			srv.Churn(rng)
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmux drives a real terminal: the binary runs in a tmux session, keys are
+// typed with send-keys and the screen is read with capture-pane.
+type tmux struct {
+	t      *testing.T
+	socket string
+	name   string
+}
+
+// requireTmux skips without tmux, unless the full suite is required (CI).
+func requireTmux(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("KEYDESK_REQUIRE_AD") == "1" || os.Getenv("CI") != "" {
+			t.Fatalf("tmux is required for the terminal tests: %v (apt-get install tmux)", err)
+		}
+		t.Skipf("tmux is not installed: %v", err)
+	}
+}
+
+// buildBinary builds keydesk for the test. Call it before isolate, which
+// moves HOME and with it Go's build and module caches.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "keydesk")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startTmux(t *testing.T, w, h int, env []string, args ...string) *tmux {
+	t.Helper()
+	tm := &tmux{t: t, socket: fmt.Sprintf("keydesk-test-%d", os.Getpid()), name: fmt.Sprintf("kd%d", time.Now().UnixNano())}
+	cmdline := strings.Join(append(env, args...), " ")
+	tm.run("new-session", "-d", "-s", tm.name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "env TERM=xterm-256color "+cmdline+"; sleep 30")
+	t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-session", "-t", tm.name).Run() })
+	return tm
+}
+
+func (tm *tmux) run(args ...string) string {
+	tm.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", tm.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		tm.t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func (tm *tmux) send(keys ...string) {
+	tm.t.Helper()
+	tm.run(append([]string{"send-keys", "-t", tm.name}, keys...)...)
+}
+
+func (tm *tmux) typeLiteral(s string) {
+	tm.t.Helper()
+	tm.run("send-keys", "-t", tm.name, "-l", s)
+}
+
+func (tm *tmux) capture() string {
+	tm.t.Helper()
+	return tm.run("capture-pane", "-p", "-t", tm.name)
+}
+
+// waitFor polls the screen until cond holds.
+func (tm *tmux) waitFor(what string, timeout time.Duration, cond func(screen string) bool) string {
+	tm.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var screen string
+	for time.Now().Before(deadline) {
+		screen = tm.capture()
+		if cond(screen) {
+			tm.t.Logf("%s after %s", what, time.Since(deadline.Add(-timeout)).Round(time.Millisecond))
+			return screen
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tm.t.Fatalf("waited %s for %s; the screen shows:\n%s", timeout, what, screen)
+	return ""
+}
+
+var employeesCount = regexp.MustCompile(`Employees \((\d+)\)`)
+
+// TestDemoInTmux runs `keydesk demo` in a real terminal: it waits for the
+// console, presses the sync key, and checks that employees of both domains
+// appear, that the filter narrows the list, and that display names holding
+// escape sequences show as harmless text.
+func TestDemoInTmux(t *testing.T) {
+	requireTmux(t)
+	bin := buildBinary(t) // before isolate: the build uses the real Go caches
+	isolate(t)
+	home := t.TempDir()
+	tm := startTmux(t, 120, 40, []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}, bin, "demo", "--users", "300", "--no-churn")
+
+	tm.waitFor("the console", 20*time.Second, func(s string) bool { return strings.Contains(s, "KeyDesk [demo]") })
+	screen := tm.waitFor("both domains synced", 30*time.Second, func(s string) bool {
+		m := employeesCount.FindStringSubmatch(s)
+		return m != nil && m[1] != "0" && strings.Count(s, "● ok") == 2
+	})
+	if !strings.Contains(screen, "corp") || !strings.Contains(screen, "branch") {
+		t.Fatalf("the employees of both domains are not listed:\n%s", screen)
+	}
+	if strings.ContainsAny(screen, "\x1b\u202e") {
+		t.Fatalf("raw control characters on screen:\n%q", screen)
+	}
+
+	// The sync key runs a sync now, whoever synced before: the activity log
+	// gets the console's own entries.
+	tm.send("S")
+	tm.waitFor("the console's sync in the activity log", 30*time.Second, func(s string) bool {
+		return strings.Count(s, "console:") >= 2 && !strings.Contains(s, "syncing")
+	})
+
+	tm.send("/")
+	tm.typeLiteral("mallory")
+	screen = tm.waitFor("the filter to narrow the list", 10*time.Second, func(s string) bool {
+		return regexp.MustCompile(`Employees \(\d+ of \d+\)`).MatchString(s)
+	})
+	if !strings.Contains(screen, `Mallory \x1b[31m`) {
+		t.Errorf("the name with an escape sequence does not show as harmless text:\n%s", screen)
+	}
+	tm.send("Escape")
+	tm.send("q")
+	tm.waitFor("the console to close", 10*time.Second, func(s string) bool {
+		if strings.Contains(s, "Quit while a sync is running?") {
+			tm.send("y")
+		}
+		return !strings.Contains(s, "KeyDesk [demo]")
+	})
+}
