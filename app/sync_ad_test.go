@@ -21,14 +21,68 @@ import (
 
 	"keydesk/config"
 	"keydesk/internal/adtest"
+	"keydesk/internal/builtinad"
 	"keydesk/ldapsync"
 	"keydesk/store"
 )
 
-// adDomain is a Samba DC seeded for the sync tests, with the DNs the tests
+// directory is what the sync scenario needs of a domain controller; a real
+// Samba DC (adtest) and the built-in directory (builtinad) both provide it,
+// so that the same scenario runs against both and a difference is noticed.
+type directory interface {
+	AddUsers(ctx context.Context, us []adtest.User) ([]string, error)
+	Group(ctx context.Context, name string) (string, error) // find or create
+	AddOU(ctx context.Context, name, parentDN string) (string, error)
+	AddMembers(ctx context.Context, groupDN string, memberDNs ...string) error
+	RemoveMembers(ctx context.Context, groupDN string, memberDNs ...string) error
+	Modify(ctx context.Context, dn string, replace map[string][]string) error
+	Delete(ctx context.Context, dn string) error
+	Stop() error
+	Restart(ctx context.Context) error
+	Info() dirInfo
+}
+
+type dirInfo struct {
+	LDAPSURL, LDAPURL, BaseDN, AdminUPN, AdminPassword, CAFile string
+}
+
+type sambaDir struct{ *adtest.DC }
+
+func (d sambaDir) Group(ctx context.Context, name string) (string, error) { return d.AddGroup(ctx, name, "") }
+func (d sambaDir) Info() dirInfo {
+	return dirInfo{d.LDAPSURL, d.LDAPURL, d.BaseDN, d.AdminUPN, d.AdminPassword, d.CAFile}
+}
+
+type builtinDir struct{ *builtinad.Domain }
+
+func (d builtinDir) AddUsers(ctx context.Context, us []adtest.User) ([]string, error) {
+	bu := make([]builtinad.User, len(us))
+	for i, u := range us {
+		bu[i] = builtinad.User(u)
+	}
+	return d.Domain.AddUsers(ctx, bu)
+}
+
+// Group returns the built-in directory's KeyDesk groups, which always exist,
+// and creates any other.
+func (d builtinDir) Group(ctx context.Context, name string) (string, error) {
+	switch name {
+	case "Hideez Users Sync":
+		return d.SyncGroupDN, nil
+	case "Security Key Auto Password Change":
+		return d.PasswordGroupDN, nil
+	}
+	return d.AddGroup(ctx, name, "")
+}
+
+func (d builtinDir) Info() dirInfo {
+	return dirInfo{d.LDAPSURL, d.LDAPURL, d.BaseDN, d.AdminUPN, d.AdminPassword, d.CAFile}
+}
+
+// adDomain is a directory seeded for the sync tests, with the DNs the tests
 // change later.
 type adDomain struct {
-	dc      *adtest.DC
+	dc      directory
 	name    string
 	syncDN  string
 	pwDN    string
@@ -38,8 +92,9 @@ type adDomain struct {
 
 func (d *adDomain) configBlock(t testing.TB, pwEnv string, urls ...string) string {
 	t.Helper()
+	info := d.dc.Info()
 	if len(urls) == 0 {
-		urls = []string{d.dc.LDAPSURL}
+		urls = []string{info.LDAPSURL}
 	}
 	q := make([]string, len(urls))
 	for i, u := range urls {
@@ -56,14 +111,14 @@ page_size = 1000
 connect_timeout = "3s"
 timeout = "20s"
 
-`, d.name, strings.Join(q, ", "), d.dc.BaseDN, d.dc.AdminUPN, pwEnv, d.dc.CAFile)
+`, d.name, strings.Join(q, ", "), info.BaseDN, info.AdminUPN, pwEnv, info.CAFile)
 }
 
 // seedCorp builds the corp domain: nested groups three levels deep, users
 // outside the group, a disabled user, users without email, two accounts with
 // one email, a DN with a comma, non-ASCII names, an escape sequence in a
 // display name, and bulk users for paging.
-func seedCorp(ctx context.Context, t testing.TB, dc *adtest.DC, bulk int) *adDomain {
+func seedCorp(ctx context.Context, t testing.TB, dc directory, bulk int) *adDomain {
 	t.Helper()
 	d := &adDomain{dc: dc, name: "corp", dns: map[string]string{}}
 	must := func(dn string, err error) string {
@@ -73,11 +128,11 @@ func seedCorp(ctx context.Context, t testing.TB, dc *adtest.DC, bulk int) *adDom
 		}
 		return dn
 	}
-	d.syncDN = must(dc.AddGroup(ctx, "Hideez Users Sync", ""))
-	d.pwDN = must(dc.AddGroup(ctx, "Security Key Auto Password Change", ""))
-	l1 := must(dc.AddGroup(ctx, "Sync Level 1", ""))
-	l2 := must(dc.AddGroup(ctx, "Sync Level 2 (Sales)", ""))
-	l3 := must(dc.AddGroup(ctx, "Sync Level 3", ""))
+	d.syncDN = must(dc.Group(ctx, "Hideez Users Sync"))
+	d.pwDN = must(dc.Group(ctx, "Security Key Auto Password Change"))
+	l1 := must(dc.Group(ctx, "Sync Level 1"))
+	l2 := must(dc.Group(ctx, "Sync Level 2 (Sales)"))
+	l3 := must(dc.Group(ctx, "Sync Level 3"))
 	users := []adtest.User{
 		{Sam: "alice", GivenName: "Alice", SN: "Adams", DisplayName: "Alice Adams", Mail: "Alice.Adams@Example.com", Extra: map[string][]string{"department": {"Finance"}}},
 		{Sam: "bob", GivenName: "Bob", SN: "Brown", DisplayName: "Bob Brown", Mail: "bob@example.com"},
@@ -130,11 +185,11 @@ func seedCorp(ctx context.Context, t testing.TB, dc *adtest.DC, bulk int) *adDom
 	return d
 }
 
-func seedBranch(ctx context.Context, t testing.TB, dc *adtest.DC) *adDomain {
+func seedBranch(ctx context.Context, t testing.TB, dc directory) *adDomain {
 	t.Helper()
 	d := &adDomain{dc: dc, name: "branch", dns: map[string]string{}}
 	var err error
-	if d.syncDN, err = dc.AddGroup(ctx, "Hideez Users Sync", ""); err != nil {
+	if d.syncDN, err = dc.Group(ctx, "Hideez Users Sync"); err != nil {
 		t.Fatal(err)
 	}
 	users := []adtest.User{
@@ -243,9 +298,24 @@ func bySAM(t *testing.T, s *Service, sam string) *EmployeeView {
 	return nil
 }
 
-// TestSyncSamba runs the sync against two real Samba AD domain controllers.
+// TestSyncSamba runs the sync scenario against two real Samba AD domain
+// controllers.
 func TestSyncSamba(t *testing.T) {
-	corpDC, branchDC := startDCs(t)
+	corp, branch := startDCs(t)
+	syncScenario(t, sambaDir{corp}, sambaDir{branch})
+}
+
+// TestSyncBuiltin runs the same scenario against the built-in directory.
+func TestSyncBuiltin(t *testing.T) {
+	srv, err := builtinad.Start(context.Background(), builtinad.Options{Empty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	syncScenario(t, builtinDir{srv.Domain("corp")}, builtinDir{srv.Domain("branch")})
+}
+
+func syncScenario(t *testing.T, corpDC, branchDC directory) {
 	ctx := context.Background()
 	const bulk = 2100
 	start := time.Now()
@@ -253,17 +323,17 @@ func TestSyncSamba(t *testing.T) {
 	branch := seedBranch(ctx, t, branchDC)
 	t.Logf("seeded corp (%d users) and branch in %s", bulk+16, time.Since(start).Round(time.Millisecond))
 
-	t.Setenv("KD_TEST_CORP_PW", corpDC.AdminPassword)
-	t.Setenv("KD_TEST_BRANCH_PW", branchDC.AdminPassword)
+	t.Setenv("KD_TEST_CORP_PW", corpDC.Info().AdminPassword)
+	t.Setenv("KD_TEST_BRANCH_PW", branchDC.Info().AdminPassword)
 	// The first corp URL refuses connections: the sync must fail over.
-	cfgText := corp.configBlock(t, "KD_TEST_CORP_PW", "ldaps://127.0.0.1:1", corpDC.LDAPSURL) + branch.configBlock(t, "KD_TEST_BRANCH_PW")
+	cfgText := corp.configBlock(t, "KD_TEST_CORP_PW", "ldaps://127.0.0.1:1", corpDC.Info().LDAPSURL) + branch.configBlock(t, "KD_TEST_BRANCH_PW")
 	s := serviceFor(t, cfgText, t.TempDir())
 
 	rep := mustSync(t, s, SyncRequest{})
 	sc, sb := summaryOf(t, rep, "corp"), summaryOf(t, rep, "branch")
 	wantCorpMembers := bulk + 14 // 13 direct users + carol through three nested groups
-	if sc.Mode != "full" || sc.Members != wantCorpMembers || sc.Added != wantCorpMembers || sc.Pages < 3 || sc.Server != corpDC.LDAPSURL {
-		t.Errorf("corp summary %+v: want full, %d members added, at least 3 pages, server %s", sc, wantCorpMembers, corpDC.LDAPSURL)
+	if sc.Mode != "full" || sc.Members != wantCorpMembers || sc.Added != wantCorpMembers || sc.Pages < 3 || sc.Server != corpDC.Info().LDAPSURL {
+		t.Errorf("corp summary %+v: want full, %d members added, at least 3 pages, server %s", sc, wantCorpMembers, corpDC.Info().LDAPSURL)
 	}
 	// Alice joins across domains (whichever domain wrote second merged her)
 	// and dup2 joins dup1 within corp.
@@ -403,7 +473,7 @@ func TestSyncSamba(t *testing.T) {
 		}{
 			{"wrong password", corp.configBlock(t, "KD_BAD_PW"), "KD_BAD_PW", "Wrong-Passw0rd!", "bind as", "wrong password"},
 			{"unreachable address", corp.configBlock(t, "KD_TEST_CORP_PW", "ldaps://127.0.0.1:1"), "", "", "connection refused", "nothing listens"},
-			{"wrong CA", strings.Replace(corp.configBlock(t, "KD_TEST_CORP_PW"), corpDC.CAFile, otherCA, 1), "", "", "certificate", "ca_file"},
+			{"wrong CA", strings.Replace(corp.configBlock(t, "KD_TEST_CORP_PW"), corpDC.Info().CAFile, otherCA, 1), "", "", "certificate", "ca_file"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -420,7 +490,7 @@ func TestSyncSamba(t *testing.T) {
 				if d.OK || !strings.Contains(d.Error, tt.want) || !strings.Contains(d.Hint, tt.hint) {
 					t.Errorf("result ok=%v error=%q hint=%q; want error with %q and hint with %q", d.OK, d.Error, d.Hint, tt.want, tt.hint)
 				}
-				if strings.Contains(d.Error, corpDC.AdminPassword) || strings.Contains(d.Error, tt.envValue) && tt.envValue != "" {
+				if strings.Contains(d.Error, corpDC.Info().AdminPassword) || strings.Contains(d.Error, tt.envValue) && tt.envValue != "" {
 					t.Error("the error shows the password")
 				}
 				if es := employees(t, bad); len(es) != 0 {
@@ -431,11 +501,11 @@ func TestSyncSamba(t *testing.T) {
 	})
 
 	t.Run("StartTLS works as well as LDAPS", func(t *testing.T) {
-		cfg := strings.Replace(branch.configBlock(t, "KD_TEST_BRANCH_PW", branchDC.LDAPURL), "page_size", "tls = \"starttls\"\npage_size", 1)
+		cfg := strings.Replace(branch.configBlock(t, "KD_TEST_BRANCH_PW", branchDC.Info().LDAPURL), "page_size", "tls = \"starttls\"\npage_size", 1)
 		st := serviceFor(t, cfg, t.TempDir())
 		rep := mustSync(t, st, SyncRequest{})
-		if d := rep.Domains[0]; d.Members != 2 || d.Server != branchDC.LDAPURL {
-			t.Errorf("StartTLS sync %+v: want 2 members from %s", d, branchDC.LDAPURL)
+		if d := rep.Domains[0]; d.Members != 2 || d.Server != branchDC.Info().LDAPURL {
+			t.Errorf("StartTLS sync %+v: want 2 members from %s", d, branchDC.Info().LDAPURL)
 		}
 	})
 
@@ -497,7 +567,7 @@ func TestSyncSamba(t *testing.T) {
 					failures++
 				}
 			}
-			for _, pw := range []string{corpDC.AdminPassword, branchDC.AdminPassword} {
+			for _, pw := range []string{corpDC.Info().AdminPassword, branchDC.Info().AdminPassword} {
 				if strings.Contains(fmt.Sprint(e.Details), pw) {
 					t.Errorf("audit entry %d holds a password", e.Seq)
 				}

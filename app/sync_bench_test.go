@@ -42,7 +42,7 @@ func BenchmarkSyncSamba(b *testing.B) {
 	if err := dc.AddMembers(ctx, group, dns...); err != nil {
 		b.Fatal(err)
 	}
-	d := &adDomain{dc: dc, name: "bench"}
+	d := &adDomain{dc: sambaDir{dc}, name: "bench"}
 	b.Setenv("KD_BENCH_PW", dc.AdminPassword)
 	cfg := d.configBlock(b, "KD_BENCH_PW")
 

@@ -1,0 +1,136 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"keydesk/config"
+	"keydesk/internal/builtinad"
+	"keydesk/store"
+)
+
+// builtinService is a service over both domains of a built-in directory.
+func builtinService(t *testing.T, users int, syncSection string) (*Service, *builtinad.Server) {
+	t.Helper()
+	srv, err := builtinad.Start(context.Background(), builtinad.Options{Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cfgText := syncSection
+	for _, d := range srv.Domains() {
+		env := "KD_SCHED_PW_" + d.Name
+		t.Setenv(env, d.AdminPassword)
+		cfgText += fmt.Sprintf("[[domain]]\nname = %q\nurls = [%q]\nbase_dn = %q\nbind_dn = %q\nbind_password_env = %q\nca_file = %q\n\n",
+			d.Name, d.LDAPSURL, d.BaseDN, d.AdminUPN, env, srv.CAFile())
+	}
+	dir := t.TempDir()
+	cfg, err := config.Parse(filepath.Join(dir, "k.toml"), []byte(cfgText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return New(cfg, st), srv
+}
+
+func TestSchedulerSyncsDueDomainsAndPlansTheNext(t *testing.T) {
+	s, _ := builtinService(t, 200, "[sync]\ninterval = \"1h\"\njitter = \"10m\"\n\n")
+	events, cancelSub := s.Subscribe()
+	defer cancelSub()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.RunScheduler(ctx) }()
+
+	finished := map[string]DomainSummary{}
+	for len(finished) < 2 {
+		if e, ok := recv(t, events).(SyncFinished); ok {
+			finished[e.Domain] = e.Summary
+		}
+	}
+	for d, sum := range finished {
+		if !sum.OK || sum.Members == 0 {
+			t.Errorf("scheduled sync of %s: %+v", d, sum)
+		}
+	}
+	// The next run is an interval (plus at most the jitter) away.
+	deadline := time.Now().Add(5 * time.Second)
+	for _, d := range []string{"corp", "branch"} {
+		var next time.Time
+		for next.IsZero() && time.Now().Before(deadline) {
+			next = s.NextSync(d)
+			time.Sleep(10 * time.Millisecond)
+		}
+		if in := time.Until(next); in < 59*time.Minute || in > 70*time.Minute {
+			t.Errorf("%s: next sync in %s, want between 1h and 1h10m", d, in)
+		}
+	}
+	// A manual sync while the scheduler waits is fine; one during a run of
+	// the same domain is refused rather than run twice.
+	if rep, err := s.Sync(ctx, SyncRequest{Actor: testAdmin}); err != nil || len(rep.Failed()) != 0 {
+		t.Errorf("manual sync beside the scheduler: %v %+v", err, rep)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("RunScheduler did not return after its context ended")
+	}
+	if !s.NextSync("corp").IsZero() {
+		t.Error("a stopped scheduler still announces a next sync")
+	}
+}
+
+func TestSchedulerWaitsForRecentSync(t *testing.T) {
+	s, _ := builtinService(t, 50, "[sync]\ninterval = \"1h\"\njitter = \"0s\"\n\n")
+	if _, err := s.Sync(context.Background(), SyncRequest{Actor: testAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	events, cancelSub := s.Subscribe()
+	defer cancelSub()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.RunScheduler(ctx)
+	for {
+		if e, ok := recv(t, events).(ScheduleChanged); ok && e.Domain == "corp" && !e.Next.IsZero() {
+			if in := time.Until(e.Next); in < 59*time.Minute {
+				t.Fatalf("a domain synced just now is scheduled again in %s", in)
+			}
+			return
+		}
+	}
+}
+
+func TestConcurrentSyncOfOneDomainIsRefused(t *testing.T) {
+	s, _ := builtinService(t, 2000, "")
+	results := make(chan DomainSummary, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			rep, _ := s.Sync(context.Background(), SyncRequest{Actor: testAdmin, Domains: []string{"corp"}})
+			results <- rep.Domains[0]
+		}()
+	}
+	a, b := <-results, <-results
+	if a.OK == b.OK {
+		// Both may succeed only if they did not overlap; then the second
+		// found nothing new.
+		if !a.OK || (a.Added != 0 && b.Added != 0) {
+			t.Errorf("two syncs of one domain both wrote: %+v / %+v", a, b)
+		}
+		return
+	}
+	failed := a
+	if a.OK {
+		failed = b
+	}
+	if failed.Error == "" || !errors.Is(failed.Err, ErrSyncRunning) {
+		t.Errorf("the refused sync says %q", failed.Error)
+	}
+}
