@@ -48,7 +48,9 @@ type dirInfo struct {
 
 type sambaDir struct{ *adtest.DC }
 
-func (d sambaDir) Group(ctx context.Context, name string) (string, error) { return d.AddGroup(ctx, name, "") }
+func (d sambaDir) Group(ctx context.Context, name string) (string, error) {
+	return d.AddGroup(ctx, name, "")
+}
 func (d sambaDir) Info() dirInfo {
 	return dirInfo{d.LDAPSURL, d.LDAPURL, d.BaseDN, d.AdminUPN, d.AdminPassword, d.CAFile}
 }
