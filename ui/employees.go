@@ -112,7 +112,7 @@ func (f *employeeFilter) apply(rows []empRow, query string) {
 		h := rows[i].hay
 		if strings.Contains(h, q) {
 			exact = append(exact, i)
-		} else if subsequence(h, q) {
+		} else if fuzzyField(h, q) {
 			fuzzy = append(fuzzy, i)
 		}
 	}
@@ -134,6 +134,24 @@ func (f *employeeFilter) apply(rows []empRow, query string) {
 	if f.matches == nil {
 		f.matches = []int{}
 	}
+}
+
+// fuzzyField reports whether q's characters appear in order within one of
+// the haystack's fields (name, email, an account name): across fields almost
+// anything would match.
+func fuzzyField(h, q string) bool {
+	for len(h) > 0 {
+		field := h
+		if i := strings.IndexByte(h, 0); i >= 0 {
+			field, h = h[:i], h[i+1:]
+		} else {
+			h = ""
+		}
+		if len(field) >= len(q) && subsequence(field, q) {
+			return true
+		}
+	}
+	return false
 }
 
 // subsequence reports whether q's characters appear in h in order.

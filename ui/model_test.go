@@ -121,6 +121,7 @@ func TestFilter(t *testing.T) {
 		{"exact before fuzzy", "person 00001", 13, "Person 000010"}, // 10 exact, then 000001, 000021, 000031
 		{"non-ASCII", "łuk", 1, "Zoë Łukasiewicz"},
 		{"no match", "nobody-here", 0, ""},
+		{"fuzzy stays within one field", "1u", 0, ""}, // "...0001" then "user...": only across fields
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
