@@ -233,7 +233,8 @@ func (m Model) viewHelp(w, h int) string {
 			lines = append(lines, fmt.Sprintf("  %-12s %s", hb.Key, hb.Desc))
 		}
 	}
-	lines = append(lines, "", "Mouse: click a pane or a row; the wheel scrolls.")
+	lines = append(lines, "", "Mouse: click a pane or a row; the wheel scrolls.",
+		"Domains: +added ~updated -removed by the last sync; \"held\" removals wait for a.")
 	return m.box("Help", -1, lines, w, h)
 }
 
@@ -318,9 +319,9 @@ func (m Model) employeesTitle() string {
 func (m Model) employeeLines(lay layout) []string {
 	cw := lay.leftW - 4 - 2 // the cursor mark
 	// Narrow panes drop the domains column and shorten the flags.
-	flagsW, domW := min(16, cw/5), min(14, cw/6)
+	flagsW, domW := min(16, max(8, cw/5)), min(14, max(8, cw/6))
 	gaps := 3
-	if cw < 56 {
+	if cw < 46 {
 		flagsW, domW, gaps = 8, 0, 2
 	}
 	rest := cw - flagsW - domW - gaps
