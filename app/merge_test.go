@@ -2,10 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"keydesk/config"
 	"keydesk/ldapsync"
@@ -398,5 +400,20 @@ func BenchmarkMergeWrite(b *testing.B) {
 			}
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "users/s")
 		})
+	}
+}
+
+func TestSyncFinishedElsewhereWritesNothing(t *testing.T) {
+	s := newTestService(t, "corp")
+	apply(t, s, "corp", full(user("corp", 1, "ann", "ann@example.com", "Ann")), nil, false)
+	// A sync that started before the one above finished must not overwrite it.
+	d, _ := s.cfg.Domain("corp")
+	sum := DomainSummary{Domain: "corp"}
+	err := s.writeDomain(context.Background(), *d, SyncRequest{Actor: testAdmin}, full(), nil, &sum, s.now().Add(-time.Hour))
+	if !errors.Is(err, ErrSyncRunning) {
+		t.Fatalf("stale write: err = %v, want ErrSyncRunning", err)
+	}
+	if es := employees(t, s); len(es) != 1 || es[0].Status != "active" {
+		t.Errorf("the stale sync changed employees: %+v", es)
 	}
 }

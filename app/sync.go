@@ -222,6 +222,14 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 	defer s.writeMu.Unlock()
 	return s.st.Update(ctx, func(tx *store.Tx) error {
 		now := tx.Now()
+		// Another KeyDesk process (a second console, a cron job) may have
+		// synced this domain while this one was reading: its result is
+		// newer, so this one writes nothing rather than go back in time.
+		if cur, err := tx.SyncState(ctx, d.Name); err != nil {
+			return err
+		} else if cur.LastSuccessAt != nil && cur.LastSuccessAt.After(start) {
+			return fmt.Errorf("%w: another sync of %s finished at %s while this one was reading; nothing was written", ErrSyncRunning, d.Name, cur.LastSuccessAt.Format(time.RFC3339))
+		}
 		emps, err := tx.LoadEmployees(ctx)
 		if err != nil {
 			return err
