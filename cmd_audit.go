@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"keydesk/app"
+
 	"keydesk/store"
 )
 
@@ -20,12 +22,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Use:   "verify",
 		Short: "Check that no audit entry was edited, inserted or deleted",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, closeFn, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
+		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
 			rep, err := svc.VerifyAudit(cmd.Context(), cliActor())
 			if err != nil {
 				return err
@@ -39,23 +36,18 @@ func newAuditCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "  - %s\n", p)
 			}
 			return exitError{code: 1}
-		},
+		}),
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "export",
 		Short: "Print the audit log as JSON lines, oldest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, closeFn, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
+		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
 			enc := json.NewEncoder(g.stdout)
 			return svc.AuditEntries(cmd.Context(), cliActor(), store.AuditFilter{}, func(e store.AuditEntry) error {
 				return enc.Encode(e)
 			})
-		},
+		}),
 	})
 	return cmd
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"keydesk/app"
+
 	"keydesk/internal/sanitize"
 )
 
@@ -21,12 +23,7 @@ the base DN, the sync and password groups and their member counts, and the
 server's controls; then the database's integrity and the audit chain. It
 changes nothing.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, closeFn, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
+		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
 			rep := svc.Doctor(cmd.Context(), cliActor())
 			if asJSON {
 				enc := json.NewEncoder(g.stdout)
@@ -49,7 +46,7 @@ changes nothing.`,
 				return exitError{code: 1}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the checks as JSON")
 	return cmd

@@ -28,12 +28,7 @@ merged) and "conflict" (two accounts of one domain share the email).`,
   keydesk employees add --email guard@example.com --name "Night Guard"
   keydesk employees remove guard@example.com`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, closeFn, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
+		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
 			emps, err := svc.Employees(cmd.Context(), cliActor(), filter)
 			if err != nil {
 				return err
@@ -45,7 +40,7 @@ merged) and "conflict" (two accounts of one domain share the email).`,
 			}
 			printEmployees(g, emps)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as a JSON array")
 	cmd.Flags().StringVar(&filter, "filter", "", "only employees whose name, email or sAMAccountName contains this text")
@@ -82,19 +77,14 @@ func newEmployeesAddCmd(g *globals) *cobra.Command {
 		Use:   "add --email EMAIL --name NAME",
 		Short: "Add a person who has no AD account (an AD account with the same email adopts them later)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, closeFn, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
+		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
 			e, err := svc.AddEmployee(cmd.Context(), cliActor(), email, name)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "added employee %d: %s <%s>\n", e.ID, sanitize.Text(e.DisplayName), sanitize.Text(*e.Email))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&email, "email", "", "the person's email address (required)")
 	cmd.Flags().StringVar(&name, "name", "", "the person's name (required)")
@@ -108,18 +98,13 @@ func newEmployeesRemoveCmd(g *globals) *cobra.Command {
 		Use:   "remove ID|EMAIL",
 		Short: "Mark a manually added employee as removed (the record is kept)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, closeFn, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
+		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
 			e, err := svc.RemoveEmployee(cmd.Context(), cliActor(), args[0])
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "removed employee %d: %s\n", e.ID, sanitize.Text(e.DisplayName))
 			return nil
-		},
+		}),
 	}
 }

@@ -34,12 +34,7 @@ them.`,
   keydesk sync --domain corp --full
   keydesk sync --allow-removals --json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, closeFn, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
+		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
 			req := app.SyncRequest{Actor: cliActor(), Domains: domains, Full: full, AllowRemovals: allowRemovals}
 			if g.verbose && !asJSON {
 				req.Progress = func(domain string, p ldapsync.Progress) {
@@ -66,7 +61,7 @@ them.`,
 				return exitError{code: 1}
 			}
 			return nil
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&domains, "domain", nil, "sync only this domain (repeat for several)")

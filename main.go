@@ -192,6 +192,19 @@ func runConsole(ctx context.Context, svc *app.Service, label string) error {
 	return err
 }
 
+// withService adapts a command that needs the service: it opens the
+// configuration and the database before the command and closes them after.
+func (g *globals) withService(fn func(cmd *cobra.Command, args []string, svc *app.Service) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		svc, closeFn, err := g.open(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return fn(cmd, args, svc)
+	}
+}
+
 // cliActor is the person at this terminal: the command line runs with the
 // rights of whoever can read the configuration and the database.
 func cliActor() app.Actor {

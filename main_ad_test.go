@@ -2,20 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"keydesk/internal/adtest"
 )
@@ -164,7 +156,7 @@ func TestCLIAgainstSamba(t *testing.T) {
 	}{
 		{"wrong password", map[string]string{"bind_password_file": fmt.Sprintf("%q", badPW)},
 			[]string{"[FAIL] bind", "wrong password", "[WARN] bind password", "chmod 600"}},
-		{"wrong CA", map[string]string{"ca_file": fmt.Sprintf("%q", writeCA(t))},
+		{"wrong CA", map[string]string{"ca_file": fmt.Sprintf("%q", adtest.WriteUnrelatedCA(t))},
 			[]string{"[FAIL] TLS", "not signed by a trusted CA", "the server presents certificate for"}},
 		{"unreachable", map[string]string{"urls": `["ldaps://127.0.0.1:1"]`},
 			[]string{"[FAIL] address ldaps://127.0.0.1:1", "nothing listens"}},
@@ -207,23 +199,4 @@ func TestCLIAgainstSamba(t *testing.T) {
 			t.Errorf("exit %d, report %+v", code, rep)
 		}
 	})
-}
-
-func writeCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "Unrelated CA"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

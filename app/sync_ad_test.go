@@ -2,16 +2,8 @@ package app
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -464,7 +456,7 @@ func syncScenario(t *testing.T, corpDC, branchDC directory) {
 	})
 
 	t.Run("errors are clear and change nothing", func(t *testing.T) {
-		otherCA := writeOtherCA(t)
+		otherCA := adtest.WriteUnrelatedCA(t)
 		tests := []struct {
 			name     string
 			cfg      string
@@ -591,24 +583,4 @@ func statuses(es []EmployeeView) map[int64]string {
 		m[e.ID] = e.Status
 	}
 	return m
-}
-
-// writeOtherCA writes a CA certificate that signed nothing the DC presents.
-func writeOtherCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Unrelated CA"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

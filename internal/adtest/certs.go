@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -188,4 +189,19 @@ func randChar(set string) byte {
 		panic(err)
 	}
 	return set[n.Int64()]
+}
+
+// WriteUnrelatedCA writes, in a temporary directory of the test, the PEM of
+// a CA that signed nothing any DC presents: a "wrong ca_file" for tests.
+func WriteUnrelatedCA(t testing.TB) string {
+	t.Helper()
+	set, err := issueCerts("UNRELATED.TEST", []string{"unrelated.test"}, nil)
+	if err != nil {
+		t.Fatalf("adtest: issue an unrelated CA: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "unrelated-ca.pem")
+	if err := os.WriteFile(path, set.CAPEM, 0o600); err != nil {
+		t.Fatalf("adtest: write the unrelated CA: %v", err)
+	}
+	return path
 }
