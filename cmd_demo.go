@@ -14,6 +14,7 @@ import (
 	"keydesk/app"
 	"keydesk/config"
 	"keydesk/internal/builtinad"
+	"keydesk/keys"
 	"keydesk/store"
 )
 
@@ -55,7 +56,7 @@ changes a little every minute, so that the periodic sync has something to show.`
 			if !noChurn {
 				go runChurn(ctx, svc.dir, churnEvery, seed)
 			}
-			return runConsole(ctx, svc.Service, "demo")
+			return g.runConsole(ctx, svc.Service, "demo", svc.simDir)
 		},
 	}
 	f := cmd.Flags()
@@ -76,7 +77,8 @@ type demoOptions struct {
 // demoService is the application layer over the built-in directory.
 type demoService struct {
 	*app.Service
-	dir *builtinad.Server
+	dir    *builtinad.Server
+	simDir string // the demo's simulated keys
 }
 
 // startDemo starts the built-in directory, writes a configuration for it
@@ -134,7 +136,18 @@ func startDemo(ctx context.Context, g *globals, o demoOptions) (*demoService, fu
 		return nil, nil, err
 	}
 	cleanups = append(cleanups, func() { st.Close() })
-	return &demoService{Service: app.New(cfg, st, app.WithLogger(g.logger())), dir: srv}, cleanup, nil
+	mk, err := keys.LoadOrCreateMasterKey(dataDir, func(string) string { return "" })
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	simDir := filepath.Join(dataDir, "simulated-keys")
+	if err := os.MkdirAll(simDir, 0o700); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("create the demo's simulated key directory: %w", err)
+	}
+	svc := app.New(cfg, st, app.WithLogger(g.logger()), app.WithMasterKey(mk))
+	return &demoService{Service: svc, dir: srv, simDir: simDir}, cleanup, nil
 }
 
 // runChurn makes a directory change every interval until ctx ends.

@@ -23,6 +23,7 @@ import (
 
 	"keydesk/app"
 	"keydesk/config"
+	"keydesk/keys"
 	"keydesk/store"
 	"keydesk/ui"
 )
@@ -36,21 +37,23 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 type globals struct {
 	configPath string
 	dataDir    string
+	simKeys    string
 	verbose    bool
+	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run executes the command line and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCmd(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -84,6 +87,7 @@ database, manages their hardware security keys and rotates their domain password
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.configPath, "config", "", "configuration file (default $KEYDESK_CONFIG or "+config.DefaultPath()+")")
 	pf.StringVar(&g.dataDir, "data", "", "data directory (default data_dir from the configuration or "+config.DefaultDataDir()+")")
+	pf.StringVar(&g.simKeys, "sim-keys", "", "treat every simulated key file in this directory as plugged in (a test and demo aid)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what is being done to standard error")
 	root.AddCommand(
 		newSyncCmd(g),
@@ -91,6 +95,7 @@ database, manages their hardware security keys and rotates their domain password
 		newAuditCmd(g),
 		newDoctorCmd(g),
 		newDemoCmd(g),
+		newKeysCmd(g),
 	)
 	return root
 }
@@ -152,11 +157,17 @@ func (g *globals) open(ctx context.Context) (*app.Service, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(ctx, filepath.Join(g.resolvedDataDir(cfg), store.FileName))
+	dataDir := g.resolvedDataDir(cfg)
+	st, err := store.Open(ctx, filepath.Join(dataDir, store.FileName))
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := app.New(cfg, st, app.WithLogger(g.logger()))
+	mk, err := keys.LoadOrCreateMasterKey(dataDir, os.Getenv)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	svc := app.New(cfg, st, app.WithLogger(g.logger()), app.WithMasterKey(mk))
 	return svc, func() { st.Close() }, nil
 }
 
@@ -171,14 +182,17 @@ func (g *globals) console(ctx context.Context, label string) error {
 		return err
 	}
 	defer closeFn()
-	return runConsole(ctx, svc, label)
+	return g.runConsole(ctx, svc, label, g.simKeys)
 }
 
 func isTerminal(f *os.File) bool { return isatty.IsTerminal(f.Fd()) }
 
-func runConsole(ctx context.Context, svc *app.Service, label string) error {
+// runConsole shows the console with the periodic sync and the key watchers
+// running in the background.
+func (g *globals) runConsole(ctx context.Context, svc *app.Service, label, simDir string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	g.keyWatchers(ctx, svc, simDir)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

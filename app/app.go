@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"keydesk/config"
+	"keydesk/keys"
 	"keydesk/store"
 )
 
@@ -43,6 +44,10 @@ var ErrPermission = errors.New("permission denied")
 var permissions = map[string][]Role{
 	"sync":            {RoleAdmin, RoleHelpdesk},
 	"sync.allow":      {RoleAdmin},
+	"key.add":         {RoleAdmin, RoleHelpdesk},
+	"key.assign":      {RoleAdmin},
+	"key.manage":      {RoleAdmin},
+	"key.activate":    {RoleAdmin, RoleHelpdesk},
 	"employee.add":    {RoleAdmin},
 	"employee.remove": {RoleAdmin},
 	"read":            {RoleAdmin, RoleHelpdesk, RoleViewer},
@@ -69,6 +74,9 @@ type Service struct {
 	schedule map[string]time.Time // next scheduled sync per domain
 	writeMu  sync.Mutex           // one sync write at a time
 	events   bus
+
+	master  *keys.MasterKey // seals key secrets; nil: key operations that need it fail
+	devices devices         // keys plugged in now
 }
 
 // Option configures a Service.
@@ -76,6 +84,10 @@ type Option func(*Service)
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithMasterKey sets the master key that seals the keys' secrets and keys
+// the activation-code hashes.
+func WithMasterKey(k keys.MasterKey) Option { return func(s *Service) { s.master = &k } }
 
 // WithClock sets the clock (tests).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }

@@ -28,6 +28,9 @@ type mergeState struct {
 	dirtyAcc     map[*store.Account]bool
 	newAccs      []*store.Account
 	nextTempID   int64
+	// removed are the existing employees this merge turned from active to
+	// removed (their keys are deactivated).
+	removed []int64
 }
 
 func accountKey(domain, guid string) string { return strings.ToLower(domain) + "|" + guid }
@@ -149,6 +152,7 @@ func (ms *mergeState) refresh(e *store.Employee, now time.Time) {
 	if len(accs) == 0 {
 		if e.Source == store.SourceAD && e.Status == store.StatusActive {
 			e.Status, e.RemovedAt = store.StatusRemoved, &now
+			ms.noteRemoved(e)
 		}
 		return
 	}
@@ -185,6 +189,13 @@ func (ms *mergeState) refresh(e *store.Employee, now time.Time) {
 		e.Status, e.RemovedAt = store.StatusActive, nil
 	} else if e.Status != store.StatusRemoved {
 		e.Status, e.RemovedAt = store.StatusRemoved, &now
+		ms.noteRemoved(e)
+	}
+}
+
+func (ms *mergeState) noteRemoved(e *store.Employee) {
+	if e.ID > 0 {
+		ms.removed = append(ms.removed, e.ID)
 	}
 }
 

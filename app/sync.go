@@ -48,6 +48,7 @@ type DomainSummary struct {
 	Held             int           `json:"held"`
 	Unchanged        int           `json:"unchanged"`
 	PasswordRotation int           `json:"password_rotation"`
+	KeysDeactivated  int           `json:"keys_deactivated"`
 	Pages            int           `json:"pages"`
 	DurationMS       int64         `json:"duration_ms"`
 	Duration         time.Duration `json:"-"`
@@ -247,6 +248,10 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		if err := tx.ReplaceHeldRemovals(ctx, d.Name, plan.Held); err != nil {
 			return err
 		}
+		sort.Slice(ms.removed, func(i, j int) bool { return ms.removed[i] < ms.removed[j] })
+		if sum.KeysDeactivated, err = s.deactivateLeaversKeys(ctx, tx, req.Actor, ms.removed); err != nil {
+			return err
+		}
 		sum.Added, sum.Updated, sum.Merged, sum.Removed, sum.Unchanged, sum.Held =
 			plan.Added, plan.Updated, plan.Merged, plan.Removed, plan.Unchanged, len(plan.Held)
 		sum.Duration = s.now().Sub(start)
@@ -261,7 +266,7 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		details := map[string]any{
 			"server": snap.Server, "mode": sum.Mode, "members": sum.Members,
 			"added": sum.Added, "updated": sum.Updated, "merged": sum.Merged, "removed": sum.Removed,
-			"held": sum.Held, "unchanged": sum.Unchanged, "allow_removals": req.AllowRemovals,
+			"held": sum.Held, "unchanged": sum.Unchanged, "allow_removals": req.AllowRemovals, "keys_deactivated": sum.KeysDeactivated,
 		}
 		if sum.FullReason != "" {
 			details["full_reason"] = sum.FullReason

@@ -30,6 +30,9 @@ const (
 	DefaultSyncJitter      = 5 * time.Minute
 	DefaultRemovalShare    = 0.10
 	DefaultRemovalMinimum  = 20
+	DefaultCodeTTL         = 72 * time.Hour
+	DefaultUSBVendorID     = 0x1209
+	DefaultUSBProductID    = 0x0001
 	TLSModeLDAPS           = "ldaps"
 	TLSModeStartTLS        = "starttls"
 	TLSModeNone            = "none"
@@ -48,7 +51,20 @@ type Config struct {
 	// DataDir holds the database and other state; the --data flag overrides it.
 	DataDir string   `toml:"data_dir"`
 	Sync    Sync     `toml:"sync"`
+	Keys    Keys     `toml:"keys"`
 	Domains []Domain `toml:"domain"`
+}
+
+// Keys holds the settings of the hardware keys.
+type Keys struct {
+	// CodeTTL is how long an activation code stays valid (default 72h).
+	CodeTTL Duration `toml:"code_ttl"`
+	// USBVendorID and USBProductID select the keys on USB (default
+	// 0x1209/0x0001, the pid.codes test ids); USBInterface the HID
+	// interface (-1 or unset: any).
+	USBVendorID  int  `toml:"usb_vendor_id"`
+	USBProductID int  `toml:"usb_product_id"`
+	USBInterface *int `toml:"usb_interface"`
 }
 
 // Sync holds the settings of the sync scheduler and of the removal guard.
@@ -176,6 +192,15 @@ func (c *Config) applyDefaults(jitterSet bool) {
 	if c.Sync.RemovalGuardMinimum == 0 {
 		c.Sync.RemovalGuardMinimum = DefaultRemovalMinimum
 	}
+	if c.Keys.CodeTTL.Duration == 0 {
+		c.Keys.CodeTTL.Duration = DefaultCodeTTL
+	}
+	if c.Keys.USBVendorID == 0 {
+		c.Keys.USBVendorID = DefaultUSBVendorID
+	}
+	if c.Keys.USBProductID == 0 {
+		c.Keys.USBProductID = DefaultUSBProductID
+	}
 	for i := range c.Domains {
 		d := &c.Domains[i]
 		if d.TLS == "" {
@@ -216,6 +241,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Sync.RemovalGuardMinimum < 1 {
 		return fmt.Errorf("sync.removal_guard_minimum: must be at least 1")
+	}
+	if c.Keys.CodeTTL.Duration < time.Minute || c.Keys.CodeTTL.Duration > 90*24*time.Hour {
+		return fmt.Errorf("keys.code_ttl: %s is out of range; use between \"1m\" and \"2160h\" (90 days), e.g. \"72h\"", c.Keys.CodeTTL)
+	}
+	for _, id := range []struct {
+		name string
+		v    int
+	}{{"keys.usb_vendor_id", c.Keys.USBVendorID}, {"keys.usb_product_id", c.Keys.USBProductID}} {
+		if id.v < 1 || id.v > 0xffff {
+			return fmt.Errorf("%s: %d is out of range; use a 16-bit USB id such as 0x1209", id.name, id.v)
+		}
 	}
 	seen := map[string]int{}
 	for i := range c.Domains {

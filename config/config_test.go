@@ -26,6 +26,12 @@ jitter = "2m"
 removal_guard_share = 0.25
 removal_guard_minimum = 5
 
+[keys]
+code_ttl = "48h"
+usb_vendor_id = 0x20a0
+usb_product_id = 0x4287
+usb_interface = 1
+
 [[domain]]
 name = "corp"
 urls = ["ldaps://dc1.corp.example.com:636", "ldaps://dc2.corp.example.com"]
@@ -85,6 +91,7 @@ func TestParseFullFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
+	one := 1
 	want := &Config{
 		Path:    testPath,
 		DataDir: "/var/lib/keydesk",
@@ -94,6 +101,7 @@ func TestParseFullFile(t *testing.T) {
 			RemovalGuardShare:   0.25,
 			RemovalGuardMinimum: 5,
 		},
+		Keys: Keys{CodeTTL: dur(48 * time.Hour), USBVendorID: 0x20a0, USBProductID: 0x4287, USBInterface: &one},
 		Domains: []Domain{
 			{
 				Name:             "corp",

@@ -171,6 +171,19 @@ func TestFilterInputTakesEveryKey(t *testing.T) {
 	}
 }
 
+func TestKeysReadTogetherAreTakenOneByOne(t *testing.T) {
+	m := newTestModel(t, fixture(t, 5), 80, 24)
+	// A busy terminal hands "/" and the letters typed after it over at once.
+	m, _ = press(t, m, keys("/mallory"))
+	if !m.filtering || m.input.Value() != "mallory" || m.visibleCount() != 1 {
+		t.Fatalf("filtering=%v value=%q rows=%d; want the filter open with mallory", m.filtering, m.input.Value(), m.visibleCount())
+	}
+	m, _ = press(t, m, keyEsc, keys("jj"))
+	if m.empList.cursor != 2 {
+		t.Errorf("jj moved the cursor to %d, want 2", m.empList.cursor)
+	}
+}
+
 func TestHelpIsGeneratedFromBindings(t *testing.T) {
 	m := newTestModel(t, fixture(t, 5), 100, 40)
 	m, _ = press(t, m, keys("?"))

@@ -1,0 +1,429 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"keydesk/keys"
+	"keydesk/keys/proto"
+	"keydesk/store"
+)
+
+// Plug is a key connected to this machine, however it is connected: USB
+// (keys/usbhid) or a simulated key (keys/simkey). Open gives a new
+// connection to it each time it is called.
+type Plug struct {
+	ID   string // the connection's identity: the USB path or the simulated key's file
+	Kind string // "usb" or "simulated"
+	Open func() (proto.Transport, error)
+}
+
+// KeyPlugged is sent when a key is connected or disconnected.
+type KeyPlugged struct {
+	Serial    string
+	Kind      string
+	PluggedIn bool
+	Status    string // the key's status in the inventory after KeyDesk handled it
+}
+
+func (KeyPlugged) event() {}
+
+// systemActor is who the audit log names for what KeyDesk does by itself
+// when a key is plugged in (registering it, wiping a deactivated key).
+var systemActor = Actor{Name: "system:keys", Role: RoleAdmin}
+
+// exchangeTimeout bounds one conversation with a key.
+const exchangeTimeout = 15 * time.Second
+
+// devices tracks the keys plugged in now.
+type devices struct {
+	mu       sync.Mutex
+	bySerial map[string]Plug
+	serialOf map[string]string // Plug.ID -> serial
+}
+
+func (d *devices) plugged(serial string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.bySerial[serial]
+	return ok
+}
+
+func (d *devices) get(serial string) (Plug, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.bySerial[serial]
+	return p, ok
+}
+
+func (d *devices) add(serial string, p Plug) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.bySerial == nil {
+		d.bySerial, d.serialOf = map[string]Plug{}, map[string]string{}
+	}
+	d.bySerial[serial], d.serialOf[p.ID] = p, serial
+}
+
+func (d *devices) remove(id string) (string, Plug, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	serial, ok := d.serialOf[id]
+	if !ok {
+		return "", Plug{}, false
+	}
+	p := d.bySerial[serial]
+	delete(d.serialOf, id)
+	delete(d.bySerial, serial)
+	return serial, p, true
+}
+
+// PluggedKeys lists the serials of the keys plugged in now.
+func (s *Service) PluggedKeys() []string {
+	s.devices.mu.Lock()
+	defer s.devices.mu.Unlock()
+	out := make([]string, 0, len(s.devices.bySerial))
+	for serial := range s.devices.bySerial {
+		out = append(out, serial)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// withDevice opens a connection to a plugged key for one conversation.
+func (s *Service) withDevice(ctx context.Context, serial string, fn func(ctx context.Context, d *proto.Device) error) error {
+	p, ok := s.devices.get(serial)
+	if !ok {
+		return fmt.Errorf("key %s: %w: plug it in first", serial, ErrNotPluggedIn)
+	}
+	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+	defer cancel()
+	t, err := p.Open()
+	if err != nil {
+		return fmt.Errorf("open key %s: %w", serial, err)
+	}
+	d, err := proto.Open(ctx, t)
+	if err != nil {
+		t.Close()
+		return fmt.Errorf("talk to key %s: %w", serial, err)
+	}
+	defer d.Close()
+	return fn(ctx, d)
+}
+
+// KeyConnected handles a key that was just plugged in: it reads the key's
+// INFO, registers an unknown key as Ready, wipes a Deactivated key (which
+// then returns to Ready), and notes a key whose own PIN locked it.
+func (s *Service) KeyConnected(ctx context.Context, p Plug) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+	defer cancel()
+	t, err := p.Open()
+	if err != nil {
+		return "", fmt.Errorf("open %s key %s: %w", p.Kind, p.ID, err)
+	}
+	d, err := proto.Open(ctx, t)
+	if err != nil {
+		t.Close()
+		return "", fmt.Errorf("talk to %s key %s: %w", p.Kind, p.ID, err)
+	}
+	info, err := d.Info(ctx)
+	d.Close()
+	if err != nil {
+		return "", fmt.Errorf("read %s key %s: %w", p.Kind, p.ID, err)
+	}
+	serial, err := normalizeSerial(info.Serial)
+	if err != nil {
+		return "", fmt.Errorf("%s key %s reports a bad serial: %w", p.Kind, p.ID, err)
+	}
+	s.devices.add(serial, p)
+	status, err := s.onPlugged(ctx, serial, info)
+	s.publish(KeyPlugged{Serial: serial, Kind: p.Kind, PluggedIn: true, Status: status})
+	s.publish(DataChanged{What: "keys"})
+	return serial, err
+}
+
+// KeyDisconnected handles a key that was unplugged (by its Plug.ID).
+func (s *Service) KeyDisconnected(id string) {
+	if serial, p, ok := s.devices.remove(id); ok {
+		s.publish(KeyPlugged{Serial: serial, Kind: p.Kind, PluggedIn: false})
+		s.publish(DataChanged{What: "keys"})
+	}
+}
+
+func (s *Service) onPlugged(ctx context.Context, serial string, info proto.Info) (string, error) {
+	var status string
+	var wipe bool
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		k, err := tx.KeyBySerial(ctx, serial)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			k = &store.Key{Serial: serial, Status: string(keys.StatusReady), Model: info.Model, Firmware: info.Firmware}
+			if err := tx.InsertKey(ctx, k); err != nil {
+				return err
+			}
+			if err := s.audit(ctx, tx, systemActor, "key.register", keyTarget(serial), store.OutcomeSuccess,
+				map[string]any{"model": info.Model, "firmware": info.Firmware, "state": string(info.State)}); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case k.Model != info.Model || k.Firmware != info.Firmware:
+			k.Model, k.Firmware = info.Model, info.Firmware
+			if err := tx.UpdateKey(ctx, k); err != nil {
+				return err
+			}
+		}
+		if err := tx.TouchKeySeen(ctx, serial, tx.Now()); err != nil {
+			return err
+		}
+		if keys.Status(k.Status) == keys.StatusActive && info.State == proto.StateLocked {
+			if _, err := s.transition(ctx, tx, systemActor, k, keyChange{action: keys.ActionPINLock}); err != nil {
+				return err
+			}
+		}
+		status = k.Status
+		wipe = keys.Status(k.Status) == keys.StatusDeactivated
+		return nil
+	})
+	if err != nil || !wipe {
+		return status, err
+	}
+	if err := s.wipeKey(ctx, serial, info); err != nil {
+		return status, err
+	}
+	return string(keys.StatusReady), nil
+}
+
+// wipeKey wipes a Deactivated key that is plugged in and returns it to
+// Ready. The device is wiped first; only then the inventory changes, so an
+// unplug in between leaves a Deactivated key that is wiped next time.
+func (s *Service) wipeKey(ctx context.Context, serial string, info proto.Info) error {
+	k, err := s.st.KeyBySerial(ctx, serial)
+	if err != nil {
+		return err
+	}
+	if info.State != proto.StateBlank {
+		if s.master == nil {
+			return ErrNoMasterKey
+		}
+		if len(k.SecretSealed) == 0 {
+			return fmt.Errorf("key %s: KeyDesk no longer holds its secret, so it cannot wipe it", serial)
+		}
+		secret, err := s.master.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
+		if err != nil {
+			return fmt.Errorf("key %s: open its secret: %w", serial, err)
+		}
+		defer clear(secret)
+		err = s.withDevice(ctx, serial, func(ctx context.Context, d *proto.Device) error {
+			sess, err := d.Auth(ctx, secret)
+			if err != nil {
+				return fmt.Errorf("authenticate to key %s: %w", serial, err)
+			}
+			return sess.Wipe(ctx)
+		})
+		if err != nil {
+			return fmt.Errorf("wipe key %s: %w", serial, err)
+		}
+	}
+	return s.st.Update(ctx, func(tx *store.Tx) error {
+		k, err := tx.KeyBySerial(ctx, serial)
+		if err != nil {
+			return err
+		}
+		if keys.Status(k.Status) != keys.StatusDeactivated {
+			return nil // someone else handled it meanwhile
+		}
+		_, err = s.transition(ctx, tx, systemActor, k, keyChange{action: keys.ActionWipe})
+		return err
+	})
+}
+
+// ActivationResult says how an activation attempt ended.
+type ActivationResult struct {
+	Activated bool
+	Left      int // wrong codes still allowed
+	Locked    bool
+}
+
+// ActivateKey activates a plugged-in Reserved key with its activation code:
+// the code is checked (every attempt is audited; the third wrong one locks
+// the key), the key's master secret is sent to the key over the protocol's
+// key agreement, and the key becomes Active. Two consoles activating one
+// key at once cannot both succeed: the final step re-checks the key in its
+// transaction.
+func (s *Service) ActivateKey(ctx context.Context, a Actor, serial, codeText string) (ActivationResult, error) {
+	var res ActivationResult
+	if err := authorize(a, "key.activate"); err != nil {
+		return res, err
+	}
+	if s.master == nil {
+		return res, ErrNoMasterKey
+	}
+	if !s.devices.plugged(serial) {
+		return res, fmt.Errorf("key %s: %w: plug it in first", serial, ErrNotPluggedIn)
+	}
+	code, err := keys.ParseCode(codeText)
+	if err != nil {
+		return res, err
+	}
+	var secret []byte
+	var version int64
+	var outcome error
+	err = s.st.Update(ctx, func(tx *store.Tx) error {
+		k, err := tx.KeyBySerial(ctx, serial)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w %q", ErrUnknownSerial, serial)
+		}
+		if err != nil {
+			return err
+		}
+		if keys.Status(k.Status) != keys.StatusReserved {
+			_, err := keys.Transition(keys.Status(k.Status), keys.ActionActivate)
+			return fmt.Errorf("key %s: %w", serial, err)
+		}
+		st := keys.CodeState{Hash: keys.CodeHash(k.CodeHash), Attempts: k.CodeAttempts}
+		if k.CodeExpiresAt != nil {
+			st.ExpiresAt = *k.CodeExpiresAt
+		}
+		att := keys.CheckCode(st, code, s.master.Derive(keys.PurposeCodePepper), tx.Now())
+		res.Left = att.Left
+		fail := func(reason string, e error) error {
+			outcome = e
+			return s.audit(ctx, tx, a, "key.activate", keyTarget(serial), store.OutcomeFailure,
+				map[string]any{"result": reason, "attempts": att.Attempts, "left": att.Left})
+		}
+		switch att.Verdict {
+		case keys.CodeAccepted:
+			secret, err = s.master.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
+			if err != nil {
+				return fmt.Errorf("key %s: open its secret: %w", serial, err)
+			}
+			version = k.Version
+			return nil
+		case keys.CodeWrong:
+			k.CodeAttempts = att.Attempts
+			if err := tx.UpdateKey(ctx, k); err != nil {
+				return err
+			}
+			return fail("wrong code", fmt.Errorf("%w: %d attempts left before the key locks", ErrWrongCode, att.Left))
+		case keys.CodeWrongLocked:
+			if err := fail("wrong code, locked", fmt.Errorf("%w: three wrong codes locked the key; an admin can unlock it with a new code", ErrKeyLocked)); err != nil {
+				return err
+			}
+			res.Locked = true
+			_, err := s.transition(ctx, tx, a, k, keyChange{action: keys.ActionFailCodeLock})
+			return err
+		case keys.CodeExpired:
+			return fail("code expired", fmt.Errorf("%w: ask an admin for a new one", ErrCodeExpired))
+		default:
+			return fail("no code", fmt.Errorf("key %s has no activation code: ask an admin for a new one", serial))
+		}
+	})
+	if err != nil {
+		return res, fmt.Errorf("activate key %s: %w", serial, err)
+	}
+	if outcome != nil {
+		s.publish(DataChanged{What: "keys"})
+		return res, fmt.Errorf("activate key %s: %w", serial, outcome)
+	}
+	defer clear(secret)
+
+	// Give the key its secret. A key that already holds this very secret
+	// (an earlier activation that was cut off before it was recorded) proves
+	// it with AUTH and is fine.
+	err = s.withDevice(ctx, serial, func(ctx context.Context, d *proto.Device) error {
+		info, err := d.Info(ctx)
+		if err != nil {
+			return err
+		}
+		switch info.State {
+		case proto.StateBlank:
+			return d.Link(ctx, secret)
+		case proto.StateLinked:
+			if _, err := d.Auth(ctx, secret); err != nil {
+				return fmt.Errorf("%w (%v): withdraw the key and plug it in again to wipe it, or use another key", ErrKeyNotLinked, err)
+			}
+			return nil
+		case proto.StateLocked:
+			// Its own PIN locked the key and an admin unlocked it: wipe it
+			// with the secret it holds, then link it afresh.
+			sess, err := d.Auth(ctx, secret)
+			if err != nil {
+				return fmt.Errorf("%w (%v): the locked key does not hold this key's secret", ErrKeyNotLinked, err)
+			}
+			if err := sess.Wipe(ctx); err != nil {
+				return fmt.Errorf("wipe the locked key: %w", err)
+			}
+			return d.Link(ctx, secret)
+		default:
+			return fmt.Errorf("the key reports an unknown state %q", info.State)
+		}
+	})
+	if err != nil {
+		return res, fmt.Errorf("activate key %s: %w; the key stays reserved and the code stays valid", serial, err)
+	}
+	err = s.st.Update(ctx, func(tx *store.Tx) error {
+		k, err := tx.KeyBySerial(ctx, serial)
+		if err != nil {
+			return err
+		}
+		if k.Version != version || keys.Status(k.Status) != keys.StatusReserved {
+			return fmt.Errorf("key %s changed while it was being activated (now %s): nothing was recorded", serial, k.Status)
+		}
+		_, err = s.transition(ctx, tx, a, k, keyChange{action: keys.ActionActivate})
+		return err
+	})
+	if err != nil {
+		return res, fmt.Errorf("activate key %s: %w", serial, err)
+	}
+	res.Activated = true
+	s.publish(DataChanged{What: "keys"})
+	return res, nil
+}
+
+// KeyContents is what a plugged-in key says it holds, read through the
+// protocol with KeyDesk's secret for it (no passwords).
+type KeyContents struct {
+	Info  proto.Info
+	Slots []proto.SlotInfo // empty unless the key holds KeyDesk's secret
+	Owned bool             // the key proved it holds KeyDesk's secret
+}
+
+// InspectKey reads a plugged-in key's INFO and, when KeyDesk holds its
+// secret, the list of its credential slots (logins only).
+func (s *Service) InspectKey(ctx context.Context, a Actor, serial string) (KeyContents, error) {
+	var out KeyContents
+	if err := authorize(a, "key.manage"); err != nil {
+		return out, err
+	}
+	var secret []byte
+	if k, err := s.st.KeyBySerial(ctx, serial); err == nil && len(k.SecretSealed) > 0 && s.master != nil {
+		if secret, err = s.master.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial)); err != nil {
+			return out, fmt.Errorf("key %s: open its secret: %w", serial, err)
+		}
+		defer clear(secret)
+	}
+	err := s.withDevice(ctx, serial, func(ctx context.Context, d *proto.Device) error {
+		info, err := d.Info(ctx)
+		if err != nil {
+			return err
+		}
+		out.Info = info
+		if secret == nil || info.State == proto.StateBlank {
+			return nil
+		}
+		sess, err := d.Auth(ctx, secret)
+		if err != nil {
+			return nil // not KeyDesk's secret: INFO is all there is to show
+		}
+		defer sess.Close()
+		out.Owned = true
+		out.Slots, err = sess.List(ctx)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,347 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"keydesk/keys"
+	"keydesk/keys/proto"
+	"keydesk/keys/simkey"
+	"keydesk/ldapsync"
+	"keydesk/store"
+)
+
+// keyService is a test service with a master key and employees Ann and Ben
+// synced from corp.
+func keyService(t *testing.T) *Service {
+	t.Helper()
+	s := newTestService(t, "corp")
+	var mk keys.MasterKey
+	rand.Read(mk[:])
+	s.master = &mk
+	apply(t, s, "corp", full(user("corp", 1, "ann", "ann@example.com", "Ann"), user("corp", 2, "ben", "ben@example.com", "Ben")), nil, false)
+	return s
+}
+
+// plugSim plugs a simulated key into the service, as the watcher does.
+func plugSim(t *testing.T, s *Service, k *simkey.Key) {
+	t.Helper()
+	if _, err := s.KeyConnected(context.Background(), Plug{ID: "sim:" + k.Serial(), Kind: "simulated", Open: func() (proto.Transport, error) { return k.Plug(), nil }}); err != nil {
+		t.Fatalf("plug %s: %v", k.Serial(), err)
+	}
+}
+
+func keyStatus(t *testing.T, s *Service, serial string) KeyView {
+	t.Helper()
+	k, err := s.Key(context.Background(), testAdmin, serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// simInfo reads what a simulated key says about itself over the protocol.
+func simInfo(t *testing.T, k *simkey.Key) proto.Info {
+	t.Helper()
+	d, err := proto.Open(context.Background(), k.Plug())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	info, err := d.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func auditActions(t *testing.T, s *Service, target string) []string {
+	t.Helper()
+	var out []string
+	s.AuditEntries(context.Background(), testAdmin, store.AuditFilter{}, func(e store.AuditEntry) error {
+		if e.Target == target {
+			out = append(out, e.Action+":"+e.Outcome)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestPluggedKeyRegistersAsReady(t *testing.T) {
+	s := keyService(t)
+	k := simkey.New("SIM-0001")
+	plugSim(t, s, k)
+	v := keyStatus(t, s, "SIM-0001")
+	if v.Status != "ready" || !v.PluggedIn || v.LastSeen == nil || v.Model == "" {
+		t.Errorf("plugged key = %+v; want ready, plugged in, seen, with its model", v)
+	}
+	s.KeyDisconnected("sim:SIM-0001")
+	if keyStatus(t, s, "SIM-0001").PluggedIn {
+		t.Error("an unplugged key still shows as plugged in")
+	}
+	if err := s.AddKeys(context.Background(), testAdmin, []string{"LIST-1", "SIM-0001"}); err == nil || !strings.Contains(err.Error(), "SIM-0001") {
+		t.Errorf("adding a known serial: %v, want an error naming it", err)
+	}
+	if _, err := s.Key(context.Background(), testAdmin, "LIST-1"); err == nil {
+		t.Error("a failed add kept some of its keys")
+	}
+}
+
+func TestActivationEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	k := simkey.New("SIM-0002")
+	plugSim(t, s, k)
+	code, err := s.AssignKey(ctx, testAdmin, "SIM-0002", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := keyStatus(t, s, "SIM-0002"); v.Status != "reserved" || v.Owner != "Ann" || v.CodeExpiresAt == nil {
+		t.Fatalf("assigned key = %+v", v)
+	}
+	if _, err := s.AssignKey(ctx, testAdmin, "SIM-0002", "ben@example.com"); err == nil {
+		t.Error("a reserved key was assigned a second time")
+	}
+	if err := s.AddKeys(ctx, testAdmin, []string{"OTHER-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AssignKey(ctx, testAdmin, "OTHER-1", "ann@example.com"); !errors.Is(err, store.ErrEmployeeHasKey) {
+		t.Errorf("a second key for Ann: %v, want ErrEmployeeHasKey", err)
+	}
+	res, err := s.ActivateKey(ctx, testAdmin, "SIM-0002", code.String())
+	if err != nil || !res.Activated {
+		t.Fatalf("activate with the right code: %+v %v", res, err)
+	}
+	if v := keyStatus(t, s, "SIM-0002"); v.Status != "active" || v.CodeExpiresAt != nil {
+		t.Errorf("activated key = %+v", v)
+	}
+	if info := simInfo(t, k); info.State != proto.StateLinked {
+		t.Errorf("the key itself is %s, want linked", info.State)
+	}
+	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-0002", code.String()); err == nil {
+		t.Error("a used code activated the key again")
+	}
+	got := auditActions(t, s, "key:SIM-0002")
+	want := []string{"key.register:success", "key.assign:success", "key.activate:success"}
+	if fmt.Sprint(got[:3]) != fmt.Sprint(want) {
+		t.Errorf("audit = %v, want it to start %v", got, want)
+	}
+	// No secret in the audit log.
+	s.AuditEntries(ctx, testAdmin, store.AuditFilter{}, func(e store.AuditEntry) error {
+		if strings.Contains(fmt.Sprint(e.Details), code.String()) || strings.Contains(fmt.Sprint(e.Details), strings.ReplaceAll(code.String(), " ", "")) {
+			t.Errorf("audit entry %d holds the activation code", e.Seq)
+		}
+		return nil
+	})
+}
+
+func TestWrongCodesLockTheKey(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	k := simkey.New("SIM-0003")
+	plugSim(t, s, k)
+	code, err := s.AssignKey(ctx, testAdmin, "SIM-0003", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := "000000"
+	if code.String() == "000 000" {
+		wrong = "000001"
+	}
+	for i, wantLeft := range []int{2, 1} {
+		res, err := s.ActivateKey(ctx, testAdmin, "SIM-0003", wrong)
+		if !errors.Is(err, ErrWrongCode) || res.Left != wantLeft {
+			t.Fatalf("wrong code %d: %+v %v; want ErrWrongCode with %d left", i+1, res, err, wantLeft)
+		}
+		// The count lives in the database: a restarted console sees it.
+		s = New(s.cfg, s.st, WithMasterKey(*s.master))
+		plugSim(t, s, k)
+	}
+	res, err := s.ActivateKey(ctx, testAdmin, "SIM-0003", wrong)
+	if !errors.Is(err, ErrKeyLocked) || !res.Locked {
+		t.Fatalf("third wrong code: %+v %v; want locked", res, err)
+	}
+	if v := keyStatus(t, s, "SIM-0003"); v.Status != "locked" || v.Reason != "invalid-activation-code" {
+		t.Errorf("key = %+v; want locked (invalid-activation-code)", v)
+	}
+	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-0003", code.String()); err == nil {
+		t.Error("the right code activated a locked key")
+	}
+	if got := auditActions(t, s, "key:SIM-0003"); strings.Count(strings.Join(got, " "), "key.activate:failure") != 3 {
+		t.Errorf("audit %v: want every wrong attempt recorded", got)
+	}
+	// Unlock issues a new code; the key activates with it.
+	newCode, err := s.UnlockKey(ctx, testAdmin, "SIM-0003", "called the employee")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.ActivateKey(ctx, testAdmin, "SIM-0003", newCode.String()); err != nil || !res.Activated {
+		t.Fatalf("activate after unlock: %+v %v", res, err)
+	}
+}
+
+func TestExpiredCode(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	k := simkey.New("SIM-0004")
+	plugSim(t, s, k)
+	code, err := s.AssignKey(ctx, testAdmin, "SIM-0004", "ben@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.st.SetClock(func() time.Time { return time.Now().Add(73 * time.Hour) })
+	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-0004", code.String()); !errors.Is(err, ErrCodeExpired) {
+		t.Fatalf("expired code: %v, want ErrCodeExpired", err)
+	}
+	newCode, err := s.RenewCode(ctx, testAdmin, "SIM-0004")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.ActivateKey(ctx, testAdmin, "SIM-0004", newCode.String()); err != nil || !res.Activated {
+		t.Errorf("activate with the renewed code: %+v %v", res, err)
+	}
+}
+
+func TestUnplugMidActivationLeavesAConsistentState(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	k := simkey.New("SIM-0005")
+	plugSim(t, s, k)
+	code, err := s.AssignKey(ctx, testAdmin, "SIM-0005", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The key is pulled out right after KeyDesk sends it the secret.
+	s.KeyDisconnected("sim:SIM-0005")
+	if _, err := s.KeyConnected(ctx, Plug{ID: "sim:SIM-0005", Kind: "simulated", Open: func() (proto.Transport, error) {
+		return &unplugAfter{Transport: k.Plug(), key: k, cmd: proto.CmdLink}, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.ActivateKey(ctx, testAdmin, "SIM-0005", code.String())
+		done <- err
+	}()
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "stays reserved") {
+		t.Fatalf("activation with the key pulled out: %v", err)
+	}
+	if v := keyStatus(t, s, "SIM-0005"); v.Status != "reserved" || v.CodeExpiresAt == nil {
+		t.Fatalf("after the unplug the key is %+v; want reserved with its code", v)
+	}
+	// Plugged in again, the same code finishes the job.
+	s.KeyDisconnected("sim:SIM-0005")
+	plugSim(t, s, k)
+	if res, err := s.ActivateKey(ctx, testAdmin, "SIM-0005", code.String()); err != nil || !res.Activated {
+		t.Fatalf("activate after re-plugging: %+v %v", res, err)
+	}
+}
+
+// unplugAfter pulls the key out as soon as a request with cmd was written.
+type unplugAfter struct {
+	proto.Transport
+	key *simkey.Key
+	cmd proto.Command
+}
+
+func (u *unplugAfter) WriteReport(r []byte) error {
+	err := u.Transport.WriteReport(r)
+	if r[4] == byte(u.cmd)|0x80 { // an init packet of that command
+		u.key.Unplug()
+	}
+	return err
+}
+
+func TestTwoConsolesCannotBothActivate(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	k := simkey.New("SIM-0006")
+	plugSim(t, s, k)
+	code, err := s.AssignKey(ctx, testAdmin, "SIM-0006", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := New(s.cfg, s.st, WithMasterKey(*s.master)) // a second console on the same database
+	plugSim(t, other, k)
+	var wg sync.WaitGroup
+	results := make([]bool, 2)
+	for i, svc := range []*Service{s, other} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, _ := svc.ActivateKey(ctx, testAdmin, "SIM-0006", code.String())
+			results[i] = res.Activated
+		}()
+	}
+	wg.Wait()
+	if results[0] == results[1] {
+		t.Fatalf("activations succeeded: %v; want exactly one", results)
+	}
+	if v := keyStatus(t, s, "SIM-0006"); v.Status != "active" {
+		t.Errorf("key = %s, want active", v.Status)
+	}
+}
+
+func TestLeaverKeyDeactivatedThenWipedWhenPlugged(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	k := simkey.New("SIM-0007")
+	plugSim(t, s, k)
+	code, err := s.AssignKey(ctx, testAdmin, "SIM-0007", "ben@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-0007", code.String()); err != nil {
+		t.Fatal(err)
+	}
+	s.KeyDisconnected("sim:SIM-0007")
+	// Ben leaves the sync group.
+	sum := apply(t, s, "corp", full(user("corp", 1, "ann", "ann@example.com", "Ann")), map[string]string{guid("corp", 2): ldapsync.ReasonLeftGroup}, false)
+	if sum.KeysDeactivated != 1 {
+		t.Errorf("summary %+v: want one key deactivated", sum)
+	}
+	if v := keyStatus(t, s, "SIM-0007"); v.Status != "deactivated" || v.Reason != "left-sync-group" {
+		t.Fatalf("Ben's key = %+v; want deactivated (left-sync-group)", v)
+	}
+	plugSim(t, s, k)
+	v := keyStatus(t, s, "SIM-0007")
+	if v.Status != "ready" || v.EmployeeID != nil {
+		t.Errorf("plugged deactivated key = %+v; want ready with no owner", v)
+	}
+	if info := simInfo(t, k); info.State != proto.StateBlank {
+		t.Errorf("the key itself is %s, want blank (wiped)", info.State)
+	}
+	if got := auditActions(t, s, "key:SIM-0007"); !strings.Contains(strings.Join(got, " "), "key.deactivate:success") || !strings.Contains(strings.Join(got, " "), "key.wipe:success") {
+		t.Errorf("audit %v: want deactivate and wipe", got)
+	}
+}
+
+func TestAdminActionsFollowTheLifecycle(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	if err := s.AddKeys(ctx, testAdmin, []string{"K1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SuspendKey(ctx, testAdmin, "K1", ""); err == nil || !strings.Contains(err.Error(), "ready") {
+		t.Errorf("suspending a ready key: %v, want a refusal naming the status", err)
+	}
+	if err := s.CompromiseKey(ctx, testAdmin, "K1", keys.ReasonStolen, "reported by Ann"); err != nil {
+		t.Fatal(err)
+	}
+	if v := keyStatus(t, s, "K1"); v.Status != "compromised" || v.Reason != "stolen" {
+		t.Errorf("key = %+v", v)
+	}
+	if _, err := s.AssignKey(ctx, testAdmin, "K1", "ann@example.com"); err == nil || !strings.Contains(err.Error(), "final") {
+		t.Errorf("assigning a compromised key: %v", err)
+	}
+	viewer := Actor{Name: "v", Role: RoleViewer}
+	if err := s.AddKeys(ctx, viewer, []string{"K2"}); !errors.Is(err, ErrPermission) {
+		t.Errorf("a viewer added a key: %v", err)
+	}
+}

@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"keydesk/app"
+	"keydesk/internal/sanitize"
+	"keydesk/keys"
+	"keydesk/keys/simkey"
+	"keydesk/keys/usbhid"
+)
+
+func newKeysCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "List the hardware keys, and add, assign, activate, suspend, unlock, withdraw or compromise them",
+		Long: `Keys lists the key inventory. A key's lifecycle: Ready (in stock) -> Reserved
+(assigned, with a one-time activation code) -> Active (activated on site with the
+code); Locked (three wrong codes, or the key's own PIN), Suspended, Deactivated
+(withdrawn, or its employee left the sync group; plugged in again it is wiped and
+back to Ready) and Compromised (lost, stolen or broken; final).
+
+Keys plugged into this machine are found on USB, and with --sim-keys DIR every
+simulated key file in DIR counts as plugged in.`,
+		Args: cobra.NoArgs,
+		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
+			g.scanKeys(cmd.Context(), svc)
+			ks, err := svc.Keys(cmd.Context(), cliActor())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(ks)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SERIAL\tSTATUS\tREASON\tOWNER\tLAST SEEN\tPLUGGED")
+			for _, k := range ks {
+				seen, plugged := "-", ""
+				if k.LastSeen != nil {
+					seen = k.LastSeen.Local().Format("2006-01-02 15:04")
+				}
+				if k.PluggedIn {
+					plugged = "yes"
+				}
+				owner := k.OwnerEmail
+				if owner == "" {
+					owner = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sanitize.Text(k.Serial), k.Status, k.Reason, sanitize.Text(owner), seen, plugged)
+			}
+			tw.Flush()
+			fmt.Fprintf(g.stdout, "%d keys\n", len(ks))
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as a JSON array")
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "add SERIAL...",
+			Short: "Add keys to the inventory as Ready (all or none)",
+			Args:  cobra.MinimumNArgs(1),
+			RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
+				if err := svc.AddKeys(cmd.Context(), cliActor(), args); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "added %d keys as ready\n", len(args))
+				return nil
+			}),
+		},
+		&cobra.Command{
+			Use:   "assign SERIAL EMPLOYEE",
+			Short: "Assign a Ready key to an employee (id or email) and print its one-time activation code",
+			Args:  cobra.ExactArgs(2),
+			RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
+				code, err := svc.AssignKey(cmd.Context(), cliActor(), args[0], args[1])
+				if err != nil {
+					return err
+				}
+				g.printCode(args[0], code, svc)
+				return nil
+			}),
+		},
+		&cobra.Command{
+			Use:   "renew-code SERIAL",
+			Short: "Issue a new activation code for a Reserved key (the old one stops working)",
+			Args:  cobra.ExactArgs(1),
+			RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
+				code, err := svc.RenewCode(cmd.Context(), cliActor(), args[0])
+				if err != nil {
+					return err
+				}
+				g.printCode(args[0], code, svc)
+				return nil
+			}),
+		},
+		newKeysActivateCmd(g),
+		newKeyActionCmd(g, "suspend", "Take an Active key out of service", func(ctx context.Context, svc *app.Service, serial, reason string) error {
+			return svc.SuspendKey(ctx, cliActor(), serial, reason)
+		}),
+		newKeyUnlockCmd(g),
+		newKeyActionCmd(g, "withdraw", "Take a key away from its employee (Deactivated; wiped when plugged in again)", func(ctx context.Context, svc *app.Service, serial, reason string) error {
+			return svc.WithdrawKey(ctx, cliActor(), serial, reason)
+		}),
+		newKeyCompromiseCmd(g),
+		newKeysSimulateCmd(g),
+	)
+	return cmd
+}
+
+func (g *globals) printCode(serial string, code keys.Code, svc *app.Service) {
+	fmt.Fprintf(g.stdout, "key %s is reserved; its one-time activation code (shown only now, valid %s):\n\n    %s\n\n",
+		serial, svc.Config().Keys.CodeTTL.Duration, code)
+}
+
+// scanKeys finds the keys plugged in now (USB, and --sim-keys DIR).
+func (g *globals) scanKeys(ctx context.Context, svc *app.Service) {
+	if g.simKeys != "" {
+		svc.ScanSimulatedKeys(ctx, g.simKeys)
+	}
+	if usbhid.Supported() {
+		cfg := usbConfig(svc)
+		if devs, err := usbhid.Enumerate(cfg); err == nil {
+			for _, info := range devs {
+				svc.KeyConnected(ctx, app.USBPlug(info))
+			}
+		}
+	}
+}
+
+func newKeyActionCmd(g *globals, name, short string, fn func(ctx context.Context, svc *app.Service, serial, reason string) error) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   name + " SERIAL [--reason TEXT]",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
+			if err := fn(cmd.Context(), svc, args[0], reason); err != nil {
+				return err
+			}
+			k, err := svc.Key(cmd.Context(), cliActor(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "key %s is now %s\n", args[0], k.Status)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (written to the audit log)")
+	return cmd
+}
+
+func newKeyUnlockCmd(g *globals) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "unlock SERIAL [--reason TEXT]",
+		Short: "Bring a Locked or Suspended key back to Reserved with a new activation code",
+		Args:  cobra.ExactArgs(1),
+		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
+			code, err := svc.UnlockKey(cmd.Context(), cliActor(), args[0], reason)
+			if err != nil {
+				return err
+			}
+			g.printCode(args[0], code, svc)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (written to the audit log)")
+	return cmd
+}
+
+func newKeyCompromiseCmd(g *globals) *cobra.Command {
+	var reason, confirm, note string
+	cmd := &cobra.Command{
+		Use:   "compromise SERIAL --reason lost|stolen|broken --confirm SERIAL",
+		Short: "Mark a key lost, stolen or broken (final); --confirm repeats the serial",
+		Args:  cobra.ExactArgs(1),
+		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
+			r := keys.Reason(reason)
+			switch r {
+			case keys.ReasonLost, keys.ReasonStolen, keys.ReasonBroken:
+			default:
+				return fmt.Errorf("--reason %q: say lost, stolen or broken", reason)
+			}
+			if confirm != args[0] {
+				return fmt.Errorf("marking a key compromised is final: repeat its serial with --confirm %s", args[0])
+			}
+			if err := svc.CompromiseKey(cmd.Context(), cliActor(), args[0], r, note); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "key %s is now compromised (%s)\n", args[0], r)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "lost, stolen or broken (required)")
+	cmd.Flags().StringVar(&confirm, "confirm", "", "the serial again, to confirm")
+	cmd.Flags().StringVar(&note, "note", "", "free text for the audit log")
+	return cmd
+}
+
+func newKeysActivateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "activate [SERIAL]",
+		Short: "Activate the plugged-in Reserved key with its activation code",
+		Long: `Activate asks for the activation code (without echo on a terminal; read from
+standard input otherwise), checks it, gives the plugged-in key its secret over
+the protocol's key agreement, and makes the key Active. Three wrong codes lock
+the key. Without SERIAL, the one plugged-in key is used.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
+			ctx := cmd.Context()
+			g.scanKeys(ctx, svc)
+			serial := ""
+			if len(args) == 1 {
+				serial = args[0]
+			} else {
+				plugged := svc.PluggedKeys()
+				switch len(plugged) {
+				case 0:
+					return fmt.Errorf("no key is plugged in (USB, or --sim-keys DIR): plug the key in and try again")
+				case 1:
+					serial = plugged[0]
+				default:
+					return fmt.Errorf("%d keys are plugged in (%s): say which with keydesk keys activate SERIAL", len(plugged), strings.Join(plugged, ", "))
+				}
+			}
+			code, err := g.readCode(fmt.Sprintf("activation code for key %s: ", serial))
+			if err != nil {
+				return err
+			}
+			res, err := svc.ActivateKey(ctx, cliActor(), serial, code)
+			if err != nil {
+				return err
+			}
+			if res.Activated {
+				fmt.Fprintf(g.stdout, "key %s is active\n", serial)
+			}
+			return nil
+		}),
+	}
+}
+
+// readCode reads a code without echo from the terminal, or a line from
+// standard input when it is not a terminal.
+func (g *globals) readCode(prompt string) (string, error) {
+	if f, ok := g.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(g.stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(g.stderr)
+		return string(b), err
+	}
+	line, err := bufio.NewReader(g.stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", fmt.Errorf("read the activation code from standard input: %w", err)
+	}
+	return strings.TrimSpace(line), nil
+}
+
+func newKeysSimulateCmd(g *globals) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "simulate",
+		Short: "Create and read simulated keys (a test and demo aid)",
+		Long: `Simulated keys speak the same protocol as hardware keys, over an in-memory
+pipe; each is a file (with its secrets: keep the directory private). With the
+global flag --sim-keys DIR every key file in DIR counts as plugged in.`,
+	}
+	newCmd := &cobra.Command{
+		Use:   "new --dir DIR",
+		Short: "Create a blank simulated key in DIR and print its serial",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
+			k, err := simkey.NewInDir(dir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, k.Serial())
+			return nil
+		},
+	}
+	readCmd := &cobra.Command{
+		Use:   "read SERIAL --dir DIR",
+		Short: "Print what a simulated key holds, read through the protocol with KeyDesk's secret for it",
+		Args:  cobra.ExactArgs(1),
+		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
+			svc.ScanSimulatedKeys(cmd.Context(), dir)
+			c, err := svc.InspectKey(cmd.Context(), cliActor(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "serial:    %s\nmodel:     %s\nfirmware:  %s\nstate:     %s\nslots:     %d (%d free)\n",
+				sanitize.Text(c.Info.Serial), sanitize.Text(c.Info.Model), sanitize.Text(c.Info.Firmware), c.Info.State, c.Info.Slots, c.Info.FreeSlots)
+			switch {
+			case c.Info.State == "blank":
+			case !c.Owned:
+				fmt.Fprintln(g.stdout, "the key does not hold KeyDesk's secret for it: its slots cannot be read")
+			default:
+				fmt.Fprintln(g.stdout, "linked:    holds KeyDesk's secret (proved with AUTH)")
+				for _, s := range c.Slots {
+					fmt.Fprintf(g.stdout, "slot %d:    %s current=%v pending=%v\n", s.Slot, sanitize.Text(s.Login), s.Current, s.Pending)
+				}
+			}
+			return nil
+		}),
+	}
+	for _, c := range []*cobra.Command{newCmd, readCmd} {
+		c.Flags().StringVar(&dir, "dir", "", "the directory of simulated key files (required)")
+		c.MarkFlagRequired("dir")
+	}
+	cmd.AddCommand(newCmd, readCmd)
+	return cmd
+}
+
+func usbConfig(svc *app.Service) usbhid.Config {
+	k := svc.Config().Keys
+	cfg := usbhid.Config{VendorID: uint16(k.USBVendorID), ProductID: uint16(k.USBProductID), Interface: usbhid.AnyInterface}
+	if k.USBInterface != nil {
+		cfg.Interface = *k.USBInterface
+	}
+	return cfg
+}
+
+// keyWatchers runs the key watchers for a long-lived command (the console):
+// USB when this build supports it, and the simulated keys of --sim-keys.
+func (g *globals) keyWatchers(ctx context.Context, svc *app.Service, simDir string) {
+	if simDir != "" {
+		go svc.WatchSimulatedKeys(ctx, simDir, time.Second)
+	}
+	go svc.WatchUSBKeys(ctx, usbConfig(svc))
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func runCLIIn(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+var codeRe = regexp.MustCompile(`\n    (\d{3} \d{3})\n`)
+
+// TestKeyLifecycleFromTheCommandLine drives every key flow with a simulated
+// key from the command line, as a script would.
+func TestKeyLifecycleFromTheCommandLine(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	must := func(stdin string, args ...string) string {
+		t.Helper()
+		code, out, errOut := runCLIIn(t, stdin, args...)
+		if code != 0 {
+			t.Fatalf("keydesk %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+		return out
+	}
+	serial := strings.TrimSpace(must("", "keys", "simulate", "new", "--dir", dir))
+	if !strings.HasPrefix(serial, "SIM-") {
+		t.Fatalf("simulate new printed %q", serial)
+	}
+	must("", "employees", "add", "--email", "ann@example.com", "--name", "Ann")
+	if out := must("", "--sim-keys", dir, "keys"); !regexp.MustCompile(serial + `\s+ready\s+-\s+\S+\s+\S+\s+yes`).MatchString(out) {
+		t.Fatalf("the plugged simulated key is not listed as ready and plugged in:\n%s", out)
+	}
+	out := must("", "keys", "assign", serial, "ann@example.com")
+	m := codeRe.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("assign did not print a code:\n%s", out)
+	}
+	code := m[1]
+	wrong := "000000"
+	if strings.ReplaceAll(code, " ", "") == wrong {
+		wrong = "000001"
+	}
+	rc, _, errOut := runCLIIn(t, wrong+"\n", "--sim-keys", dir, "keys", "activate")
+	if rc == 0 || !strings.Contains(errOut, "wrong activation code: 2 attempts left") {
+		t.Errorf("a wrong code: exit %d, %q", rc, errOut)
+	}
+	if out := must(code+"\n", "--sim-keys", dir, "keys", "activate", serial); !strings.Contains(out, "is active") {
+		t.Errorf("activate: %s", out)
+	}
+	if out := must("", "keys", "simulate", "read", serial, "--dir", dir); !strings.Contains(out, "state:     linked") || !strings.Contains(out, "holds KeyDesk's secret") {
+		t.Errorf("simulate read:\n%s", out)
+	}
+	must("", "keys", "suspend", serial, "--reason", "on leave")
+	out = must("", "keys", "unlock", serial)
+	if codeRe.FindStringSubmatch(out) == nil {
+		t.Errorf("unlock did not print a new code:\n%s", out)
+	}
+	if rc, _, errOut := runCLIIn(t, "", "keys", "compromise", serial, "--reason", "stolen"); rc == 0 || !strings.Contains(errOut, "--confirm "+serial) {
+		t.Errorf("compromise without confirmation: exit %d %q", rc, errOut)
+	}
+	if out := must("", "keys", "compromise", serial, "--reason", "stolen", "--confirm", serial); !strings.Contains(out, "compromised (stolen)") {
+		t.Errorf("compromise: %s", out)
+	}
+	if rc, _, errOut := runCLIIn(t, "", "keys", "unlock", serial); rc == 0 || !strings.Contains(errOut, "compromised is final") {
+		t.Errorf("unlock of a compromised key: exit %d %q", rc, errOut)
+	}
+	out = must("", "audit", "export")
+	for _, action := range []string{"key.register", "key.assign", `"outcome":"failure"`, "key.activate", "key.suspend", "key.unlock", "key.compromise"} {
+		if !strings.Contains(out, action) {
+			t.Errorf("the audit log lacks %s", action)
+		}
+	}
+	if strings.Contains(out, code) || strings.Contains(out, strings.ReplaceAll(code, " ", "")) {
+		t.Error("the audit log holds the activation code")
+	}
+	if out := must("", "audit", "verify"); !strings.Contains(out, "intact") {
+		t.Errorf("audit verify: %s", out)
+	}
+}
