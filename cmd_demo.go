@@ -146,7 +146,7 @@ func startDemo(ctx context.Context, g *globals, o demoOptions) (*demoService, fu
 		cleanup()
 		return nil, nil, fmt.Errorf("create the demo's simulated key directory: %w", err)
 	}
-	svc := app.New(cfg, st, app.WithLogger(g.logger()), app.WithMasterKey(mk))
+	svc := app.New(cfg, st, app.WithLogger(g.logger()), app.WithMasterKey(mk), app.WithSimulatedKeys(simDir))
 	return &demoService{Service: svc, dir: srv, simDir: simDir}, cleanup, nil
 }
 

@@ -141,3 +141,52 @@ func TestDemoInTmux(t *testing.T) {
 		return !strings.Contains(s, "KeyDesk [demo]")
 	})
 }
+
+var shownCode = regexp.MustCompile(`code: (\d{3} \d{3})`)
+
+// TestDemoKeyFlowInTmux plugs a simulated key into the demo from the
+// console, assigns it to an employee, and activates it with the code shown,
+// through the activation screen that opens when the reserved key is plugged
+// in again.
+func TestDemoKeyFlowInTmux(t *testing.T) {
+	requireTmux(t)
+	bin := buildBinary(t)
+	isolate(t)
+	home := t.TempDir()
+	tm := startTmux(t, 120, 40, []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}, bin, "demo", "--users", "50", "--no-churn")
+	tm.waitFor("the employees", 20*time.Second, func(s string) bool {
+		m := employeesCount.FindStringSubmatch(s)
+		return m != nil && m[1] != "0"
+	})
+	// The first employee is selected; go to Keys and plug a new simulated key.
+	tm.send("Tab")
+	tm.send("n")
+	screen := tm.waitFor("the new key, ready and plugged in", 10*time.Second, func(s string) bool {
+		return regexp.MustCompile(`SIM-\S+\s+ready\s+-\s+yes`).MatchString(s)
+	})
+	serial := regexp.MustCompile(`SIM-[0-9A-F]{4}-[0-9A-F]{4}`).FindString(screen)
+	tm.send("a")
+	tm.waitFor("the assign confirmation", 5*time.Second, func(s string) bool { return strings.Contains(s, "Assign key "+serial) })
+	tm.send("y")
+	screen = tm.waitFor("the activation code", 10*time.Second, func(s string) bool { return shownCode.MatchString(s) })
+	code := shownCode.FindStringSubmatch(screen)[1]
+	if !strings.Contains(screen, "███") {
+		t.Errorf("the code is not shown large:\n%s", screen)
+	}
+	tm.send("Enter")
+	// Unplug and plug the key: the activation screen opens by itself.
+	tm.send("p")
+	tm.waitFor("the key unplugged", 10*time.Second, func(s string) bool {
+		return regexp.MustCompile(serial + `\s+reserved\s+\S.*?\s+│`).MatchString(s) && !regexp.MustCompile(serial+`.*yes`).MatchString(s)
+	})
+	tm.send("p")
+	tm.waitFor("the activation screen", 10*time.Second, func(s string) bool { return strings.Contains(s, "Activate key "+serial) })
+	tm.typeLiteral(strings.ReplaceAll(code, " ", ""))
+	tm.send("Enter")
+	screen = tm.waitFor("the key active", 10*time.Second, func(s string) bool {
+		return regexp.MustCompile(serial + `\s+active`).MatchString(s)
+	})
+	if strings.Contains(screen, code) {
+		t.Errorf("the code is still on screen after activation:\n%s", screen)
+	}
+}

@@ -167,7 +167,11 @@ func (g *globals) open(ctx context.Context) (*app.Service, func(), error) {
 		st.Close()
 		return nil, nil, err
 	}
-	svc := app.New(cfg, st, app.WithLogger(g.logger()), app.WithMasterKey(mk))
+	opts := []app.Option{app.WithLogger(g.logger()), app.WithMasterKey(mk)}
+	if g.simKeys != "" {
+		opts = append(opts, app.WithSimulatedKeys(g.simKeys))
+	}
+	svc := app.New(cfg, st, opts...)
 	return svc, func() { st.Close() }, nil
 }
 

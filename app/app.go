@@ -77,6 +77,7 @@ type Service struct {
 
 	master  *keys.MasterKey // seals key secrets; nil: key operations that need it fail
 	devices devices         // keys plugged in now
+	simDir  string          // simulated keys' directory ("" = none)
 }
 
 // Option configures a Service.
@@ -88,6 +89,10 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // WithMasterKey sets the master key that seals the keys' secrets and keys
 // the activation-code hashes.
 func WithMasterKey(k keys.MasterKey) Option { return func(s *Service) { s.master = &k } }
+
+// WithSimulatedKeys names the directory of simulated keys that the console
+// may create and plug in and out (the demo's, or --sim-keys).
+func WithSimulatedKeys(dir string) Option { return func(s *Service) { s.simDir = dir } }
 
 // WithClock sets the clock (tests).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }

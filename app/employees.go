@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"keydesk/keys"
 	"keydesk/store"
 )
 
@@ -47,7 +48,16 @@ type EmployeeView struct {
 	Source      string        `json:"source"`
 	Flags       []string      `json:"flags"`
 	RemovedAt   *time.Time    `json:"removed_at"`
+	Key         *EmployeeKey  `json:"key"` // the employee's key in use, if any
 	Accounts    []AccountView `json:"accounts"`
+}
+
+// EmployeeKey is the key an employee holds (Reserved, Active, Locked or
+// Suspended).
+type EmployeeKey struct {
+	Serial string `json:"serial"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
 }
 
 func viewEmployee(e *store.Employee) EmployeeView {
@@ -81,9 +91,20 @@ func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]Empl
 	if err != nil {
 		return nil, err
 	}
+	ks, err := s.st.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keyOf := map[int64]*EmployeeKey{}
+	for _, k := range ks {
+		if k.EmployeeID != nil && keys.Status(k.Status).Assigned() {
+			keyOf[*k.EmployeeID] = &EmployeeKey{Serial: k.Serial, Status: k.Status, Reason: k.Reason}
+		}
+	}
 	out := make([]EmployeeView, len(emps))
 	for i := range emps {
 		out[i] = viewEmployee(&emps[i])
+		out[i].Key = keyOf[emps[i].ID]
 	}
 	return out, nil
 }

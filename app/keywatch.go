@@ -3,7 +3,10 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"keydesk/keys/proto"
@@ -64,6 +67,49 @@ func (s *Service) WatchSimulatedKeys(ctx context.Context, dir string, interval t
 		}
 	}
 }
+
+// unpluggedExt marks a simulated key file that is "unplugged": the watcher
+// does not see it, and plugging it in again renames it back.
+const unpluggedExt = ".unplugged"
+
+// NewSimulatedKey creates a blank simulated key in the service's simulated
+// key directory (the demo's, or --sim-keys); the watcher plugs it in.
+func (s *Service) NewSimulatedKey(a Actor) (string, error) {
+	if err := authorize(a, "key.add"); err != nil {
+		return "", err
+	}
+	if s.simDir == "" {
+		return "", errors.New("no simulated keys here: start the console with --sim-keys DIR or use keydesk demo")
+	}
+	k, err := simkey.NewInDir(s.simDir)
+	if err != nil {
+		return "", err
+	}
+	return k.Serial(), nil
+}
+
+// SetSimulatedKeyPlugged plugs a simulated key in or out (by renaming its
+// file, which the watcher notices).
+func (s *Service) SetSimulatedKeyPlugged(a Actor, serial string, in bool) error {
+	if err := authorize(a, "key.add"); err != nil {
+		return err
+	}
+	if s.simDir == "" {
+		return errors.New("no simulated keys here")
+	}
+	if _, err := normalizeSerial(serial); err != nil || strings.ContainsAny(serial, `/\`) {
+		return fmt.Errorf("serial %q is not a simulated key's", serial)
+	}
+	plugged := filepath.Join(s.simDir, serial+simkey.FileExt)
+	out := plugged + unpluggedExt
+	if in {
+		return os.Rename(out, plugged)
+	}
+	return os.Rename(plugged, out)
+}
+
+// SimulatedKeys reports whether this console has simulated keys to plug.
+func (s *Service) SimulatedKeys() bool { return s.simDir != "" }
 
 // ScanSimulatedKeys looks at dir once (for commands that do not keep
 // watching) and returns the serials plugged in now.

@@ -40,6 +40,9 @@ func buildRows(views []app.EmployeeView) []empRow {
 		}
 		r.domains = sanitize.Text(strings.Join(doms, ","))
 		flags := append([]string(nil), v.Flags...)
+		if v.Key != nil {
+			flags = append([]string{"key:" + v.Key.Status}, flags...)
+		}
 		if r.removed {
 			flags = append([]string{"removed"}, flags...)
 		}

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"keydesk/app"
 	"keydesk/config"
+	keylife "keydesk/keys"
 	"keydesk/store"
 )
 
@@ -106,6 +108,13 @@ func fixture(t testing.TB, n int) *app.Service {
 			SAMAccountName: "anna", Mail: "Anna.Smith@example.com", DisplayName: "Anna S.", DN: "CN=Anna S.,CN=Users,DC=branch,DC=example,DC=test", Enabled: true, InSyncGroup: true}); err != nil {
 			return err
 		}
+		if err := tx.InsertKey(ctx, &store.Key{Serial: "KD-0001", Status: "ready", Model: "KeyDesk Sim"}); err != nil {
+			return err
+		}
+		annID := anna.ID
+		if err := tx.InsertKey(ctx, &store.Key{Serial: "KD-0002", Status: "active", EmployeeID: &annID, Model: "KeyDesk Sim", Firmware: "1.0.0"}); err != nil {
+			return err
+		}
 		ok := fixedNow.Add(-5 * time.Minute)
 		sum, _ := json.Marshal(app.DomainSummary{Domain: "corp", OK: true, Mode: "full", Members: n, Added: 3, Updated: 2, Removed: 1, DurationMS: 850})
 		if err := tx.PutSyncState(ctx, store.SyncState{Domain: "corp", HighestUSN: 100, LastSuccessAt: &ok, LastAttemptAt: &ok, LastSummary: string(sum)}); err != nil {
@@ -132,7 +141,9 @@ func fixture(t testing.TB, n int) *app.Service {
 	if err != nil {
 		t.Fatalf("build fixture: %v", err)
 	}
-	return app.New(cfg, st, app.WithClock(func() time.Time { return fixedNow }))
+	var mk keylife.MasterKey
+	rand.Read(mk[:])
+	return app.New(cfg, st, app.WithClock(func() time.Time { return fixedNow }), app.WithMasterKey(mk))
 }
 
 // asciiRenderer renders without colours, as golden files need.

@@ -26,6 +26,8 @@ func TestGolden(t *testing.T) {
 		{"domains", []tea.Msg{keyShiftTab}},
 		{"help", []tea.Msg{keys("?")}},
 		{"confirm", []tea.Msg{keyShiftTab, keys("a")}},
+		{"keys", []tea.Msg{keyTab, keys("j")}},
+		{"assign", []tea.Msg{keyTab, keys("a")}},
 	}
 	for _, size := range [][2]int{{80, 24}, {120, 40}} {
 		for _, sc := range screens {
@@ -33,7 +35,7 @@ func TestGolden(t *testing.T) {
 				m := New(svc, Options{Actor: testActor, Renderer: asciiRenderer(), Now: func() time.Time { return fixedNow }, Location: time.UTC})
 				defer m.Close()
 				tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(size[0], size[1]))
-				teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("Person 000010")) },
+				teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("Person 000005")) },
 					teatest.WithDuration(10*time.Second))
 				for _, k := range sc.keys {
 					tm.Send(k)

@@ -28,6 +28,16 @@ type KeyMap struct {
 	ForceQuit  key.Binding
 	Yes        key.Binding
 	No         key.Binding
+
+	KeyAssign     key.Binding
+	KeyRenew      key.Binding
+	KeyActivate   key.Binding
+	KeySuspend    key.Binding
+	KeyUnlock     key.Binding
+	KeyWithdraw   key.Binding
+	KeyCompromise key.Binding
+	SimNew        key.Binding
+	SimPlug       key.Binding
 }
 
 // DefaultKeyMap is the console's key bindings.
@@ -53,6 +63,16 @@ func DefaultKeyMap() KeyMap {
 		ForceQuit:  key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit now")),
 		Yes:        key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
 		No:         key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "no")),
+
+		KeyAssign:     key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign to the selected employee")),
+		KeyRenew:      key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "new activation code")),
+		KeyActivate:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "activate (plugged in)")),
+		KeySuspend:    key.NewBinding(key.WithKeys("z"), key.WithHelp("z", "suspend")),
+		KeyUnlock:     key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unlock")),
+		KeyWithdraw:   key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "withdraw")),
+		KeyCompromise: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "lost/stolen/broken")),
+		SimNew:        key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new simulated key")),
+		SimPlug:       key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "plug simulated key in/out")),
 	}
 }
 
@@ -69,6 +89,7 @@ func (k KeyMap) fullHelp() []helpGroup {
 		{"Lists", []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown}},
 		{"Domains", []key.Binding{k.Sync, k.Apply}},
 		{"Employees", []key.Binding{k.Details}},
+		{"Keys", []key.Binding{k.KeyAssign, k.KeyRenew, k.KeyActivate, k.KeySuspend, k.KeyUnlock, k.KeyWithdraw, k.KeyCompromise, k.SimNew, k.SimPlug}},
 		{"Filter", []key.Binding{k.ClearInput, k.Accept}},
 	}
 }

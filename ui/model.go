@@ -18,6 +18,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"keydesk/app"
+	"keydesk/internal/sanitize"
 	"keydesk/ldapsync"
 	"keydesk/store"
 )
@@ -29,13 +30,14 @@ type Pane int
 const (
 	PaneDomains Pane = iota
 	PaneEmployees
+	PaneKeys
 	PaneDetails
 	PaneActivity
 	paneCount
 )
 
 func (p Pane) String() string {
-	return [...]string{"Domains", "Employees", "Details", "Activity"}[p]
+	return [...]string{"Domains", "Employees", "Keys", "Details", "Activity"}[p]
 }
 
 // Minimum usable size; below it the console says so instead of drawing.
@@ -95,6 +97,9 @@ type Model struct {
 	reload    bool // another reload was asked for while one was running
 	selected  int64
 
+	keysList  []app.KeyView
+	keyCursor list
+
 	detailOffset int
 	activity     []store.AuditEntry
 	actOffset    int
@@ -141,7 +146,7 @@ func (m Model) Close() {
 
 // Init loads the data and starts listening for events.
 func (m Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.loadDomains(), m.loadActivity(0), tick(), m.loadEmployees()}
+	cmds := []tea.Cmd{m.loadDomains(), m.loadActivity(0), tick(), m.loadEmployees(), m.loadKeys()}
 	if m.events != nil {
 		cmds = append(cmds, waitEvent(m.events))
 	}
@@ -329,6 +334,16 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.lastSeq = m.activity[0].Seq
 		}
 		return m, nil
+	case keysMsg:
+		if msg.err != nil {
+			m.say("loading keys failed: %v", msg.err)
+			return m, nil
+		}
+		m.keysList = msg.list
+		m.keyCursor.clamp(len(m.keysList), max(1, m.layout().keyRows))
+		return m, nil
+	case keyOpMsg:
+		return m.keyOpDone(msg)
 	case eventMsg:
 		return m.handleEvent(msg.e)
 	case eventsDoneMsg:
@@ -370,6 +385,17 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
+// upsertKey puts a key into the list (replacing one with its serial).
+func upsertKey(l []app.KeyView, k app.KeyView) []app.KeyView {
+	for i := range l {
+		if l[i].Serial == k.Serial {
+			l[i].Status, l[i].PluggedIn = k.Status, true
+			return l
+		}
+	}
+	return append(l, k)
+}
+
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		return s[:i]
@@ -398,8 +424,22 @@ func (m Model) handleEvent(e app.Event) (tea.Model, tea.Cmd) {
 				m.domains[i].Next = e.Next
 			}
 		}
+	case app.KeyPlugged:
+		cmds = append(cmds, m.loadKeys())
+		if e.PluggedIn && m.dialog == nil && !m.filtering {
+			switch e.Status {
+			case "reserved":
+				// The activation screen: the key was plugged in on site.
+				m.keysList = upsertKey(m.keysList, app.KeyView{Serial: e.Serial, Status: e.Status, PluggedIn: true})
+				next, cmd, _ := m.activationDialog(e.Serial)
+				m = next
+				cmds = append(cmds, cmd)
+			case "suspended", "locked":
+				m.say("key %s is %s: an admin must unlock it before it can be activated", sanitize.Text(e.Serial), e.Status)
+			}
+		}
 	case app.DataChanged:
-		cmds = append(cmds, m.loadActivity(m.lastSeq), m.loadDomains())
+		cmds = append(cmds, m.loadActivity(m.lastSeq), m.loadDomains(), m.loadKeys())
 		if m.loading {
 			m.reload = true
 		} else {
@@ -483,8 +523,9 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	switch {
 	case key.Matches(msg, k.Quit):
 		if m.running() {
-			m.dialog = &dialog{kind: dialogQuit, title: "Quit while a sync is running?",
-				body: "The running sync will be stopped; it changes nothing unless it completes."}
+			m.dialog = confirmDialog("Quit while a sync is running?",
+				"The running sync will be stopped; it changes nothing unless it completes.", false,
+				func(m *Model) tea.Cmd { m.quitting = true; return tea.Quit })
 			return m, nil
 		}
 		m.quitting = true
@@ -523,15 +564,26 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		m.pendingSyncs++
 		return m, m.syncCmd([]string{d.Name}, false)
+	case m.focus == PaneKeys && !key.Matches(msg, k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown):
+		next, cmd, ok := m.handleKeysPaneKey(msg)
+		if ok {
+			return next, cmd
+		}
+		return next.handleMove(msg)
 	case key.Matches(msg, k.Apply) && m.focus == PaneDomains:
 		d := m.currentDomain()
 		if d == nil || d.Held == 0 {
 			m.say("no held removals in this domain")
 			return m, nil
 		}
-		m.dialog = &dialog{kind: dialogApplyRemovals, domain: d.Name, danger: true,
-			title: fmt.Sprintf("Apply %d held removals in %s?", d.Held, d.Name),
-			body:  fmt.Sprintf("A sync found that %d accounts left at once, more than the accident guard allows. Applying marks them as leavers and their employees as removed (they are kept, not deleted).", d.Held)}
+		domain := d.Name
+		m.dialog = confirmDialog(fmt.Sprintf("Apply %d held removals in %s?", d.Held, d.Name),
+			fmt.Sprintf("A sync found that %d accounts left at once, more than the accident guard allows. Applying marks them as leavers and their employees as removed (they are kept, not deleted).", d.Held),
+			true, func(m *Model) tea.Cmd {
+				m.pendingSyncs++
+				m.say("applying held removals in %s…", domain)
+				return m.syncCmd([]string{domain}, true)
+			})
 		return m, nil
 	}
 	return m.handleMove(msg)
@@ -584,6 +636,8 @@ func (m *Model) scroll(delta int) {
 		if r := m.selectedRow(); r != nil {
 			m.selected = r.id
 		}
+	case PaneKeys:
+		m.keyCursor.move(clampDelta(delta, len(m.keysList)), len(m.keysList), lay.keyRows)
 	case PaneDetails:
 		m.detailOffset = max(0, min(m.detailOffset+clampDelta(delta, 1<<20), max(0, len(m.detailLines(lay.rightW-4))-lay.detailRows)))
 	case PaneActivity:
@@ -609,6 +663,8 @@ func (m *Model) paneHeight(lay layout) int {
 		return lay.detailRows
 	case PaneActivity:
 		return lay.actRows
+	case PaneKeys:
+		return lay.keyRows
 	}
 	return lay.empRows
 }
@@ -645,6 +701,10 @@ func (m Model) handleMouse(msg tea.MouseMsg) (tea.Model, tea.Cmd) {
 		case PaneDomains:
 			if i := m.domCursor.offset + row; row >= 0 && i < len(m.domains) {
 				m.domCursor.cursor = i
+			}
+		case PaneKeys:
+			if i := m.keyCursor.offset + row - 1; row >= 1 && i < len(m.keysList) {
+				m.keyCursor.cursor = i
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -61,7 +62,7 @@ func selectedName(m Model) string {
 
 func TestFocusCycles(t *testing.T) {
 	m := newTestModel(t, fixture(t, 10), 80, 24)
-	want := []Pane{PaneDetails, PaneActivity, PaneDomains, PaneEmployees}
+	want := []Pane{PaneKeys, PaneDetails, PaneActivity, PaneDomains, PaneEmployees}
 	for _, w := range want {
 		m, _ = press(t, m, keyTab)
 		if m.focus != w {
@@ -88,7 +89,7 @@ func TestListMovement(t *testing.T) {
 		{"last", []tea.Msg{keys("G")}, "Zoë Łukasiewicz"},
 		{"last then first", []tea.Msg{keys("G"), keys("g")}, "Anna Smith"},
 		{"up at the top stays", []tea.Msg{keys("k"), keys("k")}, "Anna Smith"},
-		{"page down", []tea.Msg{keyPgDown}, "Person 000010"}, // 14 rows down: a page less one
+		{"page down", []tea.Msg{keyPgDown}, "Person 000006"}, // a page (11 rows at 80x24) less one
 		{"arrow keys", []tea.Msg{tea.KeyMsg{Type: tea.KeyDown}, tea.KeyMsg{Type: tea.KeyDown}}, "Eve <U+202E>gnp.exe"},
 	}
 	svc := fixture(t, 40)
@@ -339,3 +340,95 @@ func TestDarkBackground(t *testing.T) {
 		}
 	}
 }
+
+// run executes a command chain synchronously (tests), feeding each message
+// back into the model, until no command is left; batches are run in order.
+func run(t *testing.T, m Model, cmd tea.Cmd) Model {
+	t.Helper()
+	queue := []tea.Cmd{cmd}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if c == nil {
+			continue
+		}
+		switch msg := c().(type) {
+		case tea.BatchMsg:
+			queue = append(queue, msg...)
+		case nil, tickMsg:
+		default:
+			if _, ok := msg.(interface{ Blink() }); ok {
+				continue
+			}
+			var next tea.Cmd
+			m, next = press(t, m, msg)
+			if _, isKeys := msg.(keysMsg); !isKeys {
+				queue = append(queue, next)
+			}
+		}
+	}
+	return m
+}
+
+func TestAssignShowsTheCodeOnceAndLargely(t *testing.T) {
+	m := newTestModel(t, fixture(t, 5), 100, 40)
+	m = run(t, m, m.loadKeys())
+	// Select Person 000000 (no key yet), then the ready key KD-0001.
+	m, _ = press(t, m, keys("jjjj"))
+	if selectedName(m) != "Person 000000" {
+		t.Fatalf("selected %q", selectedName(m))
+	}
+	m, _ = press(t, m, keyTab)
+	if m.focus != PaneKeys || m.selectedKey().Serial != "KD-0001" {
+		t.Fatalf("focus %v key %+v", m.focus, m.selectedKey())
+	}
+	m, _ = press(t, m, keys("a"))
+	if m.dialog == nil || !strings.Contains(m.View(), "Assign key KD-0001 to Person 000000?") {
+		t.Fatalf("a did not ask:\n%s", m.View())
+	}
+	m, cmd := press(t, m, keys("y"))
+	m = run(t, m, cmd)
+	if m.dialog == nil || m.dialog.kind != dialogCode {
+		t.Fatalf("no code dialog after assigning (message %q)", m.message)
+	}
+	code := m.dialog.code
+	v := m.View()
+	if !regexpMatch(`^\d{3} \d{3}$`, code) || !strings.Contains(v, "code: "+code) || !strings.Contains(v, "███") {
+		t.Errorf("the code %q is not shown large and readable:\n%s", code, v)
+	}
+	m, _ = press(t, m, keyEnter)
+	if m.dialog != nil || strings.Contains(m.View(), code) {
+		t.Error("the code is still on screen after it was dismissed")
+	}
+	if k := m.selectedKey(); k.Status != "reserved" || k.Owner != "Person 000000" {
+		t.Errorf("key after assign = %+v", k)
+	}
+}
+
+func TestCompromiseNeedsTheSerialTyped(t *testing.T) {
+	m := newTestModel(t, fixture(t, 5), 100, 40)
+	m = run(t, m, m.loadKeys())
+	m, _ = press(t, m, keyTab, keys("j"), keys("x"))
+	if m.dialog == nil || m.dialog.kind != dialogChoice {
+		t.Fatalf("x did not offer lost/stolen/broken:\n%s", m.View())
+	}
+	m, cmd := press(t, m, keys("s"))
+	m = run(t, m, cmd)
+	if m.dialog == nil || m.dialog.kind != dialogInput {
+		t.Fatalf("no serial prompt:\n%s", m.View())
+	}
+	m, _ = press(t, m, append(typeText("KD-0001"), keyEnter)...)
+	if m.dialog == nil || !strings.Contains(m.View(), "not this key's serial") {
+		t.Fatalf("a wrong serial was accepted:\n%s", m.View())
+	}
+	for range 7 {
+		m, _ = press(t, m, tea.KeyMsg{Type: tea.KeyBackspace})
+	}
+	m, cmd = press(t, m, append(typeText("KD-0002"), keyEnter)...)
+	m = run(t, m, cmd)
+	if k := m.selectedKey(); k.Status != "compromised" || k.Reason != "stolen" {
+		t.Errorf("key = %+v, want compromised (stolen)", k)
+	}
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

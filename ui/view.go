@@ -17,11 +17,11 @@ import (
 // layout is where every pane goes for a terminal size; View and the mouse
 // handler both use it, so a click lands where the pane was drawn.
 type layout struct {
-	w, h                                  int
-	leftW, rightW                         int
-	domH, empH, detailH, actH             int
-	domRows, empRows, detailRows, actRows int
-	filterLine                            bool
+	w, h                                           int
+	leftW, rightW                                  int
+	domH, empH, keyH, detailH, actH                int
+	domRows, empRows, keyRows, detailRows, actRows int
+	filterLine                                     bool
 }
 
 func (m *Model) layout() layout {
@@ -37,7 +37,11 @@ func (m *Model) layout() layout {
 	if bodyH-l.domH < 6 {
 		l.domH = max(3, bodyH-6)
 	}
-	l.empH = bodyH - l.domH
+	l.keyH = min(max(len(m.keysList), 1), 5) + 3 // borders and the column header
+	if bodyH-l.domH-l.keyH < 6 {
+		l.keyH = max(3, bodyH-l.domH-6)
+	}
+	l.empH = bodyH - l.domH - l.keyH
 	l.detailH = bodyH * 55 / 100
 	l.actH = bodyH - l.detailH
 	l.filterLine = m.filtering || m.input.Value() != ""
@@ -46,6 +50,7 @@ func (m *Model) layout() layout {
 	if l.filterLine {
 		l.empRows = max(1, l.empRows-1)
 	}
+	l.keyRows = max(0, l.keyH-3)
 	l.detailRows = max(0, l.detailH-2)
 	l.actRows = max(0, l.actH-2)
 	return l
@@ -58,10 +63,13 @@ func (l layout) hit(x, y int) (Pane, int) {
 		return -1, 0
 	}
 	if x < l.leftW {
-		if y < l.domH {
+		switch {
+		case y < l.domH:
 			return PaneDomains, y - 1
+		case y < l.domH+l.empH:
+			return PaneEmployees, y - l.domH - 1
 		}
-		return PaneEmployees, y - l.domH - 1
+		return PaneKeys, y - l.domH - l.empH - 1
 	}
 	if y < l.detailH {
 		return PaneDetails, y - 1
@@ -90,7 +98,8 @@ func (m Model) View() string {
 		body = m.viewDialog(lay.w, lay.h-2)
 	default:
 		left := m.box("Domains", PaneDomains, m.domainLines(lay.leftW-4, lay.domRows), lay.leftW, lay.domH) + "\n" +
-			m.box(m.employeesTitle(), PaneEmployees, m.employeeLines(lay), lay.leftW, lay.empH)
+			m.box(m.employeesTitle(), PaneEmployees, m.employeeLines(lay), lay.leftW, lay.empH) + "\n" +
+			m.box(fmt.Sprintf("Keys (%d)", len(m.keysList)), PaneKeys, m.keyLines(lay.leftW-4, lay.keyRows), lay.leftW, lay.keyH)
 		right := m.box("Details", PaneDetails, m.detailView(lay), lay.rightW, lay.detailH) + "\n" +
 			m.box("Activity", PaneActivity, m.activityLines(lay.rightW-4, lay.actRows), lay.rightW, lay.actH)
 		body = joinColumns(left, right)
@@ -212,6 +221,12 @@ func (m Model) footer(w int) string {
 		bs = []key.Binding{k.Sync, k.SyncAll, k.Apply, k.NextPane, k.Filter, k.Help, k.Quit}
 	case m.focus == PaneEmployees:
 		bs = []key.Binding{k.Filter, k.Details, k.SyncAll, k.NextPane, k.Down, k.Help, k.Quit}
+	case m.focus == PaneKeys:
+		bs = []key.Binding{k.KeyAssign, k.KeyActivate, k.KeyRenew, k.KeySuspend, k.KeyUnlock, k.KeyWithdraw, k.KeyCompromise}
+		if m.svc != nil && m.svc.SimulatedKeys() {
+			bs = append(bs, k.SimNew, k.SimPlug)
+		}
+		bs = append(bs, k.Help)
 	default:
 		bs = []key.Binding{k.Down, k.Up, k.NextPane, k.Filter, k.SyncAll, k.Help, k.Quit}
 	}
@@ -235,6 +250,20 @@ func (m Model) viewHelp(w, h int) string {
 	}
 	lines = append(lines, "", "Mouse: click a pane or a row; the wheel scrolls.",
 		"Domains: +added ~updated -removed by the last sync; \"held\" removals wait for a.")
+	// Too long for the screen: two columns.
+	if rows := h - 2; len(lines) > rows && w >= 70 {
+		half := (len(lines) + 1) / 2
+		colW := (w - 4) / 2
+		var two []string
+		for i := 0; i < half; i++ {
+			right := ""
+			if i+half < len(lines) {
+				right = lines[i+half]
+			}
+			two = append(two, fit(lines[i], colW)+right)
+		}
+		lines = two
+	}
 	return m.box("Help", -1, lines, w, h)
 }
 
@@ -378,6 +407,9 @@ func (m Model) employeeLines(lay layout) []string {
 }
 
 func (m Model) detailView(lay layout) []string {
+	if m.focus == PaneKeys {
+		return m.keyDetailLines()
+	}
 	lines := m.detailLines(lay.rightW - 4)
 	off := min(m.detailOffset, max(0, len(lines)-lay.detailRows))
 	return lines[off:]
@@ -419,6 +451,15 @@ func (m Model) detailLines(cw int) []string {
 	}
 	if r.flags != "" {
 		add("Flags", m.styles.Flag.Render(r.flags))
+	}
+	if v.Key != nil {
+		st := v.Key.Status
+		if v.Key.Reason != "" {
+			st += " (" + v.Key.Reason + ")"
+		}
+		add("Key", sanitize.Text(v.Key.Serial)+" "+st)
+	} else {
+		add("Key", m.styles.Dim.Render("none"))
 	}
 	for _, a := range v.Accounts {
 		out = append(out, "")

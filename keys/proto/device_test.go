@@ -327,8 +327,8 @@ func TestClosedDevice(t *testing.T) {
 	}
 }
 
-// sessionKey is a fake key side of one session, built from the same
-// derivations the real key uses.
+// TestSessionRepliesChecked: the host refuses key replies with a stale
+// counter, sealed for another command, or tampered with.
 func TestSessionRepliesChecked(t *testing.T) {
 	master := bytes.Repeat([]byte{7}, MasterSecretSize)
 	tests := []struct {

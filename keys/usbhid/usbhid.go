@@ -3,6 +3,11 @@
 // interface, opens one as a proto.Transport, and watches for keys being
 // plugged in and out by polling (the library has no hotplug notification).
 //
+// On Linux the library uses libusb through /dev/bus/usb (not hidraw): access
+// needs a udev rule for the USB device, usage page and usage are 0 (keys are
+// matched by vendor id, product id and interface), and an open key is
+// detached from the kernel's HID driver while it is held.
+//
 // Built without cgo the library's disabled variant is used: Supported is
 // false, Enumerate and Open return ErrUnsupported and Watch reports that once,
 // so the program runs with keys shown as unavailable.
