@@ -177,7 +177,7 @@ func TestDemoKeyFlowInTmux(t *testing.T) {
 	// Unplug and plug the key: the activation screen opens by itself.
 	tm.send("p")
 	tm.waitFor("the key unplugged", 10*time.Second, func(s string) bool {
-		return regexp.MustCompile(serial + `\s+reserved\s+\S.*?\s+│`).MatchString(s) && !regexp.MustCompile(serial+`.*yes`).MatchString(s)
+		return regexp.MustCompile(serial+`\s+reserved\s+\S.*?\s+│`).MatchString(s) && !regexp.MustCompile(serial+`.*yes`).MatchString(s)
 	})
 	tm.send("p")
 	tm.waitFor("the activation screen", 10*time.Second, func(s string) bool { return strings.Contains(s, "Activate key "+serial) })
