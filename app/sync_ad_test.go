@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -14,6 +15,9 @@ import (
 	"keydesk/config"
 	"keydesk/internal/adtest"
 	"keydesk/internal/builtinad"
+	"keydesk/keys"
+	"keydesk/keys/proto"
+	"keydesk/keys/simkey"
 	"keydesk/ldapsync"
 	"keydesk/store"
 )
@@ -240,7 +244,9 @@ func serviceFor(t testing.TB, cfgText string, dataDir string) *Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return New(cfg, st)
+	var mk keys.MasterKey
+	rand.Read(mk[:])
+	return New(cfg, st, WithMasterKey(mk))
 }
 
 func summaryOf(t *testing.T, rep SyncReport, domain string) DomainSummary {
@@ -386,6 +392,18 @@ func syncScenario(t *testing.T, corpDC, branchDC directory) {
 		}
 	})
 
+	// Bob gets a key and activates it; he leaves the group below.
+	bobKey := simkey.New("SIM-BOB")
+	plugSim(t, s, bobKey)
+	bobCode, err := s.AssignKey(ctx, testAdmin, "SIM-BOB", "bob@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-BOB", bobCode.String()); err != nil {
+		t.Fatal(err)
+	}
+	s.KeyDisconnected("sim:SIM-BOB")
+
 	// Changes in the directory, then an incremental sync.
 	must := func(err error) {
 		t.Helper()
@@ -408,6 +426,13 @@ func syncScenario(t *testing.T, corpDC, branchDC directory) {
 		}
 		if sc.Added != 1 || sc.Removed != 2 || sc.Updated != 2 || sc.Fetched != 3 || sc.Members != wantCorpMembers-1 {
 			t.Errorf("summary %+v: want added 1 (ivan), removed 2 (bob, frank), updated 2 (gina, hank), 3 attribute reads, %d members", sc, wantCorpMembers-1)
+		}
+		if sc.KeysDeactivated != 1 || keyStatus(t, s, "SIM-BOB").Status != "deactivated" {
+			t.Errorf("Bob left the group: keys deactivated %d, his key %+v; want it deactivated", sc.KeysDeactivated, keyStatus(t, s, "SIM-BOB"))
+		}
+		plugSim(t, s, bobKey) // back at the helpdesk: wiped, in stock again
+		if v := keyStatus(t, s, "SIM-BOB"); v.Status != "ready" || v.EmployeeID != nil || simInfo(t, bobKey).State != proto.StateBlank {
+			t.Errorf("Bob's key plugged in after he left: %+v, key state %s; want ready and wiped", v, simInfo(t, bobKey).State)
 		}
 		if e := bySAM(t, s, "bob"); e == nil || *e.Accounts[0].LeftReason != "left-group" || e.Status != "removed" {
 			t.Errorf("bob = %+v: want left-group, removed, kept", e)
