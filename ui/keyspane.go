@@ -217,11 +217,19 @@ func (m Model) keyOpDone(msg keyOpMsg) (Model, tea.Cmd) {
 // keyLines draws the Keys pane.
 func (m Model) keyLines(cw, rows int) []string {
 	serialW, statusW := min(16, cw/3), min(24, max(10, cw/3))
-	ownerW := cw - 2 - serialW - statusW - 7
-	col := func(mark, serial, status, owner, plugged string) string {
-		return mark + fit(serial, serialW) + " " + fit(status, statusW) + " " + fit(owner, max(1, ownerW)) + " " + fit(plugged, 4)
+	seenW := 0
+	if cw >= 60 {
+		seenW = 9 // "12m ago"
 	}
-	lines := []string{m.styles.Label.Render(col("  ", "SERIAL", "STATUS", "OWNER", "IN"))}
+	ownerW := cw - 2 - serialW - statusW - 7 - seenW
+	col := func(mark, serial, status, owner, seen, plugged string) string {
+		line := mark + fit(serial, serialW) + " " + fit(status, statusW) + " " + fit(owner, max(1, ownerW)) + " "
+		if seenW > 0 {
+			line += fit(seen, seenW-1) + " "
+		}
+		return line + fit(plugged, 4)
+	}
+	lines := []string{m.styles.Label.Render(col("  ", "SERIAL", "STATUS", "OWNER", "SEEN", "IN"))}
 	if len(m.keysList) == 0 {
 		hint := "no keys: plug one in"
 		if m.svc != nil && m.svc.SimulatedKeys() {
@@ -244,11 +252,14 @@ func (m Model) keyLines(cw, rows int) []string {
 		if owner == "" {
 			owner = "-"
 		}
-		plugged := ""
+		plugged, seen := "", "-"
 		if kv.PluggedIn {
 			plugged = "yes"
 		}
-		line := col(mark, sanitize.Text(kv.Serial), status, sanitize.Text(owner), plugged)
+		if kv.LastSeen != nil {
+			seen = relTime(*kv.LastSeen, m.opts.Now())
+		}
+		line := col(mark, sanitize.Text(kv.Serial), status, sanitize.Text(owner), seen, plugged)
 		switch {
 		case i == m.keyCursor.cursor && m.focus == PaneKeys:
 			line = m.styles.Selected.Render(line)

@@ -404,7 +404,10 @@ func firstLine(s string) string {
 }
 
 func (m Model) handleEvent(e app.Event) (tea.Model, tea.Cmd) {
-	cmds := []tea.Cmd{waitEvent(m.events)}
+	var cmds []tea.Cmd
+	if m.events != nil {
+		cmds = append(cmds, waitEvent(m.events))
+	}
 	switch e := e.(type) {
 	case app.SyncStarted:
 		m.progress[e.Domain] = ldapsync.Progress{Phase: "connecting"}

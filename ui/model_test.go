@@ -10,6 +10,8 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"keydesk/app"
+	"keydesk/keys/proto"
+	"keydesk/keys/simkey"
 	"keydesk/ldapsync"
 )
 
@@ -432,3 +434,34 @@ func TestCompromiseNeedsTheSerialTyped(t *testing.T) {
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+func TestActivationScreenCountsWrongCodes(t *testing.T) {
+	svc := fixture(t, 5)
+	m := newTestModel(t, svc, 100, 40)
+	m = run(t, m, m.loadKeys())
+	// KD-0001 is assigned to Person 000000 and plugged in (simulated).
+	sk := simkey.New("KD-0001")
+	if _, err := svc.KeyConnected(t.Context(), app.Plug{ID: "sim", Kind: "simulated", Open: func() (proto.Transport, error) { return sk.Plug(), nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AssignKey(t.Context(), testActor, "KD-0001", "user000000@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	m, cmd := press(t, m, eventMsg{app.KeyPlugged{Serial: "KD-0001", PluggedIn: true, Status: "reserved"}})
+	m = run(t, m, cmd)
+	if m.dialog == nil || m.dialog.kind != dialogInput || !strings.Contains(m.View(), "Activate key KD-0001") {
+		t.Fatalf("plugging a reserved key did not open the activation screen:\n%s", m.View())
+	}
+	if m.dialog.input.Value() != "" {
+		t.Error("the code field is not empty")
+	}
+	m, cmd = press(t, m, append(typeText("987654"), keyEnter)...)
+	m = run(t, m, cmd)
+	v := m.View()
+	if !strings.Contains(v, "wrong code for key KD-0001: 2 attempts left") || m.dialog == nil {
+		t.Fatalf("a wrong code is not reported with the attempts left (and the screen kept):\n%s", v)
+	}
+	if strings.Contains(v, "987654") || strings.Contains(v, "987 654") {
+		t.Errorf("the typed code is echoed on screen:\n%s", v)
+	}
+}
