@@ -133,6 +133,9 @@ func TestDemoInTmux(t *testing.T) {
 		t.Errorf("the name with an escape sequence does not show as harmless text:\n%s", screen)
 	}
 	tm.send("Escape")
+	// Wait for the filter to close: "Escape" and "q" sent together would
+	// reach the program as alt+q.
+	tm.waitFor("the filter to close", 10*time.Second, func(s string) bool { return !strings.Contains(s, "esc clear filter") })
 	tm.send("q")
 	tm.waitFor("the console to close", 10*time.Second, func(s string) bool {
 		if strings.Contains(s, "Quit while a sync is running?") {
@@ -162,7 +165,7 @@ func TestDemoKeyFlowInTmux(t *testing.T) {
 	tm.send("Tab")
 	tm.send("n")
 	screen := tm.waitFor("the new key, ready and plugged in", 10*time.Second, func(s string) bool {
-		return regexp.MustCompile(`SIM-\S+\s+ready\s+-\s+yes`).MatchString(s)
+		return regexp.MustCompile(`SIM-\S+\s+ready\s+-\s+.*\byes\b`).MatchString(s)
 	})
 	serial := regexp.MustCompile(`SIM-[0-9A-F]{4}-[0-9A-F]{4}`).FindString(screen)
 	tm.send("a")

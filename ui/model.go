@@ -503,6 +503,14 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	}
 	if m.filtering {
 		// A focused input gets every key: nothing else runs while typing.
+		// Esc and a key pressed right after it can arrive together as
+		// alt+key: that is the Esc, then the key.
+		if msg.Alt && msg.Type == tea.KeyRunes {
+			next, _ := m.handleKey(tea.KeyMsg{Type: tea.KeyEsc})
+			plain := msg
+			plain.Alt = false
+			return next.(Model).handleKey(plain)
+		}
 		switch {
 		case key.Matches(msg, k.ClearInput):
 			m.filtering = false

@@ -185,6 +185,11 @@ func TestKeysReadTogetherAreTakenOneByOne(t *testing.T) {
 	if m.empList.cursor != 2 {
 		t.Errorf("jj moved the cursor to %d, want 2", m.empList.cursor)
 	}
+	// Esc then j read together arrive as alt+j: the filter closes, then j.
+	m, _ = press(t, m, keys("/anna"), tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("j"), Alt: true})
+	if m.filtering || m.input.Value() != "" || m.empList.cursor != 1 {
+		t.Errorf("alt+j while filtering: filtering=%v value=%q cursor=%d; want the filter cleared and the cursor moved", m.filtering, m.input.Value(), m.empList.cursor)
+	}
 }
 
 func TestHelpIsGeneratedFromBindings(t *testing.T) {
