@@ -76,7 +76,10 @@ func newRootCmd(g *globals) *cobra.Command {
 		Use:   "keydesk",
 		Short: "Active Directory users, hardware keys and domain passwords in one terminal console",
 		Long: `KeyDesk syncs employees from one or more Active Directory domains into a local
-database, manages their hardware security keys and rotates their domain passwords.`,
+database, manages their hardware security keys and rotates their domain passwords.
+
+Run without a command to open the full-screen console on the configured domains;
+keydesk demo opens it on a built-in demo directory.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
