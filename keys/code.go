@@ -169,7 +169,8 @@ func (h CodeHash) Verify(c Code, pepper []byte) bool {
 	if !ok {
 		return false
 	}
-	enc := base64.RawURLEncoding
+	// Strict: a stored hash has exactly one spelling (unused bits zero).
+	enc := base64.RawURLEncoding.Strict()
 	salt, err := enc.DecodeString(saltEnc)
 	if err != nil || len(salt) != saltLen {
 		return false

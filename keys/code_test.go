@@ -249,6 +249,7 @@ func TestHashCode(t *testing.T) {
 		{"mac altered", CodeHash(flipLast(string(h1))), c, pepper, false},
 		{"salt of another hash", CodeHash(string(h2)[:strings.LastIndex(string(h2), "$")] + string(h1)[strings.LastIndex(string(h1), "$"):]), c, pepper, false},
 		{"not base64", CodeHash("hmac-sha256$v1$!!!$???"), c, pepper, false},
+		{"non-canonical last character", CodeHash(nonCanonical(string(h1))), c, pepper, false},
 	}
 	for _, tt := range tests {
 		if got := tt.hash.Verify(tt.code, tt.pepper); got != tt.want {
@@ -263,12 +264,28 @@ func TestHashCode(t *testing.T) {
 	}
 }
 
+// flipLast changes one character of the MAC (not the last one, whose low
+// bits carry no data in unpadded base64).
 func flipLast(s string) string {
 	b := []byte(s)
-	if b[len(b)-1] == 'A' {
-		b[len(b)-1] = 'B'
+	i := len(b) - 5
+	if b[i] == 'A' {
+		b[i] = 'B'
 	} else {
-		b[len(b)-1] = 'A'
+		b[i] = 'A'
+	}
+	return string(b)
+}
+
+// nonCanonical respells the MAC's last character with its unused low bits
+// set: the same bytes to a lenient decoder, a different stored hash.
+func nonCanonical(s string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	b := []byte(s)
+	i := strings.IndexByte(alphabet, b[len(b)-1])
+	b[len(b)-1] = alphabet[i|0x3] // 32 bytes = 42 chars + 4 bits: the 2 low bits are unused
+	if b[len(b)-1] == s[len(s)-1] {
+		b[len(b)-1] = alphabet[i&^0x3|0x1]
 	}
 	return string(b)
 }
