@@ -67,16 +67,17 @@ func (s *Service) Keys(ctx context.Context, a Actor) ([]KeyView, error) {
 
 // Key returns one key.
 func (s *Service) Key(ctx context.Context, a Actor, serial string) (KeyView, error) {
-	ks, err := s.Keys(ctx, a)
+	if err := authorize(a, "read"); err != nil {
+		return KeyView{}, err
+	}
+	k, err := s.st.KeyView(ctx, serial)
+	if errors.Is(err, store.ErrNotFound) {
+		return KeyView{}, fmt.Errorf("%w: %s", ErrUnknownSerial, serial)
+	}
 	if err != nil {
 		return KeyView{}, err
 	}
-	for _, k := range ks {
-		if k.Serial == serial {
-			return k, nil
-		}
-	}
-	return KeyView{}, fmt.Errorf("%w: %s", ErrUnknownSerial, serial)
+	return s.keyView(*k), nil
 }
 
 func keyTarget(serial string) string { return "key:" + serial }

@@ -291,11 +291,24 @@ func (s *Store) KeyBySerial(ctx context.Context, serial string) (*Key, error) {
 // Keys lists every key with its employee's name and email, by serial, in one
 // query.
 func (s *Store) Keys(ctx context.Context) ([]KeyView, error) {
-	return listKeys(ctx, s.db)
+	return listKeys(ctx, s.db, `ORDER BY k.serial`)
 }
 
-func listKeys(ctx context.Context, q querier) ([]KeyView, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+keyCols+`, COALESCE(e.display_name, ''), COALESCE(e.email, '') FROM keys k LEFT JOIN employees e ON e.id = k.employee_id ORDER BY k.serial`)
+// KeyView reads one key with its employee's name and email; ErrNotFound
+// (wrapped) when there is none.
+func (s *Store) KeyView(ctx context.Context, serial string) (*KeyView, error) {
+	vs, err := listKeys(ctx, s.db, `WHERE k.serial = ?`, serial)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("key %s: %w", serial, ErrNotFound)
+	}
+	return &vs[0], nil
+}
+
+func listKeys(ctx context.Context, q querier, where string, args ...any) ([]KeyView, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+keyCols+`, COALESCE(e.display_name, ''), COALESCE(e.email, '') FROM keys k LEFT JOIN employees e ON e.id = k.employee_id `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}

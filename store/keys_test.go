@@ -389,7 +389,7 @@ func TestKeysListing(t *testing.T) {
 	}
 	insertKeyT(t, s, &Key{Serial: "A-STOCK", Status: "ready"})
 	cq := &countingQuerier{q: s.db}
-	views, err := listKeys(ctx, cq)
+	views, err := listKeys(ctx, cq, `ORDER BY k.serial`)
 	if err != nil {
 		t.Fatal(err)
 	}
