@@ -6,8 +6,6 @@ package app
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -17,50 +15,6 @@ import (
 	"keydesk/keys"
 	"keydesk/store"
 )
-
-// Role is what an actor may do.
-type Role string
-
-// Roles, from most to least powerful.
-const (
-	RoleAdmin    Role = "admin"    // everything
-	RoleHelpdesk Role = "helpdesk" // read, sync, key handling
-	RoleViewer   Role = "viewer"   // read only
-)
-
-// Actor is who asks for an operation; it is written to the audit log.
-type Actor struct {
-	Name string
-	Role Role
-}
-
-// String is the actor as the audit log records it.
-func (a Actor) String() string { return a.Name }
-
-// ErrPermission is returned when an actor's role does not allow an operation.
-var ErrPermission = errors.New("permission denied")
-
-// permissions lists which roles may do each operation.
-var permissions = map[string][]Role{
-	"sync":            {RoleAdmin, RoleHelpdesk},
-	"sync.allow":      {RoleAdmin},
-	"key.add":         {RoleAdmin, RoleHelpdesk},
-	"key.assign":      {RoleAdmin},
-	"key.manage":      {RoleAdmin},
-	"key.activate":    {RoleAdmin, RoleHelpdesk},
-	"employee.add":    {RoleAdmin},
-	"employee.remove": {RoleAdmin},
-	"read":            {RoleAdmin, RoleHelpdesk, RoleViewer},
-}
-
-func authorize(a Actor, op string) error {
-	for _, r := range permissions[op] {
-		if a.Role == r {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s (role %s) may not %s: %w", a.Name, a.Role, op, ErrPermission)
-}
 
 // Service is the application layer over one configuration and database.
 type Service struct {
@@ -74,10 +28,11 @@ type Service struct {
 	schedule map[string]time.Time // next scheduled sync per domain
 	writeMu  sync.Mutex           // one sync write at a time
 	events   bus
+	own      ownEntries // audit entries this process wrote, for WatchChanges
 
-	master  *keys.MasterKey // seals key secrets; nil: key operations that need it fail
-	devices devices         // keys plugged in now
-	simDir  string          // simulated keys' directory ("" = none)
+	master    *keys.MasterKey // seals key secrets; nil: key operations that need it fail
+	devices   devices         // keys plugged in now
+	simulated SimulatedKeys   // nil: no simulated keys here
 }
 
 // Option configures a Service.
@@ -90,9 +45,9 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // the activation-code hashes.
 func WithMasterKey(k keys.MasterKey) Option { return func(s *Service) { s.master = &k } }
 
-// WithSimulatedKeys names the directory of simulated keys that the console
-// may create and plug in and out (the demo's, or --sim-keys).
-func WithSimulatedKeys(dir string) Option { return func(s *Service) { s.simDir = dir } }
+// WithSimulatedKeys gives the service simulated keys that operators may
+// create and plug in and out (the demo's, or --sim-keys DIR).
+func WithSimulatedKeys(k SimulatedKeys) Option { return func(s *Service) { s.simulated = k } }
 
 // WithClock sets the clock (tests).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
@@ -108,9 +63,6 @@ func New(cfg *config.Config, st *store.Store, opts ...Option) *Service {
 
 // Config is the service's configuration.
 func (s *Service) Config() *config.Config { return s.cfg }
-
-// Store is the service's database (read access for views).
-func (s *Service) Store() *store.Store { return s.st }
 
 // claim marks a domain as being synced; false if it already is.
 func (s *Service) claim(domain string) bool {
@@ -140,7 +92,13 @@ func (s *Service) Running() []string {
 	return out
 }
 
+// audit appends an entry for an action of a, in the transaction of the
+// change it records.
 func (s *Service) audit(ctx context.Context, tx *store.Tx, a Actor, action, target, outcome string, details map[string]any) error {
-	_, err := tx.AppendAudit(ctx, store.AuditEntry{Actor: a.String(), Action: action, Target: target, Outcome: outcome, Details: details})
+	e, err := tx.AppendAudit(ctx, store.AuditEntry{Actor: a.Name, Role: string(a.Role), Auth: a.Auth.String(),
+		Action: action, Target: target, Outcome: outcome, Details: details})
+	if err == nil {
+		tx.AfterCommit(func() { s.own.add(e.Seq) })
+	}
 	return err
 }

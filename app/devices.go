@@ -9,32 +9,37 @@ import (
 	"time"
 
 	"keydesk/keys"
+	"keydesk/keys/device"
 	"keydesk/keys/proto"
 	"keydesk/store"
 )
 
-// Plug is a key connected to this machine, however it is connected: USB
-// (keys/usbhid) or a simulated key (keys/simkey). Open gives a new
-// connection to it each time it is called.
-type Plug struct {
-	ID   string // the connection's identity: the USB path or the simulated key's file
-	Kind string // "usb" or "simulated"
-	Open func() (proto.Transport, error)
-}
+// Plug is a key connected somewhere (package device).
+type Plug = device.Plug
 
-// KeyPlugged is sent when a key is connected or disconnected.
+// PlaceLocal is this machine (package device).
+const PlaceLocal = device.PlaceLocal
+
+// KeyPlugged is sent when a key is connected or disconnected, only to the
+// watchers attached to the key's place.
 type KeyPlugged struct {
 	Serial    string
 	Kind      string
+	Place     string
 	PluggedIn bool
 	Status    string // the key's status in the inventory after KeyDesk handled it
 }
 
-func (KeyPlugged) event() {}
+// KeyProblem is sent, to the watchers attached to the place, when a key
+// plugged in there could not be handled.
+type KeyProblem struct {
+	PlugID string
+	Place  string
+	Err    string
+}
 
-// systemActor is who the audit log names for what KeyDesk does by itself
-// when a key is plugged in (registering it, wiping a deactivated key).
-var systemActor = Actor{Name: "system:keys", Role: RoleAdmin}
+func (KeyPlugged) event() {}
+func (KeyProblem) event() {}
 
 // exchangeTimeout bounds one conversation with a key.
 const exchangeTimeout = 15 * time.Second
@@ -117,8 +122,18 @@ func (s *Service) withDevice(ctx context.Context, serial string, fn func(ctx con
 
 // KeyConnected handles a key that was just plugged in: it reads the key's
 // INFO, registers an unknown key as Ready, wipes a Deactivated key (which
-// then returns to Ready), and notes a key whose own PIN locked it.
+// then returns to Ready), and notes a key whose own PIN locked it. A key
+// that cannot be handled is also reported to the watchers of its place
+// (KeyProblem).
 func (s *Service) KeyConnected(ctx context.Context, p Plug) (string, error) {
+	serial, err := s.keyConnected(ctx, p)
+	if err != nil {
+		s.publish(KeyProblem{PlugID: p.ID, Place: p.Place, Err: err.Error()})
+	}
+	return serial, err
+}
+
+func (s *Service) keyConnected(ctx context.Context, p Plug) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 	defer cancel()
 	t, err := p.Open()
@@ -141,16 +156,16 @@ func (s *Service) KeyConnected(ctx context.Context, p Plug) (string, error) {
 	}
 	s.devices.add(serial, p)
 	status, err := s.onPlugged(ctx, serial, info)
-	s.publish(KeyPlugged{Serial: serial, Kind: p.Kind, PluggedIn: true, Status: status})
-	s.publish(DataChanged{What: "keys"})
+	s.publish(KeyPlugged{Serial: serial, Kind: p.Kind, Place: p.Place, PluggedIn: true, Status: status})
+	s.publish(DataChanged{What: ChangedKeys | ChangedEmployees | ChangedAudit})
 	return serial, err
 }
 
 // KeyDisconnected handles a key that was unplugged (by its Plug.ID).
 func (s *Service) KeyDisconnected(id string) {
 	if serial, p, ok := s.devices.remove(id); ok {
-		s.publish(KeyPlugged{Serial: serial, Kind: p.Kind, PluggedIn: false})
-		s.publish(DataChanged{What: "keys"})
+		s.publish(KeyPlugged{Serial: serial, Kind: p.Kind, Place: p.Place, PluggedIn: false})
+		s.publish(DataChanged{What: ChangedKeys})
 	}
 }
 
@@ -257,7 +272,7 @@ type ActivationResult struct {
 // transaction.
 func (s *Service) ActivateKey(ctx context.Context, a Actor, serial, codeText string) (ActivationResult, error) {
 	var res ActivationResult
-	if err := authorize(a, "key.activate"); err != nil {
+	if err := s.authorize(ctx, a, PermKeyActivate, keyTarget(serial)); err != nil {
 		return res, err
 	}
 	if s.master == nil {
@@ -327,7 +342,7 @@ func (s *Service) ActivateKey(ctx context.Context, a Actor, serial, codeText str
 		return res, fmt.Errorf("activate key %s: %w", serial, err)
 	}
 	if outcome != nil {
-		s.publish(DataChanged{What: "keys"})
+		s.publish(DataChanged{What: keysChanged})
 		return res, fmt.Errorf("activate key %s: %w", serial, outcome)
 	}
 	defer clear(secret)
@@ -381,7 +396,7 @@ func (s *Service) ActivateKey(ctx context.Context, a Actor, serial, codeText str
 		return res, fmt.Errorf("activate key %s: %w", serial, err)
 	}
 	res.Activated = true
-	s.publish(DataChanged{What: "keys"})
+	s.publish(DataChanged{What: keysChanged})
 	return res, nil
 }
 
@@ -397,7 +412,7 @@ type KeyContents struct {
 // secret, the list of its credential slots (logins only).
 func (s *Service) InspectKey(ctx context.Context, a Actor, serial string) (KeyContents, error) {
 	var out KeyContents
-	if err := authorize(a, "key.manage"); err != nil {
+	if err := s.authorize(ctx, a, PermKeyInspect, keyTarget(serial)); err != nil {
 		return out, err
 	}
 	var secret []byte

@@ -34,11 +34,10 @@ func (r DoctorReport) Failed() bool {
 }
 
 // Doctor diagnoses every configured domain (concurrently) and the database.
-func (s *Service) Doctor(ctx context.Context, a Actor) DoctorReport {
+func (s *Service) Doctor(ctx context.Context, a Actor) (DoctorReport, error) {
 	var rep DoctorReport
-	if err := authorize(a, "read"); err != nil {
-		rep.Sections = append(rep.Sections, DoctorSection{Title: "permissions", Checks: []ldapsync.Check{{Name: "role", Status: ldapsync.CheckFail, Detail: err.Error()}}})
-		return rep
+	if err := s.authorize(ctx, a, PermRead, "doctor"); err != nil {
+		return rep, err
 	}
 	cfgChecks := []ldapsync.Check{}
 	switch {
@@ -79,5 +78,5 @@ func (s *Service) Doctor(ctx context.Context, a Actor) DoctorReport {
 		db = append(db, ldapsync.Check{Name: "audit log", Status: ldapsync.CheckPass, Detail: fmt.Sprintf("%d entries, chain intact", ar.Entries)})
 	}
 	rep.Sections = append(rep.Sections, DoctorSection{Title: "database", Checks: db})
-	return rep
+	return rep, nil
 }

@@ -84,7 +84,7 @@ func viewEmployee(e *store.Employee) EmployeeView {
 // Employees lists employees whose name, email or sAMAccountName contains
 // filter (case-insensitive).
 func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]EmployeeView, error) {
-	if err := authorize(a, "read"); err != nil {
+	if err := s.authorize(ctx, a, PermRead, "employees"); err != nil {
 		return nil, err
 	}
 	emps, err := s.st.ListEmployees(ctx, store.EmployeeFilter{Text: filter})
@@ -112,7 +112,7 @@ func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]Empl
 // AddEmployee adds a manually managed employee (a person outside AD). An AD
 // account with the same email later adopts it.
 func (s *Service) AddEmployee(ctx context.Context, a Actor, email, name string) (EmployeeView, error) {
-	if err := authorize(a, "employee.add"); err != nil {
+	if err := s.authorize(ctx, a, PermEmployeeAdd, "employee:"+strings.TrimSpace(email)); err != nil {
 		return EmployeeView{}, err
 	}
 	addr, err := mail.ParseAddress(strings.TrimSpace(email))
@@ -138,14 +138,14 @@ func (s *Service) AddEmployee(ctx context.Context, a Actor, email, name string) 
 	if err != nil {
 		return EmployeeView{}, fmt.Errorf("add employee: %w", err)
 	}
-	s.publish(DataChanged{What: "employees"})
+	s.publish(DataChanged{What: ChangedEmployees | ChangedAudit})
 	return viewEmployee(&e), nil
 }
 
 // RemoveEmployee marks a manually managed employee as removed (the record is
 // kept). Employees from AD leave by leaving the sync group.
 func (s *Service) RemoveEmployee(ctx context.Context, a Actor, idOrEmail string) (EmployeeView, error) {
-	if err := authorize(a, "employee.remove"); err != nil {
+	if err := s.authorize(ctx, a, PermEmployeeRemove, "employee:"+idOrEmail); err != nil {
 		return EmployeeView{}, err
 	}
 	var out store.Employee
@@ -175,7 +175,7 @@ func (s *Service) RemoveEmployee(ctx context.Context, a Actor, idOrEmail string)
 	if err != nil {
 		return EmployeeView{}, fmt.Errorf("remove employee %s: %w", idOrEmail, err)
 	}
-	s.publish(DataChanged{What: "employees"})
+	s.publish(DataChanged{What: ChangedEmployees | ChangedAudit})
 	return viewEmployee(&out), nil
 }
 

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -8,7 +9,8 @@ import (
 )
 
 // Event is something the application layer tells its watchers (the
-// console): a sync starting, progressing or ending, data having changed.
+// consoles): a sync starting, progressing or ending, data having changed, a
+// key plugged in.
 type Event interface{ event() }
 
 // SyncStarted is sent when a domain's sync begins.
@@ -30,9 +32,27 @@ type SyncFinished struct {
 	Summary DomainSummary
 }
 
-// DataChanged is sent after a transaction that changed data committed.
+// Change is a set of kinds of data that committed changes touched, so that a
+// watcher reloads only those.
+type Change uint8
+
+// The kinds of data.
+const (
+	ChangedEmployees Change = 1 << iota // employees, their accounts, their key flags
+	ChangedKeys                         // the key inventory
+	ChangedDomains                      // sync states, held removals, member counts
+	ChangedAudit                        // the audit log
+	ChangedAll       = ChangedEmployees | ChangedKeys | ChangedDomains | ChangedAudit
+)
+
+// Has reports whether c includes any of x.
+func (c Change) Has(x Change) bool { return c&x != 0 }
+
+// DataChanged is sent after a transaction that changed data committed, in
+// this process or (within a second, see WatchChanges) in another one. Events
+// waiting for a slow watcher are merged into one.
 type DataChanged struct {
-	What string // "employees", "audit"
+	What Change
 }
 
 // ScheduleChanged is sent when the scheduler plans a domain's next sync.
@@ -41,15 +61,30 @@ type ScheduleChanged struct {
 	Next   time.Time
 }
 
+// EventsLost is sent to a watcher that fell so far behind that its backlog
+// was dropped: it should reload everything.
+type EventsLost struct{}
+
 func (SyncStarted) event()     {}
 func (SyncProgressed) event()  {}
 func (SyncFinished) event()    {}
 func (DataChanged) event()     {}
 func (ScheduleChanged) event() {}
+func (EventsLost) event()      {}
+
+// SubscribeOptions say what a watcher wants to hear.
+type SubscribeOptions struct {
+	// Places are the places whose plugged-in keys this watcher serves: it
+	// hears KeyPlugged only for keys plugged in there (PlaceLocal for a
+	// console on this machine). Every watcher hears that the inventory
+	// changed.
+	Places []string
+}
 
 // bus fans events out to subscribers. Publishing never blocks the
-// publisher: a subscriber that falls behind loses progress events (the next
-// one supersedes them) but never a start, an end or a change.
+// publisher. Each subscriber's backlog is bounded: data changes merge into
+// one event, a domain's progress and schedule keep only the latest, and a
+// backlog that still grows past maxBacklog is replaced by EventsLost.
 type bus struct {
 	mu   sync.Mutex
 	subs map[int]*subscriber
@@ -57,6 +92,7 @@ type bus struct {
 }
 
 type subscriber struct {
+	places  []string
 	ch      chan Event
 	mu      sync.Mutex
 	backlog []Event
@@ -64,18 +100,19 @@ type subscriber struct {
 	done    chan struct{}
 }
 
-const subscriberBuffer = 64
+// maxBacklog bounds the events waiting for one subscriber.
+const maxBacklog = 256
 
 // Subscribe returns a channel of events and a function that ends the
 // subscription and closes the channel.
-func (s *Service) Subscribe() (<-chan Event, func()) {
+func (s *Service) Subscribe(o SubscribeOptions) (<-chan Event, func()) {
 	b := &s.events
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.subs == nil {
 		b.subs = map[int]*subscriber{}
 	}
-	sub := &subscriber{ch: make(chan Event, subscriberBuffer), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	sub := &subscriber{places: slices.Clone(o.Places), ch: make(chan Event), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	id := b.next
 	b.next++
 	b.subs[id] = sub
@@ -97,15 +134,20 @@ func (sub *subscriber) pump() {
 	defer close(sub.ch)
 	for {
 		sub.mu.Lock()
-		pending := sub.backlog
-		sub.backlog = nil
+		var e Event
+		if len(sub.backlog) > 0 {
+			e = sub.backlog[0]
+			sub.backlog[0] = nil
+			sub.backlog = sub.backlog[1:]
+		}
 		sub.mu.Unlock()
-		for _, e := range pending {
+		if e != nil {
 			select {
 			case sub.ch <- e:
 			case <-sub.done:
 				return
 			}
+			continue
 		}
 		select {
 		case <-sub.wake:
@@ -124,16 +166,11 @@ func (s *Service) publish(e Event) {
 	}
 	b.mu.Unlock()
 	for _, sub := range subs {
-		sub.mu.Lock()
-		if p, ok := e.(SyncProgressed); ok && len(sub.backlog) > 0 {
-			// Progress supersedes the previous progress of the same domain.
-			if last, ok := sub.backlog[len(sub.backlog)-1].(SyncProgressed); ok && last.Domain == p.Domain {
-				sub.backlog[len(sub.backlog)-1] = e
-				sub.mu.Unlock()
-				continue
-			}
+		if kp, ok := e.(KeyPlugged); ok && !slices.Contains(sub.places, kp.Place) {
+			continue
 		}
-		sub.backlog = append(sub.backlog, e)
+		sub.mu.Lock()
+		sub.backlog = enqueue(sub.backlog, e)
 		sub.mu.Unlock()
 		select {
 		case sub.wake <- struct{}{}:
@@ -141,3 +178,42 @@ func (s *Service) publish(e Event) {
 		}
 	}
 }
+
+// enqueue adds e to a subscriber's backlog, merging it with what is already
+// waiting where a later event makes an earlier one redundant. Every merge
+// keeps the data a watcher ends up with the same: a data change is reloaded
+// when its event is handled, whatever came between.
+func enqueue(backlog []Event, e Event) []Event {
+	for i := len(backlog) - 1; i >= 0; i-- {
+		switch old := backlog[i].(type) {
+		case DataChanged:
+			if n, ok := e.(DataChanged); ok {
+				backlog[i] = DataChanged{What: old.What | n.What}
+				return backlog
+			}
+		case SyncProgressed:
+			if n, ok := e.(SyncProgressed); ok && n.Domain == old.Domain {
+				backlog[i] = n
+				return backlog
+			}
+		case ScheduleChanged:
+			if n, ok := e.(ScheduleChanged); ok && n.Domain == old.Domain {
+				backlog[i] = n
+				return backlog
+			}
+		case EventsLost:
+			if _, ok := e.(DataChanged); ok {
+				return backlog // a full reload is coming anyway
+			}
+		}
+	}
+	if len(backlog) >= maxBacklog {
+		clear(backlog)
+		return append(backlog[:0], EventsLost{})
+	}
+	return append(backlog, e)
+}
+
+// keysChanged is what a change to a key touches: the inventory, its owner's
+// key flag in the employee list, and the audit entry.
+const keysChanged = ChangedKeys | ChangedEmployees | ChangedAudit

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -21,9 +22,25 @@ func recv(t *testing.T, ch <-chan Event) Event {
 	return nil
 }
 
+// drain reads what the channel holds within a short while.
+func drain(ch <-chan Event) []Event {
+	var out []Event
+	for {
+		select {
+		case e, ok := <-ch:
+			if !ok {
+				return out
+			}
+			out = append(out, e)
+		case <-time.After(100 * time.Millisecond):
+			return out
+		}
+	}
+}
+
 func TestEventsInOrderAndProgressCoalesced(t *testing.T) {
 	s := newTestService(t, "corp")
-	ch, cancel := s.Subscribe()
+	ch, cancel := s.Subscribe(SubscribeOptions{})
 	// Nobody reads while these are published: the publisher must not block,
 	// and only the newest progress of a run survives.
 	s.publish(SyncStarted{Domain: "corp"})
@@ -31,7 +48,7 @@ func TestEventsInOrderAndProgressCoalesced(t *testing.T) {
 		s.publish(SyncProgressed{Domain: "corp", Progress: ldapsync.Progress{Pages: i}})
 	}
 	s.publish(SyncFinished{Domain: "corp"})
-	s.publish(DataChanged{What: "sync"})
+	s.publish(DataChanged{What: ChangedAll})
 
 	if e, ok := recv(t, ch).(SyncStarted); !ok || e.Domain != "corp" {
 		t.Fatalf("first event %#v, want SyncStarted", e)
@@ -63,14 +80,88 @@ func TestEventsInOrderAndProgressCoalesced(t *testing.T) {
 	}
 }
 
+func TestDataChangesMergeWhileTheWatcherIsBusy(t *testing.T) {
+	s := newTestService(t, "corp")
+	ch, cancel := s.Subscribe(SubscribeOptions{})
+	defer cancel()
+	s.publish(DataChanged{What: ChangedKeys})
+	// The pump holds the first event until it is read; what follows waits
+	// in the backlog and merges there.
+	time.Sleep(20 * time.Millisecond)
+	for i := 0; i < 1000; i++ {
+		s.publish(DataChanged{What: ChangedEmployees})
+		s.publish(ScheduleChanged{Domain: "corp", Next: time.Unix(int64(i), 0)})
+	}
+	s.publish(DataChanged{What: ChangedAudit})
+	got := drain(ch)
+	want := fmt.Sprint([]Event{DataChanged{What: ChangedKeys}, DataChanged{What: ChangedEmployees | ChangedAudit}, ScheduleChanged{Domain: "corp", Next: time.Unix(999, 0)}})
+	if fmt.Sprint(got) != want {
+		t.Errorf("events %v\nwant %v", got, want)
+	}
+}
+
+func TestBacklogIsBounded(t *testing.T) {
+	s := newTestService(t, "corp")
+	ch, cancel := s.Subscribe(SubscribeOptions{})
+	defer cancel()
+	s.publish(SyncStarted{Domain: "held by the pump"})
+	time.Sleep(20 * time.Millisecond)
+	// A watcher that reads nothing while a flood of distinct events arrives
+	// (a stalled SSH client) must not grow memory without limit.
+	for i := 0; i < 100*maxBacklog; i++ {
+		s.publish(SyncStarted{Domain: fmt.Sprint(i)})
+	}
+	s.events.mu.Lock()
+	for _, sub := range s.events.subs {
+		sub.mu.Lock()
+		if n := len(sub.backlog); n > maxBacklog {
+			t.Errorf("backlog holds %d events, more than %d", n, maxBacklog)
+		}
+		sub.mu.Unlock()
+	}
+	s.events.mu.Unlock()
+	got := drain(ch)
+	if len(got) < 2 || len(got) > maxBacklog+1 {
+		t.Fatalf("%d events delivered", len(got))
+	}
+	lost := 0
+	for _, e := range got {
+		if _, ok := e.(EventsLost); ok {
+			lost++
+		}
+	}
+	if lost == 0 {
+		t.Error("a watcher whose backlog was dropped is not told (EventsLost)")
+	}
+	if last, ok := got[len(got)-1].(SyncStarted); !ok || last.Domain != fmt.Sprint(100*maxBacklog-1) {
+		t.Errorf("the newest event is not the last delivered: %#v", got[len(got)-1])
+	}
+}
+
+func TestKeyPluggedGoesOnlyToItsPlace(t *testing.T) {
+	s := newTestService(t, "corp")
+	here, cancelHere := s.Subscribe(SubscribeOptions{Places: []string{PlaceLocal}})
+	defer cancelHere()
+	remote, cancelRemote := s.Subscribe(SubscribeOptions{})
+	defer cancelRemote()
+	s.publish(KeyPlugged{Serial: "K1", Place: PlaceLocal, PluggedIn: true, Status: "reserved"})
+	s.publish(DataChanged{What: keysChanged})
+	if e, ok := recv(t, here).(KeyPlugged); !ok || e.Serial != "K1" {
+		t.Fatalf("the console at the key's place got %#v, want KeyPlugged", e)
+	}
+	if e, ok := recv(t, remote).(DataChanged); !ok || !e.What.Has(ChangedKeys) {
+		t.Fatalf("a console elsewhere got %#v first, want only DataChanged (no prompt for a key it cannot touch)", e)
+	}
+}
+
 func TestEmployeeChangesArePublished(t *testing.T) {
 	s := newTestService(t, "corp")
-	ch, cancel := s.Subscribe()
+	ch, cancel := s.Subscribe(SubscribeOptions{})
 	defer cancel()
 	if _, err := s.AddEmployee(t.Context(), testAdmin, "x@example.com", "X"); err != nil {
 		t.Fatal(err)
 	}
-	if e, ok := recv(t, ch).(DataChanged); !ok || e.What != "employees" {
-		t.Fatalf("got %#v, want DataChanged employees", e)
+	if e, ok := recv(t, ch).(DataChanged); !ok || !e.What.Has(ChangedEmployees) || e.What.Has(ChangedKeys) {
+		t.Fatalf("got %#v, want DataChanged of employees only", e)
 	}
 }

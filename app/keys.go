@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"keydesk/config"
 	"keydesk/keys"
 	"keydesk/store"
 )
@@ -49,9 +50,16 @@ func (s *Service) keyView(k store.KeyView) KeyView {
 	return v
 }
 
+// IssuedCode is a new one-time activation code, shown once, and when it
+// expires.
+type IssuedCode struct {
+	keys.Code
+	ExpiresAt time.Time
+}
+
 // Keys lists the key inventory (one query).
 func (s *Service) Keys(ctx context.Context, a Actor) ([]KeyView, error) {
-	if err := authorize(a, "read"); err != nil {
+	if err := s.authorize(ctx, a, PermRead, "keys"); err != nil {
 		return nil, err
 	}
 	ks, err := s.st.Keys(ctx)
@@ -67,7 +75,7 @@ func (s *Service) Keys(ctx context.Context, a Actor) ([]KeyView, error) {
 
 // Key returns one key.
 func (s *Service) Key(ctx context.Context, a Actor, serial string) (KeyView, error) {
-	if err := authorize(a, "read"); err != nil {
+	if err := s.authorize(ctx, a, PermRead, keyTarget(serial)); err != nil {
 		return KeyView{}, err
 	}
 	k, err := s.st.KeyView(ctx, serial)
@@ -94,7 +102,7 @@ func normalizeSerial(s string) (string, error) {
 // AddKeys registers keys as Ready (from a list of serials). All are added
 // or none: a serial already known is an error that names it.
 func (s *Service) AddKeys(ctx context.Context, a Actor, serials []string) error {
-	if err := authorize(a, "key.add"); err != nil {
+	if err := s.authorize(ctx, a, PermKeyAdd, "keys"); err != nil {
 		return err
 	}
 	if len(serials) == 0 {
@@ -119,7 +127,7 @@ func (s *Service) AddKeys(ctx context.Context, a Actor, serials []string) error 
 	if err != nil {
 		return fmt.Errorf("add keys: %w", err)
 	}
-	s.publish(DataChanged{What: "keys"})
+	s.publish(DataChanged{What: keysChanged})
 	return nil
 }
 
@@ -135,15 +143,15 @@ type keyChange struct {
 // decides the new status, keys.Effects what else changes; the audit entry
 // is written in the same transaction. It returns the new activation code,
 // when the action issues one (the only time it exists in plain text).
-func (s *Service) transition(ctx context.Context, tx *store.Tx, a Actor, k *store.Key, ch keyChange) (keys.Code, error) {
+func (s *Service) transition(ctx context.Context, tx *store.Tx, a Actor, k *store.Key, ch keyChange) (IssuedCode, error) {
 	from := keys.Status(k.Status)
 	to, reason, err := keys.Apply(from, ch.action, ch.reason)
 	if err != nil {
-		return keys.Code{}, fmt.Errorf("key %s: %w", k.Serial, err)
+		return IssuedCode{}, fmt.Errorf("key %s: %w", k.Serial, err)
 	}
 	eff := keys.Effects(ch.action)
 	now := tx.Now()
-	var code keys.Code
+	var code IssuedCode
 	switch eff.Employee {
 	case keys.Renew:
 		id := ch.employee.ID
@@ -156,15 +164,15 @@ func (s *Service) transition(ctx context.Context, tx *store.Tx, a Actor, k *stor
 		if s.master == nil {
 			return code, ErrNoMasterKey
 		}
-		if code, err = keys.NewCode(); err != nil {
+		if code.Code, err = keys.NewCode(); err != nil {
 			return code, err
 		}
-		h, err := keys.HashCode(code, s.master.Derive(keys.PurposeCodePepper))
+		h, err := keys.HashCode(code.Code, s.master.Derive(keys.PurposeCodePepper))
 		if err != nil {
 			return code, err
 		}
-		exp := now.Add(s.codeTTL())
-		k.CodeHash, k.CodeExpiresAt, k.CodeAttempts = string(h), &exp, 0
+		code.ExpiresAt = now.Add(s.codeTTL())
+		k.CodeHash, k.CodeExpiresAt, k.CodeAttempts = string(h), &code.ExpiresAt, 0
 	case keys.Clear:
 		k.CodeHash, k.CodeExpiresAt, k.CodeAttempts = "", nil, 0
 	}
@@ -210,15 +218,15 @@ func (s *Service) codeTTL() time.Duration {
 	if s.cfg.Keys.CodeTTL.Duration > 0 {
 		return s.cfg.Keys.CodeTTL.Duration
 	}
-	return keys.DefaultCodeTTL
+	return config.DefaultCodeTTL
 }
 
 // changeKey runs one admin action on a key in its own transaction.
-func (s *Service) changeKey(ctx context.Context, a Actor, op, serial string, ch keyChange) (keys.Code, error) {
-	if err := authorize(a, op); err != nil {
-		return keys.Code{}, err
+func (s *Service) changeKey(ctx context.Context, a Actor, p Permission, serial string, ch keyChange) (IssuedCode, error) {
+	if err := s.authorize(ctx, a, p, keyTarget(serial)); err != nil {
+		return IssuedCode{}, err
 	}
-	var code keys.Code
+	var code IssuedCode
 	err := s.st.Update(ctx, func(tx *store.Tx) error {
 		k, err := tx.KeyBySerial(ctx, serial)
 		if errors.Is(err, store.ErrNotFound) {
@@ -231,19 +239,19 @@ func (s *Service) changeKey(ctx context.Context, a Actor, op, serial string, ch 
 		return err
 	})
 	if err != nil {
-		return keys.Code{}, err
+		return IssuedCode{}, err
 	}
-	s.publish(DataChanged{What: "keys"})
+	s.publish(DataChanged{What: keysChanged})
 	return code, nil
 }
 
 // AssignKey gives a Ready key to an employee (by id or email): the key
 // becomes Reserved and the returned one-time activation code is shown once.
-func (s *Service) AssignKey(ctx context.Context, a Actor, serial, employee string) (keys.Code, error) {
-	if err := authorize(a, "key.assign"); err != nil {
-		return keys.Code{}, err
+func (s *Service) AssignKey(ctx context.Context, a Actor, serial, employee string) (IssuedCode, error) {
+	if err := s.authorize(ctx, a, PermKeyAssign, keyTarget(serial)); err != nil {
+		return IssuedCode{}, err
 	}
-	var code keys.Code
+	var code IssuedCode
 	err := s.st.Update(ctx, func(tx *store.Tx) error {
 		e, err := s.lookupEmployee(ctx, tx, employee)
 		if err != nil {
@@ -263,39 +271,39 @@ func (s *Service) AssignKey(ctx context.Context, a Actor, serial, employee strin
 		return err
 	})
 	if err != nil {
-		return keys.Code{}, fmt.Errorf("assign key %s: %w", serial, err)
+		return IssuedCode{}, fmt.Errorf("assign key %s: %w", serial, err)
 	}
-	s.publish(DataChanged{What: "keys"})
+	s.publish(DataChanged{What: keysChanged})
 	return code, nil
 }
 
 // RenewCode issues a new activation code for a Reserved key.
-func (s *Service) RenewCode(ctx context.Context, a Actor, serial string) (keys.Code, error) {
-	return s.changeKey(ctx, a, "key.assign", serial, keyChange{action: keys.ActionRenewCode})
+func (s *Service) RenewCode(ctx context.Context, a Actor, serial string) (IssuedCode, error) {
+	return s.changeKey(ctx, a, PermKeyRenewCode, serial, keyChange{action: keys.ActionRenewCode})
 }
 
 // SuspendKey takes an Active key out of service.
 func (s *Service) SuspendKey(ctx context.Context, a Actor, serial, note string) error {
-	_, err := s.changeKey(ctx, a, "key.manage", serial, keyChange{action: keys.ActionSuspend, note: note})
+	_, err := s.changeKey(ctx, a, PermKeySuspend, serial, keyChange{action: keys.ActionSuspend, note: note})
 	return err
 }
 
 // UnlockKey brings a Locked or Suspended key back to Reserved for its
 // employee, with a new activation code (returned) and a new master secret.
-func (s *Service) UnlockKey(ctx context.Context, a Actor, serial, note string) (keys.Code, error) {
-	return s.changeKey(ctx, a, "key.manage", serial, keyChange{action: keys.ActionUnlock, note: note})
+func (s *Service) UnlockKey(ctx context.Context, a Actor, serial, note string) (IssuedCode, error) {
+	return s.changeKey(ctx, a, PermKeyUnlock, serial, keyChange{action: keys.ActionUnlock, note: note})
 }
 
 // WithdrawKey takes a key away from its employee (Deactivated); plugged in
 // again, it is wiped and returns to Ready.
 func (s *Service) WithdrawKey(ctx context.Context, a Actor, serial, note string) error {
-	_, err := s.changeKey(ctx, a, "key.manage", serial, keyChange{action: keys.ActionWithdraw, note: note})
+	_, err := s.changeKey(ctx, a, PermKeyWithdraw, serial, keyChange{action: keys.ActionWithdraw, note: note})
 	return err
 }
 
 // CompromiseKey marks a key lost, stolen or broken. It is final.
 func (s *Service) CompromiseKey(ctx context.Context, a Actor, serial string, reason keys.Reason, note string) error {
-	_, err := s.changeKey(ctx, a, "key.manage", serial, keyChange{action: keys.ActionCompromise, reason: reason, note: note})
+	_, err := s.changeKey(ctx, a, PermKeyCompromise, serial, keyChange{action: keys.ActionCompromise, reason: reason, note: note})
 	return err
 }
 

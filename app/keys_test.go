@@ -340,8 +340,8 @@ func TestAdminActionsFollowTheLifecycle(t *testing.T) {
 	if _, err := s.AssignKey(ctx, testAdmin, "K1", "ann@example.com"); err == nil || !strings.Contains(err.Error(), "final") {
 		t.Errorf("assigning a compromised key: %v", err)
 	}
-	viewer := Actor{Name: "v", Role: RoleViewer}
+	viewer := Actor{Name: "v", Role: RoleAuditor}
 	if err := s.AddKeys(ctx, viewer, []string{"K2"}); !errors.Is(err, ErrPermission) {
-		t.Errorf("a viewer added a key: %v", err)
+		t.Errorf("an auditor added a key: %v", err)
 	}
 }

@@ -7,9 +7,6 @@ import (
 	"time"
 )
 
-// schedulerActor is who the audit log names for periodic syncs.
-var schedulerActor = Actor{Name: "scheduler", Role: RoleHelpdesk}
-
 // RunScheduler syncs every configured domain periodically (the configured
 // interval plus a random jitter) until ctx ends. A domain never synced, or
 // whose last success is older than the interval, is synced at once. A

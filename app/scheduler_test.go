@@ -43,7 +43,7 @@ func builtinService(t *testing.T, users int, syncSection string) (*Service, *bui
 
 func TestSchedulerSyncsDueDomainsAndPlansTheNext(t *testing.T) {
 	s, _ := builtinService(t, 200, "[sync]\ninterval = \"1h\"\njitter = \"10m\"\n\n")
-	events, cancelSub := s.Subscribe()
+	events, cancelSub := s.Subscribe(SubscribeOptions{})
 	defer cancelSub()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -93,7 +93,7 @@ func TestSchedulerWaitsForRecentSync(t *testing.T) {
 	if _, err := s.Sync(context.Background(), SyncRequest{Actor: testAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	events, cancelSub := s.Subscribe()
+	events, cancelSub := s.Subscribe(SubscribeOptions{})
 	defer cancelSub()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

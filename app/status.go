@@ -29,7 +29,7 @@ func (d DomainStatus) Healthy() bool { return d.LastAttempt != nil && d.LastErro
 // DomainStatuses reports every configured domain, in configuration order,
 // with a fixed number of queries whatever the number of domains.
 func (s *Service) DomainStatuses(ctx context.Context, a Actor) ([]DomainStatus, error) {
-	if err := authorize(a, "read"); err != nil {
+	if err := s.authorize(ctx, a, PermRead, "domains"); err != nil {
 		return nil, err
 	}
 	states, err := s.st.SyncStates(ctx)

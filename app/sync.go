@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,11 +76,15 @@ func (r SyncReport) Failed() []DomainSummary {
 // stop the others; each domain's result is in the report. The error is
 // non-nil only when the request itself is wrong (unknown domain, no right).
 func (s *Service) Sync(ctx context.Context, req SyncRequest) (SyncReport, error) {
-	if err := authorize(req.Actor, "sync"); err != nil {
+	target := "domains:all"
+	if len(req.Domains) > 0 {
+		target = "domain:" + strings.Join(req.Domains, ",")
+	}
+	if err := s.authorize(ctx, req.Actor, PermSync, target); err != nil {
 		return SyncReport{}, err
 	}
 	if req.AllowRemovals {
-		if err := authorize(req.Actor, "sync.allow"); err != nil {
+		if err := s.authorize(ctx, req.Actor, PermRemovalsApply, target); err != nil {
 			return SyncReport{}, err
 		}
 	}
@@ -131,7 +136,7 @@ func (s *Service) syncDomain(ctx context.Context, d config.Domain, req SyncReque
 	s.publish(SyncStarted{Domain: d.Name, Trigger: trigger, At: start})
 	defer func() {
 		s.publish(SyncFinished{Domain: d.Name, Summary: sum})
-		s.publish(DataChanged{What: "sync"})
+		s.publish(DataChanged{What: ChangedAll})
 	}()
 	userProgress := req.Progress
 	req.Progress = func(domain string, p ldapsync.Progress) {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ const (
 	DefaultRemovalShare    = 0.10
 	DefaultRemovalMinimum  = 20
 	DefaultCodeTTL         = 72 * time.Hour
+	maxOperatorNameLength  = 64
 	DefaultUSBVendorID     = 0x1209
 	DefaultUSBProductID    = 0x0001
 	TLSModeLDAPS           = "ldaps"
@@ -53,6 +55,25 @@ type Config struct {
 	Sync    Sync     `toml:"sync"`
 	Keys    Keys     `toml:"keys"`
 	Domains []Domain `toml:"domain"`
+	// Operators are the people who may use KeyDesk, each with a role. When
+	// none is listed, the OS user who owns the data directory is the one
+	// operator, an admin.
+	Operators []Operator `toml:"operator"`
+}
+
+// OperatorRoles are the roles an operator may be given: the roles of the
+// application layer (package app), which a test keeps in step with these.
+var OperatorRoles = []string{"admin", "helpdesk", "auditor"}
+
+// Operator is a person who may use KeyDesk.
+type Operator struct {
+	// Name is how the audit log names the operator.
+	Name string `toml:"name"`
+	// Role is admin, helpdesk or auditor (README "Operators and roles").
+	Role string `toml:"role"`
+	// OSUser is the local account (login name) that runs KeyDesk's commands
+	// and console as this operator.
+	OSUser string `toml:"os_user"`
 }
 
 // Keys holds the settings of the hardware keys.
@@ -253,6 +274,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: %d is out of range; use a 16-bit USB id such as 0x1209", id.name, id.v)
 		}
 	}
+	if err := c.validateOperators(); err != nil {
+		return err
+	}
 	seen := map[string]int{}
 	for i := range c.Domains {
 		d := &c.Domains[i]
@@ -268,6 +292,36 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.name: %q is already the name of domain[%d]; each domain needs its own name", where, d.Name, j+1)
 		}
 		seen[key] = i
+	}
+	return nil
+}
+
+func (c *Config) validateOperators() error {
+	names, users := map[string]int{}, map[string]int{}
+	for i, o := range c.Operators {
+		where := fmt.Sprintf("operator[%d]", i+1)
+		if o.Name != "" {
+			where = fmt.Sprintf("operator[%d] (%q)", i+1, o.Name)
+		}
+		switch {
+		case o.Name == "":
+			return fmt.Errorf("%s.name: required, the person's name as the audit log should show it, e.g. \"alice\"", where)
+		case len(o.Name) > maxOperatorNameLength || strings.ContainsFunc(o.Name, func(r rune) bool {
+			return !(r == '-' || r == '_' || r == '.' || r == '@' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9'))
+		}):
+			return fmt.Errorf("%s.name: may only hold letters, digits, '.', '-', '_' and '@' (at most %d)", where, maxOperatorNameLength)
+		case !slices.Contains(OperatorRoles, o.Role):
+			return fmt.Errorf("%s.role: %q is not a role; use one of %s", where, o.Role, strings.Join(OperatorRoles, ", "))
+		case o.OSUser == "":
+			return fmt.Errorf("%s.os_user: required, the local login that runs KeyDesk as this operator, e.g. \"alice\"", where)
+		}
+		if j, dup := names[strings.ToLower(o.Name)]; dup {
+			return fmt.Errorf("%s.name: %q is already operator[%d]'s name", where, o.Name, j+1)
+		}
+		if j, dup := users[o.OSUser]; dup {
+			return fmt.Errorf("%s.os_user: %q is already operator[%d]'s; one OS user is one operator", where, o.OSUser, j+1)
+		}
+		names[strings.ToLower(o.Name)], users[o.OSUser] = i, i
 	}
 	return nil
 }

@@ -54,6 +54,16 @@ base_dn = "DC=lab,DC=example,DC=com"
 bind_dn = "CN=svc,OU=Service,DC=lab,DC=example,DC=com"
 bind_password_env = "KEYDESK_LAB_PW"
 tls = "starttls"
+
+[[operator]]
+name = "alice"
+role = "admin"
+os_user = "alice"
+
+[[operator]]
+name = "hd.bob"
+role = "helpdesk"
+os_user = "bob"
 `
 
 func dur(d time.Duration) Duration { return Duration{d} }
@@ -77,7 +87,7 @@ func tomlKeys(t *testing.T, v any) []string {
 
 func TestFullFileSetsEveryKey(t *testing.T) {
 	// Keeps fullFile complete when a field is added to the structs.
-	for _, v := range []any{Config{}, Sync{}, Domain{}} {
+	for _, v := range []any{Config{}, Sync{}, Domain{}, Keys{}, Operator{}} {
 		for _, k := range tomlKeys(t, v) {
 			if !strings.Contains(fullFile, "\n"+k+" = ") && !strings.Contains(fullFile, "["+k+"]") {
 				t.Errorf("fullFile does not set %T key %q", v, k)
@@ -132,6 +142,7 @@ func TestParseFullFile(t *testing.T) {
 				PageSize:        1000,
 			},
 		},
+		Operators: []Operator{{Name: "alice", Role: "admin", OSUser: "alice"}, {Name: "hd.bob", Role: "helpdesk", OSUser: "bob"}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse result differs\n got: %+v\nwant: %+v", c, want)
@@ -363,6 +374,20 @@ func TestParseErrors(t *testing.T) {
 			[]string{"sync.removal_guard_minimum: must be at least 1"}},
 		{"wrong value type", domainBlock(t, map[string]string{"page_size": `"big"`}),
 			[]string{"domain.page_size", "type"}},
+		{"operator without name", "[[operator]]\nrole = \"admin\"\nos_user = \"alice\"\n",
+			[]string{"operator[1].name: required"}},
+		{"operator with a bad role", "[[operator]]\nname = \"alice\"\nrole = \"root\"\nos_user = \"alice\"\n",
+			[]string{`operator[1] ("alice").role: "root" is not a role`, "admin, helpdesk, auditor"}},
+		{"operator without os_user", "[[operator]]\nname = \"alice\"\nrole = \"auditor\"\n",
+			[]string{`operator[1] ("alice").os_user: required`}},
+		{"operator with a bad name", "[[operator]]\nname = \"alice smith\"\nrole = \"auditor\"\nos_user = \"alice\"\n",
+			[]string{`operator[1] ("alice smith").name: may only hold`}},
+		{"two operators for one OS user", "[[operator]]\nname = \"a\"\nrole = \"admin\"\nos_user = \"alice\"\n[[operator]]\nname = \"b\"\nrole = \"auditor\"\nos_user = \"alice\"\n",
+			[]string{`operator[2] ("b").os_user: "alice" is already operator[1]'s`}},
+		{"two operators with one name", "[[operator]]\nname = \"a\"\nrole = \"admin\"\nos_user = \"alice\"\n[[operator]]\nname = \"A\"\nrole = \"auditor\"\nos_user = \"bob\"\n",
+			[]string{`operator[2] ("A").name: "A" is already operator[1]'s name`}},
+		{"unknown key in operator", "[[operator]]\nname = \"a\"\nrole = \"admin\"\nos_user = \"alice\"\nssh_key = \"x\"\n",
+			[]string{"unknown key operator.ssh_key"}},
 		{"toml syntax error", "data_dir = \"/data\"\n[sync]\ninterval = \"1h\" x\n",
 			[]string{"line 3", "expected"}},
 		{"unterminated string", "data_dir = \"/data\ninterval = 1\n",

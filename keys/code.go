@@ -21,8 +21,6 @@ const (
 	// MaxCodeAttempts wrong codes lock the key (reason invalid activation
 	// code).
 	MaxCodeAttempts = 3
-	// DefaultCodeTTL is how long a code is valid unless configured otherwise.
-	DefaultCodeTTL = 72 * time.Hour
 )
 
 // codeSpace is the number of distinct codes (10^CodeDigits).

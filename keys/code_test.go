@@ -320,7 +320,7 @@ func TestCheckCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid := now.Add(DefaultCodeTTL)
+	valid := now.Add(72 * time.Hour)
 	tests := []struct {
 		name string
 		st   CodeState

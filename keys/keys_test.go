@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"keydesk/keys"
 	"keydesk/store"
@@ -106,7 +107,7 @@ func TestAssignAndActivateWithStore(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		exp := tx.Now().Add(keys.DefaultCodeTTL)
+		exp := tx.Now().Add(72 * time.Hour)
 		key.Status, key.Reason, key.EmployeeID = string(to), string(reason), &emp
 		key.CodeHash, key.CodeExpiresAt, key.CodeAttempts, key.SecretSealed = string(h), &exp, 0, sealed
 		return tx.UpdateKey(ctx, key)

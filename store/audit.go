@@ -16,6 +16,9 @@ const (
 	OutcomeSuccess = "success"
 	OutcomeFailure = "failure"
 	OutcomePartial = "partial"
+	// OutcomeDenied: the actor's role does not hold the permission; nothing
+	// was done.
+	OutcomeDenied = "denied"
 )
 
 // genesisHash is the previous hash of the first entry.
@@ -27,6 +30,8 @@ type AuditEntry struct {
 	Seq      int64          `json:"seq"`
 	At       time.Time      `json:"at"`
 	Actor    string         `json:"actor"`
+	Role     string         `json:"role,omitempty"` // the actor's role
+	Auth     string         `json:"auth,omitempty"` // how the actor was authenticated
 	Action   string         `json:"action"`
 	Target   string         `json:"target"`
 	Outcome  string         `json:"outcome"`
@@ -37,9 +42,14 @@ type AuditEntry struct {
 
 // entryHash is SHA-256 over a canonical JSON array of the entry's fields and
 // the previous entry's hash. encoding/json sorts map keys, so the details
-// serialise the same way every time.
-func entryHash(seq, at int64, actor, action, target, outcome, details, prev string) string {
-	b, _ := json.Marshal([]any{seq, at, actor, action, target, outcome, details, prev})
+// serialise the same way every time. Role and auth (added later) join the
+// array when either is set, so that older entries keep their hashes.
+func entryHash(seq, at int64, actor, role, auth, action, target, outcome, details, prev string) string {
+	fields := []any{seq, at, actor, action, target, outcome, details, prev}
+	if role != "" || auth != "" {
+		fields = append(fields, role, auth)
+	}
+	b, _ := json.Marshal(fields)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -63,9 +73,9 @@ func (tx *Tx) AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
 	}
 	seq++
 	at := nanos(tx.now)
-	h := entryHash(seq, at, e.Actor, e.Action, e.Target, e.Outcome, details, prev)
-	if _, err := tx.tx.ExecContext(ctx, `INSERT INTO audit_log(seq, at, actor, action, target, outcome, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)`,
-		seq, at, e.Actor, e.Action, e.Target, e.Outcome, details, prev, h); err != nil {
+	h := entryHash(seq, at, e.Actor, e.Role, e.Auth, e.Action, e.Target, e.Outcome, details, prev)
+	if _, err := tx.tx.ExecContext(ctx, `INSERT INTO audit_log(seq, at, actor, role, auth, action, target, outcome, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		seq, at, e.Actor, e.Role, e.Auth, e.Action, e.Target, e.Outcome, details, prev, h); err != nil {
 		return e, fmt.Errorf("append audit entry: %w", err)
 	}
 	if _, err := tx.tx.ExecContext(ctx, `INSERT INTO audit_head(id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, seq, h); err != nil {
@@ -81,6 +91,20 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 		_, err := tx.AppendAudit(ctx, e)
 		return err
 	})
+}
+
+// AuditHead is the sequence number of the newest entry (0 when the log is
+// empty): a cheap way to notice that another process changed something.
+func (s *Store) AuditHead(ctx context.Context) (int64, error) {
+	var seq int64
+	err := s.db.QueryRowContext(ctx, `SELECT seq FROM audit_head WHERE id = 1`).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read audit head: %w", err)
+	}
+	return seq, nil
 }
 
 // AuditFilter narrows a listing of the audit log.
@@ -100,7 +124,7 @@ func (s *Store) AuditEntries(ctx context.Context, f AuditFilter, fn func(AuditEn
 	if f.Limit > 0 {
 		limit = f.Limit
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, actor, action, target, outcome, details, prev_hash, hash FROM audit_log WHERE seq > ? ORDER BY seq `+order+` LIMIT ?`, f.AfterSeq, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > ? ORDER BY seq `+order+` LIMIT ?`, f.AfterSeq, limit)
 	if err != nil {
 		return fmt.Errorf("read audit log: %w", err)
 	}
@@ -117,11 +141,13 @@ func (s *Store) AuditEntries(ctx context.Context, f AuditFilter, fn func(AuditEn
 	return rows.Err()
 }
 
+const auditCols = `seq, at, actor, role, auth, action, target, outcome, details, prev_hash, hash`
+
 func scanAudit(rows *sql.Rows) (AuditEntry, string, error) {
 	var e AuditEntry
 	var at int64
 	var details string
-	if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &details, &e.PrevHash, &e.Hash); err != nil {
+	if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Role, &e.Auth, &e.Action, &e.Target, &e.Outcome, &details, &e.PrevHash, &e.Hash); err != nil {
 		return e, "", fmt.Errorf("read audit entry: %w", err)
 	}
 	e.At = time.Unix(0, at).UTC()
@@ -147,7 +173,7 @@ func (r AuditReport) OK() bool { return len(r.Problems) == 0 }
 // edited, deleted, inserted or cut off the end.
 func (s *Store) VerifyAudit(ctx context.Context) (AuditReport, error) {
 	var rep AuditReport
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, actor, action, target, outcome, details, prev_hash, hash FROM audit_log ORDER BY seq`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log ORDER BY seq`)
 	if err != nil {
 		return rep, fmt.Errorf("read audit log: %w", err)
 	}
@@ -166,7 +192,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (AuditReport, error) {
 		if e.PrevHash != prevHash {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("entry %d does not follow the entry before it (an entry before it was changed, deleted or inserted)", e.Seq))
 		}
-		if got := entryHash(e.Seq, e.At.UnixNano(), e.Actor, e.Action, e.Target, e.Outcome, details, e.PrevHash); got != e.Hash {
+		if got := entryHash(e.Seq, e.At.UnixNano(), e.Actor, e.Role, e.Auth, e.Action, e.Target, e.Outcome, details, e.PrevHash); got != e.Hash {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("entry %d was edited: its content does not match its hash", e.Seq))
 		}
 		prevHash, prevSeq = e.Hash, e.Seq

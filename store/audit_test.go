@@ -48,7 +48,7 @@ func auditFixture(t *testing.T, s *Store) []AuditEntry {
 	}
 	update(t, s, func(ctx context.Context, tx *Tx) error {
 		for _, e := range []AuditEntry{
-			{Actor: "alice", Action: "employee.add", Target: "employee 1", Outcome: OutcomeSuccess},
+			{Actor: "alice", Role: "admin", Auth: "os-user uid=1000(alice) via cli", Action: "employee.add", Target: "employee 1", Outcome: OutcomeSuccess},
 			{Actor: "alice", Action: "employee.remove", Target: "employee 2", Outcome: OutcomeFailure, Details: map[string]any{"error": "not found"}},
 			{Actor: "alice", Action: "sync", Target: "all", Outcome: OutcomePartial, Details: map[string]any{"domains": []any{"corp", "lab"}}},
 		} {
@@ -69,6 +69,9 @@ func auditFixture(t *testing.T, s *Store) []AuditEntry {
 func TestAuditAppendAndVerify(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openStore(t)
+	if head, err := s.AuditHead(ctx); err != nil || head != 0 {
+		t.Fatalf("AuditHead of an empty log = %d, %v; want 0", head, err)
+	}
 
 	rep, err := s.VerifyAudit(ctx)
 	if err != nil || !rep.OK() || rep.Entries != 0 {
@@ -76,6 +79,9 @@ func TestAuditAppendAndVerify(t *testing.T) {
 	}
 
 	written := auditFixture(t, s)
+	if head, err := s.AuditHead(ctx); err != nil || head != int64(len(written)+1) {
+		t.Errorf("AuditHead = %d, %v; want %d", head, err, len(written)+1)
+	}
 	rep, err = s.VerifyAudit(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +108,7 @@ func TestAuditAppendAndVerify(t *testing.T) {
 		prev = e.Hash
 		if i < len(written) {
 			w := written[i]
-			if w.Seq != e.Seq || w.Hash != e.Hash || w.PrevHash != e.PrevHash || !w.At.Equal(e.At) || w.Actor != e.Actor || w.Action != e.Action || w.Target != e.Target || w.Outcome != e.Outcome {
+			if w.Seq != e.Seq || w.Hash != e.Hash || w.PrevHash != e.PrevHash || !w.At.Equal(e.At) || w.Actor != e.Actor || w.Role != e.Role || w.Auth != e.Auth || w.Action != e.Action || w.Target != e.Target || w.Outcome != e.Outcome {
 				t.Errorf("entry %d: AppendAudit returned %+v, stored %+v", e.Seq, w, e)
 			}
 		}
@@ -152,6 +158,15 @@ func TestVerifyAuditFindsTampering(t *testing.T) {
 			wantEntries: last, want: []string{"entry 3 was edited"}},
 		{name: "edited actor",
 			tamper:      []string{`UPDATE audit_log SET actor = 'mallory' WHERE seq = 5`},
+			wantEntries: last, want: []string{"entry 5 was edited"}},
+		{name: "edited role",
+			tamper:      []string{`UPDATE audit_log SET role = 'helpdesk' WHERE seq = 4`},
+			wantEntries: last, want: []string{"entry 4 was edited"}},
+		{name: "role and authentication removed",
+			tamper:      []string{`UPDATE audit_log SET role = '', auth = '' WHERE seq = 4`},
+			wantEntries: last, want: []string{"entry 4 was edited"}},
+		{name: "authentication given to an entry without one",
+			tamper:      []string{`UPDATE audit_log SET auth = 'ssh-key SHA256:x' WHERE seq = 5`},
 			wantEntries: last, want: []string{"entry 5 was edited"}},
 		{name: "edited outcome of the last entry",
 			tamper:      []string{`UPDATE audit_log SET outcome = 'success' WHERE seq = 7`},
@@ -251,12 +266,12 @@ func rehash(t *testing.T, s *Store, seq int64, column, value string) {
 		t.Fatal(err)
 	}
 	var at int64
-	var actor, action, target, outcome, details, prev string
-	if err := s.db.QueryRowContext(ctx, `SELECT at, actor, action, target, outcome, details, prev_hash FROM audit_log WHERE seq = ?`, seq).
-		Scan(&at, &actor, &action, &target, &outcome, &details, &prev); err != nil {
+	var actor, role, auth, action, target, outcome, details, prev string
+	if err := s.db.QueryRowContext(ctx, `SELECT at, actor, role, auth, action, target, outcome, details, prev_hash FROM audit_log WHERE seq = ?`, seq).
+		Scan(&at, &actor, &role, &auth, &action, &target, &outcome, &details, &prev); err != nil {
 		t.Fatal(err)
 	}
-	h := entryHash(seq, at, actor, action, target, outcome, details, prev)
+	h := entryHash(seq, at, actor, role, auth, action, target, outcome, details, prev)
 	if _, err := s.db.ExecContext(ctx, `UPDATE audit_log SET hash = ? WHERE seq = ?`, h, seq); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +290,7 @@ func forgeEntry(t *testing.T, s *Store, seq int64, valid bool) {
 	details := `{"reason":"forged"}`
 	h := strings.Repeat("ab", 32)
 	if valid {
-		h = entryHash(seq, at, "mallory", "employee.add", "employee 9", OutcomeSuccess, details, prev)
+		h = entryHash(seq, at, "mallory", "", "", "employee.add", "employee 9", OutcomeSuccess, details, prev)
 	}
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO audit_log(seq, at, actor, action, target, outcome, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)`,
 		seq, at, "mallory", "employee.add", "employee 9", OutcomeSuccess, details, prev, h); err != nil {

@@ -22,7 +22,7 @@ type (
 	keyOpMsg struct {
 		what   string // "assign", "renew", "unlock", "activate", ...
 		serial string
-		code   keylife.Code
+		code   app.IssuedCode
 		res    app.ActivationResult
 		err    error
 	}
@@ -44,7 +44,7 @@ func (m *Model) selectedKey() *app.KeyView {
 	return &m.keysList[m.keyCursor.cursor]
 }
 
-func (m *Model) keyOp(what, serial string, fn func() (keylife.Code, error)) tea.Cmd {
+func (m *Model) keyOp(what, serial string, fn func() (app.IssuedCode, error)) tea.Cmd {
 	return func() tea.Msg {
 		code, err := fn()
 		return keyOpMsg{what: what, serial: serial, code: code, err: err}
@@ -56,9 +56,9 @@ func (m *Model) keyOp(what, serial string, fn func() (keylife.Code, error)) tea.
 func (m Model) handleKeysPaneKey(msg tea.KeyMsg) (Model, tea.Cmd, bool) {
 	k := m.keys
 	svc, ctx, actor := m.svc, m.ctx, m.opts.Actor
-	if key.Matches(msg, k.SimNew) && svc != nil && svc.SimulatedKeys() {
+	if key.Matches(msg, k.SimNew) && svc != nil && svc.HasSimulatedKeys() {
 		return m, func() tea.Msg {
-			serial, err := svc.NewSimulatedKey(actor)
+			serial, err := svc.NewSimulatedKey(ctx, actor)
 			return keyOpMsg{what: "new simulated key", serial: serial, err: err}
 		}, true
 	}
@@ -73,14 +73,14 @@ func (m Model) handleKeysPaneKey(msg tea.KeyMsg) (Model, tea.Cmd, bool) {
 	serial := sel.Serial
 	shown := sanitize.Text(serial)
 	switch {
-	case key.Matches(msg, k.SimPlug) && svc != nil && svc.SimulatedKeys():
+	case key.Matches(msg, k.SimPlug) && svc != nil && svc.HasSimulatedKeys():
 		in := !sel.PluggedIn
 		return m, func() tea.Msg {
 			what := "unplugged"
 			if in {
 				what = "plugged in"
 			}
-			return keyOpMsg{what: what, serial: serial, err: svc.SetSimulatedKeyPlugged(actor, serial, in)}
+			return keyOpMsg{what: what, serial: serial, err: svc.SetSimulatedKeyPlugged(ctx, actor, serial, in)}
 		}, true
 	case key.Matches(msg, k.KeyAssign):
 		r := m.selectedRow()
@@ -92,13 +92,13 @@ func (m Model) handleKeysPaneKey(msg tea.KeyMsg) (Model, tea.Cmd, bool) {
 		m.dialog = confirmDialog(fmt.Sprintf("Assign key %s to %s?", shown, who),
 			"The key becomes Reserved and a one-time activation code is shown once; the employee activates the key with it on site.", false,
 			func(m *Model) tea.Cmd {
-				return m.keyOp("assign", serial, func() (keylife.Code, error) { return svc.AssignKey(ctx, actor, serial, ref) })
+				return m.keyOp("assign", serial, func() (app.IssuedCode, error) { return svc.AssignKey(ctx, actor, serial, ref) })
 			})
 		return m, nil, true
 	case key.Matches(msg, k.KeyRenew):
 		m.dialog = confirmDialog(fmt.Sprintf("New activation code for key %s?", shown), "The old code stops working.", false,
 			func(m *Model) tea.Cmd {
-				return m.keyOp("renew", serial, func() (keylife.Code, error) { return svc.RenewCode(ctx, actor, serial) })
+				return m.keyOp("renew", serial, func() (app.IssuedCode, error) { return svc.RenewCode(ctx, actor, serial) })
 			})
 		return m, nil, true
 	case key.Matches(msg, k.KeyActivate):
@@ -106,19 +106,19 @@ func (m Model) handleKeysPaneKey(msg tea.KeyMsg) (Model, tea.Cmd, bool) {
 	case key.Matches(msg, k.KeySuspend):
 		m.dialog = confirmDialog(fmt.Sprintf("Suspend key %s?", shown), "The key stops working until an admin unlocks it; then it is activated again with a new code.", true,
 			func(m *Model) tea.Cmd {
-				return m.keyOp("suspend", serial, func() (keylife.Code, error) { return keylife.Code{}, svc.SuspendKey(ctx, actor, serial, "") })
+				return m.keyOp("suspend", serial, func() (app.IssuedCode, error) { return app.IssuedCode{}, svc.SuspendKey(ctx, actor, serial, "") })
 			})
 		return m, nil, true
 	case key.Matches(msg, k.KeyUnlock):
 		m.dialog = confirmDialog(fmt.Sprintf("Unlock key %s?", shown), "The key returns to Reserved for its employee with a new activation code.", false,
 			func(m *Model) tea.Cmd {
-				return m.keyOp("unlock", serial, func() (keylife.Code, error) { return svc.UnlockKey(ctx, actor, serial, "") })
+				return m.keyOp("unlock", serial, func() (app.IssuedCode, error) { return svc.UnlockKey(ctx, actor, serial, "") })
 			})
 		return m, nil, true
 	case key.Matches(msg, k.KeyWithdraw):
 		m.dialog = confirmDialog(fmt.Sprintf("Withdraw key %s?", shown), "The key is taken from its employee (Deactivated). Plugged in again, it is wiped and returns to Ready.", true,
 			func(m *Model) tea.Cmd {
-				return m.keyOp("withdraw", serial, func() (keylife.Code, error) { return keylife.Code{}, svc.WithdrawKey(ctx, actor, serial, "") })
+				return m.keyOp("withdraw", serial, func() (app.IssuedCode, error) { return app.IssuedCode{}, svc.WithdrawKey(ctx, actor, serial, "") })
 			})
 		return m, nil, true
 	case key.Matches(msg, k.KeyCompromise):
@@ -133,8 +133,8 @@ func (m Model) handleKeysPaneKey(msg tea.KeyMsg) (Model, tea.Cmd, bool) {
 						return true, ""
 					},
 					func(m *Model, _ string) tea.Cmd {
-						return m.keyOp("compromise", serial, func() (keylife.Code, error) {
-							return keylife.Code{}, svc.CompromiseKey(ctx, actor, serial, reason, "")
+						return m.keyOp("compromise", serial, func() (app.IssuedCode, error) {
+							return app.IssuedCode{}, svc.CompromiseKey(ctx, actor, serial, reason, "")
 						})
 					})
 				d.danger = true
@@ -232,7 +232,7 @@ func (m Model) keyLines(cw, rows int) []string {
 	lines := []string{m.styles.Label.Render(col("  ", "SERIAL", "STATUS", "OWNER", "SEEN", "IN"))}
 	if len(m.keysList) == 0 {
 		hint := "no keys: plug one in"
-		if m.svc != nil && m.svc.SimulatedKeys() {
+		if m.svc != nil && m.svc.HasSimulatedKeys() {
 			hint += " (n: new simulated key)"
 		}
 		return append(lines, m.styles.Dim.Render(hint))

@@ -132,7 +132,7 @@ func New(svc *app.Service, opts Options) Model {
 	m := Model{svc: svc, opts: opts, ctx: opts.Context, styles: st, keys: DefaultKeyMap(), focus: PaneEmployees,
 		input: in, progress: map[string]ldapsync.Progress{}, loading: true}
 	if !opts.NoEvents {
-		m.events, m.unsubscribe = svc.Subscribe()
+		m.events, m.unsubscribe = svc.Subscribe(app.SubscribeOptions{Places: []string{app.PlaceLocal}})
 	}
 	return m
 }

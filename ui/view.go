@@ -223,7 +223,7 @@ func (m Model) footer(w int) string {
 		bs = []key.Binding{k.Filter, k.Details, k.SyncAll, k.NextPane, k.Down, k.Help, k.Quit}
 	case m.focus == PaneKeys:
 		bs = []key.Binding{k.KeyAssign, k.KeyActivate, k.KeyRenew, k.KeySuspend, k.KeyUnlock, k.KeyWithdraw, k.KeyCompromise}
-		if m.svc != nil && m.svc.SimulatedKeys() {
+		if m.svc != nil && m.svc.HasSimulatedKeys() {
 			bs = append(bs, k.SimNew, k.SimPlug)
 		}
 		bs = append(bs, k.Help)

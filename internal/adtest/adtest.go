@@ -77,8 +77,12 @@ func checkAvailable() string {
 
 // Require skips the test when Samba AD tests cannot run here (samba/samba-tool/ip missing, not
 // root), with the reason; with KEYDESK_REQUIRE_AD=1 in the environment it fails the test instead.
+// In -short mode it always skips, saying so: -short asks for the quick tests only.
 func Require(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("adtest: skipping Samba AD test in -short mode: it starts a domain controller (run without -short to include it)")
+	}
 	reason := Available()
 	if reason == "" {
 		return

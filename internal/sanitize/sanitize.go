@@ -61,3 +61,17 @@ func isClean(s string) bool {
 	}
 	return true
 }
+
+// Lines is Text for a message of several lines (an error with its hint):
+// line breaks and tabs stay, everything else is made harmless as by Text.
+func Lines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		parts := strings.Split(l, "\t")
+		for j, p := range parts {
+			parts[j] = Text(p)
+		}
+		lines[i] = strings.Join(parts, "\t")
+	}
+	return strings.Join(lines, "\n")
+}

@@ -25,3 +25,20 @@ func TestText(t *testing.T) {
 		})
 	}
 }
+
+func TestLines(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"keeps line breaks and tabs", "error: x\n\tfix: y", "error: x\n\tfix: y"},
+		{"escapes inside lines", "name \x1b[31mRed\nnext \u202Eline\r", "name \\x1b[31mRed\nnext <U+202E>line\\x0d"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Lines(tt.in); got != tt.want {
+				t.Errorf("Lines(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -6,8 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"keydesk/app"
-
+	"keydesk/internal/sanitize"
 	"keydesk/store"
 )
 
@@ -22,8 +21,8 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Use:   "verify",
 		Short: "Check that no audit entry was edited, inserted or deleted",
 		Args:  cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
-			rep, err := svc.VerifyAudit(cmd.Context(), cliActor())
+		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+			rep, err := s.svc.VerifyAudit(cmd.Context(), s.actor)
 			if err != nil {
 				return err
 			}
@@ -33,7 +32,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "audit log BROKEN (%d entries read):\n", rep.Entries)
 			for _, p := range rep.Problems {
-				fmt.Fprintf(g.stdout, "  - %s\n", p)
+				fmt.Fprintf(g.stdout, "  - %s\n", sanitize.Text(p))
 			}
 			return exitError{code: 1}
 		}),
@@ -41,10 +40,13 @@ func newAuditCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "export",
 		Short: "Print the audit log as JSON lines, oldest first",
-		Args:  cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
+		Long: `Export prints every audit entry as one line of JSON, oldest first, as it reads
+them (the log is never held in memory). Refused operations are entries too,
+with the outcome "denied".`,
+		Args: cobra.NoArgs,
+		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
 			enc := json.NewEncoder(g.stdout)
-			return svc.AuditEntries(cmd.Context(), cliActor(), store.AuditFilter{}, func(e store.AuditEntry) error {
+			return s.svc.ExportAudit(cmd.Context(), s.actor, func(e store.AuditEntry) error {
 				return enc.Encode(e)
 			})
 		}),

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -147,7 +147,13 @@ func TestCLIAgainstSamba(t *testing.T) {
 	}
 
 	badPW := filepath.Join(t.TempDir(), "bad.pw")
-	os.WriteFile(badPW, []byte("Wrong-Passw0rd!"), 0o644)
+	// World-readable on purpose (doctor warns about it), whatever the umask.
+	if err := os.WriteFile(badPW, []byte("Wrong-Passw0rd!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(badPW, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	plainURL := fmt.Sprintf("[%q]", d.dc.LDAPURL)
 	tests := []struct {
 		name string

@@ -1,16 +1,13 @@
-package main
+package cli
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -18,8 +15,6 @@ import (
 	"keydesk/app"
 	"keydesk/internal/sanitize"
 	"keydesk/keys"
-	"keydesk/keys/simkey"
-	"keydesk/keys/usbhid"
 )
 
 func newKeysCmd(g *globals) *cobra.Command {
@@ -36,18 +31,16 @@ back to Ready) and Compromised (lost, stolen or broken; final).
 Keys plugged into this machine are found on USB, and with --sim-keys DIR every
 simulated key file in DIR counts as plugged in.`,
 		Args: cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
-			g.scanKeys(cmd.Context(), svc)
-			ks, err := svc.Keys(cmd.Context(), cliActor())
+		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+			g.scanKeys(cmd.Context(), s)
+			ks, err := s.svc.Keys(cmd.Context(), s.actor)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(ks)
+				return printJSON(g.stdout, ks)
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			tw := table(g.stdout)
 			fmt.Fprintln(tw, "SERIAL\tSTATUS\tREASON\tOWNER\tLAST SEEN\tPLUGGED")
 			for _, k := range ks {
 				seen, plugged := "-", ""
@@ -74,8 +67,8 @@ simulated key file in DIR counts as plugged in.`,
 			Use:   "add SERIAL...",
 			Short: "Add keys to the inventory as Ready (all or none)",
 			Args:  cobra.MinimumNArgs(1),
-			RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
-				if err := svc.AddKeys(cmd.Context(), cliActor(), args); err != nil {
+			RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+				if err := s.svc.AddKeys(cmd.Context(), s.actor, args); err != nil {
 					return err
 				}
 				fmt.Fprintf(g.stdout, "added %d keys as ready\n", len(args))
@@ -86,12 +79,12 @@ simulated key file in DIR counts as plugged in.`,
 			Use:   "assign SERIAL EMPLOYEE",
 			Short: "Assign a Ready key to an employee (id or email) and print its one-time activation code",
 			Args:  cobra.ExactArgs(2),
-			RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
-				code, err := svc.AssignKey(cmd.Context(), cliActor(), args[0], args[1])
+			RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+				code, err := s.svc.AssignKey(cmd.Context(), s.actor, args[0], args[1])
 				if err != nil {
 					return err
 				}
-				g.printCode(args[0], code, svc)
+				g.printCode(args[0], code)
 				return nil
 			}),
 		},
@@ -99,22 +92,22 @@ simulated key file in DIR counts as plugged in.`,
 			Use:   "renew-code SERIAL",
 			Short: "Issue a new activation code for a Reserved key (the old one stops working)",
 			Args:  cobra.ExactArgs(1),
-			RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
-				code, err := svc.RenewCode(cmd.Context(), cliActor(), args[0])
+			RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+				code, err := s.svc.RenewCode(cmd.Context(), s.actor, args[0])
 				if err != nil {
 					return err
 				}
-				g.printCode(args[0], code, svc)
+				g.printCode(args[0], code)
 				return nil
 			}),
 		},
 		newKeysActivateCmd(g),
-		newKeyActionCmd(g, "suspend", "Take an Active key out of service", func(ctx context.Context, svc *app.Service, serial, reason string) error {
-			return svc.SuspendKey(ctx, cliActor(), serial, reason)
+		newKeyActionCmd(g, "suspend", "Take an Active key out of service", func(ctx context.Context, s *session, serial, reason string) error {
+			return s.svc.SuspendKey(ctx, s.actor, serial, reason)
 		}),
 		newKeyUnlockCmd(g),
-		newKeyActionCmd(g, "withdraw", "Take a key away from its employee (Deactivated; wiped when plugged in again)", func(ctx context.Context, svc *app.Service, serial, reason string) error {
-			return svc.WithdrawKey(ctx, cliActor(), serial, reason)
+		newKeyActionCmd(g, "withdraw", "Take a key away from its employee (Deactivated; wiped when plugged in again)", func(ctx context.Context, s *session, serial, reason string) error {
+			return s.svc.WithdrawKey(ctx, s.actor, serial, reason)
 		}),
 		newKeyCompromiseCmd(g),
 		newKeysSimulateCmd(g),
@@ -122,41 +115,27 @@ simulated key file in DIR counts as plugged in.`,
 	return cmd
 }
 
-func (g *globals) printCode(serial string, code keys.Code, svc *app.Service) {
-	fmt.Fprintf(g.stdout, "key %s is reserved; its one-time activation code (shown only now, valid %s):\n\n    %s\n\n",
-		serial, svc.Config().Keys.CodeTTL.Duration, code)
+// printCode shows a newly issued activation code, once, with its real expiry.
+func (g *globals) printCode(serial string, code app.IssuedCode) {
+	fmt.Fprintf(g.stdout, "key %s is reserved; its one-time activation code (shown only now, valid until %s):\n\n    %s\n\n",
+		sanitize.Text(serial), code.ExpiresAt.Local().Format("2006-01-02 15:04"), code)
 }
 
-// scanKeys finds the keys plugged in now (USB, and --sim-keys DIR).
-func (g *globals) scanKeys(ctx context.Context, svc *app.Service) {
-	if g.simKeys != "" {
-		svc.ScanSimulatedKeys(ctx, g.simKeys)
-	}
-	if usbhid.Supported() {
-		cfg := usbConfig(svc)
-		if devs, err := usbhid.Enumerate(cfg); err == nil {
-			for _, info := range devs {
-				svc.KeyConnected(ctx, app.USBPlug(info))
-			}
-		}
-	}
-}
-
-func newKeyActionCmd(g *globals, name, short string, fn func(ctx context.Context, svc *app.Service, serial, reason string) error) *cobra.Command {
+func newKeyActionCmd(g *globals, name, short string, fn func(ctx context.Context, s *session, serial, reason string) error) *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
 		Use:   name + " SERIAL [--reason TEXT]",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
-			if err := fn(cmd.Context(), svc, args[0], reason); err != nil {
+		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+			if err := fn(cmd.Context(), s, args[0], reason); err != nil {
 				return err
 			}
-			k, err := svc.Key(cmd.Context(), cliActor(), args[0])
+			k, err := s.svc.Key(cmd.Context(), s.actor, args[0])
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "key %s is now %s\n", args[0], k.Status)
+			fmt.Fprintf(g.stdout, "key %s is now %s\n", sanitize.Text(args[0]), k.Status)
 			return nil
 		}),
 	}
@@ -170,12 +149,12 @@ func newKeyUnlockCmd(g *globals) *cobra.Command {
 		Use:   "unlock SERIAL [--reason TEXT]",
 		Short: "Bring a Locked or Suspended key back to Reserved with a new activation code",
 		Args:  cobra.ExactArgs(1),
-		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
-			code, err := svc.UnlockKey(cmd.Context(), cliActor(), args[0], reason)
+		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+			code, err := s.svc.UnlockKey(cmd.Context(), s.actor, args[0], reason)
 			if err != nil {
 				return err
 			}
-			g.printCode(args[0], code, svc)
+			g.printCode(args[0], code)
 			return nil
 		}),
 	}
@@ -189,7 +168,7 @@ func newKeyCompromiseCmd(g *globals) *cobra.Command {
 		Use:   "compromise SERIAL --reason lost|stolen|broken --confirm SERIAL",
 		Short: "Mark a key lost, stolen or broken (final); --confirm repeats the serial",
 		Args:  cobra.ExactArgs(1),
-		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
+		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			r := keys.Reason(reason)
 			switch r {
 			case keys.ReasonLost, keys.ReasonStolen, keys.ReasonBroken:
@@ -199,10 +178,10 @@ func newKeyCompromiseCmd(g *globals) *cobra.Command {
 			if confirm != args[0] {
 				return fmt.Errorf("marking a key compromised is final: repeat its serial with --confirm %s", args[0])
 			}
-			if err := svc.CompromiseKey(cmd.Context(), cliActor(), args[0], r, note); err != nil {
+			if err := s.svc.CompromiseKey(cmd.Context(), s.actor, args[0], r, note); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "key %s is now compromised (%s)\n", args[0], r)
+			fmt.Fprintf(g.stdout, "key %s is now compromised (%s)\n", sanitize.Text(args[0]), r)
 			return nil
 		}),
 	}
@@ -221,14 +200,14 @@ standard input otherwise), checks it, gives the plugged-in key its secret over
 the protocol's key agreement, and makes the key Active. Three wrong codes lock
 the key. Without SERIAL, the one plugged-in key is used.`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
+		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			ctx := cmd.Context()
-			g.scanKeys(ctx, svc)
+			g.scanKeys(ctx, s)
 			serial := ""
 			if len(args) == 1 {
 				serial = args[0]
 			} else {
-				plugged := svc.PluggedKeys()
+				plugged := s.svc.PluggedKeys()
 				switch len(plugged) {
 				case 0:
 					return fmt.Errorf("no key is plugged in (USB, or --sim-keys DIR): plug the key in and try again")
@@ -242,12 +221,12 @@ the key. Without SERIAL, the one plugged-in key is used.`,
 			if err != nil {
 				return err
 			}
-			res, err := svc.ActivateKey(ctx, cliActor(), serial, code)
+			res, err := s.svc.ActivateKey(ctx, s.actor, serial, code)
 			if err != nil {
 				return err
 			}
 			if res.Activated {
-				fmt.Fprintf(g.stdout, "key %s is active\n", serial)
+				fmt.Fprintf(g.stdout, "key %s is active\n", sanitize.Text(serial))
 			}
 			return nil
 		}),
@@ -279,42 +258,46 @@ func newKeysSimulateCmd(g *globals) *cobra.Command {
 pipe; each is a file (with its secrets: keep the directory private). With the
 global flag --sim-keys DIR every key file in DIR counts as plugged in.`,
 	}
+	// Both subcommands work on the simulated keys of --dir, as --sim-keys would.
+	withDir := func(fn func(cmd *cobra.Command, args []string, s *session) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			g.simKeys = dir
+			return g.withSession(fn)(cmd, args)
+		}
+	}
 	newCmd := &cobra.Command{
 		Use:   "new --dir DIR",
 		Short: "Create a blank simulated key in DIR and print its serial",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return err
-			}
-			k, err := simkey.NewInDir(dir)
+		RunE: withDir(func(cmd *cobra.Command, _ []string, s *session) error {
+			serial, err := s.svc.NewSimulatedKey(cmd.Context(), s.actor)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(g.stdout, k.Serial())
+			fmt.Fprintln(g.stdout, serial)
 			return nil
-		},
+		}),
 	}
 	readCmd := &cobra.Command{
 		Use:   "read SERIAL --dir DIR",
 		Short: "Print what a simulated key holds, read through the protocol with KeyDesk's secret for it",
 		Args:  cobra.ExactArgs(1),
-		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
-			svc.ScanSimulatedKeys(cmd.Context(), dir)
-			c, err := svc.InspectKey(cmd.Context(), cliActor(), args[0])
+		RunE: withDir(func(cmd *cobra.Command, args []string, s *session) error {
+			g.scanKeys(cmd.Context(), s)
+			c, err := s.svc.InspectKey(cmd.Context(), s.actor, args[0])
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "serial:    %s\nmodel:     %s\nfirmware:  %s\nstate:     %s\nslots:     %d (%d free)\n",
-				sanitize.Text(c.Info.Serial), sanitize.Text(c.Info.Model), sanitize.Text(c.Info.Firmware), c.Info.State, c.Info.Slots, c.Info.FreeSlots)
+				sanitize.Text(c.Info.Serial), sanitize.Text(c.Info.Model), sanitize.Text(c.Info.Firmware), sanitize.Text(string(c.Info.State)), c.Info.Slots, c.Info.FreeSlots)
 			switch {
 			case c.Info.State == "blank":
 			case !c.Owned:
 				fmt.Fprintln(g.stdout, "the key does not hold KeyDesk's secret for it: its slots cannot be read")
 			default:
 				fmt.Fprintln(g.stdout, "linked:    holds KeyDesk's secret (proved with AUTH)")
-				for _, s := range c.Slots {
-					fmt.Fprintf(g.stdout, "slot %d:    %s current=%v pending=%v\n", s.Slot, sanitize.Text(s.Login), s.Current, s.Pending)
+				for _, sl := range c.Slots {
+					fmt.Fprintf(g.stdout, "slot %d:    %s current=%v pending=%v\n", sl.Slot, sanitize.Text(sl.Login), sl.Current, sl.Pending)
 				}
 			}
 			return nil
@@ -326,22 +309,4 @@ global flag --sim-keys DIR every key file in DIR counts as plugged in.`,
 	}
 	cmd.AddCommand(newCmd, readCmd)
 	return cmd
-}
-
-func usbConfig(svc *app.Service) usbhid.Config {
-	k := svc.Config().Keys
-	cfg := usbhid.Config{VendorID: uint16(k.USBVendorID), ProductID: uint16(k.USBProductID), Interface: usbhid.AnyInterface}
-	if k.USBInterface != nil {
-		cfg.Interface = *k.USBInterface
-	}
-	return cfg
-}
-
-// keyWatchers runs the key watchers for a long-lived command (the console):
-// USB when this build supports it, and the simulated keys of --sim-keys.
-func (g *globals) keyWatchers(ctx context.Context, svc *app.Service, simDir string) {
-	if simDir != "" {
-		go svc.WatchSimulatedKeys(ctx, simDir, time.Second)
-	}
-	go svc.WatchUSBKeys(ctx, usbConfig(svc))
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -11,11 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"keydesk/app"
 	"keydesk/config"
 	"keydesk/internal/builtinad"
-	"keydesk/keys"
-	"keydesk/store"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -44,19 +41,19 @@ changes a little every minute, so that the periodic sync has something to show.`
   keydesk demo --data ./demo-data --no-churn`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f, ok := g.stdout.(*os.File); !ok || !isTerminal(f) {
-				return fmt.Errorf("the demo console needs a terminal")
+			if err := g.needTerminal("the demo console"); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
-			svc, cleanup, err := startDemo(ctx, g, demoOptions{users: users, seed: seed, syncInterval: syncInterval})
+			d, err := startDemo(ctx, g, demoOptions{users: users, seed: seed, syncInterval: syncInterval})
 			if err != nil {
 				return err
 			}
-			defer cleanup()
+			defer d.Close()
 			if !noChurn {
-				go runChurn(ctx, svc.dir, churnEvery, seed)
+				go runChurn(ctx, d.dir, churnEvery, seed)
 			}
-			return g.runConsole(ctx, svc.Service, "demo", svc.simDir)
+			return g.runConsole(ctx, d.session, "demo")
 		},
 	}
 	f := cmd.Flags()
@@ -74,80 +71,73 @@ type demoOptions struct {
 	syncInterval time.Duration
 }
 
-// demoService is the application layer over the built-in directory.
-type demoService struct {
-	*app.Service
-	dir    *builtinad.Server
-	simDir string // the demo's simulated keys
+// demo is a session over the built-in directory, which it runs.
+type demo struct {
+	*session
+	dir     *builtinad.Server
+	cleanup []func()
+}
+
+// Close closes the session, stops the directory and removes the temporary
+// data directory.
+func (d *demo) Close() {
+	if d.session != nil {
+		d.session.Close()
+	}
+	for i := len(d.cleanup) - 1; i >= 0; i-- {
+		d.cleanup[i]()
+	}
 }
 
 // startDemo starts the built-in directory, writes a configuration for it
-// into the demo's data directory and opens the database there.
-func startDemo(ctx context.Context, g *globals, o demoOptions) (*demoService, func(), error) {
+// into the demo's data directory and opens a session there, with the same
+// wiring as every other command.
+func startDemo(ctx context.Context, g *globals, o demoOptions) (_ *demo, err error) {
 	srv, err := builtinad.Start(ctx, builtinad.Options{Seed: o.seed, Users: o.users})
 	if err != nil {
-		return nil, nil, fmt.Errorf("start the built-in directory: %w", err)
+		return nil, fmt.Errorf("start the built-in directory: %w", err)
 	}
-	var cleanups []func()
-	cleanup := func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
+	d := &demo{dir: srv, cleanup: []func(){func() { srv.Close() }}}
+	defer func() {
+		if err != nil {
+			d.Close()
 		}
-	}
-	cleanups = append(cleanups, func() { srv.Close() })
+	}()
 	dataDir := g.dataDir
 	if dataDir == "" {
 		tmp, err := os.MkdirTemp("", "keydesk-demo-")
 		if err != nil {
-			cleanup()
-			return nil, nil, err
+			return nil, err
 		}
 		dataDir = tmp
-		cleanups = append(cleanups, func() { os.RemoveAll(tmp) })
+		d.cleanup = append(d.cleanup, func() { os.RemoveAll(tmp) })
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		cleanup()
-		return nil, nil, fmt.Errorf("create demo data directory: %w", err)
+		return nil, fmt.Errorf("create demo data directory: %w", err)
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "# Written by keydesk demo: the built-in directory of this run.\n[sync]\ninterval = %q\njitter = \"15s\"\n\n", o.syncInterval.String())
-	for _, d := range srv.Domains() {
-		pwFile := filepath.Join(dataDir, "demo-"+d.Name+".pw")
-		if err := os.WriteFile(pwFile, []byte(d.AdminPassword), 0o600); err != nil {
-			cleanup()
-			return nil, nil, fmt.Errorf("write demo password file: %w", err)
+	for _, dom := range srv.Domains() {
+		pwFile := filepath.Join(dataDir, "demo-"+dom.Name+".pw")
+		if err := os.WriteFile(pwFile, []byte(dom.AdminPassword), 0o600); err != nil {
+			return nil, fmt.Errorf("write demo password file: %w", err)
 		}
 		fmt.Fprintf(&sb, "[[domain]]\nname = %q\nurls = [%q]\nbase_dn = %q\nbind_dn = %q\nbind_password_file = %q\nca_file = %q\ntls = \"ldaps\"\n\n",
-			d.Name, d.LDAPSURL, d.BaseDN, d.AdminUPN, pwFile, srv.CAFile())
+			dom.Name, dom.LDAPSURL, dom.BaseDN, dom.AdminUPN, pwFile, srv.CAFile())
 	}
 	cfgPath := filepath.Join(dataDir, "keydesk.toml")
 	if err := os.WriteFile(cfgPath, []byte(sb.String()), 0o600); err != nil {
-		cleanup()
-		return nil, nil, fmt.Errorf("write demo configuration: %w", err)
+		return nil, fmt.Errorf("write demo configuration: %w", err)
 	}
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
-		cleanup()
-		return nil, nil, err
+		return nil, err
 	}
-	st, err := store.Open(ctx, filepath.Join(dataDir, store.FileName))
+	d.session, err = g.openSession(ctx, cfg, dataDir, sessionOptions{via: "console", simDir: filepath.Join(dataDir, "simulated-keys")})
 	if err != nil {
-		cleanup()
-		return nil, nil, err
+		return nil, err
 	}
-	cleanups = append(cleanups, func() { st.Close() })
-	mk, err := keys.LoadOrCreateMasterKey(dataDir, func(string) string { return "" })
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	simDir := filepath.Join(dataDir, "simulated-keys")
-	if err := os.MkdirAll(simDir, 0o700); err != nil {
-		cleanup()
-		return nil, nil, fmt.Errorf("create the demo's simulated key directory: %w", err)
-	}
-	svc := app.New(cfg, st, app.WithLogger(g.logger()), app.WithMasterKey(mk), app.WithSimulatedKeys(simDir))
-	return &demoService{Service: svc, dir: srv, simDir: simDir}, cleanup, nil
+	return d, nil
 }
 
 // runChurn makes a directory change every interval until ctx ends.

@@ -1,10 +1,8 @@
-package main
+package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -28,15 +26,13 @@ merged) and "conflict" (two accounts of one domain share the email).`,
   keydesk employees add --email guard@example.com --name "Night Guard"
   keydesk employees remove guard@example.com`,
 		Args: cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
-			emps, err := svc.Employees(cmd.Context(), cliActor(), filter)
+		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+			emps, err := s.svc.Employees(cmd.Context(), s.actor, filter)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(emps)
+				return printJSON(g.stdout, emps)
 			}
 			printEmployees(g, emps)
 			return nil
@@ -49,7 +45,7 @@ merged) and "conflict" (two accounts of one domain share the email).`,
 }
 
 func printEmployees(g *globals, emps []app.EmployeeView) {
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	tw := table(g.stdout)
 	fmt.Fprintln(tw, "ID\tNAME\tEMAIL\tSTATUS\tSOURCE\tACCOUNTS\tFLAGS")
 	for _, e := range emps {
 		email := "-"
@@ -77,8 +73,8 @@ func newEmployeesAddCmd(g *globals) *cobra.Command {
 		Use:   "add --email EMAIL --name NAME",
 		Short: "Add a person who has no AD account (an AD account with the same email adopts them later)",
 		Args:  cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
-			e, err := svc.AddEmployee(cmd.Context(), cliActor(), email, name)
+		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+			e, err := s.svc.AddEmployee(cmd.Context(), s.actor, email, name)
 			if err != nil {
 				return err
 			}
@@ -98,8 +94,8 @@ func newEmployeesRemoveCmd(g *globals) *cobra.Command {
 		Use:   "remove ID|EMAIL",
 		Short: "Mark a manually added employee as removed (the record is kept)",
 		Args:  cobra.ExactArgs(1),
-		RunE: g.withService(func(cmd *cobra.Command, args []string, svc *app.Service) error {
-			e, err := svc.RemoveEmployee(cmd.Context(), cliActor(), args[0])
+		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+			e, err := s.svc.RemoveEmployee(cmd.Context(), s.actor, args[0])
 			if err != nil {
 				return err
 			}

@@ -1,13 +1,10 @@
-package main
+package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"keydesk/app"
 
 	"keydesk/internal/sanitize"
 )
@@ -23,19 +20,20 @@ the base DN, the sync and password groups and their member counts, and the
 server's controls; then the database's integrity and the audit chain. It
 changes nothing.`,
 		Args: cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
-			rep := svc.Doctor(cmd.Context(), cliActor())
+		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+			rep, err := s.svc.Doctor(cmd.Context(), s.actor)
+			if err != nil {
+				return err
+			}
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := printJSON(g.stdout, rep); err != nil {
 					return err
 				}
 			} else {
 				for _, sec := range rep.Sections {
-					fmt.Fprintf(g.stdout, "%s\n", sec.Title)
+					fmt.Fprintf(g.stdout, "%s\n", sanitize.Text(sec.Title))
 					for _, c := range sec.Checks {
-						fmt.Fprintf(g.stdout, "  [%s] %s: %s\n", strings.ToUpper(c.Status), c.Name, sanitize.Text(c.Detail))
+						fmt.Fprintf(g.stdout, "  [%s] %s: %s\n", strings.ToUpper(c.Status), sanitize.Text(c.Name), sanitize.Text(c.Detail))
 						if c.Fix != "" && c.Status != "pass" {
 							fmt.Fprintf(g.stdout, "         fix: %s\n", sanitize.Text(c.Fix))
 						}

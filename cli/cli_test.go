@@ -1,14 +1,17 @@
-package main
+package cli
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"keydesk/internal/dbtamper"
 	"keydesk/store"
 )
 
@@ -17,7 +20,7 @@ import (
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, strings.NewReader(""), &out, &errOut)
+	code := Main(context.Background(), args, strings.NewReader(""), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -156,12 +159,84 @@ func TestManualEmployeesAndAudit(t *testing.T) {
 // append-only trigger first as an attacker with file access could.
 func tamper(t *testing.T, path string) {
 	t.Helper()
-	st, err := store.Open(context.Background(), path)
+	dbtamper.Exec(t, path, `DROP TRIGGER audit_log_no_update`, `UPDATE audit_log SET actor = 'someone-else' WHERE seq = 1`)
+}
+
+// writeFile writes a test file with an exact mode, whatever the umask.
+func writeFile(t *testing.T, path, content string, mode os.FileMode) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestOperatorsAndRefusals configures the OS user running the test as an
+// operator of each role and checks what the command line lets them do; a
+// refusal says which role is needed and is in the audit log.
+func TestOperatorsAndRefusals(t *testing.T) {
+	isolate(t)
+	me, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	if err := st.TamperForTest(context.Background(), `DROP TRIGGER audit_log_no_update`, `UPDATE audit_log SET actor = 'someone-else' WHERE seq = 1`); err != nil {
-		t.Fatal(err)
+	dir, data := t.TempDir(), t.TempDir()
+	conf := func(role string) string {
+		return writeFile(t, filepath.Join(dir, role+".toml"), fmt.Sprintf("[[operator]]\nname = \"op-%s\"\nrole = %q\nos_user = %q\n", role, role, me.Username), 0o600)
+	}
+	admin, helpdesk, auditor := conf("admin"), conf("helpdesk"), conf("auditor")
+	as := func(cfg string, args ...string) (int, string, string) {
+		return runCLI(t, append([]string{"--config", cfg, "--data", data}, args...)...)
+	}
+	if code, out, errOut := as(admin, "keys", "add", "K1", "K2"); code != 0 {
+		t.Fatalf("admin keys add: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := as(helpdesk, "keys", "add", "K3"); code != 0 {
+		t.Errorf("helpdesk keys add: %d %s", code, errOut)
+	}
+	code, _, errOut := as(helpdesk, "keys", "compromise", "K1", "--reason", "lost", "--confirm", "K1")
+	if code == 0 || !strings.Contains(errOut, "op-helpdesk (role helpdesk) may not key.compromise") || !strings.Contains(errOut, "needs the role admin") {
+		t.Errorf("helpdesk compromise: exit %d, %q; want a refusal naming the admin role", code, errOut)
+	}
+	code, _, errOut = as(auditor, "keys", "add", "K4")
+	if code == 0 || !strings.Contains(errOut, "may not key.add") || !strings.Contains(errOut, "admin or helpdesk") {
+		t.Errorf("auditor keys add: exit %d, %q", code, errOut)
+	}
+	if code, out, _ := as(auditor, "keys"); code != 0 || !strings.Contains(out, "3 keys") {
+		t.Errorf("auditor keys: exit %d, %q; an auditor reads everything", code, out)
+	}
+	code, out, errOut := as(auditor, "audit", "export")
+	if code != 0 {
+		t.Fatalf("auditor audit export: %d %s", code, errOut)
+	}
+	var denied []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("audit export line %q: %v", line, err)
+		}
+		if e["outcome"] == "denied" {
+			denied = append(denied, e)
+		}
+		if e["action"] == "key.add" && e["outcome"] == "success" && (e["role"] == "" || !strings.Contains(fmt.Sprint(e["auth"]), "uid=")) {
+			t.Errorf("entry %v does not record the operator's role and authentication", e)
+		}
+	}
+	if len(denied) != 2 || denied[0]["action"] != "key.compromise" || denied[0]["actor"] != "op-helpdesk" || denied[0]["target"] != "key:K1" ||
+		denied[1]["action"] != "key.add" || denied[1]["actor"] != "op-auditor" {
+		t.Errorf("audited refusals %v; want helpdesk's compromise of K1, then the auditor's key.add", denied)
+	}
+	if code, _, errOut := as(helpdesk, "audit", "export"); code == 0 || !strings.Contains(errOut, "may not audit.export") {
+		t.Errorf("helpdesk audit export: exit %d, %q", code, errOut)
+	}
+
+	// An OS user who is not listed is refused, and told how to be added.
+	other := writeFile(t, filepath.Join(dir, "other.toml"), "[[operator]]\nname = \"someone\"\nrole = \"admin\"\nos_user = \"someone-else\"\n", 0o600)
+	code, _, errOut = runCLI(t, "--config", other, "--data", data, "employees")
+	if code == 0 || !strings.Contains(errOut, "is not a KeyDesk operator") || !strings.Contains(errOut, "os_user = \""+me.Username+"\"") {
+		t.Errorf("unlisted user: exit %d, %q", code, errOut)
 	}
 }

@@ -1,9 +1,7 @@
-package main
+package cli
 
 import (
-	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,21 +32,19 @@ them.`,
   keydesk sync --domain corp --full
   keydesk sync --allow-removals --json`,
 		Args: cobra.NoArgs,
-		RunE: g.withService(func(cmd *cobra.Command, _ []string, svc *app.Service) error {
-			req := app.SyncRequest{Actor: cliActor(), Domains: domains, Full: full, AllowRemovals: allowRemovals}
+		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+			req := app.SyncRequest{Actor: s.actor, Domains: domains, Full: full, AllowRemovals: allowRemovals}
 			if g.verbose && !asJSON {
 				req.Progress = func(domain string, p ldapsync.Progress) {
 					fmt.Fprintf(g.stderr, "%s: %s: page %d, %d entries\n", domain, p.Phase, p.Pages, p.Entries)
 				}
 			}
-			rep, err := svc.Sync(cmd.Context(), req)
+			rep, err := s.svc.Sync(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := printJSON(g.stdout, rep); err != nil {
 					return err
 				}
 			} else {
@@ -72,11 +68,11 @@ them.`,
 }
 
 func printSyncReport(g *globals, rep app.SyncReport) {
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	tw := table(g.stdout)
 	fmt.Fprintln(tw, "DOMAIN\tRESULT\tMODE\tMEMBERS\tADDED\tUPDATED\tMERGED\tREMOVED\tHELD\tUNCHANGED\tDURATION")
 	for _, d := range rep.Domains {
 		if !d.OK {
-			fmt.Fprintf(tw, "%s\tFAILED\t\t\t\t\t\t\t\t\t%s\n", d.Domain, d.Duration.Round(time.Millisecond))
+			fmt.Fprintf(tw, "%s\tFAILED\t\t\t\t\t\t\t\t\t%s\n", sanitize.Text(d.Domain), d.Duration.Round(time.Millisecond))
 			continue
 		}
 		fmt.Fprintf(tw, "%s\tok\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", d.Domain, d.Mode, d.Members, d.Added, d.Updated, d.Merged, d.Removed, d.Held, d.Unchanged, d.Duration.Round(time.Millisecond))

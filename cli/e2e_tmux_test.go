@@ -1,9 +1,10 @@
-package main
+package cli
 
 import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -35,7 +36,7 @@ func requireTmux(t *testing.T) {
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "keydesk")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", bin, "keydesk").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -118,10 +119,14 @@ func TestDemoInTmux(t *testing.T) {
 	}
 
 	// The sync key runs a sync now, whoever synced before: the activity log
-	// gets the console's own entries.
+	// gets the operator's own entries (the demo's operator is the OS user).
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tm.send("S")
 	tm.waitFor("the console's sync in the activity log", 30*time.Second, func(s string) bool {
-		return strings.Count(s, "console:") >= 2 && !strings.Contains(s, "syncing")
+		return strings.Count(s, " "+me.Username+" sync ") >= 2 && !strings.Contains(s, "syncing")
 	})
 
 	tm.send("/")

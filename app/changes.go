@@ -1,0 +1,131 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"keydesk/store"
+)
+
+// maxChangeScan is the most audit entries WatchChanges reads to tell what
+// changed; beyond it, everything is reloaded.
+const maxChangeScan = 10000
+
+// ownEntries are the audit entries this process wrote (and published
+// itself), so that WatchChanges does not announce them a second time.
+type ownEntries struct {
+	mu       sync.Mutex
+	watching bool
+	seqs     map[int64]bool
+}
+
+func (o *ownEntries) add(seq int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.watching {
+		o.seqs[seq] = true
+	}
+}
+
+// take reports whether seq is this process's, forgetting it.
+func (o *ownEntries) take(seq int64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	own := o.seqs[seq]
+	delete(o.seqs, seq)
+	return own
+}
+
+// forgetUpTo drops what WatchChanges has looked past.
+func (o *ownEntries) forgetUpTo(seq int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for s := range o.seqs {
+		if s <= seq {
+			delete(o.seqs, s)
+		}
+	}
+}
+
+func (o *ownEntries) watch(on bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.watching, o.seqs = on, map[int64]bool{}
+}
+
+// WatchChanges notices, every interval until ctx ends, what other processes
+// committed to the database (the command line, a second console, later a
+// kiosk) and publishes it as DataChanged, so that every open console shows
+// it within the interval, reloading only what changed. The signal is the
+// audit log's head, one small query: every change writes an audit entry,
+// and the entries written since the last look say what changed. Entries
+// this process wrote were published when they were written and are skipped.
+func (s *Service) WatchChanges(ctx context.Context, interval time.Duration) {
+	s.own.watch(true)
+	defer s.own.watch(false)
+	last, err := s.st.AuditHead(ctx)
+	if err != nil {
+		s.log.Warn("watch for changes", "err", err)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		head, err := s.st.AuditHead(ctx)
+		if err != nil {
+			s.log.Warn("watch for changes", "err", err)
+			continue
+		}
+		if head == last {
+			continue
+		}
+		what, err := s.foreignChanges(ctx, last, head)
+		if err != nil {
+			s.log.Warn("watch for changes", "err", err)
+			what = ChangedAll
+		}
+		s.own.forgetUpTo(head)
+		last = head
+		if what != 0 {
+			s.publish(DataChanged{What: what})
+		}
+	}
+}
+
+// foreignChanges says what the entries after seq last, up to head, that
+// this process did not write, changed.
+func (s *Service) foreignChanges(ctx context.Context, last, head int64) (Change, error) {
+	if head < last || head-last > maxChangeScan {
+		return ChangedAll, nil // the log was replaced, or too much to read
+	}
+	var what Change
+	err := s.st.AuditEntries(ctx, store.AuditFilter{AfterSeq: last, Limit: int(head - last)}, func(e store.AuditEntry) error {
+		if !s.own.take(e.Seq) {
+			what |= changeOf(e)
+		}
+		return nil
+	})
+	return what, err
+}
+
+// changeOf says what kinds of data the change an audit entry records
+// touched.
+func changeOf(e store.AuditEntry) Change {
+	switch {
+	case e.Outcome == store.OutcomeDenied:
+		return ChangedAudit
+	case e.Action == "sync":
+		return ChangedAll
+	case strings.HasPrefix(e.Action, "employee."):
+		return ChangedEmployees | ChangedAudit
+	case strings.HasPrefix(e.Action, "key."):
+		return keysChanged
+	}
+	return ChangedAll
+}

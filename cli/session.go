@@ -1,0 +1,253 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"keydesk/app"
+	"keydesk/config"
+	"keydesk/internal/sanitize"
+	"keydesk/keys"
+	"keydesk/keys/simkey"
+	"keydesk/keys/usbhid"
+	"keydesk/store"
+	"keydesk/ui"
+)
+
+// session is one opened KeyDesk: the application layer over a configuration
+// and a database, the operator at this terminal as the application layer
+// knows them, and the simulated keys when there are any.
+type session struct {
+	svc   *app.Service
+	actor app.Actor
+	cfg   *config.Config
+	sim   *simkey.Dir // nil without --sim-keys (and outside the demo)
+	st    *store.Store
+}
+
+func (s *session) Close() { s.st.Close() }
+
+// sessionOptions say how to open a session.
+type sessionOptions struct {
+	via    string              // "cli" or "console": how the operator works, for the audit log
+	simDir string              // simulated keys' directory ("" = none)
+	getenv func(string) string // for the master key (KEYDESK_MASTER_KEY); nil = none
+}
+
+// openSession is the one wiring of KeyDesk, for every command, the console
+// and the demo: it decides who the local user is as an operator (before
+// touching anything), opens the database and the master key, and builds the
+// application layer.
+func (g *globals) openSession(ctx context.Context, cfg *config.Config, dataDir string, o sessionOptions) (*session, error) {
+	actor, err := localActor(cfg, dataDir, o.via)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, filepath.Join(dataDir, store.FileName))
+	if err != nil {
+		return nil, err
+	}
+	getenv := o.getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	mk, err := keys.LoadOrCreateMasterKey(dataDir, getenv)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	sess := &session{actor: actor, cfg: cfg, st: st}
+	opts := []app.Option{app.WithLogger(g.logger()), app.WithMasterKey(mk)}
+	if o.simDir != "" {
+		if sess.sim, err = simkey.NewDir(o.simDir); err != nil {
+			st.Close()
+			return nil, err
+		}
+		opts = append(opts, app.WithSimulatedKeys(sess.sim))
+	}
+	sess.svc = app.New(cfg, st, opts...)
+	return sess, nil
+}
+
+// localActor is the operator that the OS user running this process is.
+func localActor(cfg *config.Config, dataDir, via string) (app.Actor, error) {
+	u, err := user.Current()
+	if err != nil {
+		return app.Actor{}, fmt.Errorf("who is running keydesk: %w", err)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return app.Actor{}, fmt.Errorf("who is running keydesk: uid %q is not a number", u.Uid)
+	}
+	owner, err := ownerUID(dataDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		owner = uid // it does not exist yet: whoever creates it owns it
+	case err != nil:
+		return app.Actor{}, fmt.Errorf("read the owner of the data directory: %w", err)
+	}
+	setup := app.LocalSetup{Operators: cfg.Operators, ConfigPath: cfg.Path, DataDir: dataDir, OwnerUID: owner}
+	if ou, err := user.LookupId(strconv.Itoa(owner)); err == nil {
+		setup.OwnerName = ou.Username
+	}
+	return app.LocalActor(setup, app.LocalUser{Name: u.Username, UID: uid}, via)
+}
+
+// resolvedConfigPath is --config, then $KEYDESK_CONFIG, then the default.
+func (g *globals) resolvedConfigPath() (path string, explicit bool) {
+	if g.configPath != "" {
+		return g.configPath, true
+	}
+	if v := os.Getenv("KEYDESK_CONFIG"); v != "" {
+		return v, true
+	}
+	return config.DefaultPath(), false
+}
+
+// loadConfig reads the configuration. A missing default file gives an empty
+// configuration (no domains) so that read-only commands still work; a
+// missing file that was named explicitly is an error.
+func (g *globals) loadConfig() (*config.Config, error) {
+	path, explicit := g.resolvedConfigPath()
+	cfg, err := config.Load(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return config.Parse(path, nil)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("configuration file %s does not exist: create it (see the README, \"Configuration\") or point --config at it", path)
+	}
+	return cfg, err
+}
+
+func (g *globals) resolvedDataDir(cfg *config.Config) string {
+	switch {
+	case g.dataDir != "":
+		return g.dataDir
+	case cfg != nil && cfg.DataDir != "":
+		if filepath.IsAbs(cfg.DataDir) || cfg.Path == "" {
+			return cfg.DataDir
+		}
+		return filepath.Join(filepath.Dir(cfg.Path), cfg.DataDir)
+	default:
+		return config.DefaultDataDir()
+	}
+}
+
+// open opens the session of a command from the flags and the configuration.
+func (g *globals) open(ctx context.Context, via string) (*session, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return g.openSession(ctx, cfg, g.resolvedDataDir(cfg), sessionOptions{via: via, simDir: g.simKeys, getenv: os.Getenv})
+}
+
+// withSession adapts a command that needs the application layer: it opens
+// the session before the command and closes it after.
+func (g *globals) withSession(fn func(cmd *cobra.Command, args []string, s *session) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		s, err := g.open(cmd.Context(), "cli")
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return fn(cmd, args, s)
+	}
+}
+
+// console opens the full-screen console over the configured domains.
+func (g *globals) console(ctx context.Context) error {
+	if err := g.needTerminal("the console"); err != nil {
+		return err
+	}
+	s, err := g.open(ctx, "console")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return g.runConsole(ctx, s, "")
+}
+
+func (g *globals) needTerminal(what string) error {
+	if f, ok := g.stdout.(*os.File); !ok || !isatty.IsTerminal(f.Fd()) {
+		return fmt.Errorf("%s needs a terminal; for scripts use the commands listed by keydesk --help", what)
+	}
+	return nil
+}
+
+// runConsole shows the console while the background work of a long-lived
+// KeyDesk runs: the periodic sync, the watch for changes made by other
+// processes, and the keys plugged into this machine.
+func (g *globals) runConsole(ctx context.Context, s *session, label string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{}, 3)
+	background := []func(){
+		func() { s.svc.RunScheduler(ctx) },
+		func() { s.svc.WatchChanges(ctx, time.Second) },
+		func() { g.feedKeys(ctx, s) },
+	}
+	for _, fn := range background {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			fn()
+		}()
+	}
+	err := ui.Run(ctx, s.svc, ui.RunOptions{Actor: s.actor, Label: label})
+	cancel()
+	for range background {
+		<-done
+	}
+	return err
+}
+
+// feedKeys tells the application layer about the keys plugged into this
+// machine until ctx ends: USB when this build supports it, and the
+// simulated keys.
+func (g *globals) feedKeys(ctx context.Context, s *session) {
+	log := g.logger()
+	report := func(err error) { log.Warn("keys", "err", err) }
+	if s.sim != nil {
+		go s.sim.Feed(ctx, time.Second, s.svc, report)
+	}
+	err := usbhid.Feed(ctx, usbConfig(s.cfg), usbhid.DefaultInterval, s.svc, report)
+	switch {
+	case errors.Is(err, usbhid.ErrUnsupported):
+		log.Info("USB keys are not available in this build", "err", err)
+	case err != nil:
+		log.Warn("USB keys", "err", err)
+	}
+	<-ctx.Done()
+}
+
+// scanKeys finds the keys plugged in now, for a command that does not keep
+// watching; what could not be handled is printed as a warning.
+func (g *globals) scanKeys(ctx context.Context, s *session) {
+	var errs []error
+	if s.sim != nil {
+		errs = append(errs, s.sim.Scan(ctx, s.svc)...)
+	}
+	errs = append(errs, usbhid.Scan(ctx, usbConfig(s.cfg), s.svc)...)
+	for _, err := range errs {
+		fmt.Fprintf(g.stderr, "keydesk: warning: %s\n", sanitize.Lines(err.Error()))
+	}
+}
+
+func usbConfig(cfg *config.Config) usbhid.Config {
+	k := cfg.Keys
+	c := usbhid.Config{VendorID: uint16(k.USBVendorID), ProductID: uint16(k.USBProductID), Interface: usbhid.AnyInterface}
+	if k.USBInterface != nil {
+		c.Interface = *k.USBInterface
+	}
+	return c
+}
