@@ -171,7 +171,7 @@ func (s *Service) KeyDisconnected(id string) {
 
 func (s *Service) onPlugged(ctx context.Context, serial string, info proto.Info) (string, error) {
 	var status string
-	var wipe bool
+	var wipe, resume bool
 	err := s.st.Update(ctx, func(tx *store.Tx) error {
 		k, err := tx.KeyBySerial(ctx, serial)
 		switch {
@@ -202,8 +202,22 @@ func (s *Service) onPlugged(ctx context.Context, serial string, info proto.Info)
 		}
 		status = k.Status
 		wipe = keys.Status(k.Status) == keys.StatusDeactivated
+		if keys.Status(k.Status) == keys.StatusReserved {
+			p, err := tx.Activation(ctx, k.ID)
+			resume = p != nil
+			return err
+		}
 		return nil
 	})
+	if err == nil && resume {
+		// An activation was cut off (a crash, the key pulled out): finish it
+		// if its code was accepted recently enough.
+		res, err := s.activate(ctx, systemActor, serial, nil)
+		if res.Activated {
+			return string(keys.StatusActive), nil
+		}
+		return status, err
+	}
 	if err != nil || !wipe {
 		return status, err
 	}
@@ -255,149 +269,6 @@ func (s *Service) wipeKey(ctx context.Context, serial string, info proto.Info) e
 		_, err = s.transition(ctx, tx, systemActor, k, keyChange{action: keys.ActionWipe})
 		return err
 	})
-}
-
-// ActivationResult says how an activation attempt ended.
-type ActivationResult struct {
-	Activated bool
-	Left      int // wrong codes still allowed
-	Locked    bool
-}
-
-// ActivateKey activates a plugged-in Reserved key with its activation code:
-// the code is checked (every attempt is audited; the third wrong one locks
-// the key), the key's master secret is sent to the key over the protocol's
-// key agreement, and the key becomes Active. Two consoles activating one
-// key at once cannot both succeed: the final step re-checks the key in its
-// transaction.
-func (s *Service) ActivateKey(ctx context.Context, a Actor, serial, codeText string) (ActivationResult, error) {
-	var res ActivationResult
-	if err := s.authorize(ctx, a, PermKeyActivate, keyTarget(serial)); err != nil {
-		return res, err
-	}
-	if s.master == nil {
-		return res, ErrNoMasterKey
-	}
-	if !s.devices.plugged(serial) {
-		return res, fmt.Errorf("key %s: %w: plug it in first", serial, ErrNotPluggedIn)
-	}
-	code, err := keys.ParseCode(codeText)
-	if err != nil {
-		return res, err
-	}
-	var secret []byte
-	var version int64
-	var outcome error
-	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		k, err := tx.KeyBySerial(ctx, serial)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%w %q", ErrUnknownSerial, serial)
-		}
-		if err != nil {
-			return err
-		}
-		if keys.Status(k.Status) != keys.StatusReserved {
-			_, err := keys.Transition(keys.Status(k.Status), keys.ActionActivate)
-			return fmt.Errorf("key %s: %w", serial, err)
-		}
-		st := keys.CodeState{Hash: keys.CodeHash(k.CodeHash), Attempts: k.CodeAttempts}
-		if k.CodeExpiresAt != nil {
-			st.ExpiresAt = *k.CodeExpiresAt
-		}
-		att := keys.CheckCode(st, code, s.master.Derive(keys.PurposeCodePepper), tx.Now())
-		res.Left = att.Left
-		fail := func(reason string, e error) error {
-			outcome = e
-			return s.audit(ctx, tx, a, "key.activate", keyTarget(serial), store.OutcomeFailure,
-				map[string]any{"result": reason, "attempts": att.Attempts, "left": att.Left})
-		}
-		switch att.Verdict {
-		case keys.CodeAccepted:
-			secret, err = s.master.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
-			if err != nil {
-				return fmt.Errorf("key %s: open its secret: %w", serial, err)
-			}
-			version = k.Version
-			return nil
-		case keys.CodeWrong:
-			k.CodeAttempts = att.Attempts
-			if err := tx.UpdateKey(ctx, k); err != nil {
-				return err
-			}
-			return fail("wrong code", fmt.Errorf("%w: %d attempts left before the key locks", ErrWrongCode, att.Left))
-		case keys.CodeWrongLocked:
-			if err := fail("wrong code, locked", fmt.Errorf("%w: three wrong codes locked the key; an admin can unlock it with a new code", ErrKeyLocked)); err != nil {
-				return err
-			}
-			res.Locked = true
-			_, err := s.transition(ctx, tx, a, k, keyChange{action: keys.ActionFailCodeLock})
-			return err
-		case keys.CodeExpired:
-			return fail("code expired", fmt.Errorf("%w: ask an admin for a new one", ErrCodeExpired))
-		default:
-			return fail("no code", fmt.Errorf("key %s has no activation code: ask an admin for a new one", serial))
-		}
-	})
-	if err != nil {
-		return res, fmt.Errorf("activate key %s: %w", serial, err)
-	}
-	if outcome != nil {
-		s.publish(DataChanged{What: keysChanged})
-		return res, fmt.Errorf("activate key %s: %w", serial, outcome)
-	}
-	defer clear(secret)
-
-	// Give the key its secret. A key that already holds this very secret
-	// (an earlier activation that was cut off before it was recorded) proves
-	// it with AUTH and is fine.
-	err = s.withDevice(ctx, serial, func(ctx context.Context, d *proto.Device) error {
-		info, err := d.Info(ctx)
-		if err != nil {
-			return err
-		}
-		switch info.State {
-		case proto.StateBlank:
-			return d.Link(ctx, secret)
-		case proto.StateLinked:
-			if _, err := d.Auth(ctx, secret); err != nil {
-				return fmt.Errorf("%w (%v): withdraw the key and plug it in again to wipe it, or use another key", ErrKeyNotLinked, err)
-			}
-			return nil
-		case proto.StateLocked:
-			// Its own PIN locked the key and an admin unlocked it: wipe it
-			// with the secret it holds, then link it afresh.
-			sess, err := d.Auth(ctx, secret)
-			if err != nil {
-				return fmt.Errorf("%w (%v): the locked key does not hold this key's secret", ErrKeyNotLinked, err)
-			}
-			if err := sess.Wipe(ctx); err != nil {
-				return fmt.Errorf("wipe the locked key: %w", err)
-			}
-			return d.Link(ctx, secret)
-		default:
-			return fmt.Errorf("the key reports an unknown state %q", info.State)
-		}
-	})
-	if err != nil {
-		return res, fmt.Errorf("activate key %s: %w; the key stays reserved and the code stays valid", serial, err)
-	}
-	err = s.st.Update(ctx, func(tx *store.Tx) error {
-		k, err := tx.KeyBySerial(ctx, serial)
-		if err != nil {
-			return err
-		}
-		if k.Version != version || keys.Status(k.Status) != keys.StatusReserved {
-			return fmt.Errorf("key %s changed while it was being activated (now %s): nothing was recorded", serial, k.Status)
-		}
-		_, err = s.transition(ctx, tx, a, k, keyChange{action: keys.ActionActivate})
-		return err
-	})
-	if err != nil {
-		return res, fmt.Errorf("activate key %s: %w", serial, err)
-	}
-	res.Activated = true
-	s.publish(DataChanged{What: keysChanged})
-	return res, nil
 }
 
 // KeyContents is what a plugged-in key says it holds, read through the

@@ -235,11 +235,121 @@ func TestUnplugMidActivationLeavesAConsistentState(t *testing.T) {
 	if v := keyStatus(t, s, "SIM-0005"); v.Status != "reserved" || v.CodeExpiresAt == nil {
 		t.Fatalf("after the unplug the key is %+v; want reserved with its code", v)
 	}
-	// Plugged in again, the same code finishes the job.
+	// Plugged in again, the activation finishes by itself: the code was
+	// accepted a moment ago.
 	s.KeyDisconnected("sim:SIM-0005")
 	plugSim(t, s, k)
-	if res, err := s.ActivateKey(ctx, testAdmin, "SIM-0005", code.String()); err != nil || !res.Activated {
-		t.Fatalf("activate after re-plugging: %+v %v", res, err)
+	if v := keyStatus(t, s, "SIM-0005"); v.Status != "active" {
+		t.Fatalf("after re-plugging the key is %s, want active", v.Status)
+	}
+	if info := simInfo(t, k); info.State != proto.StateLinked {
+		t.Errorf("the key itself is %s, want linked", info.State)
+	}
+	var resumed *store.AuditEntry
+	s.st.AuditEntries(ctx, store.AuditFilter{}, func(e store.AuditEntry) error {
+		if e.Action == "key.activate" && e.Outcome == store.OutcomeSuccess {
+			resumed = &e
+		}
+		return nil
+	})
+	if resumed == nil || resumed.Actor != systemActor.Name || !strings.Contains(fmt.Sprint(resumed.Details["note"]), "accepted from "+testAdmin.Name) {
+		t.Errorf("the resumed activation is audited as %+v; want the system, naming who typed the code", resumed)
+	}
+	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-0005", code.String()); err == nil {
+		t.Error("the code activated the key a second time")
+	}
+}
+
+// interrupt cuts a conversation at a LINK: before the request reaches the
+// key ("request"), or after the key handled it, losing its answer
+// ("answer").
+type interrupt struct {
+	proto.Transport
+	at      string
+	sentNow bool
+}
+
+var errCut = errors.New("the key was pulled out")
+
+func (c *interrupt) WriteReport(r []byte) error {
+	if r[4] == byte(proto.CmdLink)|0x80 {
+		if c.at == "request" {
+			return errCut
+		}
+		c.sentNow = true
+	}
+	return c.Transport.WriteReport(r)
+}
+
+func (c *interrupt) ReadReport(d time.Duration) ([]byte, error) {
+	r, err := c.Transport.ReadReport(d)
+	if err == nil && c.sentNow && len(r) > 4 && r[4] == byte(proto.CmdLink)|0x80 {
+		return nil, errCut
+	}
+	return r, err
+}
+
+// TestActivationResumesAfterEveryInterruption cuts an activation at the
+// LINK, both ways, and plugs the key in again inside and outside the resume
+// window: inside, the activation finishes by itself; outside, the key stays
+// reserved and the same code still activates it. Never is a key recorded
+// Active that does not hold its secret.
+func TestActivationResumesAfterEveryInterruption(t *testing.T) {
+	for _, at := range []string{"request", "answer"} {
+		for _, late := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/late=%v", at, late), func(t *testing.T) {
+				ctx := context.Background()
+				s := keyService(t)
+				k := simkey.New("SIM-CUT")
+				plugSim(t, s, k)
+				code, err := s.AssignKey(ctx, testAdmin, "SIM-CUT", "ann@example.com")
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.KeyDisconnected("sim:SIM-CUT")
+				if _, err := s.KeyConnected(ctx, Plug{ID: "sim:cut", Kind: "simulated", Open: func() (proto.Transport, error) {
+					return &interrupt{Transport: k.Plug(), at: at}, nil
+				}}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.ActivateKey(ctx, testAdmin, "SIM-CUT", code.String()); err == nil {
+					t.Fatal("the interrupted activation succeeded")
+				}
+				wantDevice := proto.StateBlank
+				if at == "answer" {
+					wantDevice = proto.StateLinked
+				}
+				if info := simInfo(t, k); info.State != wantDevice {
+					t.Fatalf("after the cut the key is %s, want %s", info.State, wantDevice)
+				}
+				s.KeyDisconnected("sim:cut")
+				if late {
+					s.st.SetClock(func() time.Time { return time.Now().Add(keys.ResumeWindow + time.Minute) })
+				}
+				plugSim(t, s, k)
+				v := keyStatus(t, s, "SIM-CUT")
+				if late {
+					if v.Status != "reserved" {
+						t.Fatalf("plugged in after the window: %s, want reserved (the code must be typed again)", v.Status)
+					}
+					if res, err := s.ActivateKey(ctx, testAdmin, "SIM-CUT", code.String()); err != nil || !res.Activated {
+						t.Fatalf("the same code after the window: %+v %v", res, err)
+					}
+				} else if v.Status != "active" {
+					t.Fatalf("plugged in again at once: %s, want active", v.Status)
+				}
+				if info := simInfo(t, k); info.State != proto.StateLinked {
+					t.Errorf("the active key is %s, want linked", info.State)
+				}
+				kk, err := s.st.KeyBySerial(ctx, "SIM-CUT")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p, err := s.st.Activation(ctx, kk.ID); err != nil || p != nil {
+					t.Errorf("progress left after the activation: %+v %v", p, err)
+				}
+			})
+		}
 	}
 }
 

@@ -545,3 +545,41 @@ func TestConcurrentActivation(t *testing.T) {
 		}
 	}
 }
+
+func TestActivationProgress(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	var keyID int64
+	update(t, s, func(ctx context.Context, tx *Tx) error {
+		k := &Key{Serial: "K1", Status: "ready"}
+		if err := tx.InsertKey(ctx, k); err != nil {
+			return err
+		}
+		keyID = k.ID
+		return nil
+	})
+	if a, err := s.Activation(ctx, keyID); err != nil || a != nil {
+		t.Fatalf("Activation before any = %+v, %v; want none", a, err)
+	}
+	accepted := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	update(t, s, func(ctx context.Context, tx *Tx) error {
+		return tx.PutActivation(ctx, &Activation{KeyID: keyID, Step: "check-code", KeyVersion: 3, Actor: "alice", AcceptedAt: accepted})
+	})
+	update(t, s, func(ctx context.Context, tx *Tx) error {
+		return tx.PutActivation(ctx, &Activation{KeyID: keyID, Step: "give-secret", KeyVersion: 3, Actor: "alice", AcceptedAt: accepted})
+	})
+	a, err := s.Activation(ctx, keyID)
+	if err != nil || a == nil || a.Step != "give-secret" || a.KeyVersion != 3 || a.Actor != "alice" || !a.AcceptedAt.Equal(accepted) || a.UpdatedAt.IsZero() {
+		t.Fatalf("Activation = %+v, %v; want the latest step replacing the first", a, err)
+	}
+	update(t, s, func(ctx context.Context, tx *Tx) error { return tx.DeleteActivation(ctx, keyID) })
+	if a, err := s.Activation(ctx, keyID); err != nil || a != nil {
+		t.Errorf("Activation after delete = %+v, %v", a, err)
+	}
+	err = s.Update(ctx, func(tx *Tx) error {
+		return tx.PutActivation(ctx, &Activation{KeyID: keyID + 100, Step: "check-code", AcceptedAt: accepted})
+	})
+	if err == nil {
+		t.Error("progress for a key that does not exist was recorded")
+	}
+}

@@ -1,0 +1,278 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"keydesk/keys"
+	"keydesk/keys/proto"
+	"keydesk/store"
+)
+
+// ActivationResult says how an activation attempt ended.
+type ActivationResult struct {
+	Activated bool
+	Left      int // wrong codes still allowed
+	Locked    bool
+}
+
+// maxActivationRounds bounds the decisions of one activation attempt (each
+// round either ends it or records progress; see keys.NextActivation).
+const maxActivationRounds = 8
+
+// ActivateKey activates a plugged-in Reserved key with its activation code,
+// as the steps of keys.NextActivation: the code is checked (every attempt is
+// audited; the third wrong one locks the key), the key gets its master
+// secret over the protocol's key agreement, and the key is recorded Active.
+// The step reached is recorded after each one, so that an activation cut off
+// by a crash or an unplugged key resumes when the key is plugged in again
+// (within keys.ResumeWindow of the accepted code). Two consoles activating
+// one key at once cannot both succeed: the last step re-checks the key in
+// its transaction.
+func (s *Service) ActivateKey(ctx context.Context, a Actor, serial, codeText string) (ActivationResult, error) {
+	if err := s.authorize(ctx, a, PermKeyActivate, keyTarget(serial)); err != nil {
+		return ActivationResult{}, err
+	}
+	if s.master == nil {
+		return ActivationResult{}, ErrNoMasterKey
+	}
+	// A code is only ever tried with the key at hand: nobody can guess codes
+	// from afar.
+	if !s.devices.plugged(serial) {
+		return ActivationResult{}, fmt.Errorf("key %s: %w: plug it in first", serial, ErrNotPluggedIn)
+	}
+	code, err := keys.ParseCode(codeText)
+	if err != nil {
+		return ActivationResult{}, err
+	}
+	return s.activate(ctx, a, serial, &code)
+}
+
+// activate carries out what keys.NextActivation decides, round by round,
+// until the key is Active or the attempt has to stop. Without a code it only
+// resumes recorded progress (a == systemActor, when a key is plugged in).
+func (s *Service) activate(ctx context.Context, a Actor, serial string, code *keys.Code) (ActivationResult, error) {
+	var res ActivationResult
+	fail := func(err error) (ActivationResult, error) { return res, fmt.Errorf("activate key %s: %w", serial, err) }
+	for range maxActivationRounds {
+		var (
+			next    keys.Next
+			why     string
+			k       *store.Key
+			prog    *store.Activation
+			refused error // a wrong or expired code: committed, then returned
+			now     time.Time
+		)
+		err := s.st.Update(ctx, func(tx *store.Tx) error {
+			var err error
+			if k, err = tx.KeyBySerial(ctx, serial); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w %q", ErrUnknownSerial, serial)
+			} else if err != nil {
+				return err
+			}
+			if prog, err = tx.Activation(ctx, k.ID); err != nil {
+				return err
+			}
+			now = tx.Now()
+			next, why = keys.NextActivation(activationFacts(k, prog, code != nil, now))
+			switch next {
+			case keys.NextCheckCode:
+				refused, err = s.checkCode(ctx, tx, a, k, prog, *code, &res)
+				return err
+			case keys.NextDiscard, keys.NextStop:
+				if prog != nil {
+					s.log.Info("activation progress discarded", "key", serial, "step", prog.Step, "why", why)
+					return tx.DeleteActivation(ctx, k.ID)
+				}
+			case keys.NextRecordActive:
+				return s.recordActive(ctx, tx, a, k, prog)
+			}
+			return nil
+		})
+		if err != nil {
+			return fail(err)
+		}
+		switch next {
+		case keys.NextCheckCode:
+			s.publish(DataChanged{What: keysChanged})
+			if refused != nil {
+				return fail(refused)
+			}
+			code = nil
+		case keys.NextDiscard:
+		case keys.NextStop:
+			return fail(errors.New(why))
+		case keys.NextAskCode:
+			if code == nil {
+				return res, nil // nothing to resume
+			}
+			return fail(errors.New("no code was checked"))
+		case keys.NextRecordActive:
+			res.Activated = true
+			s.publish(DataChanged{What: keysChanged})
+			return res, nil
+		case keys.NextWaitForKey:
+			if !s.devices.plugged(serial) {
+				return fail(fmt.Errorf("the code is accepted but %w: plug it in within %s to finish", ErrNotPluggedIn, keys.ResumeWindow))
+			}
+			if err := s.giveSecret(ctx, k, prog, now); err != nil {
+				return fail(fmt.Errorf("%w; the key stays reserved and the code stays valid", err))
+			}
+		default:
+			return fail(fmt.Errorf("unexpected decision %s", next))
+		}
+	}
+	return fail(fmt.Errorf("no end after %d steps", maxActivationRounds))
+}
+
+// activationFacts are the facts of the key's row and recorded progress
+// (the device is asked separately, when a step needs it).
+func activationFacts(k *store.Key, prog *store.Activation, typed bool, now time.Time) keys.ActivationFacts {
+	f := keys.ActivationFacts{Status: keys.Status(k.Status), KeyVersion: k.Version, CodeTyped: typed, Now: now}
+	if prog != nil {
+		f.Progress = &keys.Progress{Done: keys.Step(prog.Step), At: prog.AcceptedAt, KeyVersion: prog.KeyVersion}
+	}
+	return f
+}
+
+// checkCode is StepCheckCode, in the caller's transaction: every attempt is
+// audited; a wrong code counts and the last one locks the key; an accepted
+// code records the step. refused is the outcome for the person (a wrong or
+// expired code): the transaction still commits.
+func (s *Service) checkCode(ctx context.Context, tx *store.Tx, a Actor, k *store.Key, prog *store.Activation, code keys.Code, res *ActivationResult) (refused error, err error) {
+	st := keys.CodeState{Hash: keys.CodeHash(k.CodeHash), Attempts: k.CodeAttempts}
+	if k.CodeExpiresAt != nil {
+		st.ExpiresAt = *k.CodeExpiresAt
+	}
+	att := keys.CheckCode(st, code, s.master.Derive(keys.PurposeCodePepper), tx.Now())
+	res.Left = att.Left
+	fail := func(reason string, e error) (error, error) {
+		return e, s.audit(ctx, tx, a, "key.activate", keyTarget(k.Serial), store.OutcomeFailure,
+			map[string]any{"result": reason, "attempts": att.Attempts, "left": att.Left})
+	}
+	switch att.Verdict {
+	case keys.CodeAccepted:
+		p := &store.Activation{KeyID: k.ID, Step: string(keys.StepCheckCode), KeyVersion: k.Version, Actor: a.Name, AcceptedAt: tx.Now()}
+		if prog != nil && prog.KeyVersion == k.Version {
+			p.Step = string(keys.Step(prog.Step).Later(keys.StepCheckCode))
+		}
+		return nil, tx.PutActivation(ctx, p)
+	case keys.CodeWrong:
+		k.CodeAttempts = att.Attempts
+		if err := tx.UpdateKey(ctx, k); err != nil {
+			return nil, err
+		}
+		return fail("wrong code", fmt.Errorf("%w: %d attempts left before the key locks", ErrWrongCode, att.Left))
+	case keys.CodeWrongLocked:
+		refused, err := fail("wrong code, locked", fmt.Errorf("%w: three wrong codes locked the key; an admin can unlock it with a new code", ErrKeyLocked))
+		if err != nil {
+			return nil, err
+		}
+		res.Locked = true
+		if err := tx.DeleteActivation(ctx, k.ID); err != nil {
+			return nil, err
+		}
+		_, err = s.transition(ctx, tx, a, k, keyChange{action: keys.ActionFailCodeLock})
+		return refused, err
+	case keys.CodeExpired:
+		return fail("code expired", fmt.Errorf("%w: ask an admin for a new one", ErrCodeExpired))
+	default:
+		return fail("no code", fmt.Errorf("key %s has no activation code: ask an admin for a new one", k.Serial))
+	}
+}
+
+// giveSecret is StepGiveSecret: it asks the plugged-in key what it holds,
+// lets keys.NextActivation decide (LINK a blank key; AUTH proves a key that
+// already holds its secret; a key its PIN locked is wiped and linked), and
+// records the step.
+func (s *Service) giveSecret(ctx context.Context, k *store.Key, prog *store.Activation, now time.Time) error {
+	secret, err := s.master.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
+	if err != nil {
+		return fmt.Errorf("open its secret: %w", err)
+	}
+	defer clear(secret)
+	err = s.withDevice(ctx, k.Serial, func(ctx context.Context, d *proto.Device) error {
+		state, sess, err := probeDevice(ctx, d, secret)
+		if err != nil {
+			return err
+		}
+		if sess != nil {
+			defer sess.Close()
+		}
+		f := activationFacts(k, prog, false, now)
+		f.Device = state
+		next, why := keys.NextActivation(f)
+		switch next {
+		case keys.NextLink:
+			return d.Link(ctx, secret)
+		case keys.NextWipeAndLink:
+			if err := sess.Wipe(ctx); err != nil {
+				return fmt.Errorf("wipe the locked key: %w", err)
+			}
+			return d.Link(ctx, secret)
+		case keys.NextConfirmSecret:
+			return nil
+		case keys.NextStop:
+			return fmt.Errorf("%w: %s", ErrKeyNotLinked, why)
+		}
+		return fmt.Errorf("unexpected decision %s with the key %s", next, state)
+	})
+	if err != nil {
+		return err
+	}
+	return s.st.Update(ctx, func(tx *store.Tx) error {
+		cur, err := tx.KeyBySerial(ctx, k.Serial)
+		if err != nil {
+			return err
+		}
+		p, err := tx.Activation(ctx, k.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Version != k.Version || p == nil || p.KeyVersion != k.Version {
+			return fmt.Errorf("key %s changed while it was being activated (now %s): nothing was recorded", k.Serial, cur.Status)
+		}
+		p.Step = string(keys.Step(p.Step).Later(keys.StepGiveSecret))
+		return tx.PutActivation(ctx, p)
+	})
+}
+
+// probeDevice asks a plugged-in key what it holds: INFO, then AUTH with the
+// key's secret when it holds one. The session is returned (to be closed) when
+// AUTH succeeded.
+func probeDevice(ctx context.Context, d *proto.Device, secret []byte) (keys.DeviceState, *proto.Session, error) {
+	info, err := d.Info(ctx)
+	if err != nil {
+		return keys.DeviceNotPresent, nil, err
+	}
+	switch info.State {
+	case proto.StateBlank:
+		return keys.DeviceBlank, nil, nil
+	case proto.StateLinked, proto.StateLocked:
+		sess, err := d.Auth(ctx, secret)
+		if err != nil {
+			return keys.DeviceForeign, nil, nil
+		}
+		if info.State == proto.StateLocked {
+			return keys.DeviceOursLocked, sess, nil
+		}
+		return keys.DeviceOurs, sess, nil
+	}
+	return keys.DeviceNotPresent, nil, fmt.Errorf("the key reports an unknown state %q", info.State)
+}
+
+// recordActive is StepRecordActive, in the caller's transaction: the key
+// becomes Active and its recorded progress goes.
+func (s *Service) recordActive(ctx context.Context, tx *store.Tx, a Actor, k *store.Key, prog *store.Activation) error {
+	if err := tx.DeleteActivation(ctx, k.ID); err != nil {
+		return err
+	}
+	ch := keyChange{action: keys.ActionActivate}
+	if a.Name != prog.Actor {
+		ch.note = "resumed after an interruption; the code was accepted from " + prog.Actor
+	}
+	_, err := s.transition(ctx, tx, a, k, ch)
+	return err
+}
