@@ -9,151 +9,195 @@ import (
 	"github.com/charmbracelet/lipgloss"
 )
 
-type dialogKind int
-
-const (
-	// dialogConfirm asks yes or no; destructive actions always go through one.
-	dialogConfirm dialogKind = iota
-	// dialogInput asks for a line of text (an activation code, a serial).
-	dialogInput
-	// dialogCode shows a one-time activation code, large, once.
-	dialogCode
-	// dialogChoice offers a few keys, each with its own action.
-	dialogChoice
-)
-
-// choice is one option of a dialogChoice.
-type choice struct {
-	key   string
-	label string
-	do    func(m *Model) tea.Cmd
+// Dialog is a modal component over the console: while one is open it gets
+// every key (and every other message too). Update returns the dialog that
+// stays open (itself, the next one, or nil to close) and a command; what a
+// dialog decides leaves it as a command or a message, never by reaching
+// into the console.
+type Dialog interface {
+	Init() tea.Cmd
+	Update(msg tea.Msg) (Dialog, tea.Cmd)
+	// View draws the dialog's box (the console centres it).
+	View(c *Common, width int) string
+	// Help is the dialog's own footer.
+	Help(c *Common) []key.Binding
 }
 
-// dialog is a modal box over the console. While it is open it gets every
-// key.
-type dialog struct {
-	kind    dialogKind
-	title   string
-	body    string
-	danger  bool
-	onYes   func(m *Model) tea.Cmd                   // dialogConfirm
-	input   textinput.Model                          // dialogInput
-	submit  func(m *Model, value string) tea.Cmd     // dialogInput: may set m.dialog again
-	valid   func(value string) (ok bool, why string) // dialogInput: checked before submit
-	problem string                                   // dialogInput: why the last submit was refused
-	code    string                                   // dialogCode
-	choices []choice                                 // dialogChoice
+// confirmDialog asks yes or no; destructive actions always go through one.
+type confirmDialog struct {
+	title, body string
+	danger      bool
+	yes         func() tea.Cmd
+	keys        KeyMap
 }
 
-func confirmDialog(title, body string, danger bool, onYes func(m *Model) tea.Cmd) *dialog {
-	return &dialog{kind: dialogConfirm, title: title, body: body, danger: danger, onYes: onYes}
+func newConfirm(c *Common, title, body string, danger bool, yes func() tea.Cmd) *confirmDialog {
+	return &confirmDialog{title: title, body: body, danger: danger, yes: yes, keys: c.Keys}
 }
 
-func (m *Model) inputDialog(title, body, placeholder string, secret bool, valid func(string) (bool, string), submit func(m *Model, value string) tea.Cmd) (*dialog, tea.Cmd) {
-	in := textinput.New()
-	in.Prompt = "› "
-	in.Placeholder = placeholder
-	in.CharLimit = 64
-	in.Width = 30
-	if secret {
-		in.EchoMode = textinput.EchoPassword
-		in.EchoCharacter = '•'
+func (d *confirmDialog) Init() tea.Cmd { return nil }
+
+func (d *confirmDialog) Update(msg tea.Msg) (Dialog, tea.Cmd) {
+	if k, ok := msg.(tea.KeyMsg); ok {
+		switch {
+		case key.Matches(k, d.keys.Yes):
+			return nil, d.yes()
+		case key.Matches(k, d.keys.No):
+			return nil, notify("cancelled")
+		}
 	}
-	d := &dialog{kind: dialogInput, title: title, body: body, input: in, submit: submit, valid: valid}
-	return d, d.input.Focus()
+	return d, nil
 }
 
-func (m Model) handleDialogKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
-	d := m.dialog
-	switch d.kind {
-	case dialogConfirm:
-		switch {
-		case key.Matches(msg, m.keys.Yes):
-			m.dialog = nil
-			return m, d.onYes(&m)
-		case key.Matches(msg, m.keys.No):
-			m.dialog = nil
-			m.say("cancelled")
-		}
-	case dialogCode:
-		if key.Matches(msg, m.keys.Accept, m.keys.ClearInput) {
-			m.dialog = nil
-		}
-	case dialogChoice:
-		if key.Matches(msg, m.keys.ClearInput) {
-			m.dialog = nil
-			m.say("cancelled")
-			return m, nil
-		}
-		for _, c := range d.choices {
-			if msg.String() == c.key {
-				m.dialog = nil
-				return m, c.do(&m)
-			}
-		}
-	case dialogInput:
-		switch {
-		case key.Matches(msg, m.keys.ClearInput):
-			m.dialog = nil
-			m.say("cancelled")
-			return m, nil
-		case key.Matches(msg, m.keys.Accept):
-			v := strings.TrimSpace(d.input.Value())
-			if d.valid != nil {
-				if ok, why := d.valid(v); !ok {
-					nd := *d
-					nd.problem = why
-					m.dialog = &nd
-					return m, nil
-				}
-			}
-			m.dialog = nil
-			return m, d.submit(&m, v)
-		}
-		nd := *d
+func (d *confirmDialog) View(c *Common, width int) string {
+	return dialogBox(c, width, d.title, d.danger, d.body)
+}
+
+func (d *confirmDialog) Help(c *Common) []key.Binding { return []key.Binding{c.Keys.Yes, c.Keys.No} }
+
+// inputDialog asks for a line of text (a serial to confirm, a code). The
+// value is checked before it is submitted; a refusal shows in the dialog.
+type inputDialog struct {
+	title, body string
+	danger      bool
+	input       textinput.Model
+	valid       func(string) (ok bool, why string) // nil: anything
+	submit      func(string) (Dialog, tea.Cmd)
+	problem     string
+	keys        KeyMap
+}
+
+func newInput(c *Common, title, body, placeholder string, submit func(string) (Dialog, tea.Cmd)) *inputDialog {
+	return &inputDialog{title: title, body: body, input: newTextInput("› ", placeholder, 64, 30), submit: submit, keys: c.Keys}
+}
+
+func (d *inputDialog) Init() tea.Cmd { return d.input.Focus() }
+
+func (d *inputDialog) Update(msg tea.Msg) (Dialog, tea.Cmd) {
+	k, ok := msg.(tea.KeyMsg)
+	if !ok {
 		var cmd tea.Cmd
-		nd.input, cmd = nd.input.Update(msg)
-		nd.problem = ""
-		m.dialog = &nd
-		return m, cmd
+		d.input, cmd = d.input.Update(msg)
+		return d, cmd
 	}
-	return m, nil
+	switch {
+	case key.Matches(k, d.keys.Cancel):
+		return nil, notify("cancelled")
+	case key.Matches(k, d.keys.Accept):
+		v := strings.TrimSpace(d.input.Value())
+		if d.valid != nil {
+			if ok, why := d.valid(v); !ok {
+				d.problem = why
+				return d, nil
+			}
+		}
+		return d.submit(v)
+	}
+	var cmd tea.Cmd
+	d.input, cmd = d.input.Update(k)
+	d.problem = ""
+	return d, cmd
 }
 
-func (m Model) viewDialog(w, h int) string {
-	d := m.dialog
-	width := min(64, w-4)
-	title := m.styles.DialogTitle.Render(d.title)
-	if d.danger {
-		title = m.styles.Err.Render("! ") + title
+func (d *inputDialog) View(c *Common, width int) string {
+	parts := []string{d.body, d.input.View()}
+	if d.problem != "" {
+		parts = append(parts, c.Styles.Err.Render(d.problem))
 	}
-	parts := []string{title}
-	if d.body != "" {
-		parts = append(parts, m.styles.r.NewStyle().Width(width-4).Render(d.body))
+	return dialogBox(c, width, d.title, d.danger, parts...)
+}
+
+func (d *inputDialog) Help(c *Common) []key.Binding {
+	return []key.Binding{c.Keys.Accept, c.Keys.Cancel}
+}
+
+// codeDialog shows a one-time activation code, large, once.
+type codeDialog struct {
+	title, body, code string
+	keys              KeyMap
+}
+
+func (d *codeDialog) Init() tea.Cmd { return nil }
+
+func (d *codeDialog) Update(msg tea.Msg) (Dialog, tea.Cmd) {
+	if k, ok := msg.(tea.KeyMsg); ok && key.Matches(k, d.keys.Accept, d.keys.Cancel) {
+		return nil, nil
 	}
-	var keys string
-	switch d.kind {
-	case dialogConfirm:
-		keys = m.styles.FooterKey.Render("y") + " yes   " + m.styles.FooterKey.Render("n/esc") + " no"
-	case dialogCode:
-		parts = append(parts, bigCode(d.code), "code: "+m.styles.Label.Render(d.code))
-		keys = m.styles.FooterKey.Render("enter") + " done (the code is not shown again)"
-	case dialogChoice:
-		var cs []string
-		for _, c := range d.choices {
-			cs = append(cs, m.styles.FooterKey.Render(c.key)+" "+c.label)
+	return d, nil
+}
+
+func (d *codeDialog) View(c *Common, width int) string {
+	return dialogBox(c, width, d.title, false, d.body, bigCode(d.code), "code: "+c.Styles.Label.Render(d.code))
+}
+
+func (d *codeDialog) Help(c *Common) []key.Binding {
+	return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "done (the code is not shown again)"))}
+}
+
+// choice is one option of a choiceDialog.
+type choice struct {
+	key, label string
+	pick       func() (Dialog, tea.Cmd)
+}
+
+// choiceDialog offers a few keys, each leading on.
+type choiceDialog struct {
+	title, body string
+	danger      bool
+	choices     []choice
+	keys        KeyMap
+}
+
+func (d *choiceDialog) Init() tea.Cmd { return nil }
+
+func (d *choiceDialog) Update(msg tea.Msg) (Dialog, tea.Cmd) {
+	k, ok := msg.(tea.KeyMsg)
+	if !ok {
+		return d, nil
+	}
+	if key.Matches(k, d.keys.Cancel) {
+		return nil, notify("cancelled")
+	}
+	for _, c := range d.choices {
+		if k.String() == c.key {
+			return c.pick()
 		}
-		keys = strings.Join(cs, "   ") + "   " + m.styles.FooterKey.Render("esc") + " cancel"
-	case dialogInput:
-		parts = append(parts, d.input.View())
-		if d.problem != "" {
-			parts = append(parts, m.styles.Err.Render(d.problem))
-		}
-		keys = m.styles.FooterKey.Render("enter") + " submit   " + m.styles.FooterKey.Render("esc") + " cancel"
 	}
-	parts = append(parts, keys)
-	box := m.styles.Dialog.Width(width - 2).Render(strings.Join(parts, "\n\n"))
-	return m.styles.r.Place(w, h, lipgloss.Center, lipgloss.Center, box)
+	return d, nil
+}
+
+func (d *choiceDialog) View(c *Common, width int) string {
+	return dialogBox(c, width, d.title, d.danger, d.body)
+}
+
+func (d *choiceDialog) Help(c *Common) []key.Binding {
+	var bs []key.Binding
+	for _, ch := range d.choices {
+		bs = append(bs, key.NewBinding(key.WithKeys(ch.key), key.WithHelp(ch.key, ch.label)))
+	}
+	return append(bs, c.Keys.Cancel)
+}
+
+// dialogBox draws a dialog: its title, then its parts; the dialog's keys
+// are in the footer.
+func dialogBox(c *Common, width int, title string, danger bool, parts ...string) string {
+	w := min(64, width-4)
+	t := c.Styles.DialogTitle.Render(title)
+	if danger {
+		t = c.Styles.Err.Render("! ") + t
+	}
+	out := []string{t}
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, c.Styles.r.NewStyle().Width(max(1, w-4)).Render(p))
+		}
+	}
+	return c.Styles.Dialog.Width(max(1, w-2)).Render(strings.Join(out, "\n\n"))
+}
+
+// placeDialog centres a dialog's box in the body of the screen.
+func placeDialog(c *Common, box string, width, height int) string {
+	return c.Styles.r.Place(width, height, lipgloss.Center, lipgloss.Center, box)
 }
 
 // bigDigits is a 3x5 block font for activation codes, readable from across

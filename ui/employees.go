@@ -1,8 +1,13 @@
 package ui
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
 
 	"keydesk/app"
 	"keydesk/internal/sanitize"
@@ -56,162 +61,403 @@ func buildRows(views []app.EmployeeView) []empRow {
 	return rows
 }
 
-// list is a scrolling cursor over n items that draws only what is visible.
-type list struct {
-	cursor int
-	offset int
+type (
+	employeesMsg struct {
+		rows []empRow
+		err  error
+	}
+	// startFilterMsg opens the employee filter (the global / key).
+	startFilterMsg struct{}
+)
+
+// employeesPane lists the employees; / filters them as the operator types.
+type employeesPane struct {
+	c             *Common
+	width, height int
+	focused       bool
+
+	rows      []empRow
+	filter    employeeFilter
+	input     textinput.Model
+	filtering bool
+	list      list
+	loaded    bool
+	loading   bool
+	reload    bool  // another reload was asked for while one was running
+	selected  int64 // the selected employee's id, kept across reloads
+	actions   []Action
 }
 
-func (l *list) clamp(n, height int) {
-	if height < 1 {
-		height = 1
+func newEmployeesPane(c *Common) *employeesPane {
+	in := newTextInput("/", "name, email or account", 200, 30)
+	in.PromptStyle = c.Styles.FilterPrompt
+	p := &employeesPane{c: c, input: in, loading: true}
+	p.actions = []Action{
+		{Key: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")), Priority: 3,
+			Applies: func() (bool, string) { return p.current() != nil, "no employee selected" },
+			Focus:   paneDetails},
 	}
-	if l.cursor >= n {
-		l.cursor = n - 1
-	}
-	if l.cursor < 0 {
-		l.cursor = 0
-	}
-	if l.offset > l.cursor {
-		l.offset = l.cursor
-	}
-	if l.cursor >= l.offset+height {
-		l.offset = l.cursor - height + 1
-	}
-	if maxOff := n - height; l.offset > maxOff {
-		l.offset = max(0, maxOff)
-	}
-	if l.offset < 0 {
-		l.offset = 0
+	return p
+}
+
+const paneEmployees, paneDetails = "Employees", "Details"
+
+func (p *employeesPane) Title() string {
+	n := p.visibleCount()
+	switch {
+	case !p.loaded:
+		return "Employees (loading…)"
+	case p.filter.matches != nil:
+		return fmt.Sprintf("Employees (%d of %d)", n, len(p.rows))
+	default:
+		return fmt.Sprintf("Employees (%d)", n)
 	}
 }
 
-func (l *list) move(delta, n, height int) {
-	l.cursor += delta
-	l.clamp(n, height)
+func (p *employeesPane) Init() tea.Cmd     { return p.load() }
+func (p *employeesPane) Rows() int         { return p.visibleCount() + 1 }
+func (p *employeesPane) Actions() []Action { return p.actions }
+func (p *employeesPane) SetFocused(f bool) { p.focused = f }
+func (p *employeesPane) Capturing() bool   { return p.filtering }
+
+func (p *employeesPane) CaptureHelp() []key.Binding {
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+		key.NewBinding(key.WithHelp("type", "to filter")),
+	}
 }
 
-// employeeFilter narrows the rows to those matching a query, keeping list
-// order: rows containing the query come first, then rows containing its
-// characters in order (fuzzy). A query that extends the previous one only
-// searches the previous result.
-type employeeFilter struct {
-	query   string
-	matches []int // indexes into rows; nil = no filter
+func (p *employeesPane) SetSize(w, h int) {
+	p.width, p.height = w, h
+	p.input.Width = max(10, w-4)
+	p.list.clamp(p.visibleCount(), p.listRows())
 }
 
-func (f *employeeFilter) apply(rows []empRow, query string) {
-	q := strings.ToLower(strings.TrimSpace(query))
-	if q == "" {
-		f.query, f.matches = "", nil
-		return
+// listRows is how many employees fit under the column header (and above
+// the filter line).
+func (p *employeesPane) listRows() int {
+	rows := p.height - 1
+	if p.filtering || p.input.Value() != "" {
+		rows--
 	}
-	var base []int
-	if f.matches != nil && f.query != "" && strings.HasPrefix(q, f.query) {
-		base = f.matches
-	}
-	var exact, fuzzy []int
-	check := func(i int) {
-		h := rows[i].hay
-		if strings.Contains(h, q) {
-			exact = append(exact, i)
-		} else if fuzzyField(h, q) {
-			fuzzy = append(fuzzy, i)
+	return max(1, rows)
+}
+
+func (p *employeesPane) load() tea.Cmd {
+	svc, ctx, actor := p.c.Svc, p.c.Ctx, p.c.Actor
+	return func() tea.Msg {
+		views, err := svc.Employees(ctx, actor, "")
+		if err != nil {
+			return employeesMsg{err: err}
 		}
-	}
-	if base != nil {
-		// The previous result is exact-then-fuzzy; restore list order so
-		// that the new split is in list order too.
-		ordered := append([]int(nil), base...)
-		sortInts(ordered)
-		for _, i := range ordered {
-			check(i)
-		}
-	} else {
-		for i := range rows {
-			check(i)
-		}
-	}
-	f.query = q
-	f.matches = append(exact, fuzzy...)
-	if f.matches == nil {
-		f.matches = []int{}
+		return employeesMsg{rows: buildRows(views)}
 	}
 }
 
-// fuzzyField reports whether q's characters appear in order within one of
-// the haystack's fields (name, email, an account name): across fields almost
-// anything would match.
-func fuzzyField(h, q string) bool {
-	for len(h) > 0 {
-		field := h
-		if i := strings.IndexByte(h, 0); i >= 0 {
-			field, h = h[:i], h[i+1:]
+// reloadCmd loads the list again, or, when a load is running, once more
+// after it.
+func (p *employeesPane) reloadCmd() tea.Cmd {
+	if p.loading {
+		p.reload = true
+		return nil
+	}
+	p.loading = true
+	return p.load()
+}
+
+func (p *employeesPane) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case employeesMsg:
+		p.loading = false
+		var cmd tea.Cmd
+		if msg.err != nil {
+			cmd = notify("loading employees failed: %v", msg.err)
 		} else {
-			h = ""
+			p.rows, p.loaded = msg.rows, true
+			p.filter = employeeFilter{}
+			p.filter.apply(p.rows, p.input.Value())
+			p.keepSelection()
 		}
-		if len(field) >= len(q) && subsequence(field, q) {
-			return true
+		if p.reload {
+			p.reload = false
+			return tea.Batch(cmd, p.reloadCmd())
+		}
+		return cmd
+	case eventMsg:
+		switch e := msg.e.(type) {
+		case app.DataChanged:
+			if e.What.Has(app.ChangedEmployees) {
+				return p.reloadCmd()
+			}
+		case app.EventsLost:
+			return p.reloadCmd()
+		}
+	case startFilterMsg:
+		p.filtering = true
+		p.list.clamp(p.visibleCount(), p.listRows())
+		return p.input.Focus()
+	case tea.KeyMsg:
+		if p.filtering {
+			return p.filterKey(msg)
+		}
+		if d, ok := p.c.Keys.movement(msg, p.listRows()); ok {
+			p.move(d)
+		}
+	case clickMsg:
+		if i := p.list.offset + msg.row - 1; msg.row >= 1 && i < p.visibleCount() { // row 0 is the column header
+			p.list.cursor = i
+			p.list.clamp(p.visibleCount(), p.listRows())
+			p.selected = p.rowAt(i).id
+		}
+	case scrollMsg:
+		p.move(msg.delta)
+	default:
+		if p.filtering {
+			var cmd tea.Cmd
+			p.input, cmd = p.input.Update(msg)
+			return cmd
 		}
 	}
-	return false
+	return nil
 }
 
-// subsequence reports whether q's characters appear in h in order.
-func subsequence(h, q string) bool {
-	if isASCII(q) {
-		j := 0
-		for i := 0; i < len(h) && j < len(q); i++ {
-			if h[i] == q[j] {
-				j++
+// filterKey handles a key while the filter is open: the input gets every
+// key, so that nothing else runs while typing.
+func (p *employeesPane) filterKey(msg tea.KeyMsg) tea.Cmd {
+	// Esc and a key pressed right after it can arrive together as alt+key:
+	// that is the Esc, then the key.
+	if msg.Alt && msg.Type == tea.KeyRunes {
+		p.closeFilter(true)
+		plain := msg
+		plain.Alt = false
+		return p.Update(plain)
+	}
+	switch msg.Type {
+	case tea.KeyEsc:
+		p.closeFilter(true)
+		return nil
+	case tea.KeyEnter:
+		p.closeFilter(false)
+		return nil
+	}
+	before := p.input.Value()
+	var cmd tea.Cmd
+	p.input, cmd = p.input.Update(msg)
+	if p.input.Value() != before {
+		p.applyFilter()
+	}
+	return cmd
+}
+
+// closeFilter leaves the filter input, keeping or clearing what it holds.
+func (p *employeesPane) closeFilter(clearIt bool) {
+	p.filtering = false
+	p.input.Blur()
+	if clearIt {
+		p.input.SetValue("")
+		p.applyFilter()
+	}
+}
+
+func (p *employeesPane) applyFilter() {
+	p.filter.apply(p.rows, p.input.Value())
+	p.list.cursor, p.list.offset = 0, 0
+	p.list.clamp(p.visibleCount(), p.listRows())
+	if r := p.current(); r != nil {
+		p.selected = r.id
+	}
+}
+
+func (p *employeesPane) move(delta int) {
+	p.list.move(delta, p.visibleCount(), p.listRows())
+	if r := p.current(); r != nil {
+		p.selected = r.id
+	}
+}
+
+// visibleCount is the number of rows the filter lets through (all without
+// a filter).
+func (p *employeesPane) visibleCount() int {
+	if p.filter.matches != nil {
+		return len(p.filter.matches)
+	}
+	return len(p.rows)
+}
+
+func (p *employeesPane) rowAt(i int) *empRow {
+	if p.filter.matches != nil {
+		if i < 0 || i >= len(p.filter.matches) {
+			return nil
+		}
+		return &p.rows[p.filter.matches[i]]
+	}
+	if i < 0 || i >= len(p.rows) {
+		return nil
+	}
+	return &p.rows[i]
+}
+
+func (p *employeesPane) current() *empRow { return p.rowAt(p.list.cursor) }
+
+// keepSelection puts the cursor back on the selected employee after the
+// list changed, if it is still there.
+func (p *employeesPane) keepSelection() {
+	if p.selected != 0 {
+		for i, n := 0, p.visibleCount(); i < n; i++ {
+			if p.rowAt(i).id == p.selected {
+				p.list.cursor = i
+				break
 			}
 		}
-		return j == len(q)
 	}
-	qr := []rune(q)
-	j := 0
-	for _, r := range h {
-		if j < len(qr) && r == qr[j] {
-			j++
-		}
+	p.list.clamp(p.visibleCount(), p.listRows())
+	if r := p.current(); r != nil {
+		p.selected = r.id
 	}
-	return j == len(qr)
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
+func (p *employeesPane) Selected() Item {
+	if r := p.current(); r != nil {
+		return employeeItem{r}
 	}
-	return true
+	return nil
 }
 
-// sortInts sorts ascending; the slices here are already mostly sorted runs.
-func sortInts(a []int) {
-	// Two sorted runs (exact, then fuzzy): merge them.
-	if len(a) < 2 {
-		return
+// View draws the column header, the visible rows only, and the filter.
+func (p *employeesPane) View() string {
+	st := p.c.Styles
+	cw := p.width - 2 // the cursor mark
+	// Narrow panes drop the domains column and shorten the flags.
+	flagsW, domW := min(16, max(8, cw/5)), min(14, max(8, cw/6))
+	gaps := 3
+	if cw < 46 {
+		flagsW, domW, gaps = 8, 0, 2
 	}
-	split := 1
-	for split < len(a) && a[split-1] < a[split] {
-		split++
+	rest := cw - flagsW - domW - gaps
+	nameW := rest * 48 / 100
+	emailW := rest - nameW
+	col := func(mark, name, email, doms, flags string) string {
+		line := mark + fit(name, nameW) + " " + fit(email, emailW) + " "
+		if domW > 0 {
+			line += fit(doms, domW) + " "
+		}
+		return line + fit(flags, flagsW)
 	}
-	if split == len(a) {
-		return
-	}
-	merged := make([]int, 0, len(a))
-	i, j := 0, split
-	for i < split && j < len(a) {
-		if a[i] < a[j] {
-			merged = append(merged, a[i])
-			i++
-		} else {
-			merged = append(merged, a[j])
-			j++
+	lines := []string{st.Label.Render(col("  ", "NAME", "EMAIL", "DOMAINS", "FLAGS"))}
+	n := p.visibleCount()
+	if n == 0 {
+		switch {
+		case !p.loaded:
+			lines = append(lines, st.Dim.Render("loading…"))
+		case p.filter.matches != nil:
+			lines = append(lines, st.Dim.Render("no employee matches the filter (esc clears it)"))
+		default:
+			lines = append(lines, st.Dim.Render("no employees yet: press S to sync"))
 		}
 	}
-	merged = append(merged, a[i:split]...)
-	merged = append(merged, a[j:]...)
-	copy(a, merged)
+	rows := p.listRows()
+	p.list.clamp(n, rows)
+	for i := p.list.offset; i < n && i < p.list.offset+rows; i++ {
+		r := p.rowAt(i)
+		email := r.email
+		if email == "" {
+			email = "-"
+		}
+		mark := "  "
+		if i == p.list.cursor {
+			mark = "› "
+		}
+		line := col(mark, r.name, email, r.domains, r.flags)
+		switch {
+		case i == p.list.cursor && p.focused:
+			line = st.Selected.Render(line)
+		case i == p.list.cursor:
+			line = st.SelectedDim.Render(line)
+		case r.removed:
+			line = st.Dim.Render(line)
+		}
+		lines = append(lines, line)
+	}
+	if p.filtering || p.input.Value() != "" {
+		for len(lines) < rows+1 {
+			lines = append(lines, "")
+		}
+		lines = append(lines, p.input.View())
+	}
+	return block(lines, p.width, p.height)
+}
+
+// employeeItem is an employee as the Details pane describes it.
+type employeeItem struct{ r *empRow }
+
+func (e employeeItem) Kind() string { return "employee" }
+func (e employeeItem) ID() string   { return strconv.FormatInt(e.r.id, 10) }
+
+// DetailLines describe the employee and each account; long values wrap.
+func (e employeeItem) DetailLines(c *Common, cw int) []string {
+	r, v, st := e.r, e.r.view, c.Styles
+	var out []string
+	add := func(label, value string) { out = append(out, wrapField(c, label, value, cw)...) }
+	add("Name", r.name)
+	email := r.email
+	if email == "" {
+		email = "(none)"
+	}
+	add("Email", email)
+	status := v.Status
+	if v.RemovedAt != nil {
+		status += " " + relTime(*v.RemovedAt, c.Now())
+	}
+	add("Status", status+" · "+v.Source)
+	if v.Department != "" {
+		add("Dept", sanitize.Text(v.Department))
+	}
+	if r.flags != "" {
+		add("Flags", st.Flag.Render(r.flags))
+	}
+	if v.Key != nil {
+		ks := v.Key.Status
+		if v.Key.Reason != "" {
+			ks += " (" + v.Key.Reason + ")"
+		}
+		add("Key", sanitize.Text(v.Key.Serial)+" "+ks)
+	} else {
+		add("Key", st.Dim.Render("none"))
+	}
+	for _, a := range v.Accounts {
+		out = append(out, "")
+		head := st.Label.Render(sanitize.Text(a.Domain) + `\` + sanitize.Text(a.SAMAccountName))
+		if a.LeftReason != nil {
+			head += " " + st.Warn.Render("left: "+*a.LeftReason)
+		}
+		out = append(out, head)
+		add("DN", sanitize.Text(a.DN))
+		if a.UPN != "" {
+			add("UPN", sanitize.Text(a.UPN))
+		}
+		enabled := "enabled"
+		if !a.Enabled {
+			enabled = st.Warn.Render("disabled")
+		}
+		add("Account", enabled)
+		var groups []string
+		if a.InSyncGroup {
+			groups = append(groups, "sync")
+		}
+		if a.PasswordRotation {
+			groups = append(groups, "password rotation")
+		}
+		if len(groups) == 0 {
+			groups = append(groups, "none")
+		}
+		add("Groups", strings.Join(groups, ", "))
+		if a.Title != "" {
+			add("Title", sanitize.Text(a.Title))
+		}
+		if a.PwdLastSet != nil {
+			add("Password", "set "+relTime(*a.PwdLastSet, c.Now()))
+		}
+	}
+	return out
 }

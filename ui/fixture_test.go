@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -154,19 +155,83 @@ func asciiRenderer() *lipgloss.Renderer {
 }
 
 // newTestModel builds a console over the fixture, sized and with its data
-// loaded by running the load commands synchronously.
-func newTestModel(t testing.TB, svc *app.Service, w, h int) Model {
+// loaded by running the panes' load commands synchronously.
+func newTestModel(t testing.TB, svc *app.Service, w, h int) *Model {
 	t.Helper()
-	m := New(svc, Options{Actor: testActor, Renderer: asciiRenderer(), Now: func() time.Time { return fixedNow }, Location: time.UTC, NoEvents: true})
+	return newTestModelAs(t, svc, testActor, w, h)
+}
+
+func newTestModelAs(t testing.TB, svc *app.Service, actor app.Actor, w, h int) *Model {
+	t.Helper()
+	m := New(svc, Options{Actor: actor, Renderer: asciiRenderer(), Now: func() time.Time { return fixedNow }, Location: time.UTC, NoEvents: true})
 	m = update(t, m, tea.WindowSizeMsg{Width: w, Height: h})
-	for _, cmd := range []tea.Cmd{m.loadEmployees(), m.loadDomains(), m.loadActivity(0)} {
-		m = update(t, m, cmd())
+	return run(t, m, m.mgr.Init())
+}
+
+func update(t testing.TB, m *Model, msg tea.Msg) *Model {
+	t.Helper()
+	m.Update(msg)
+	return m
+}
+
+// run executes a command chain synchronously, feeding each message back
+// into the model, until no command is left; batches and sequences run in
+// order. Timers (ticks, cursor blinks) are not waited for.
+func run(t testing.TB, m *Model, cmd tea.Cmd) *Model {
+	t.Helper()
+	queue := []tea.Cmd{cmd}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if c == nil {
+			continue
+		}
+		msg := c()
+		if v := reflect.ValueOf(msg); msg != nil && v.Kind() == reflect.Slice && v.Type().Elem() == reflect.TypeOf(tea.Cmd(nil)) {
+			// tea.BatchMsg, and tea.Sequence's own message.
+			for i := 0; i < v.Len(); i++ {
+				queue = append(queue, v.Index(i).Interface().(tea.Cmd))
+			}
+			continue
+		}
+		switch msg.(type) {
+		case nil, tickMsg, tea.QuitMsg:
+			continue
+		}
+		if _, ok := msg.(interface{ Blink() }); ok {
+			continue
+		}
+		_, next := m.Update(msg)
+		queue = append(queue, next)
 	}
 	return m
 }
 
-func update(t testing.TB, m Model, msg tea.Msg) Model {
-	t.Helper()
-	nm, _ := m.Update(msg)
-	return nm.(Model)
+// press sends messages one by one, running what each starts, and returns
+// the model.
+func press(t testing.TB, m *Model, msgs ...tea.Msg) *Model {
+	if t != nil {
+		t.Helper()
+	}
+	for _, msg := range msgs {
+		_, cmd := m.Update(msg)
+		if t != nil {
+			m = run(t, m, cmd)
+		}
+	}
+	return m
 }
+
+// pressOnly sends messages without running what they start, and returns
+// the last command.
+func pressOnly(m *Model, msgs ...tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
+	for _, msg := range msgs {
+		_, cmd = m.Update(msg)
+	}
+	return cmd
+}
+
+func (m *Model) employees() *employeesPane { return m.mgr.pane(paneEmployees).(*employeesPane) }
+func (m *Model) keysPane() *keysPane       { return m.mgr.pane(paneKeys).(*keysPane) }
+func (m *Model) domainsPane() *domainsPane { return m.mgr.pane(paneDomains).(*domainsPane) }

@@ -43,7 +43,7 @@ func TestGolden(t *testing.T) {
 				if err := tm.Quit(); err != nil {
 					t.Fatal(err)
 				}
-				final := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(Model)
+				final := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*Model)
 				teatest.RequireEqualOutput(t, []byte(final.View()))
 			})
 		}

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -20,202 +19,295 @@ type (
 	}
 	// keyOpMsg ends a key operation run in a command.
 	keyOpMsg struct {
-		what   string // "assign", "renew", "unlock", "activate", ...
+		what   string // "assign", "renew", "unlock", ...
 		serial string
 		code   app.IssuedCode
-		res    app.ActivationResult
 		err    error
 	}
 )
 
-func (m Model) loadKeys() tea.Cmd {
-	svc, ctx, actor := m.svc, m.ctx, m.opts.Actor
+const paneKeys = "Keys"
+
+// keysPane is the key inventory: serial, status, owner, last seen, plugged
+// in; its actions follow the key lifecycle.
+type keysPane struct {
+	c             *Common
+	width, height int
+	focused       bool
+	keys          []app.KeyView
+	list          list
+	actions       []Action
+}
+
+func newKeysPane(c *Common) *keysPane {
+	p := &keysPane{c: c}
+	// lifecycle is an action that the key lifecycle must allow from the
+	// selected key's status.
+	lifecycle := func(a keylife.Action) func() (bool, string) {
+		return func() (bool, string) {
+			k := p.current()
+			if k == nil {
+				return false, "no key selected"
+			}
+			if _, err := keylife.Transition(keylife.Status(k.Status), a); err != nil {
+				return false, fmt.Sprintf("not for a %s key", k.Status)
+			}
+			return true, ""
+		}
+	}
+	simulated := func() (bool, string) {
+		return p.c.Svc != nil && p.c.Svc.HasSimulatedKeys(), "no simulated keys here"
+	}
+	// op runs an operation on the selected key in a command.
+	op := func(what string, fn func(serial string) (app.IssuedCode, error)) func() tea.Cmd {
+		return func() tea.Cmd {
+			serial := p.current().Serial
+			return func() tea.Msg {
+				code, err := fn(serial)
+				return keyOpMsg{what: what, serial: serial, code: code, err: err}
+			}
+		}
+	}
+	svc, ctx, actor := c.Svc, c.Ctx, c.Actor
+	noCode := func(err error) (app.IssuedCode, error) { return app.IssuedCode{}, err }
+	shown := func() string { return sanitize.Text(p.current().Serial) }
+	p.actions = []Action{
+		{Key: key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign to the selected employee")), Perm: app.PermKeyAssign, OnItem: true, Priority: 6,
+			Confirm: ConfirmAsk,
+			Applies: func() (bool, string) {
+				if ok, why := lifecycle(keylife.ActionAssign)(); !ok {
+					return ok, why
+				}
+				e, _ := p.c.Selected("employee").(employeeItem)
+				switch {
+				case e.r == nil:
+					return false, "select an employee in Employees first"
+				case e.r.view.Status != "active":
+					return false, fmt.Sprintf("%s is %s: only active employees get keys", e.r.name, e.r.view.Status)
+				}
+				return true, ""
+			},
+			Ask: func() (string, string) {
+				e := p.c.Selected("employee").(employeeItem)
+				return fmt.Sprintf("Assign key %s to %s?", shown(), e.r.name),
+					"The key becomes Reserved and a one-time activation code is shown once; the employee activates the key with it on site."
+			},
+			Run: func() tea.Cmd {
+				ref := p.c.Selected("employee").ID()
+				return op("assign", func(serial string) (app.IssuedCode, error) { return svc.AssignKey(ctx, actor, serial, ref) })()
+			}},
+		{Key: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "activate (plugged in)")), Perm: app.PermKeyActivate, OnItem: true, Priority: 7,
+			Applies: func() (bool, string) {
+				if ok, why := lifecycle(keylife.ActionActivate)(); !ok {
+					return ok, why
+				}
+				if !p.current().PluggedIn {
+					return false, "plug the key in to activate it"
+				}
+				return true, ""
+			},
+			Run: func() tea.Cmd { return openDialog(newActivation(p.c, p.current().Serial)) }},
+		{Key: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "new activation code")), Perm: app.PermKeyRenewCode, OnItem: true, Priority: 5,
+			Confirm: ConfirmAsk, Applies: lifecycle(keylife.ActionRenewCode),
+			Ask: func() (string, string) {
+				return fmt.Sprintf("New activation code for key %s?", shown()), "The old code stops working."
+			},
+			Run: op("renew", func(serial string) (app.IssuedCode, error) { return svc.RenewCode(ctx, actor, serial) })},
+		{Key: key.NewBinding(key.WithKeys("z"), key.WithHelp("z", "suspend")), Perm: app.PermKeySuspend, OnItem: true, Priority: 4,
+			Confirm: ConfirmDanger, Applies: lifecycle(keylife.ActionSuspend),
+			Ask: func() (string, string) {
+				return fmt.Sprintf("Suspend key %s?", shown()), "The key stops working until an admin unlocks it; then it is activated again with a new code."
+			},
+			Run: op("suspend", func(serial string) (app.IssuedCode, error) { return noCode(svc.SuspendKey(ctx, actor, serial, "")) })},
+		{Key: key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unlock")), Perm: app.PermKeyUnlock, OnItem: true, Priority: 4,
+			Confirm: ConfirmAsk, Applies: lifecycle(keylife.ActionUnlock),
+			Ask: func() (string, string) {
+				return fmt.Sprintf("Unlock key %s?", shown()), "The key returns to Reserved for its employee with a new activation code."
+			},
+			Run: op("unlock", func(serial string) (app.IssuedCode, error) { return svc.UnlockKey(ctx, actor, serial, "") })},
+		{Key: key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "withdraw")), Perm: app.PermKeyWithdraw, OnItem: true, Priority: 3,
+			Confirm: ConfirmDanger, Applies: lifecycle(keylife.ActionWithdraw),
+			Ask: func() (string, string) {
+				return fmt.Sprintf("Withdraw key %s?", shown()), "The key is taken from its employee (Deactivated). Plugged in again, it is wiped and returns to Ready."
+			},
+			Run: op("withdraw", func(serial string) (app.IssuedCode, error) { return noCode(svc.WithdrawKey(ctx, actor, serial, "")) })},
+		{Key: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "lost/stolen/broken")), Perm: app.PermKeyCompromise, OnItem: true, Priority: 2,
+			Applies: lifecycle(keylife.ActionCompromise),
+			Run:     func() tea.Cmd { return openDialog(p.compromiseDialog(p.current().Serial)) }},
+		{Key: key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new simulated key")), Perm: app.PermKeyAdd, Priority: 1,
+			Applies: simulated,
+			Run: func() tea.Cmd {
+				return func() tea.Msg {
+					serial, err := svc.NewSimulatedKey(ctx, actor)
+					return keyOpMsg{what: "new simulated key", serial: serial, err: err}
+				}
+			}},
+		{Key: key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "plug simulated key in/out")), Perm: app.PermKeyAdd, OnItem: true, Priority: 1,
+			Applies: func() (bool, string) {
+				if ok, why := simulated(); !ok {
+					return ok, why
+				}
+				return p.current() != nil, "no key selected"
+			},
+			Run: func() tea.Cmd {
+				serial, in := p.current().Serial, !p.current().PluggedIn
+				return func() tea.Msg {
+					what := "unplugged"
+					if in {
+						what = "plugged in"
+					}
+					return keyOpMsg{what: what, serial: serial, err: svc.SetSimulatedKeyPlugged(ctx, actor, serial, in)}
+				}
+			}},
+	}
+	return p
+}
+
+// compromiseDialog asks lost, stolen or broken, then for the serial typed
+// again: marking a key compromised is final.
+func (p *keysPane) compromiseDialog(serial string) Dialog {
+	shown := sanitize.Text(serial)
+	svc, ctx, actor := p.c.Svc, p.c.Ctx, p.c.Actor
+	pick := func(reason keylife.Reason) func() (Dialog, tea.Cmd) {
+		return func() (Dialog, tea.Cmd) {
+			d := newInput(p.c, fmt.Sprintf("Mark key %s %s? This is final.", shown, reason), "Type the key's serial to confirm.", serial,
+				func(string) (Dialog, tea.Cmd) {
+					return nil, func() tea.Msg {
+						return keyOpMsg{what: "compromise", serial: serial, err: svc.CompromiseKey(ctx, actor, serial, reason, "")}
+					}
+				})
+			d.danger = true
+			d.valid = func(v string) (bool, string) { return v == serial, "that is not this key's serial" }
+			return d, nil
+		}
+	}
+	return &choiceDialog{danger: true, title: fmt.Sprintf("Key %s is…", shown), body: "A compromised key is never used again.", keys: p.c.Keys,
+		choices: []choice{{"l", "lost", pick(keylife.ReasonLost)}, {"s", "stolen", pick(keylife.ReasonStolen)}, {"b", "broken", pick(keylife.ReasonBroken)}}}
+}
+
+func (p *keysPane) Title() string     { return fmt.Sprintf("%s (%d)", paneKeys, len(p.keys)) }
+func (p *keysPane) Init() tea.Cmd     { return p.load() }
+func (p *keysPane) Rows() int         { return max(len(p.keys), 1) + 1 } // and the column header
+func (p *keysPane) Actions() []Action { return p.actions }
+func (p *keysPane) SetFocused(f bool) { p.focused = f }
+
+func (p *keysPane) SetSize(w, h int) {
+	p.width, p.height = w, h
+	p.list.clamp(len(p.keys), p.listRows())
+}
+
+func (p *keysPane) listRows() int { return max(1, p.height-1) }
+
+func (p *keysPane) load() tea.Cmd {
+	svc, ctx, actor := p.c.Svc, p.c.Ctx, p.c.Actor
 	return func() tea.Msg {
 		l, err := svc.Keys(ctx, actor)
 		return keysMsg{list: l, err: err}
 	}
 }
 
-func (m *Model) selectedKey() *app.KeyView {
-	if len(m.keysList) == 0 {
+func (p *keysPane) current() *app.KeyView {
+	if len(p.keys) == 0 {
 		return nil
 	}
-	m.keyCursor.clamp(len(m.keysList), max(1, m.layout().keyRows))
-	return &m.keysList[m.keyCursor.cursor]
+	p.list.clamp(len(p.keys), p.listRows())
+	return &p.keys[p.list.cursor]
 }
 
-func (m *Model) keyOp(what, serial string, fn func() (app.IssuedCode, error)) tea.Cmd {
-	return func() tea.Msg {
-		code, err := fn()
-		return keyOpMsg{what: what, serial: serial, code: code, err: err}
+func (p *keysPane) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case keysMsg:
+		if msg.err != nil {
+			return notify("loading keys failed: %v", msg.err)
+		}
+		var serial string
+		if k := p.current(); k != nil {
+			serial = k.Serial
+		}
+		p.keys = msg.list
+		for i := range p.keys {
+			if p.keys[i].Serial == serial {
+				p.list.cursor = i
+			}
+		}
+		p.list.clamp(len(p.keys), p.listRows())
+	case keyOpMsg:
+		return tea.Batch(p.opDone(msg), p.load())
+	case eventMsg:
+		return p.event(msg.e)
+	case tea.KeyMsg:
+		if d, ok := p.c.Keys.movement(msg, p.listRows()); ok {
+			p.list.move(d, len(p.keys), p.listRows())
+		}
+	case clickMsg:
+		if i := p.list.offset + msg.row - 1; msg.row >= 1 && i < len(p.keys) {
+			p.list.cursor = i
+		}
+	case scrollMsg:
+		p.list.move(msg.delta, len(p.keys), p.listRows())
 	}
+	return nil
 }
 
-// handleKeysPaneKey runs the Keys pane's actions; ok is false when the key
-// is not one of them.
-func (m Model) handleKeysPaneKey(msg tea.KeyMsg) (Model, tea.Cmd, bool) {
-	k := m.keys
-	svc, ctx, actor := m.svc, m.ctx, m.opts.Actor
-	if key.Matches(msg, k.SimNew) && svc != nil && svc.HasSimulatedKeys() {
-		return m, func() tea.Msg {
-			serial, err := svc.NewSimulatedKey(ctx, actor)
-			return keyOpMsg{what: "new simulated key", serial: serial, err: err}
-		}, true
-	}
-	sel := m.selectedKey()
-	if sel == nil {
-		if key.Matches(msg, k.KeyAssign, k.KeyRenew, k.KeyActivate, k.KeySuspend, k.KeyUnlock, k.KeyWithdraw, k.KeyCompromise, k.SimPlug) {
-			m.say("no keys yet: plug one in, or add serials with keydesk keys add")
-			return m, nil, true
+func (p *keysPane) event(e app.Event) tea.Cmd {
+	switch e := e.(type) {
+	case app.DataChanged:
+		if e.What.Has(app.ChangedKeys) {
+			return p.load()
 		}
-		return m, nil, false
-	}
-	serial := sel.Serial
-	shown := sanitize.Text(serial)
-	switch {
-	case key.Matches(msg, k.SimPlug) && svc != nil && svc.HasSimulatedKeys():
-		in := !sel.PluggedIn
-		return m, func() tea.Msg {
-			what := "unplugged"
-			if in {
-				what = "plugged in"
-			}
-			return keyOpMsg{what: what, serial: serial, err: svc.SetSimulatedKeyPlugged(ctx, actor, serial, in)}
-		}, true
-	case key.Matches(msg, k.KeyAssign):
-		r := m.selectedRow()
-		if r == nil {
-			m.say("select an employee in Employees first, then assign the key here")
-			return m, nil, true
+	case app.EventsLost:
+		return p.load()
+	case app.KeyPlugged:
+		// Only keys plugged in where this console is (its place) arrive.
+		shown := sanitize.Text(e.Serial)
+		switch {
+		case !e.PluggedIn:
+		case e.Status == string(keylife.StatusReserved) && p.c.Can(app.PermKeyActivate):
+			// The activation screen: the key was plugged in on site.
+			return tea.Batch(p.load(), func() tea.Msg { return openDialogMsg{d: newActivation(p.c, e.Serial), ifIdle: true} })
+		case e.Status == string(keylife.StatusSuspended) || e.Status == string(keylife.StatusLocked):
+			return tea.Batch(p.load(), notify("key %s is %s: an admin must unlock it before it can be activated", shown, e.Status))
 		}
-		who, ref := r.name, fmt.Sprint(r.id)
-		m.dialog = confirmDialog(fmt.Sprintf("Assign key %s to %s?", shown, who),
-			"The key becomes Reserved and a one-time activation code is shown once; the employee activates the key with it on site.", false,
-			func(m *Model) tea.Cmd {
-				return m.keyOp("assign", serial, func() (app.IssuedCode, error) { return svc.AssignKey(ctx, actor, serial, ref) })
-			})
-		return m, nil, true
-	case key.Matches(msg, k.KeyRenew):
-		m.dialog = confirmDialog(fmt.Sprintf("New activation code for key %s?", shown), "The old code stops working.", false,
-			func(m *Model) tea.Cmd {
-				return m.keyOp("renew", serial, func() (app.IssuedCode, error) { return svc.RenewCode(ctx, actor, serial) })
-			})
-		return m, nil, true
-	case key.Matches(msg, k.KeyActivate):
-		return m.activationDialog(serial)
-	case key.Matches(msg, k.KeySuspend):
-		m.dialog = confirmDialog(fmt.Sprintf("Suspend key %s?", shown), "The key stops working until an admin unlocks it; then it is activated again with a new code.", true,
-			func(m *Model) tea.Cmd {
-				return m.keyOp("suspend", serial, func() (app.IssuedCode, error) { return app.IssuedCode{}, svc.SuspendKey(ctx, actor, serial, "") })
-			})
-		return m, nil, true
-	case key.Matches(msg, k.KeyUnlock):
-		m.dialog = confirmDialog(fmt.Sprintf("Unlock key %s?", shown), "The key returns to Reserved for its employee with a new activation code.", false,
-			func(m *Model) tea.Cmd {
-				return m.keyOp("unlock", serial, func() (app.IssuedCode, error) { return svc.UnlockKey(ctx, actor, serial, "") })
-			})
-		return m, nil, true
-	case key.Matches(msg, k.KeyWithdraw):
-		m.dialog = confirmDialog(fmt.Sprintf("Withdraw key %s?", shown), "The key is taken from its employee (Deactivated). Plugged in again, it is wiped and returns to Ready.", true,
-			func(m *Model) tea.Cmd {
-				return m.keyOp("withdraw", serial, func() (app.IssuedCode, error) { return app.IssuedCode{}, svc.WithdrawKey(ctx, actor, serial, "") })
-			})
-		return m, nil, true
-	case key.Matches(msg, k.KeyCompromise):
-		pick := func(reason keylife.Reason) func(m *Model) tea.Cmd {
-			return func(m *Model) tea.Cmd {
-				d, cmd := m.inputDialog(fmt.Sprintf("Mark key %s %s? This is final.", shown, reason),
-					"Type the key's serial to confirm.", serial, false,
-					func(v string) (bool, string) {
-						if v != serial {
-							return false, "that is not this key's serial"
-						}
-						return true, ""
-					},
-					func(m *Model, _ string) tea.Cmd {
-						return m.keyOp("compromise", serial, func() (app.IssuedCode, error) {
-							return app.IssuedCode{}, svc.CompromiseKey(ctx, actor, serial, reason, "")
-						})
-					})
-				d.danger = true
-				m.dialog = d
-				return cmd
-			}
-		}
-		m.dialog = &dialog{kind: dialogChoice, danger: true, title: fmt.Sprintf("Key %s is…", shown),
-			body:    "A compromised key is never used again.",
-			choices: []choice{{"l", "lost", pick(keylife.ReasonLost)}, {"s", "stolen", pick(keylife.ReasonStolen)}, {"b", "broken", pick(keylife.ReasonBroken)}}}
-		return m, nil, true
+		return p.load()
+	case app.KeyProblem:
+		return notify("a key plugged in could not be handled: %s", firstLine(e.Err))
 	}
-	return m, nil, false
+	return nil
 }
 
-// activationDialog asks for the activation code of a plugged-in key.
-func (m Model) activationDialog(serial string) (Model, tea.Cmd, bool) {
-	var sel *app.KeyView
-	for i := range m.keysList {
-		if m.keysList[i].Serial == serial {
-			sel = &m.keysList[i]
-		}
-	}
-	shown := sanitize.Text(serial)
-	switch {
-	case sel == nil:
-		return m, nil, true
-	case sel.Status != string(keylife.StatusReserved):
-		m.say("key %s is %s: only a reserved key is activated", shown, sel.Status)
-		return m, nil, true
-	case !sel.PluggedIn:
-		m.say("plug key %s in to activate it", shown)
-		return m, nil, true
-	}
-	svc, ctx, actor := m.svc, m.ctx, m.opts.Actor
-	owner := sanitize.Text(sel.Owner)
-	d, cmd := m.inputDialog(fmt.Sprintf("Activate key %s for %s", shown, owner),
-		"Enter the 6-digit activation code the admin gave you. Three wrong codes lock the key.", "123 456", true,
-		func(v string) (bool, string) {
-			if _, err := keylife.ParseCode(v); err != nil {
-				return false, "the code is 6 digits, e.g. 482 913"
-			}
-			return true, ""
-		},
-		func(m *Model, v string) tea.Cmd {
-			m.say("activating key %s…", shown)
-			return func() tea.Msg {
-				res, err := svc.ActivateKey(ctx, actor, serial, v)
-				return keyOpMsg{what: "activate", serial: serial, res: res, err: err}
-			}
-		})
-	m.dialog = d
-	return m, cmd, true
-}
-
-// keyOpDone shows how a key operation ended: a code dialog when a code was
+// opDone shows how a key operation ended: a code dialog when a code was
 // issued, otherwise a message.
-func (m Model) keyOpDone(msg keyOpMsg) (Model, tea.Cmd) {
+func (p *keysPane) opDone(msg keyOpMsg) tea.Cmd {
 	shown := sanitize.Text(msg.serial)
 	switch {
-	case msg.err != nil && msg.what == "activate" && errors.Is(msg.err, app.ErrWrongCode):
-		m.say("wrong code for key %s: %d attempts left", shown, msg.res.Left)
-		next, cmd, _ := m.activationDialog(msg.serial)
-		return next, tea.Batch(cmd, m.loadKeys())
 	case msg.err != nil:
-		m.say("%s %s: %v", msg.what, shown, firstLine(msg.err.Error()))
+		return notify("%s %s: %s", msg.what, shown, firstLine(msg.err.Error()))
 	case !msg.code.IsZero():
-		m.dialog = &dialog{kind: dialogCode, title: fmt.Sprintf("Activation code for key %s", shown),
-			body: "Give it to the employee; it is shown only now. They plug the key in and enter it.", code: msg.code.String()}
-	case msg.what == "activate":
-		m.say("key %s is active", shown)
+		return openDialog(&codeDialog{keys: p.c.Keys, code: msg.code.String(), title: fmt.Sprintf("Activation code for key %s", shown),
+			body: fmt.Sprintf("Give it to the employee; it is shown only now and expires %s. They plug the key in and enter it.", relTime(msg.code.ExpiresAt, p.c.Now()))})
 	case msg.what == "new simulated key":
-		m.say("simulated key %s plugged in", shown)
-	default:
-		m.say("key %s: %s", shown, msg.what)
+		return notify("simulated key %s plugged in", shown)
 	}
-	return m, m.loadKeys()
+	return notify("key %s: %s", shown, msg.what)
 }
 
-// keyLines draws the Keys pane.
-func (m Model) keyLines(cw, rows int) []string {
+func (p *keysPane) Selected() Item {
+	k := p.current()
+	if k == nil {
+		return nil
+	}
+	var can []string
+	for _, a := range p.actions {
+		if ok, _ := a.applies(); ok && a.OnItem && p.c.Can(a.Perm) {
+			can = append(can, a.Key.Help().Desc+" ("+a.Key.Help().Key+")")
+		}
+	}
+	return keyItem{*k, can}
+}
+
+// View draws the column header and the visible keys.
+func (p *keysPane) View() string {
+	st, cw := p.c.Styles, p.width
 	serialW, statusW := min(16, cw/3), min(24, max(10, cw/3))
 	seenW := 0
 	if cw >= 60 {
@@ -229,24 +321,21 @@ func (m Model) keyLines(cw, rows int) []string {
 		}
 		return line + fit(plugged, 4)
 	}
-	lines := []string{m.styles.Label.Render(col("  ", "SERIAL", "STATUS", "OWNER", "SEEN", "IN"))}
-	if len(m.keysList) == 0 {
+	lines := []string{st.Label.Render(col("  ", "SERIAL", "STATUS", "OWNER", "SEEN", "IN"))}
+	if len(p.keys) == 0 {
 		hint := "no keys: plug one in"
-		if m.svc != nil && m.svc.HasSimulatedKeys() {
+		if p.c.Svc != nil && p.c.Svc.HasSimulatedKeys() {
 			hint += " (n: new simulated key)"
 		}
-		return append(lines, m.styles.Dim.Render(hint))
+		return block(append(lines, st.Dim.Render(hint)), p.width, p.height)
 	}
-	m.keyCursor.clamp(len(m.keysList), rows)
-	for i := m.keyCursor.offset; i < len(m.keysList) && len(lines) <= rows; i++ {
-		kv := m.keysList[i]
+	rows := p.listRows()
+	p.list.clamp(len(p.keys), rows)
+	for i := p.list.offset; i < len(p.keys) && len(lines) <= rows; i++ {
+		kv := p.keys[i]
 		mark := "  "
-		if i == m.keyCursor.cursor {
+		if i == p.list.cursor {
 			mark = "› "
-		}
-		status := kv.Status
-		if kv.Reason != "" {
-			status += " (" + kv.Reason + ")"
 		}
 		owner := kv.Owner
 		if owner == "" {
@@ -257,66 +346,65 @@ func (m Model) keyLines(cw, rows int) []string {
 			plugged = "yes"
 		}
 		if kv.LastSeen != nil {
-			seen = relTime(*kv.LastSeen, m.opts.Now())
+			seen = relTime(*kv.LastSeen, p.c.Now())
 		}
-		line := col(mark, sanitize.Text(kv.Serial), status, sanitize.Text(owner), seen, plugged)
+		line := col(mark, sanitize.Text(kv.Serial), keyStatus(kv), sanitize.Text(owner), seen, plugged)
 		switch {
-		case i == m.keyCursor.cursor && m.focus == PaneKeys:
-			line = m.styles.Selected.Render(line)
+		case i == p.list.cursor && p.focused:
+			line = st.Selected.Render(line)
 		case kv.Status == string(keylife.StatusCompromised) || kv.Status == string(keylife.StatusDeactivated):
-			line = m.styles.Dim.Render(line)
+			line = st.Dim.Render(line)
 		}
 		lines = append(lines, line)
 	}
-	return lines
+	return block(lines, p.width, p.height)
 }
 
-// keyDetailLines describes the selected key.
-func (m Model) keyDetailLines() []string {
-	kv := m.selectedKeyValue()
-	if kv == nil {
-		return []string{m.styles.Dim.Render("select a key")}
+func keyStatus(k app.KeyView) string {
+	if k.Reason != "" {
+		return k.Status + " (" + k.Reason + ")"
 	}
-	lab := m.styles.Label
-	row := func(label, value string) string { return lab.Render(fmt.Sprintf("%-9s", label)) + " " + value }
-	status := kv.Status
-	if kv.Reason != "" {
-		status += " (" + kv.Reason + ")"
-	}
-	out := []string{row("Serial", sanitize.Text(kv.Serial)), row("Status", status)}
+	return k.Status
+}
+
+// keyItem is a key as the Details pane describes it, with what the
+// operator can do with it now.
+type keyItem struct {
+	k   app.KeyView
+	can []string
+}
+
+func (k keyItem) Kind() string { return "key" }
+func (k keyItem) ID() string   { return k.k.Serial }
+
+func (k keyItem) DetailLines(c *Common, cw int) []string {
+	kv, now := k.k, c.Now()
+	var out []string
+	add := func(label, value string) { out = append(out, wrapField(c, label, value, cw)...) }
+	add("Serial", sanitize.Text(kv.Serial))
+	add("Status", keyStatus(kv))
 	if kv.Owner != "" {
-		out = append(out, row("Owner", sanitize.Text(kv.Owner)+" "+sanitize.Text(kv.OwnerEmail)))
+		add("Owner", sanitize.Text(kv.Owner)+" "+sanitize.Text(kv.OwnerEmail))
 	}
 	if kv.Model != "" {
-		out = append(out, row("Model", sanitize.Text(kv.Model)+" "+sanitize.Text(kv.Firmware)))
+		add("Model", sanitize.Text(kv.Model)+" "+sanitize.Text(kv.Firmware))
 	}
 	plugged := "no"
 	if kv.PluggedIn {
 		plugged = "yes"
 	}
-	out = append(out, row("Plugged", plugged))
+	add("Plugged", plugged)
 	if kv.LastSeen != nil {
-		out = append(out, row("Seen", relTime(*kv.LastSeen, m.opts.Now())))
+		add("Seen", relTime(*kv.LastSeen, now))
 	}
 	if kv.CodeExpiresAt != nil {
-		out = append(out, row("Code", fmt.Sprintf("expires %s, %d wrong attempts", relTime(*kv.CodeExpiresAt, m.opts.Now()), kv.CodeAttempts)))
+		add("Code", fmt.Sprintf("expires %s, %d wrong attempts", relTime(*kv.CodeExpiresAt, now), kv.CodeAttempts))
 	}
-	out = append(out, row("Changed", relTime(kv.StatusChangedAt, m.opts.Now())))
-	var acts []string
-	for _, a := range keylife.Allowed(keylife.Status(kv.Status)) {
-		acts = append(acts, string(a))
+	add("Changed", relTime(kv.StatusChangedAt, now))
+	can := "nothing"
+	if len(k.can) > 0 {
+		can = strings.Join(k.can, ", ")
 	}
-	if len(acts) == 0 {
-		acts = []string{"none (final)"}
-	}
-	out = append(out, "", m.styles.Dim.Render("allowed: "+strings.Join(acts, ", ")))
-	return out
-}
-
-func (m Model) selectedKeyValue() *app.KeyView {
-	if len(m.keysList) == 0 {
-		return nil
-	}
-	i := min(max(0, m.keyCursor.cursor), len(m.keysList)-1)
-	return &m.keysList[i]
+	out = append(out, "")
+	return append(out, wrapField(c, "You can", c.Styles.Dim.Render(can), cw)...)
 }

@@ -25,20 +25,6 @@ var (
 	keyPgDown   = tea.KeyMsg{Type: tea.KeyPgDown}
 )
 
-// press sends keys one by one and returns the model and the last command.
-func press(t testing.TB, m Model, msgs ...tea.Msg) (Model, tea.Cmd) {
-	if t != nil {
-		t.Helper()
-	}
-	var cmd tea.Cmd
-	for _, msg := range msgs {
-		var nm tea.Model
-		nm, cmd = m.Update(msg)
-		m = nm.(Model)
-	}
-	return m, cmd
-}
-
 func typeText(s string) []tea.Msg {
 	var out []tea.Msg
 	for _, r := range s {
@@ -55,25 +41,30 @@ func isQuit(cmd tea.Cmd) bool {
 	return ok
 }
 
-func selectedName(m Model) string {
-	if r := m.selectedRow(); r != nil {
+func selectedName(m *Model) string {
+	if r := m.employees().current(); r != nil {
 		return r.name
 	}
 	return ""
 }
 
+func footerLine(m *Model) string {
+	v := strings.Split(m.View(), "\n")
+	return v[len(v)-1]
+}
+
 func TestFocusCycles(t *testing.T) {
 	m := newTestModel(t, fixture(t, 10), 80, 24)
-	want := []Pane{PaneKeys, PaneDetails, PaneActivity, PaneDomains, PaneEmployees}
+	want := []string{paneKeys, paneDetails, paneActivity, paneDomains, paneEmployees}
 	for _, w := range want {
-		m, _ = press(t, m, keyTab)
-		if m.focus != w {
-			t.Fatalf("after tab focus is %v, want %v", m.focus, w)
+		m = press(t, m, keyTab)
+		if got := m.mgr.focusedName(); got != w {
+			t.Fatalf("after tab focus is %v, want %v", got, w)
 		}
 	}
-	m, _ = press(t, m, keyShiftTab)
-	if m.focus != PaneDomains {
-		t.Errorf("shift+tab from Employees gave %v, want Domains", m.focus)
+	m = press(t, m, keyShiftTab)
+	if got := m.mgr.focusedName(); got != paneDomains {
+		t.Errorf("shift+tab from Employees gave %v, want Domains", got)
 	}
 	if !strings.Contains(m.View(), "KeyDesk › Domains") {
 		t.Error("the header does not say where the user is")
@@ -91,14 +82,14 @@ func TestListMovement(t *testing.T) {
 		{"last", []tea.Msg{keys("G")}, "Zoë Łukasiewicz"},
 		{"last then first", []tea.Msg{keys("G"), keys("g")}, "Anna Smith"},
 		{"up at the top stays", []tea.Msg{keys("k"), keys("k")}, "Anna Smith"},
-		{"page down", []tea.Msg{keyPgDown}, "Person 000006"}, // a page (11 rows at 80x24) less one
+		{"page down", []tea.Msg{keyPgDown}, "Person 000005"}, // a page (10 rows at 80x24, with two keys) less one
 		{"arrow keys", []tea.Msg{tea.KeyMsg{Type: tea.KeyDown}, tea.KeyMsg{Type: tea.KeyDown}}, "Eve <U+202E>gnp.exe"},
 	}
 	svc := fixture(t, 40)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newTestModel(t, svc, 80, 24)
-			m, _ = press(t, m, tt.keys...)
+			m = press(t, m, tt.keys...)
 			if got := selectedName(m); got != tt.want {
 				t.Errorf("selected %q, want %q", got, tt.want)
 			}
@@ -129,12 +120,12 @@ func TestFilter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newTestModel(t, svc, 100, 30)
-			m, _ = press(t, m, keys("/"))
-			if !m.filtering {
+			m = press(t, m, keys("/"))
+			if !m.employees().Capturing() {
 				t.Fatal("/ did not focus the filter")
 			}
-			m, _ = press(t, m, typeText(tt.typed)...)
-			if got := m.visibleCount(); got != tt.count {
+			m = press(t, m, typeText(tt.typed)...)
+			if got := m.employees().visibleCount(); got != tt.count {
 				t.Errorf("%d rows match %q, want %d", got, tt.typed, tt.count)
 			}
 			if got := selectedName(m); got != tt.first {
@@ -153,22 +144,23 @@ func TestFilter(t *testing.T) {
 
 func TestFilterInputTakesEveryKey(t *testing.T) {
 	m := newTestModel(t, fixture(t, 5), 80, 24)
-	m, cmd := press(t, m, append([]tea.Msg{keys("/")}, typeText("qs?S")...)...)
-	if isQuit(cmd) || m.showHelp || m.pendingSyncs != 0 || m.dialog != nil {
-		t.Fatalf("keys typed into the filter ran actions: quit=%v help=%v syncs=%d", isQuit(cmd), m.showHelp, m.pendingSyncs)
+	cmd := pressOnly(m, append([]tea.Msg{keys("/")}, typeText("qs?S")...)...)
+	if isQuit(cmd) || m.showHelp || m.pendingSyncs != 0 || m.dialog != nil || m.message != "" {
+		t.Fatalf("keys typed into the filter ran actions: quit=%v help=%v syncs=%d message=%q", isQuit(cmd), m.showHelp, m.pendingSyncs, m.message)
 	}
-	if m.input.Value() != "qs?S" {
-		t.Errorf("filter holds %q, want qs?S", m.input.Value())
+	e := m.employees()
+	if e.input.Value() != "qs?S" {
+		t.Errorf("filter holds %q, want qs?S", e.input.Value())
 	}
-	m, _ = press(t, m, keyEsc)
-	if m.filtering || m.input.Value() != "" || m.visibleCount() != 10 {
-		t.Errorf("esc: filtering=%v value=%q rows=%d; want the filter cleared", m.filtering, m.input.Value(), m.visibleCount())
+	m = press(t, m, keyEsc)
+	if e.Capturing() || e.input.Value() != "" || e.visibleCount() != 10 {
+		t.Errorf("esc: filtering=%v value=%q rows=%d; want the filter cleared", e.Capturing(), e.input.Value(), e.visibleCount())
 	}
-	m, _ = press(t, m, append(append([]tea.Msg{keys("/")}, typeText("anna")...), keyEnter)...)
-	if m.filtering || m.visibleCount() != 1 {
-		t.Errorf("enter: filtering=%v rows=%d; want the filter kept and the input closed", m.filtering, m.visibleCount())
+	m = press(t, m, append(append([]tea.Msg{keys("/")}, typeText("anna")...), keyEnter)...)
+	if e.Capturing() || e.visibleCount() != 1 {
+		t.Errorf("enter: filtering=%v rows=%d; want the filter kept and the input closed", e.Capturing(), e.visibleCount())
 	}
-	m, _ = press(t, m, keys("j"))
+	m = press(t, m, keys("j"))
 	if selectedName(m) != "Anna Smith" {
 		t.Error("j after enter did not act on the filtered list")
 	}
@@ -176,96 +168,222 @@ func TestFilterInputTakesEveryKey(t *testing.T) {
 
 func TestKeysReadTogetherAreTakenOneByOne(t *testing.T) {
 	m := newTestModel(t, fixture(t, 5), 80, 24)
+	e := m.employees()
 	// A busy terminal hands "/" and the letters typed after it over at once.
-	m, _ = press(t, m, keys("/mallory"))
-	if !m.filtering || m.input.Value() != "mallory" || m.visibleCount() != 1 {
-		t.Fatalf("filtering=%v value=%q rows=%d; want the filter open with mallory", m.filtering, m.input.Value(), m.visibleCount())
+	m = press(t, m, keys("/mallory"))
+	if !e.Capturing() || e.input.Value() != "mallory" || e.visibleCount() != 1 {
+		t.Fatalf("filtering=%v value=%q rows=%d; want the filter open with mallory", e.Capturing(), e.input.Value(), e.visibleCount())
 	}
-	m, _ = press(t, m, keyEsc, keys("jj"))
-	if m.empList.cursor != 2 {
-		t.Errorf("jj moved the cursor to %d, want 2", m.empList.cursor)
+	m = press(t, m, keyEsc, keys("jj"))
+	if e.list.cursor != 2 {
+		t.Errorf("jj moved the cursor to %d, want 2", e.list.cursor)
 	}
 	// Esc then j read together arrive as alt+j: the filter closes, then j.
-	m, _ = press(t, m, keys("/anna"), tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("j"), Alt: true})
-	if m.filtering || m.input.Value() != "" || m.empList.cursor != 1 {
-		t.Errorf("alt+j while filtering: filtering=%v value=%q cursor=%d; want the filter cleared and the cursor moved", m.filtering, m.input.Value(), m.empList.cursor)
+	m = press(t, m, keys("/anna"), tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("j"), Alt: true})
+	if e.Capturing() || e.input.Value() != "" || e.list.cursor != 1 {
+		t.Errorf("alt+j while filtering: filtering=%v value=%q cursor=%d; want the filter cleared and the cursor moved", e.Capturing(), e.input.Value(), e.list.cursor)
 	}
 }
 
-func TestHelpIsGeneratedFromBindings(t *testing.T) {
-	m := newTestModel(t, fixture(t, 5), 100, 40)
-	m, _ = press(t, m, keys("?"))
-	v := m.View()
-	for _, g := range m.keys.fullHelp() {
-		for _, b := range g.Bindings {
-			if !strings.Contains(v, b.Help().Key) || !strings.Contains(v, b.Help().Desc) {
-				t.Errorf("help lacks %s %s", b.Help().Key, b.Help().Desc)
+// TestHelpIsGeneratedFromTheActionTables checks that the help screen lists
+// exactly the actions this operator may run: every permitted action of the
+// global table and of each pane, and none other.
+func TestHelpIsGeneratedFromTheActionTables(t *testing.T) {
+	svc := fixture(t, 5)
+	for _, role := range app.Roles() {
+		t.Run(string(role), func(t *testing.T) {
+			m := newTestModelAs(t, svc, app.Actor{Name: "op", Role: role}, 140, 50)
+			m = press(t, m, keys("?"))
+			v := m.View()
+			tables := [][]Action{m.global}
+			for _, s := range m.mgr.slots {
+				tables = append(tables, s.pane.Actions())
 			}
+			for _, table := range tables {
+				for _, a := range table {
+					h := a.Key.Help()
+					line := regexp.MustCompile(`(?m)^│?\s*` + regexp.QuoteMeta(h.Key) + `\s+` + regexp.QuoteMeta(h.Desc))
+					listed := line.MatchString(strings.ReplaceAll(v, "│", "\n"))
+					if listed != m.c.Can(a.Perm) {
+						t.Errorf("help lists %q %q: %v, but the role may run it: %v", h.Key, h.Desc, listed, m.c.Can(a.Perm))
+					}
+				}
+			}
+			m = press(t, m, keys("?"))
+			if m.showHelp {
+				t.Error("? did not close the help")
+			}
+		})
+	}
+}
+
+// TestRolesSeeOnlyWhatTheyMayDo: the console offers each role only its
+// actions, hides panes it may not read, and an action pressed anyway is
+// refused in a short message.
+func TestRolesSeeOnlyWhatTheyMayDo(t *testing.T) {
+	svc := fixture(t, 5)
+	helpdesk := newTestModelAs(t, svc, app.Actor{Name: "hd", Role: app.RoleHelpdesk}, 100, 40)
+	if helpdesk.mgr.pane(paneActivity) != nil || strings.Contains(helpdesk.View(), "Activity") {
+		t.Error("helpdesk (no audit.read) is shown the Activity pane")
+	}
+	helpdesk = press(t, helpdesk, keyTab, keys("j")) // Keys, the active KD-0002
+	if f := footerLine(helpdesk); strings.Contains(f, "lost/stolen/broken") || !strings.Contains(f, "z suspend") {
+		t.Errorf("helpdesk's footer on an active key: %q; want suspend offered, compromise not", f)
+	}
+	helpdesk = press(t, helpdesk, keys("x"))
+	if helpdesk.dialog != nil || !strings.Contains(footerLine(helpdesk), "lost/stolen/broken: your role (helpdesk) cannot do this") {
+		t.Errorf("x as helpdesk: dialog %v, footer %q", helpdesk.dialog, footerLine(helpdesk))
+	}
+	helpdesk.mgr.focusName(paneDomains) // corp holds 2 removals
+	helpdesk = press(t, helpdesk, keys("a"))
+	if helpdesk.dialog != nil || !strings.Contains(footerLine(helpdesk), "your role (helpdesk) cannot do this") {
+		t.Errorf("helpdesk could start applying held removals (focus %s)", helpdesk.mgr.focusedName())
+	}
+
+	auditor := newTestModelAs(t, svc, app.Actor{Name: "aud", Role: app.RoleAuditor}, 100, 40)
+	auditor = press(t, auditor, keyTab) // Keys
+	f := footerLine(auditor)
+	for _, forbidden := range []string{"assign", "suspend", "withdraw", "new activation code"} {
+		if strings.Contains(f, forbidden) {
+			t.Errorf("auditor's footer offers %s: %q", forbidden, f)
 		}
 	}
-	m, _ = press(t, m, keys("?"))
-	if m.showHelp {
-		t.Error("? did not close the help")
+	if !strings.Contains(f, "? help") || !strings.Contains(f, "q quit") {
+		t.Errorf("auditor's footer %q lacks help and quit", f)
+	}
+	if auditor.mgr.pane(paneActivity) == nil {
+		t.Error("the auditor does not see the Activity pane")
+	}
+}
+
+// TestActionsFollowTheLifecycle: the Keys pane offers on a key only what
+// its status allows, and says why in one line when a key is pressed anyway.
+func TestActionsFollowTheLifecycle(t *testing.T) {
+	m := newTestModel(t, fixture(t, 5), 120, 40)
+	m = press(t, m, keyTab) // Keys: KD-0001 ready
+	f := footerLine(m)
+	if !strings.Contains(f, "a assign") || strings.Contains(f, "z suspend") || strings.Contains(f, "u unlock") {
+		t.Errorf("footer on a ready key: %q", f)
+	}
+	m = press(t, m, keys("z"))
+	if m.dialog != nil || !strings.Contains(footerLine(m), "suspend: not for a ready key") {
+		t.Errorf("z on a ready key: dialog %v, footer %q", m.dialog, footerLine(m))
+	}
+	m = press(t, m, keys("j")) // KD-0002 active
+	f = footerLine(m)
+	if strings.Contains(f, "a assign") || !strings.Contains(f, "z suspend") {
+		t.Errorf("footer on an active key: %q", f)
+	}
+	if v := m.View(); !strings.Contains(v, "You can") || !strings.Contains(v, "suspend (z)") {
+		t.Errorf("the key's details do not say what can be done with it:\n%s", v)
+	}
+}
+
+// TestFooterNeverCutsAHint: at 80 columns, whatever is focused, every hint
+// in the footer is whole, and ? help and q quit are always there.
+func TestFooterNeverCutsAHint(t *testing.T) {
+	m := newTestModel(t, fixture(t, 5), 80, 24)
+	for range m.mgr.slots {
+		m = press(t, m, keyTab)
+		f := footerLine(m)
+		if !strings.HasSuffix(strings.TrimRight(f, " "), "? help · q quit") {
+			t.Errorf("%s: footer %q does not end with ? help · q quit", m.mgr.focusedName(), f)
+		}
+		if strings.Contains(f, "…") || ansi.StringWidth(f) != 80 {
+			t.Errorf("%s: footer %q is cut or not 80 wide", m.mgr.focusedName(), f)
+		}
+	}
+}
+
+// TestKeyLettersMeanOneThingPerPane: within a pane, a key is one action,
+// and no pane's action takes a key that means something everywhere.
+func TestKeyLettersMeanOneThingPerPane(t *testing.T) {
+	m := newTestModel(t, fixture(t, 5), 100, 30)
+	global := map[string]string{}
+	for _, a := range m.global {
+		for _, k := range a.Key.Keys() {
+			global[k] = a.Key.Help().Desc
+		}
+	}
+	for _, k := range m.c.Keys.listKeys() {
+		for _, kk := range k.Keys() {
+			global[kk] = k.Help().Desc
+		}
+	}
+	for _, s := range m.mgr.slots {
+		seen := map[string]string{}
+		for _, a := range s.pane.Actions() {
+			for _, k := range a.Key.Keys() {
+				if other, ok := seen[k]; ok {
+					t.Errorf("%s: %q means both %q and %q", s.name, k, other, a.Key.Help().Desc)
+				}
+				if g, ok := global[k]; ok {
+					t.Errorf("%s: %q (%s) hides the global %q", s.name, k, a.Key.Help().Desc, g)
+				}
+				seen[k] = a.Key.Help().Desc
+			}
+		}
 	}
 }
 
 func TestQuitAsksWhileSyncing(t *testing.T) {
 	m := newTestModel(t, fixture(t, 5), 120, 30)
-	if _, cmd := press(t, m, keys("q")); !isQuit(cmd) {
+	if cmd := pressOnly(m, keys("q")); !isQuit(cmd) {
 		t.Fatal("q did not quit when nothing runs")
 	}
-	m, _ = press(t, m, eventMsg{app.SyncStarted{Domain: "corp"}}, eventMsg{app.SyncProgressed{Domain: "corp", Progress: ldapsync.Progress{Phase: "members", Pages: 3, Entries: 2500}}})
+	m = newTestModel(t, fixture(t, 5), 120, 30)
+	m = press(t, m, eventMsg{app.SyncStarted{Domain: "corp"}}, eventMsg{app.SyncProgressed{Domain: "corp", Progress: ldapsync.Progress{Phase: "members", Pages: 3, Entries: 2500}}})
 	v := m.View()
 	if !strings.Contains(v, "syncing corp") || !strings.Contains(v, "members, 3 pages, 2500 read") {
 		t.Errorf("progress is not shown:\n%s", v)
 	}
-	m, cmd := press(t, m, keys("q"))
-	if isQuit(cmd) || m.dialog == nil {
+	if cmd := pressOnly(m, keys("q")); isQuit(cmd) || m.dialog == nil {
 		t.Fatal("q quit at once while a sync runs")
 	}
 	if !strings.Contains(m.View(), "Quit while a sync is running?") {
 		t.Errorf("no confirmation shown:\n%s", m.View())
 	}
-	m, cmd = press(t, m, keys("n"))
-	if isQuit(cmd) || m.dialog != nil {
+	if cmd := pressOnly(m, keys("n")); isQuit(cmd) || m.dialog != nil {
 		t.Fatal("n did not cancel")
 	}
-	m, _ = press(t, m, keys("q"))
-	if _, cmd = press(t, m, keys("y")); !isQuit(cmd) {
+	pressOnly(m, keys("q"))
+	if cmd := pressOnly(m, keys("y")); !isQuit(cmd) {
 		t.Error("y did not quit")
 	}
-	m, _ = press(t, m, eventMsg{app.SyncFinished{Domain: "corp", Summary: app.DomainSummary{Domain: "corp", Error: "bind refused"}}})
-	if m.running() || !strings.Contains(m.View(), "corp: sync failed: bind refused") {
+	m = newTestModel(t, fixture(t, 5), 120, 30)
+	m = press(t, m, eventMsg{app.SyncStarted{Domain: "corp"}}, eventMsg{app.SyncFinished{Domain: "corp", Summary: app.DomainSummary{Domain: "corp", Error: "bind refused"}}})
+	if m.busy() || !strings.Contains(m.View(), "corp: sync failed: bind refused") {
 		t.Errorf("a failed sync is not reported:\n%s", m.View())
 	}
 }
 
 func TestApplyHeldRemovalsAsks(t *testing.T) {
 	m := newTestModel(t, fixture(t, 5), 100, 30)
-	m, _ = press(t, m, keyShiftTab, keys("a"))
-	if m.dialog == nil || !m.dialog.danger || !strings.Contains(m.View(), "Apply 2 held removals in corp?") {
+	m = press(t, m, keyShiftTab, keys("a"))
+	d, ok := m.dialog.(*confirmDialog)
+	if !ok || !d.danger || !strings.Contains(m.View(), "Apply 2 held removals in corp?") {
 		t.Fatalf("a on a domain with held removals did not ask:\n%s", m.View())
 	}
-	m, cmd := press(t, m, keys("n"))
-	if m.dialog != nil || cmd != nil || m.pendingSyncs != 0 {
+	cmd := pressOnly(m, keys("n"))
+	if m.dialog != nil || m.pendingSyncs != 0 {
 		t.Error("n did not cancel")
 	}
-	m, _ = press(t, m, keys("j"), keys("a"))
-	if m.dialog != nil {
-		t.Error("branch has no held removals but a asked anyway")
+	m = run(t, m, cmd)
+	m = press(t, m, keys("j"), keys("a"))
+	if m.dialog != nil || !strings.Contains(footerLine(m), "no held removals in this domain") {
+		t.Errorf("branch has no held removals but a asked anyway (footer %q)", footerLine(m))
 	}
 }
 
 func TestSyncKeyRunsOffTheUIGoroutine(t *testing.T) {
 	m := newTestModel(t, fixture(t, 5), 80, 24)
-	m, cmd := press(t, m, keys("s"))
-	if cmd == nil || m.pendingSyncs != 1 {
-		t.Fatal("s did not start a sync command")
+	cmd := pressOnly(m, keys("s"))
+	if cmd == nil || m.pendingSyncs != 0 {
+		t.Fatal("s did the sync's work in Update instead of starting a command")
 	}
 	// The command does the I/O; here the domain's password is not set, so
 	// the sync fails, and the console says so.
-	msg := cmd()
-	m, _ = press(t, m, msg)
+	m = run(t, m, cmd)
 	if m.pendingSyncs != 0 || !strings.Contains(m.View(), "sync of corp failed") {
 		t.Errorf("the failed sync is not reported:\n%s", m.View())
 	}
@@ -273,36 +391,37 @@ func TestSyncKeyRunsOffTheUIGoroutine(t *testing.T) {
 
 func TestMouseSelectsAndFocuses(t *testing.T) {
 	m := newTestModel(t, fixture(t, 20), 80, 24)
-	lay := m.layout()
-	y := 1 + lay.domH + 1 + 1 + 3 // header, domains box, top border, column header, fourth row
-	m, _ = press(t, m, tea.MouseMsg{X: 5, Y: y, Button: tea.MouseButtonLeft, Action: tea.MouseActionPress})
+	emp := m.mgr.rects[1]
+	y := 1 + emp.y + 1 + 1 + 3 // header, top border, column header, fourth row
+	m = press(t, m, tea.MouseMsg{X: 5, Y: y, Button: tea.MouseButtonLeft, Action: tea.MouseActionPress})
 	if got := selectedName(m); got != "Mallory \\x1b[31mRed\\x1b[0m" {
 		t.Errorf("click on the fourth row selected %q", got)
 	}
-	m, _ = press(t, m, tea.MouseMsg{X: lay.leftW + 3, Y: 2, Button: tea.MouseButtonLeft, Action: tea.MouseActionPress})
-	if m.focus != PaneDetails {
-		t.Errorf("click on Details focused %v", m.focus)
+	details := m.mgr.rects[3]
+	m = press(t, m, tea.MouseMsg{X: details.x + 3, Y: 2, Button: tea.MouseButtonLeft, Action: tea.MouseActionPress})
+	if m.mgr.focusedName() != paneDetails {
+		t.Errorf("click on Details focused %v", m.mgr.focusedName())
 	}
-	m, _ = press(t, m, tea.MouseMsg{X: 5, Y: y, Button: tea.MouseButtonWheelDown})
-	if m.focus != PaneEmployees || m.empList.cursor != 6 {
-		t.Errorf("wheel: focus %v cursor %d, want Employees and 6", m.focus, m.empList.cursor)
+	m = press(t, m, tea.MouseMsg{X: 5, Y: y, Button: tea.MouseButtonWheelDown})
+	if m.mgr.focusedName() != paneEmployees || m.employees().list.cursor != 6 {
+		t.Errorf("wheel: focus %v cursor %d, want Employees and 6", m.mgr.focusedName(), m.employees().list.cursor)
 	}
 }
 
 func TestEveryViewFitsTheTerminal(t *testing.T) {
 	svc := fixture(t, 30)
-	base := newTestModel(t, svc, 80, 24)
 	for w := 0; w <= 160; w += 7 {
 		for h := 0; h <= 60; h += 5 {
 			for _, mode := range []string{"plain", "help", "dialog", "filter"} {
-				m := update(t, base, tea.WindowSizeMsg{Width: w, Height: h})
+				m := newTestModel(t, svc, 80, 24)
+				m = update(t, m, tea.WindowSizeMsg{Width: w, Height: h})
 				switch mode {
 				case "help":
-					m, _ = press(t, m, keys("?"))
+					m = press(t, m, keys("?"))
 				case "dialog":
-					m, _ = press(t, m, keyShiftTab, keys("a"))
+					m = press(t, m, keyShiftTab, keys("a"))
 				case "filter":
-					m, _ = press(t, m, append([]tea.Msg{keys("/")}, typeText("per")...)...)
+					m = press(t, m, append([]tea.Msg{keys("/")}, typeText("per")...)...)
 				}
 				v := m.View()
 				if w < MinWidth || h < MinHeight {
@@ -328,7 +447,7 @@ func TestEveryViewFitsTheTerminal(t *testing.T) {
 
 func TestDirectoryTextIsSanitised(t *testing.T) {
 	m := newTestModel(t, fixture(t, 5), 120, 40)
-	m, _ = press(t, m, keys("j"), keys("j"), keys("j")) // Mallory, whose name holds escape sequences
+	m = press(t, m, keys("j"), keys("j"), keys("j")) // Mallory, whose name holds escape sequences
 	v := m.View()
 	if strings.ContainsAny(v, "\x1b\u202e\x07") {
 		t.Errorf("raw control characters reached the screen: %q", v)
@@ -348,92 +467,78 @@ func TestDarkBackground(t *testing.T) {
 	}
 }
 
-// run executes a command chain synchronously (tests), feeding each message
-// back into the model, until no command is left; batches are run in order.
-func run(t *testing.T, m Model, cmd tea.Cmd) Model {
-	t.Helper()
-	queue := []tea.Cmd{cmd}
-	for len(queue) > 0 {
-		c := queue[0]
-		queue = queue[1:]
-		if c == nil {
-			continue
-		}
-		switch msg := c().(type) {
-		case tea.BatchMsg:
-			queue = append(queue, msg...)
-		case nil, tickMsg:
-		default:
-			if _, ok := msg.(interface{ Blink() }); ok {
-				continue
-			}
-			var next tea.Cmd
-			m, next = press(t, m, msg)
-			if _, isKeys := msg.(keysMsg); !isKeys {
-				queue = append(queue, next)
-			}
-		}
+func TestDetailsFollowTheFocusedSelection(t *testing.T) {
+	m := newTestModel(t, fixture(t, 5), 120, 40)
+	if v := m.View(); !strings.Contains(v, "asmith") {
+		t.Fatalf("Details does not describe the selected employee:\n%s", v)
 	}
-	return m
+	m = press(t, m, keyTab, keys("j")) // Keys: KD-0002
+	if v := m.View(); !strings.Contains(v, "Serial    KD-0002") {
+		t.Errorf("Details does not describe the selected key:\n%s", v)
+	}
+	m = press(t, m, keyTab) // Details itself keeps the key
+	if v := m.View(); !strings.Contains(v, "Serial    KD-0002") {
+		t.Errorf("focusing Details changed what it describes:\n%s", v)
+	}
+	m = press(t, m, keyTab, keyTab) // Domains: corp
+	if v := m.View(); !strings.Contains(v, "Domain    corp") || !strings.Contains(v, "2 removals wait") {
+		t.Errorf("Details does not describe the selected domain:\n%s", v)
+	}
 }
 
 func TestAssignShowsTheCodeOnceAndLargely(t *testing.T) {
 	m := newTestModel(t, fixture(t, 5), 100, 40)
-	m = run(t, m, m.loadKeys())
 	// Select Person 000000 (no key yet), then the ready key KD-0001.
-	m, _ = press(t, m, keys("jjjj"))
+	m = press(t, m, keys("jjjj"))
 	if selectedName(m) != "Person 000000" {
 		t.Fatalf("selected %q", selectedName(m))
 	}
-	m, _ = press(t, m, keyTab)
-	if m.focus != PaneKeys || m.selectedKey().Serial != "KD-0001" {
-		t.Fatalf("focus %v key %+v", m.focus, m.selectedKey())
+	m = press(t, m, keyTab)
+	if m.mgr.focusedName() != paneKeys || m.keysPane().current().Serial != "KD-0001" {
+		t.Fatalf("focus %v key %+v", m.mgr.focusedName(), m.keysPane().current())
 	}
-	m, _ = press(t, m, keys("a"))
+	m = press(t, m, keys("a"))
 	if m.dialog == nil || !strings.Contains(m.View(), "Assign key KD-0001 to Person 000000?") {
 		t.Fatalf("a did not ask:\n%s", m.View())
 	}
-	m, cmd := press(t, m, keys("y"))
-	m = run(t, m, cmd)
-	if m.dialog == nil || m.dialog.kind != dialogCode {
+	m = press(t, m, keys("y"))
+	d, ok := m.dialog.(*codeDialog)
+	if !ok {
 		t.Fatalf("no code dialog after assigning (message %q)", m.message)
 	}
-	code := m.dialog.code
+	code := d.code
 	v := m.View()
-	if !regexpMatch(`^\d{3} \d{3}$`, code) || !strings.Contains(v, "code: "+code) || !strings.Contains(v, "███") {
-		t.Errorf("the code %q is not shown large and readable:\n%s", code, v)
+	if !regexpMatch(`^\d{3} \d{3}$`, code) || !strings.Contains(v, "code: "+code) || !strings.Contains(v, "███") || !strings.Contains(v, "expires in 3d") {
+		t.Errorf("the code %q is not shown large and readable, with its expiry:\n%s", code, v)
 	}
-	m, _ = press(t, m, keyEnter)
+	m = press(t, m, keyEnter)
 	if m.dialog != nil || strings.Contains(m.View(), code) {
 		t.Error("the code is still on screen after it was dismissed")
 	}
-	if k := m.selectedKey(); k.Status != "reserved" || k.Owner != "Person 000000" {
+	if k := m.keysPane().current(); k.Status != "reserved" || k.Owner != "Person 000000" {
 		t.Errorf("key after assign = %+v", k)
 	}
 }
 
 func TestCompromiseNeedsTheSerialTyped(t *testing.T) {
 	m := newTestModel(t, fixture(t, 5), 100, 40)
-	m = run(t, m, m.loadKeys())
-	m, _ = press(t, m, keyTab, keys("j"), keys("x"))
-	if m.dialog == nil || m.dialog.kind != dialogChoice {
+	m = press(t, m, keyTab, keys("j"), keys("x"))
+	if _, ok := m.dialog.(*choiceDialog); !ok {
 		t.Fatalf("x did not offer lost/stolen/broken:\n%s", m.View())
 	}
-	m, cmd := press(t, m, keys("s"))
-	m = run(t, m, cmd)
-	if m.dialog == nil || m.dialog.kind != dialogInput {
+	m = press(t, m, keys("s"))
+	if _, ok := m.dialog.(*inputDialog); !ok {
 		t.Fatalf("no serial prompt:\n%s", m.View())
 	}
-	m, _ = press(t, m, append(typeText("KD-0001"), keyEnter)...)
+	m = press(t, m, append(typeText("KD-0001"), keyEnter)...)
 	if m.dialog == nil || !strings.Contains(m.View(), "not this key's serial") {
 		t.Fatalf("a wrong serial was accepted:\n%s", m.View())
 	}
 	for range 7 {
-		m, _ = press(t, m, tea.KeyMsg{Type: tea.KeyBackspace})
+		m = press(t, m, tea.KeyMsg{Type: tea.KeyBackspace})
 	}
-	m, cmd = press(t, m, append(typeText("KD-0002"), keyEnter)...)
-	m = run(t, m, cmd)
-	if k := m.selectedKey(); k.Status != "compromised" || k.Reason != "stolen" {
+	m = press(t, m, append(typeText("KD-0002"), keyEnter)...)
+	if k := m.keysPane().current(); k.Status != "compromised" || k.Reason != "stolen" {
 		t.Errorf("key = %+v, want compromised (stolen)", k)
 	}
 }
@@ -443,25 +548,27 @@ func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(
 func TestActivationScreenCountsWrongCodes(t *testing.T) {
 	svc := fixture(t, 5)
 	m := newTestModel(t, svc, 100, 40)
-	m = run(t, m, m.loadKeys())
 	// KD-0001 is assigned to Person 000000 and plugged in (simulated).
 	sk := simkey.New("KD-0001")
-	if _, err := svc.KeyConnected(t.Context(), app.Plug{ID: "sim", Kind: "simulated", Open: func() (proto.Transport, error) { return sk.Plug(), nil }}); err != nil {
+	if _, err := svc.KeyConnected(t.Context(), app.Plug{ID: "sim", Kind: "simulated", Place: app.PlaceLocal, Open: func() (proto.Transport, error) { return sk.Plug(), nil }}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.AssignKey(t.Context(), testActor, "KD-0001", "user000000@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	m, cmd := press(t, m, eventMsg{app.KeyPlugged{Serial: "KD-0001", PluggedIn: true, Status: "reserved"}})
-	m = run(t, m, cmd)
-	if m.dialog == nil || m.dialog.kind != dialogInput || !strings.Contains(m.View(), "Activate key KD-0001") {
+	m = press(t, m, eventMsg{app.KeyPlugged{Serial: "KD-0001", Place: app.PlaceLocal, PluggedIn: true, Status: "reserved"}})
+	a, ok := m.dialog.(*Activation)
+	if !ok || !strings.Contains(m.View(), "Activate key KD-0001 for Person 000000") {
 		t.Fatalf("plugging a reserved key did not open the activation screen:\n%s", m.View())
 	}
-	if m.dialog.input.Value() != "" {
+	if a.input.Value() != "" {
 		t.Error("the code field is not empty")
 	}
-	m, cmd = press(t, m, append(typeText("987654"), keyEnter)...)
-	m = run(t, m, cmd)
+	m = press(t, m, keys("x"), keys("-"))
+	if a.input.Value() != "" || !strings.Contains(m.View(), "the code is 6 digits") {
+		t.Errorf("the code field took letters (%q)", a.input.Value())
+	}
+	m = press(t, m, append(typeText("987654"), keyEnter)...)
 	v := m.View()
 	if !strings.Contains(v, "wrong code for key KD-0001: 2 attempts left") || m.dialog == nil {
 		t.Fatalf("a wrong code is not reported with the attempts left (and the screen kept):\n%s", v)
@@ -469,4 +576,13 @@ func TestActivationScreenCountsWrongCodes(t *testing.T) {
 	if strings.Contains(v, "987654") || strings.Contains(v, "987 654") {
 		t.Errorf("the typed code is echoed on screen:\n%s", v)
 	}
+	// While the operator types a filter, a key plugged in does not steal
+	// the keyboard.
+	m = press(t, m, keyEsc, keys("/"))
+	m = press(t, m, eventMsg{app.KeyPlugged{Serial: "KD-0001", Place: app.PlaceLocal, PluggedIn: true, Status: "reserved"}})
+	if m.dialog != nil {
+		t.Error("the activation screen opened over the filter being typed")
+	}
 }
+
+
