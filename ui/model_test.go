@@ -584,5 +584,3 @@ func TestActivationScreenCountsWrongCodes(t *testing.T) {
 		t.Error("the activation screen opened over the filter being typed")
 	}
 }
-
-
