@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -197,4 +198,53 @@ func TestDemoKeyFlowInTmux(t *testing.T) {
 	if strings.Contains(screen, code) {
 		t.Errorf("the code is still on screen after activation:\n%s", screen)
 	}
+}
+
+// TestCommandLineChangesReachTheOpenConsole runs the demo console in tmux
+// and changes its database from the command line, as a second process:
+// the console shows each change within about a second, without a sync.
+func TestCommandLineChangesReachTheOpenConsole(t *testing.T) {
+	requireTmux(t)
+	bin := buildBinary(t)
+	isolate(t)
+	home, data := t.TempDir(), t.TempDir()
+	tm := startTmux(t, 120, 40, []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home},
+		bin, "--data", data, "demo", "--users", "50", "--no-churn")
+	tm.waitFor("both domains synced", 30*time.Second, func(s string) bool { return strings.Count(s, "● ok") == 2 })
+	cfg := filepath.Join(data, "keydesk.toml")
+	cli := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := runCLI(t, append([]string{"--config", cfg, "--data", data}, args...)...)
+		if code != 0 {
+			t.Fatalf("keydesk %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+		return out
+	}
+	cli("keys", "add", "CLI-KEY-1")
+	start := time.Now()
+	tm.waitFor("the key added from the command line", 5*time.Second, func(s string) bool {
+		return regexp.MustCompile(`CLI-KEY-1\s+ready`).MatchString(s)
+	})
+	t.Logf("a key added by another process showed after %s", time.Since(start).Round(10*time.Millisecond))
+
+	var emps []struct {
+		Email  *string `json:"email"`
+		Status string  `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(cli("employees", "--json")), &emps); err != nil {
+		t.Fatal(err)
+	}
+	var who string
+	for _, e := range emps {
+		if e.Email != nil && e.Status == "active" {
+			who = *e.Email
+			break
+		}
+	}
+	cli("keys", "assign", "CLI-KEY-1", who)
+	tm.waitFor("the key reserved from the command line", 5*time.Second, func(s string) bool {
+		return regexp.MustCompile(`CLI-KEY-1\s+reserved`).MatchString(s)
+	})
+	tm.send("q")
+	tm.waitFor("the console to close", 10*time.Second, func(s string) bool { return !strings.Contains(s, "KeyDesk [demo]") })
 }

@@ -85,6 +85,7 @@ type employeesPane struct {
 	loading   bool
 	reload    bool  // another reload was asked for while one was running
 	selected  int64 // the selected employee's id, kept across reloads
+	chosen    bool  // the operator moved: keep their employee (else the first row)
 	actions   []Action
 }
 
@@ -206,7 +207,7 @@ func (p *employeesPane) Update(msg tea.Msg) tea.Cmd {
 		}
 	case clickMsg:
 		if i := p.list.offset + msg.row - 1; msg.row >= 1 && i < p.visibleCount() { // row 0 is the column header
-			p.list.cursor = i
+			p.list.cursor, p.chosen = i, true
 			p.list.clamp(p.visibleCount(), p.listRows())
 			p.selected = p.rowAt(i).id
 		}
@@ -270,6 +271,7 @@ func (p *employeesPane) applyFilter() {
 }
 
 func (p *employeesPane) move(delta int) {
+	p.chosen = true
 	p.list.move(delta, p.visibleCount(), p.listRows())
 	if r := p.current(); r != nil {
 		p.selected = r.id
@@ -303,7 +305,7 @@ func (p *employeesPane) current() *empRow { return p.rowAt(p.list.cursor) }
 // keepSelection puts the cursor back on the selected employee after the
 // list changed, if it is still there.
 func (p *employeesPane) keepSelection() {
-	if p.selected != 0 {
+	if p.chosen && p.selected != 0 {
 		for i, n := 0, p.visibleCount(); i < n; i++ {
 			if p.rowAt(i).id == p.selected {
 				p.list.cursor = i

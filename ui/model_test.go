@@ -584,3 +584,22 @@ func TestActivationScreenCountsWrongCodes(t *testing.T) {
 		t.Error("the activation screen opened over the filter being typed")
 	}
 }
+
+// TestCursorStartsOnTheFirstRowUntilMoved: while the operator has not moved,
+// the cursor stays on the first row as the list fills; once they chose an
+// employee, reloads keep that employee.
+func TestCursorStartsOnTheFirstRowUntilMoved(t *testing.T) {
+	m := newTestModel(t, fixture(t, 5), 100, 30)
+	e := m.employees()
+	rows := e.rows
+	m = press(t, m, employeesMsg{rows: rows[3:]}, employeesMsg{rows: rows})
+	if e.list.cursor != 0 || selectedName(m) != rows[0].name {
+		t.Errorf("after the list grew the cursor is on %q, want the first row %q", selectedName(m), rows[0].name)
+	}
+	m = press(t, m, keys("j"), keys("j"))
+	want := selectedName(m)
+	m = press(t, m, employeesMsg{rows: rows[1:]})
+	if selectedName(m) != want {
+		t.Errorf("after a reload the cursor is on %q, want the chosen %q", selectedName(m), want)
+	}
+}
