@@ -6,7 +6,6 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 )
 
 // Dialog is a modal component over the console: while one is open it gets
@@ -193,11 +192,6 @@ func dialogBox(c *Common, width int, title string, danger bool, parts ...string)
 		}
 	}
 	return c.Styles.Dialog.Width(max(1, w-2)).Render(strings.Join(out, "\n\n"))
-}
-
-// placeDialog centres a dialog's box in the body of the screen.
-func placeDialog(c *Common, box string, width, height int) string {
-	return c.Styles.r.Place(width, height, lipgloss.Center, lipgloss.Center, box)
 }
 
 // bigDigits is a 3x5 block font for activation codes, readable from across

@@ -234,4 +234,3 @@ func pressOnly(m *Model, msgs ...tea.Msg) tea.Cmd {
 
 func (m *Model) employees() *employeesPane { return m.mgr.pane(paneEmployees).(*employeesPane) }
 func (m *Model) keysPane() *keysPane       { return m.mgr.pane(paneKeys).(*keysPane) }
-func (m *Model) domainsPane() *domainsPane { return m.mgr.pane(paneDomains).(*domainsPane) }

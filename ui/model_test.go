@@ -179,7 +179,7 @@ func TestKeysReadTogetherAreTakenOneByOne(t *testing.T) {
 		t.Errorf("jj moved the cursor to %d, want 2", e.list.cursor)
 	}
 	// Esc then j read together arrive as alt+j: the filter closes, then j.
-	m = press(t, m, keys("/anna"), tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("j"), Alt: true})
+	press(t, m, keys("/anna"), tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("j"), Alt: true})
 	if e.Capturing() || e.input.Value() != "" || e.list.cursor != 1 {
 		t.Errorf("alt+j while filtering: filtering=%v value=%q cursor=%d; want the filter cleared and the cursor moved", e.Capturing(), e.input.Value(), e.list.cursor)
 	}

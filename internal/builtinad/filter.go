@@ -65,7 +65,7 @@ func (d *Domain) compileFilter(s string) (*fnode, error) {
 	return d.compile(p)
 }
 
-func str(p *ber.Packet) string { return string(p.Data.Bytes()) }
+func str(p *ber.Packet) string { return p.Data.String() }
 
 func (d *Domain) compile(p *ber.Packet) (*fnode, error) {
 	switch p.Tag {

@@ -241,7 +241,7 @@ func setValues(raw []string) []string {
 				vals = []string{set} // not a SET encoding: take it as the value
 				break
 			}
-			vals = append(vals, string(p.Data.Bytes()))
+			vals = append(vals, p.Data.String())
 		}
 		out = append(out, vals...)
 	}
