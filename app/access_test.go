@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -292,5 +293,40 @@ func TestLocalActor(t *testing.T) {
 				t.Errorf("LocalActor = %+v, want %s (%s) authenticated as %+v", a, tt.wantName, tt.wantRole, wantAuth)
 			}
 		})
+	}
+}
+
+// roleTableMarkdown is the roles x permissions table as README shows it.
+func roleTableMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| permission | allows |")
+	for _, r := range Roles() {
+		b.WriteString(" " + string(r) + " |")
+	}
+	b.WriteString("\n|---|---|" + strings.Repeat("---|", len(Roles())) + "\n")
+	for _, p := range Permissions() {
+		b.WriteString("| `" + string(p) + "` | " + p.Describe() + " |")
+		for _, r := range Roles() {
+			mark := " |"
+			if r.Has(p) {
+				mark = " ✓ |"
+			}
+			b.WriteString(mark)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// TestREADMEShowsTheRoleTable keeps README's table of roles and
+// permissions the same as the one in the code.
+func TestREADMEShowsTheRoleTable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := roleTableMarkdown()
+	if !strings.Contains(string(readme), want) {
+		t.Errorf("README.md does not show the roles table of app/access.go; put this in it (section \"Operators and roles\"):\n\n%s", want)
 	}
 }
