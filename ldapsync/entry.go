@@ -76,8 +76,25 @@ func userFromEntry(e *ldap.Entry) (User, error) {
 		u.Disabled = uac&uacAccountDisable != 0
 	}
 	u.PwdLastSet = ParseFileTime(e.GetAttributeValue("pwdLastSet"))
-	u.USNChanged, _ = strconv.ParseInt(e.GetAttributeValue("uSNChanged"), 10, 64)
+	if v := e.GetAttributeValue("uSNChanged"); v != "" {
+		usn, err := ParseUSN(v)
+		if err != nil {
+			return User{}, fmt.Errorf("entry %s: %w", e.DN, err)
+		}
+		u.USNChanged = usn
+	}
 	return u, nil
+}
+
+// ParseUSN reads an update sequence number (uSNChanged): a non-negative
+// decimal integer. Anything else is an error, never a silent 0, which would
+// make a changed entry look unchanged.
+func ParseUSN(s string) (int64, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("uSNChanged %q is not an update sequence number", s)
+	}
+	return v, nil
 }
 
 // FormatGUID renders a 16-byte objectGUID in its canonical string form: the

@@ -99,9 +99,37 @@ func TestUserFromEntry(t *testing.T) {
 	if u, _ := userFromEntry(e); u.Disabled {
 		t.Error("UAC 512 read as disabled")
 	}
+	e.Attributes[4].Values = []string{"47x1"}
+	if _, err := userFromEntry(e); err == nil || !strings.Contains(err.Error(), `uSNChanged "47x1"`) {
+		t.Errorf("an entry with a bad uSNChanged: %v, want an error naming it", err)
+	}
+	e.Attributes[4].Values = []string{"4711"}
 	e.Attributes[0].ByteValues = [][]byte{raw[:8]}
 	if _, err := userFromEntry(e); err == nil {
 		t.Error("an entry with a short objectGUID was accepted")
+	}
+}
+
+func TestParseUSN(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"4711", 4711, true},
+		{"9223372036854775807", 9223372036854775807, true},
+		{"", 0, false},
+		{"-1", 0, false},
+		{"12a", 0, false},
+		{" 12", 0, false},
+		{"9223372036854775808", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseUSN(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseUSN(%q) = %d, %v; want %d, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
 	}
 }
 

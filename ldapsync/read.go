@@ -199,9 +199,10 @@ func (c *Conn) ReadMembers(ctx context.Context, opts ReadOptions) (*Snapshot, er
 				if err != nil {
 					return fmt.Errorf("entry %s: %w", e.DN, err)
 				}
-				var usn int64
-				fmt.Sscan(e.GetAttributeValue("uSNChanged"), &usn)
-				if usn > opts.Previous.HighestUSN || !opts.Known[guid] {
+				// A member whose uSNChanged cannot be read is fetched as
+				// changed: reading too much is safe, missing a change is not.
+				usn, err := ParseUSN(e.GetAttributeValue("uSNChanged"))
+				if err != nil || usn > opts.Previous.HighestUSN || !opts.Known[guid] {
 					need = append(need, guid)
 				} else {
 					snap.Unchanged = append(snap.Unchanged, guid)
