@@ -143,13 +143,10 @@ func startDemo(ctx context.Context, g *globals, o demoOptions) (_ *demo, err err
 // runChurn makes a directory change every interval until ctx ends.
 func runChurn(ctx context.Context, srv *builtinad.Server, every time.Duration, seed int64) {
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(time.Now().UnixNano())))
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.C:
+		case <-time.After(every):
 			srv.Churn(rng)
 		}
 	}

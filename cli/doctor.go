@@ -25,11 +25,7 @@ changes nothing.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if err := printJSON(g.stdout, rep); err != nil {
-					return err
-				}
-			} else {
+			err = g.emit(asJSON, rep, func() {
 				for _, sec := range rep.Sections {
 					fmt.Fprintf(g.stdout, "%s\n", sanitize.Text(sec.Title))
 					for _, c := range sec.Checks {
@@ -39,6 +35,9 @@ changes nothing.`,
 						}
 					}
 				}
+			})
+			if err != nil {
+				return err
 			}
 			if rep.Failed() {
 				return exitError{code: 1}

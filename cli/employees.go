@@ -31,11 +31,7 @@ merged) and "conflict" (two accounts of one domain share the email).`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return printJSON(g.stdout, emps)
-			}
-			printEmployees(g, emps)
-			return nil
+			return g.emit(asJSON, emps, func() { printEmployees(g, emps) })
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as a JSON array")

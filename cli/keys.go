@@ -37,28 +37,7 @@ simulated key file in DIR counts as plugged in.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return printJSON(g.stdout, ks)
-			}
-			tw := table(g.stdout)
-			fmt.Fprintln(tw, "SERIAL\tSTATUS\tREASON\tOWNER\tLAST SEEN\tPLUGGED")
-			for _, k := range ks {
-				seen, plugged := "-", ""
-				if k.LastSeen != nil {
-					seen = k.LastSeen.Local().Format("2006-01-02 15:04")
-				}
-				if k.PluggedIn {
-					plugged = "yes"
-				}
-				owner := k.OwnerEmail
-				if owner == "" {
-					owner = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sanitize.Text(k.Serial), k.Status, k.Reason, sanitize.Text(owner), seen, plugged)
-			}
-			tw.Flush()
-			fmt.Fprintf(g.stdout, "%d keys\n", len(ks))
-			return nil
+			return g.emit(asJSON, ks, func() { printKeys(g, ks) })
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as a JSON array")
@@ -113,6 +92,27 @@ simulated key file in DIR counts as plugged in.`,
 		newKeysSimulateCmd(g),
 	)
 	return cmd
+}
+
+func printKeys(g *globals, ks []app.KeyView) {
+	tw := table(g.stdout)
+	fmt.Fprintln(tw, "SERIAL\tSTATUS\tREASON\tOWNER\tLAST SEEN\tPLUGGED")
+	for _, k := range ks {
+		seen, plugged := "-", ""
+		if k.LastSeen != nil {
+			seen = k.LastSeen.Local().Format("2006-01-02 15:04")
+		}
+		if k.PluggedIn {
+			plugged = "yes"
+		}
+		owner := k.OwnerEmail
+		if owner == "" {
+			owner = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sanitize.Text(k.Serial), k.Status, k.Reason, sanitize.Text(owner), seen, plugged)
+	}
+	tw.Flush()
+	fmt.Fprintf(g.stdout, "%d keys\n", len(ks))
 }
 
 // printCode shows a newly issued activation code, once, with its real expiry.

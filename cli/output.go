@@ -18,5 +18,15 @@ func printJSON(w io.Writer, v any) error {
 	return nil
 }
 
+// emit prints v as JSON with --json, else as text: the one way every
+// command honours --json.
+func (g *globals) emit(asJSON bool, v any, text func()) error {
+	if asJSON {
+		return printJSON(g.stdout, v)
+	}
+	text()
+	return nil
+}
+
 // table is a tabwriter with KeyDesk's column spacing; Flush prints it.
 func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }

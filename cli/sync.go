@@ -43,12 +43,8 @@ them.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if err := printJSON(g.stdout, rep); err != nil {
-					return err
-				}
-			} else {
-				printSyncReport(g, rep)
+			if err := g.emit(asJSON, rep, func() { printSyncReport(g, rep) }); err != nil {
+				return err
 			}
 			if n := len(rep.Failed()); n > 0 {
 				if !asJSON {

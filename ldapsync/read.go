@@ -174,20 +174,22 @@ func (c *Conn) ReadMembers(ctx context.Context, opts ReadOptions) (*Snapshot, er
 			}
 		}
 	}
+	// fetch keeps a member whose attributes were read.
+	fetch := func(e *ldap.Entry) error {
+		u, err := userFromEntry(e)
+		if err != nil {
+			return err
+		}
+		snap.Fetched = append(snap.Fetched, u)
+		prog.Entries++
+		return nil
+	}
 	filter := userFilter(inChain(snap.SyncGroupDN))
 	base := c.Domain.BaseDN
 	if snap.Full {
 		prog.Entries = 0
 		err := c.pagedSearch(ctx, ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, filter, UserAttributes, nil),
-			func(e *ldap.Entry) error {
-				u, err := userFromEntry(e)
-				if err != nil {
-					return err
-				}
-				snap.Fetched = append(snap.Fetched, u)
-				prog.Entries++
-				return nil
-			}, report("members"))
+			fetch, report("members"))
 		if err != nil {
 			return nil, fmt.Errorf("read members of %s: %w", snap.SyncGroupDN, err)
 		}
@@ -214,15 +216,7 @@ func (c *Conn) ReadMembers(ctx context.Context, opts ReadOptions) (*Snapshot, er
 			return nil, fmt.Errorf("read membership of %s: %w", snap.SyncGroupDN, err)
 		}
 		prog.Entries = 0
-		err = c.searchGUIDs(ctx, need, UserAttributes, false, func(e *ldap.Entry) error {
-			u, err := userFromEntry(e)
-			if err != nil {
-				return err
-			}
-			snap.Fetched = append(snap.Fetched, u)
-			prog.Entries++
-			return nil
-		}, report("attributes"))
+		err = c.searchGUIDs(ctx, need, UserAttributes, false, fetch, report("attributes"))
 		if err != nil {
 			return nil, fmt.Errorf("read changed members of %s: %w", snap.SyncGroupDN, err)
 		}

@@ -2,8 +2,6 @@ package adtest
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -11,9 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf16"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"keydesk/internal/builtinad"
+	"keydesk/ldapsync"
 )
 
 // Active Directory constants used by the helpers.
@@ -51,30 +51,7 @@ func (d *DC) DialAs(ctx context.Context, user, password string) (*ldap.Conn, err
 // dialBind connects to Addr:636 with TLS verified against the test CA and binds; ctx bounds the
 // whole operation.
 func (d *DC) dialBind(ctx context.Context, user, password string) (*ldap.Conn, error) {
-	var dialer net.Dialer
-	raw, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(d.Addr, "636"))
-	if err != nil {
-		return nil, err
-	}
-	tc := tls.Client(raw, d.TLSConfig())
-	if err := tc.HandshakeContext(ctx); err != nil {
-		raw.Close()
-		return nil, fmt.Errorf("TLS handshake: %w", err)
-	}
-	c := ldap.NewConn(tc, true)
-	c.Start()
-	c.SetTimeout(opTimeout)
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	err = c.Bind(user, password)
-	if !stop() {
-		c.Close()
-		return nil, fmt.Errorf("bind as %s: %w", user, ctx.Err())
-	}
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("bind as %s: %w", user, err)
-	}
-	return c, nil
+	return ldapsync.DialLDAPS(ctx, net.JoinHostPort(d.Addr, "636"), d.TLSConfig(), user, password, opTimeout)
 }
 
 func (d *DC) setConn(c *ldap.Conn) {
@@ -116,37 +93,17 @@ func (d *DC) withConn(ctx context.Context, fn func(*ldap.Conn) error) error {
 }
 
 // EncodePassword returns the unicodePwd value for password: UTF-16LE of the quoted password.
-func EncodePassword(password string) string {
-	u := utf16.Encode([]rune(`"` + password + `"`))
-	b := make([]byte, 2*len(u))
-	for i, r := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], r)
-	}
-	return string(b)
-}
+func EncodePassword(password string) string { return ldapsync.EncodePassword(password) }
 
-// User describes a user for AddUser.
-type User struct {
-	Sam         string // sAMAccountName (required); the UPN is <Sam>@<realm in lower case>
-	GivenName   string
-	SN          string
-	DisplayName string
-	Mail        string
-	OU          string // parent DN; default "CN=Users,<BaseDN>"
-	CN          string // default DisplayName, else Sam; may contain a comma ("Smith, Anna"): it is DN-escaped
-	Password    string // default DC.UserPassword
-	// NoPassword creates the user without a password (userAccountControl gets PASSWD_NOTREQD:
-	// 544 enabled, 546 disabled). It cannot bind, but it is about 7 times faster to create:
-	// Samba derives the Kerberos AES keys of every password (PBKDF2, 2 x 4096 rounds of
-	// HMAC-SHA1) inside its serialized write transaction, about 16 ms per user on this kind of
-	// machine, so users with passwords are added at about 60/s whatever the number of
-	// connections, users without at about 450/s. SetPassword can give one a password later.
-	NoPassword bool
-	Disabled   bool
-	// Extra holds more attributes (department, title, company, telephoneNumber, ...); an entry
-	// for an attribute set from the fields above replaces it.
-	Extra map[string][]string
-}
+// User describes a user for AddUser: the same description as the built-in
+// directory's, so that one scenario seeds either directory. On Samba,
+// NoPassword makes a user about 7 times faster to create: Samba derives the
+// Kerberos AES keys of every password (PBKDF2, 2 x 4096 rounds of HMAC-SHA1)
+// inside its serialized write transaction, about 16 ms per user on this kind
+// of machine, so users with passwords are added at about 60/s whatever the
+// number of connections, users without at about 450/s. SetPassword can give
+// one a password later. Password defaults to DC.UserPassword.
+type User = builtinad.User
 
 // UserDN returns the DN AddUser gives u.
 func (d *DC) UserDN(u User) string {

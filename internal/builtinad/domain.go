@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"keydesk/ldapsync"
 )
 
 // Domain is one domain of the built-in directory, with its own domain
@@ -73,7 +75,7 @@ type Domain struct {
 	lns       []*listener // LDAPS, LDAP
 }
 
-// User describes a user for AddUser (the fields of adtest.User).
+// User describes a user for AddUser (adtest.User is the same type).
 type User struct {
 	Sam         string // sAMAccountName (required); the UPN is <Sam>@<realm in lower case>
 	GivenName   string
@@ -138,14 +140,19 @@ func (d *Domain) PasswordFor(u User) string {
 
 // AddUser creates a user and returns its DN.
 func (d *Domain) AddUser(ctx context.Context, u User) (string, error) {
+	return d.addOne(ctx, func(when time.Time) (*entry, *ldap.Error) { return d.addUser(u, when) }, "add user %s", u.Sam)
+}
+
+// addOne runs add under the domain's lock and returns the new entry's DN.
+func (d *Domain) addOne(ctx context.Context, add func(when time.Time) (*entry, *ldap.Error), format string, args ...any) (string, error) {
 	if err := d.check(ctx); err != nil {
 		return "", err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, err := d.addUser(u, d.now())
+	e, err := add(d.now())
 	if err != nil {
-		return "", wrap(err, "add user %s", u.Sam)
+		return "", wrap(err, format, args...)
 	}
 	return e.dn, nil
 }
@@ -268,16 +275,7 @@ func sortedKeys(m map[string][]string) []string {
 // sAMAccountName) under parentDN ("" = CN=Users,<BaseDN>) and returns its
 // DN.
 func (d *Domain) AddGroup(ctx context.Context, name, parentDN string) (string, error) {
-	if err := d.check(ctx); err != nil {
-		return "", err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e, err := d.addGroup(name, parentDN, d.now())
-	if err != nil {
-		return "", wrap(err, "add group %s", name)
-	}
-	return e.dn, nil
+	return d.addOne(ctx, func(when time.Time) (*entry, *ldap.Error) { return d.addGroup(name, parentDN, when) }, "add group %s", name)
 }
 
 func (d *Domain) addGroup(name, parentDN string, when time.Time) (*entry, *ldap.Error) {
@@ -303,16 +301,7 @@ func (d *Domain) addGroup(name, parentDN string, when time.Time) (*entry, *ldap.
 // AddOU creates an organizational unit under parentDN ("" = BaseDN) and
 // returns its DN.
 func (d *Domain) AddOU(ctx context.Context, name, parentDN string) (string, error) {
-	if err := d.check(ctx); err != nil {
-		return "", err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e, err := d.addOU(name, parentDN, d.now())
-	if err != nil {
-		return "", wrap(err, "add OU %s", name)
-	}
-	return e.dn, nil
+	return d.addOne(ctx, func(when time.Time) (*entry, *ldap.Error) { return d.addOU(name, parentDN, when) }, "add OU %s", name)
 }
 
 func (d *Domain) addOU(name, parentDN string, when time.Time) (*entry, *ldap.Error) {
@@ -335,57 +324,46 @@ func (d *Domain) RemoveMembers(ctx context.Context, groupDN string, memberDNs ..
 }
 
 func (d *Domain) changeMembers(ctx context.Context, groupDN string, memberDNs []string, add bool) error {
-	if err := d.check(ctx); err != nil {
-		return err
-	}
 	op := uint(ldap.AddAttribute)
 	verb := "add members to"
 	if !add {
 		op, verb = uint(ldap.DeleteAttribute), "remove members from"
 	}
+	return d.onEntry(ctx, groupDN, func(g *entry) *ldap.Error {
+		return d.modify(g, []change{{op: op, name: "member", vals: memberDNs}}, nil, false)
+	}, "%s %s", verb, groupDN)
+}
+
+// onEntry runs fn on the entry dn under the domain's lock.
+func (d *Domain) onEntry(ctx context.Context, dn string, fn func(*entry) *ldap.Error, format string, args ...any) error {
+	if err := d.check(ctx); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	g, err := d.lookup(groupDN, false)
+	e, err := d.lookup(dn, false)
 	if err == nil {
-		err = d.modify(g, []change{{op: op, name: "member", vals: memberDNs}}, nil, false)
+		err = fn(e)
 	}
-	return wrap(err, "%s %s", verb, groupDN)
+	return wrap(err, format, args...)
 }
 
 // Modify replaces attributes of dn; an empty value list deletes the
 // attribute. "member" is accepted on groups, the password policy
 // attributes on the domain head.
 func (d *Domain) Modify(ctx context.Context, dn string, replace map[string][]string) error {
-	if err := d.check(ctx); err != nil {
-		return err
-	}
 	var changes []change
 	for _, k := range sortedKeys(replace) {
 		changes = append(changes, change{op: ldap.ReplaceAttribute, name: k, vals: replace[k]})
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e, err := d.lookup(dn, false)
-	if err == nil {
-		err = d.modify(e, changes, nil, false)
-	}
-	return wrap(err, "modify %s", dn)
+	return d.onEntry(ctx, dn, func(e *entry) *ldap.Error { return d.modify(e, changes, nil, false) }, "modify %s", dn)
 }
 
 // Delete deletes the leaf object dn: it becomes a tombstone (isDeleted
 // TRUE, moved under CN=Deleted Objects, same objectGUID), visible only to
 // searches with the show-deleted control, and leaves its groups.
 func (d *Domain) Delete(ctx context.Context, dn string) error {
-	if err := d.check(ctx); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e, err := d.lookup(dn, false)
-	if err == nil {
-		err = d.tombstone(e)
-	}
-	return wrap(err, "delete %s", dn)
+	return d.onEntry(ctx, dn, d.tombstone, "delete %s", dn)
 }
 
 // DeleteTree deletes dn and everything under it (each object becomes a
@@ -540,30 +518,11 @@ func (d *Domain) Dial(ctx context.Context) (*ldap.Conn, error) {
 
 // DialAs returns a new LDAPS connection bound as user (a DN or a UPN).
 func (d *Domain) DialAs(ctx context.Context, user, password string) (*ldap.Conn, error) {
-	pool := d.srv.caPool()
 	host, port, _ := net.SplitHostPort(strings.TrimPrefix(d.LDAPSURL, "ldaps://"))
-	var dialer net.Dialer
-	raw, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
+	cfg := &tls.Config{RootCAs: d.srv.caPool(), ServerName: host, MinVersion: tls.VersionTLS12}
+	c, err := ldapsync.DialLDAPS(ctx, net.JoinHostPort(host, port), cfg, user, password, 30*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("builtinad: dial %s: %w", d.LDAPSURL, err)
-	}
-	tc := tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12})
-	if err := tc.HandshakeContext(ctx); err != nil {
-		raw.Close()
-		return nil, fmt.Errorf("builtinad: dial %s: TLS handshake: %w", d.LDAPSURL, err)
-	}
-	c := ldap.NewConn(tc, true)
-	c.Start()
-	c.SetTimeout(30 * time.Second)
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	err = c.Bind(user, password)
-	if !stop() {
-		c.Close()
-		return nil, fmt.Errorf("builtinad: bind as %s: %w", user, ctx.Err())
-	}
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("builtinad: bind as %s: %w", user, err)
+		return nil, fmt.Errorf("builtinad: %w", err)
 	}
 	return c, nil
 }

@@ -14,6 +14,8 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"keydesk/ldapsync"
 )
 
 // password holds an account's password as salted hashes only: the current
@@ -84,15 +86,8 @@ func decodeUnicodePwd(v string) (string, bool) {
 }
 
 // EncodePassword returns the unicodePwd value for password: UTF-16LE of the
-// password in double quotes (the same as adtest.EncodePassword).
-func EncodePassword(password string) string {
-	u := utf16.Encode([]rune(`"` + password + `"`))
-	b := make([]byte, 2*len(u))
-	for i, r := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], r)
-	}
-	return string(b)
-}
+// password in double quotes.
+func EncodePassword(password string) string { return ldapsync.EncodePassword(password) }
 
 // policy is the domain's password policy, read from the domain head.
 type policy struct {
