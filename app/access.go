@@ -93,7 +93,7 @@ type Role string
 // The roles.
 const (
 	RoleAdmin    Role = "admin"    // everything
-	RoleHelpdesk Role = "helpdesk" // day-to-day key handling, never the irreversible or secret-revealing
+	RoleHelpdesk Role = "helpdesk" // day-to-day key handling: never compromise, withdraw, removals, passwords, operators
 	RoleAuditor  Role = "auditor"  // read everything, change nothing
 )
 

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"reflect"
 	"slices"
@@ -251,28 +252,57 @@ func TestRoleTable(t *testing.T) {
 }
 
 func TestLocalActor(t *testing.T) {
-	ops := []config.Operator{{Name: "alice", Role: "admin", OSUser: "alice"}, {Name: "hd.bob", Role: "helpdesk", OSUser: "bob"}}
-	alice, bob, carol := LocalUser{Name: "alice", UID: 1000}, LocalUser{Name: "bob", UID: 1001}, LocalUser{Name: "carol", UID: 1002}
+	ops := []config.Operator{{Name: "alice", Role: "admin", OSUser: "alice"}, {Name: "hd.bob", Role: "helpdesk", OSUser: "bob"}, {Name: "ghost", Role: "admin", OSUser: "nobody-here"}}
+	uids := map[string]int{"alice": 1000, "bob": 1001}
+	const svc = 999 // the keydesk account owns the data
+	asOwner := LocalUser{Name: "keydesk", UID: svc, SudoUID: -1}
+	sudo := func(name string, uid int) LocalUser {
+		return LocalUser{Name: "keydesk", UID: svc, SudoName: name, SudoUID: uid}
+	}
 	tests := []struct {
 		name     string
 		ops      []config.Operator
-		owner    int
 		user     LocalUser
+		cfgOwner int
+		cfgMode  fs.FileMode
 		wantName string
 		wantRole Role
+		wantAuth string
 		wantErr  []string
 	}{
-		{name: "no operators: the data directory's owner is admin", owner: 1000, user: alice, wantName: "alice", wantRole: RoleAdmin},
-		{name: "no operators: anyone else is refused", owner: 1000, user: bob,
-			wantErr: []string{"uid=1001(bob) is not a KeyDesk operator", "/var/lib/keydesk", "alice (uid 1000)", "[[operator]]", `os_user = "bob"`, "/etc/keydesk/keydesk.toml"}},
-		{name: "listed operator with their role", ops: ops, owner: 1000, user: bob, wantName: "hd.bob", wantRole: RoleHelpdesk},
-		{name: "listed admin", ops: ops, owner: 0, user: alice, wantName: "alice", wantRole: RoleAdmin},
-		{name: "operators listed: the owner is not implied", ops: ops, owner: 1002, user: carol,
-			wantErr: []string{"uid=1002(carol) is not a KeyDesk operator", `os_user = "carol"`, "role = \"helpdesk\"   # or admin, auditor"}},
+		{name: "no operators: the owner is admin", user: asOwner, wantName: "keydesk", wantRole: RoleAdmin, wantAuth: "os-user uid=999(keydesk) via console"},
+		{name: "no operators: through sudo, the person is admin", user: sudo("alice", 1000), wantName: "alice", wantRole: RoleAdmin,
+			wantAuth: "os-user uid=1000(alice) by sudo as uid=999(keydesk) via console"},
+		{name: "someone else runs keydesk: told to go through sudo", user: LocalUser{Name: "carol", UID: 1002, SudoUID: -1},
+			wantErr: []string{"uid=1002(carol) does not own the data directory /var/lib/keydesk", "uid=999(keydesk) does", "sudo -u keydesk keydesk"}},
+		{name: "sudo to someone else than the owner is not the owner", user: LocalUser{Name: "root", UID: 0, SudoName: "carol", SudoUID: 1002},
+			wantErr: []string{"uid=0(root) does not own"}},
+		{name: "listed operator through sudo, by uid", ops: ops, user: sudo("bob", 1001), wantName: "hd.bob", wantRole: RoleHelpdesk},
+		{name: "a login named like an operator but with another uid is not them", ops: ops, user: sudo("bob", 4242),
+			wantErr: []string{"uid=4242(bob) is not a KeyDesk operator"}},
+		{name: "listed admin", ops: ops, user: sudo("alice", 1000), wantName: "alice", wantRole: RoleAdmin},
+		{name: "operators listed: the owner is not implied", ops: ops, user: asOwner,
+			wantErr: []string{"uid=999(keydesk) is not a KeyDesk operator", `os_user = "keydesk"`}},
+		{name: "unlisted person told how to be added", ops: ops, user: sudo("carol", 1002),
+			wantErr: []string{"uid=1002(carol) is not a KeyDesk operator", `os_user = "carol"`, "role = \"helpdesk\"   # or admin, auditor", "/etc/keydesk/keydesk.toml"}},
+		{name: "configuration owned by someone else", ops: ops, user: sudo("alice", 1000), cfgOwner: 1002,
+			wantErr: []string{"cannot be believed", "owned by uid 1002", "chown 999"}},
+		{name: "configuration writable by the group", ops: ops, user: sudo("alice", 1000), cfgMode: 0o664,
+			wantErr: []string{"cannot be believed", "mode 0664", "chmod go-w"}},
+		{name: "configuration owned by root is fine", ops: ops, user: sudo("alice", 1000), cfgOwner: 0, cfgMode: 0o644, wantName: "alice", wantRole: RoleAdmin},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			setup := LocalSetup{Operators: tt.ops, ConfigPath: "/etc/keydesk/keydesk.toml", DataDir: "/var/lib/keydesk", OwnerUID: tt.owner, OwnerName: "alice"}
+			cfgOwner := tt.cfgOwner
+			if cfgOwner == 0 && !strings.Contains(tt.name, "root") {
+				cfgOwner = svc
+			}
+			mode := tt.cfgMode
+			if mode == 0 {
+				mode = 0o600
+			}
+			setup := LocalSetup{Operators: tt.ops, OperatorUIDs: uids, ConfigPath: "/etc/keydesk/keydesk.toml", ConfigOwnerUID: cfgOwner, ConfigMode: mode,
+				DataDir: "/var/lib/keydesk", OwnerUID: svc, OwnerName: "keydesk"}
 			a, err := LocalActor(setup, tt.user, "console")
 			if tt.wantErr != nil {
 				if err == nil {
@@ -288,9 +318,8 @@ func TestLocalActor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantAuth := Auth{Method: AuthOSUser, Subject: tt.user.subject(), Session: "console"}
-			if a.Name != tt.wantName || a.Role != tt.wantRole || a.Auth != wantAuth {
-				t.Errorf("LocalActor = %+v, want %s (%s) authenticated as %+v", a, tt.wantName, tt.wantRole, wantAuth)
+			if a.Name != tt.wantName || a.Role != tt.wantRole || (tt.wantAuth != "" && a.Auth.String() != tt.wantAuth) {
+				t.Errorf("LocalActor = %s (%s) %q, want %s (%s) %q", a.Name, a.Role, a.Auth, tt.wantName, tt.wantRole, tt.wantAuth)
 			}
 		})
 	}

@@ -55,6 +55,7 @@ func (s *Service) ActivateKey(ctx context.Context, a Actor, serial, codeText str
 // resumes recorded progress (a == systemActor, when a key is plugged in).
 func (s *Service) activate(ctx context.Context, a Actor, serial string, code *keys.Code) (ActivationResult, error) {
 	var res ActivationResult
+	checked := false // the code was checked and accepted in this attempt
 	fail := func(err error) (ActivationResult, error) { return res, fmt.Errorf("activate key %s: %w", serial, err) }
 	for range maxActivationRounds {
 		var (
@@ -76,15 +77,18 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 				return err
 			}
 			now = tx.Now()
-			next, why = keys.NextActivation(activationFacts(k, prog, code != nil, now))
+			next, why = keys.NextActivation(activationFacts(k, prog, code != nil, checked, now))
 			switch next {
 			case keys.NextCheckCode:
 				refused, err = s.checkCode(ctx, tx, a, k, prog, *code, &res)
 				return err
 			case keys.NextDiscard, keys.NextStop:
 				if prog != nil {
-					s.log.Info("activation progress discarded", "key", serial, "step", prog.Step, "why", why)
-					return tx.DeleteActivation(ctx, k.ID)
+					if err := tx.DeleteActivation(ctx, k.ID); err != nil {
+						return err
+					}
+					return s.audit(ctx, tx, a, "key.activation-discarded", keyTarget(serial), store.OutcomeSuccess,
+						map[string]any{"step": prog.Step, "why": why})
 				}
 			case keys.NextRecordActive:
 				return s.recordActive(ctx, tx, a, k, prog)
@@ -100,7 +104,7 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 			if refused != nil {
 				return fail(refused)
 			}
-			code = nil
+			code, checked = nil, true
 		case keys.NextDiscard:
 		case keys.NextStop:
 			return fail(errors.New(why))
@@ -117,7 +121,11 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 			if !s.devices.plugged(serial) {
 				return fail(fmt.Errorf("the code is accepted but %w: plug it in within %s to finish", ErrNotPluggedIn, keys.ResumeWindow))
 			}
-			if err := s.giveSecret(ctx, k, prog, now); err != nil {
+			err := s.giveSecret(ctx, a, k, prog, checked, now)
+			switch {
+			case errors.Is(err, errNeedCode) && !checked:
+				return res, nil // a resumption that needs the person at the key
+			case err != nil:
 				return fail(fmt.Errorf("%w; the key stays reserved and the code stays valid", err))
 			}
 		default:
@@ -129,8 +137,8 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 
 // activationFacts are the facts of the key's row and recorded progress
 // (the device is asked separately, when a step needs it).
-func activationFacts(k *store.Key, prog *store.Activation, typed bool, now time.Time) keys.ActivationFacts {
-	f := keys.ActivationFacts{Status: keys.Status(k.Status), KeyVersion: k.Version, CodeTyped: typed, Now: now}
+func activationFacts(k *store.Key, prog *store.Activation, typed, checked bool, now time.Time) keys.ActivationFacts {
+	f := keys.ActivationFacts{Status: keys.Status(k.Status), KeyVersion: k.Version, CodeTyped: typed, CodeChecked: checked, Now: now}
 	if prog != nil {
 		f.Progress = &keys.Progress{Done: keys.Step(prog.Step), At: prog.AcceptedAt, KeyVersion: prog.KeyVersion}
 	}
@@ -158,7 +166,10 @@ func (s *Service) checkCode(ctx context.Context, tx *store.Tx, a Actor, k *store
 		if prog != nil && prog.KeyVersion == k.Version {
 			p.Step = string(keys.Step(prog.Step).Later(keys.StepCheckCode))
 		}
-		return nil, tx.PutActivation(ctx, p)
+		if err := tx.PutActivation(ctx, p); err != nil {
+			return nil, err
+		}
+		return nil, s.audit(ctx, tx, a, "key.code-accepted", keyTarget(k.Serial), store.OutcomeSuccess, map[string]any{"attempts": att.Attempts})
 	case keys.CodeWrong:
 		k.CodeAttempts = att.Attempts
 		if err := tx.UpdateKey(ctx, k); err != nil {
@@ -166,7 +177,7 @@ func (s *Service) checkCode(ctx context.Context, tx *store.Tx, a Actor, k *store
 		}
 		return fail("wrong code", fmt.Errorf("%w: %d attempts left before the key locks", ErrWrongCode, att.Left))
 	case keys.CodeWrongLocked:
-		refused, err := fail("wrong code, locked", fmt.Errorf("%w: three wrong codes locked the key; an admin can unlock it with a new code", ErrKeyLocked))
+		refused, err := fail("wrong code, locked", fmt.Errorf("%w: three wrong codes locked the key; an operator (key.unlock) can unlock it with a new code", ErrKeyLocked))
 		if err != nil {
 			return nil, err
 		}
@@ -177,9 +188,9 @@ func (s *Service) checkCode(ctx context.Context, tx *store.Tx, a Actor, k *store
 		_, err = s.transition(ctx, tx, a, k, keyChange{action: keys.ActionFailCodeLock})
 		return refused, err
 	case keys.CodeExpired:
-		return fail("code expired", fmt.Errorf("%w: ask an admin for a new one", ErrCodeExpired))
+		return fail("code expired", fmt.Errorf("%w: ask an operator for a new one", ErrCodeExpired))
 	default:
-		return fail("no code", fmt.Errorf("key %s has no activation code: ask an admin for a new one", k.Serial))
+		return fail("no code", fmt.Errorf("key %s has no activation code: ask an operator for a new one", k.Serial))
 	}
 }
 
@@ -187,12 +198,13 @@ func (s *Service) checkCode(ctx context.Context, tx *store.Tx, a Actor, k *store
 // lets keys.NextActivation decide (LINK a blank key; AUTH proves a key that
 // already holds its secret; a key its PIN locked is wiped and linked), and
 // records the step.
-func (s *Service) giveSecret(ctx context.Context, k *store.Key, prog *store.Activation, now time.Time) error {
+func (s *Service) giveSecret(ctx context.Context, a Actor, k *store.Key, prog *store.Activation, checked bool, now time.Time) error {
 	secret, err := s.master.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
 	if err != nil {
 		return fmt.Errorf("open its secret: %w", err)
 	}
 	defer clear(secret)
+	var how string // how the key got (or proved) its secret
 	err = s.withDevice(ctx, k.Serial, func(ctx context.Context, d *proto.Device) error {
 		state, sess, err := probeDevice(ctx, d, secret)
 		if err != nil {
@@ -201,9 +213,10 @@ func (s *Service) giveSecret(ctx context.Context, k *store.Key, prog *store.Acti
 		if sess != nil {
 			defer sess.Close()
 		}
-		f := activationFacts(k, prog, false, now)
+		f := activationFacts(k, prog, false, checked, now)
 		f.Device = state
 		next, why := keys.NextActivation(f)
+		how = string(next)
 		switch next {
 		case keys.NextLink:
 			return d.Link(ctx, secret)
@@ -214,6 +227,8 @@ func (s *Service) giveSecret(ctx context.Context, k *store.Key, prog *store.Acti
 			return d.Link(ctx, secret)
 		case keys.NextConfirmSecret:
 			return nil
+		case keys.NextAskCode:
+			return errNeedCode
 		case keys.NextStop:
 			return fmt.Errorf("%w: %s", ErrKeyNotLinked, why)
 		}
@@ -235,9 +250,16 @@ func (s *Service) giveSecret(ctx context.Context, k *store.Key, prog *store.Acti
 			return fmt.Errorf("key %s changed while it was being activated (now %s): nothing was recorded", k.Serial, cur.Status)
 		}
 		p.Step = string(keys.Step(p.Step).Later(keys.StepGiveSecret))
-		return tx.PutActivation(ctx, p)
+		if err := tx.PutActivation(ctx, p); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, a, "key.secret-given", keyTarget(k.Serial), store.OutcomeSuccess, map[string]any{"how": how})
 	})
 }
+
+// errNeedCode: the key can only be given its secret with the code typed
+// now; a resumed activation stops there, waiting for the person.
+var errNeedCode = errors.New("the code must be typed again to give the key its secret")
 
 // probeDevice asks a plugged-in key what it holds: INFO, then AUTH with the
 // key's secret when it holds one. The session is returned (to be closed) when
@@ -252,8 +274,11 @@ func probeDevice(ctx context.Context, d *proto.Device, secret []byte) (keys.Devi
 		return keys.DeviceBlank, nil, nil
 	case proto.StateLinked, proto.StateLocked:
 		sess, err := d.Auth(ctx, secret)
-		if err != nil {
+		switch {
+		case errors.Is(err, proto.ErrAuth):
 			return keys.DeviceForeign, nil, nil
+		case err != nil:
+			return keys.DeviceNotPresent, nil, fmt.Errorf("authenticate to the key: %w", err)
 		}
 		if info.State == proto.StateLocked {
 			return keys.DeviceOursLocked, sess, nil

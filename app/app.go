@@ -98,7 +98,7 @@ func (s *Service) audit(ctx context.Context, tx *store.Tx, a Actor, action, targ
 	e, err := tx.AppendAudit(ctx, store.AuditEntry{Actor: a.Name, Role: string(a.Role), Auth: a.Auth.String(),
 		Action: action, Target: target, Outcome: outcome, Details: details})
 	if err == nil {
-		tx.AfterCommit(func() { s.own.add(e.Seq) })
+		s.own.add(e)
 	}
 	return err
 }

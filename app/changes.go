@@ -14,27 +14,30 @@ import (
 const maxChangeScan = 10000
 
 // ownEntries are the audit entries this process wrote (and published
-// itself), so that WatchChanges does not announce them a second time.
+// itself), so that WatchChanges does not announce them a second time. An
+// entry is known by its number and hash, recorded as it is written: an
+// entry whose transaction rolled back leaves a hash that no committed entry
+// has, so it is never mistaken for another process's entry of that number.
 type ownEntries struct {
 	mu       sync.Mutex
 	watching bool
-	seqs     map[int64]bool
+	hashes   map[int64]string // seq -> hash
 }
 
-func (o *ownEntries) add(seq int64) {
+func (o *ownEntries) add(e store.AuditEntry) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.watching {
-		o.seqs[seq] = true
+		o.hashes[e.Seq] = e.Hash
 	}
 }
 
-// take reports whether seq is this process's, forgetting it.
-func (o *ownEntries) take(seq int64) bool {
+// take reports whether the entry is this process's, forgetting it.
+func (o *ownEntries) take(e store.AuditEntry) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	own := o.seqs[seq]
-	delete(o.seqs, seq)
+	own := o.hashes[e.Seq] == e.Hash
+	delete(o.hashes, e.Seq)
 	return own
 }
 
@@ -42,9 +45,9 @@ func (o *ownEntries) take(seq int64) bool {
 func (o *ownEntries) forgetUpTo(seq int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for s := range o.seqs {
+	for s := range o.hashes {
 		if s <= seq {
-			delete(o.seqs, s)
+			delete(o.hashes, s)
 		}
 	}
 }
@@ -52,7 +55,7 @@ func (o *ownEntries) forgetUpTo(seq int64) {
 func (o *ownEntries) watch(on bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.watching, o.seqs = on, map[int64]bool{}
+	o.watching, o.hashes = on, map[int64]string{}
 }
 
 // WatchChanges notices, every interval until ctx ends, what other processes
@@ -106,7 +109,7 @@ func (s *Service) foreignChanges(ctx context.Context, last, head int64) (Change,
 	}
 	var what Change
 	err := s.st.AuditEntries(ctx, store.AuditFilter{AfterSeq: last, Limit: int(head - last)}, func(e store.AuditEntry) error {
-		if !s.own.take(e.Seq) {
+		if !s.own.take(e) {
 			what |= changeOf(e)
 		}
 		return nil

@@ -50,6 +50,18 @@ func TestChangesFromAnotherProcessArePublished(t *testing.T) {
 		t.Errorf("the watcher announced this process's own change again: %v", more)
 	}
 
+	// An entry this process wrote in a transaction that rolled back is not
+	// mistaken for the other process's entry that takes its number.
+	if err := console.AddKeys(ctx, testAdmin, []string{"NEW-1", "FROM-CLI"}); err == nil {
+		t.Fatal("adding a known serial succeeded")
+	}
+	if err := cli.AddKeys(ctx, testAdmin, []string{"FROM-CLI-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := recv(t, events).(DataChanged); !ok || e.What != keysChanged {
+		t.Fatalf("after a rolled-back write here and a key added there: %#v, want the other's change", e)
+	}
+
 	// A refusal in the other process is only an audit change.
 	cli.AddKeys(ctx, Actor{Name: "aud", Role: RoleAuditor}, []string{"X"})
 	if e, ok := recv(t, events).(DataChanged); !ok || e.What != ChangedAudit {

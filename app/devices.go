@@ -65,13 +65,20 @@ func (d *devices) get(serial string) (Plug, bool) {
 	return p, ok
 }
 
-func (d *devices) add(serial string, p Plug) {
+// add records a plugged key; a second connection reporting a serial that is
+// already plugged in elsewhere is refused: one of the two is not what it
+// says.
+func (d *devices) add(serial string, p Plug) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.bySerial == nil {
 		d.bySerial, d.serialOf = map[string]Plug{}, map[string]string{}
 	}
+	if old, ok := d.bySerial[serial]; ok && old.ID != p.ID {
+		return fmt.Errorf("%s key %s reports serial %s, which the key at %s has: ignored (unplug both and plug in one)", p.Kind, p.ID, serial, old.ID)
+	}
 	d.bySerial[serial], d.serialOf[p.ID] = p, serial
+	return nil
 }
 
 func (d *devices) remove(id string) (string, Plug, bool) {
@@ -154,7 +161,9 @@ func (s *Service) keyConnected(ctx context.Context, p Plug) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s key %s reports a bad serial: %w", p.Kind, p.ID, err)
 	}
-	s.devices.add(serial, p)
+	if err := s.devices.add(serial, p); err != nil {
+		return "", err
+	}
 	status, err := s.onPlugged(ctx, serial, info)
 	s.publish(KeyPlugged{Serial: serial, Kind: p.Kind, Place: p.Place, PluggedIn: true, Status: status})
 	s.publish(DataChanged{What: ChangedKeys | ChangedEmployees | ChangedAudit})
@@ -188,7 +197,7 @@ func (s *Service) onPlugged(ctx context.Context, serial string, info proto.Info)
 			return err
 		case k.Model != info.Model || k.Firmware != info.Firmware:
 			k.Model, k.Firmware = info.Model, info.Firmware
-			if err := tx.UpdateKey(ctx, k); err != nil {
+			if err := tx.SetKeyModel(ctx, serial, info.Model, info.Firmware); err != nil {
 				return err
 			}
 		}
@@ -209,7 +218,7 @@ func (s *Service) onPlugged(ctx context.Context, serial string, info proto.Info)
 		}
 		return nil
 	})
-	if err == nil && resume {
+	if err == nil && resume && s.master != nil {
 		// An activation was cut off (a crash, the key pulled out): finish it
 		// if its code was accepted recently enough.
 		res, err := s.activate(ctx, systemActor, serial, nil)

@@ -166,7 +166,7 @@ func (s *Service) publish(e Event) {
 	}
 	b.mu.Unlock()
 	for _, sub := range subs {
-		if kp, ok := e.(KeyPlugged); ok && !slices.Contains(sub.places, kp.Place) {
+		if place, ok := placeOf(e); ok && !slices.Contains(sub.places, place) {
 			continue
 		}
 		sub.mu.Lock()
@@ -179,13 +179,47 @@ func (s *Service) publish(e Event) {
 	}
 }
 
+// placeOf is the place an event is about, for the events that go only to
+// the watchers attached there.
+func placeOf(e Event) (string, bool) {
+	switch e := e.(type) {
+	case KeyPlugged:
+		return e.Place, true
+	case KeyProblem:
+		return e.Place, true
+	}
+	return "", false
+}
+
+// domainOf is the domain a sync event is about ("" for others).
+func domainOf(e Event) string {
+	switch e := e.(type) {
+	case SyncStarted:
+		return e.Domain
+	case SyncFinished:
+		return e.Domain
+	case SyncProgressed:
+		return e.Domain
+	case ScheduleChanged:
+		return e.Domain
+	}
+	return ""
+}
+
 // enqueue adds e to a subscriber's backlog, merging it with what is already
 // waiting where a later event makes an earlier one redundant. Every merge
 // keeps the data a watcher ends up with the same: a data change is reloaded
-// when its event is handled, whatever came between.
+// when its event is handled, whatever came between; a domain's progress or
+// schedule replaces the waiting one only within the same run (never across
+// the start or the end of a sync of that domain).
 func enqueue(backlog []Event, e Event) []Event {
+scan:
 	for i := len(backlog) - 1; i >= 0; i-- {
 		switch old := backlog[i].(type) {
+		case SyncStarted, SyncFinished:
+			if d := domainOf(e); d != "" && d == domainOf(old) {
+				break scan // a run's boundary: nothing before it merges
+			}
 		case DataChanged:
 			if n, ok := e.(DataChanged); ok {
 				backlog[i] = DataChanged{What: old.What | n.What}

@@ -165,3 +165,31 @@ func TestEmployeeChangesArePublished(t *testing.T) {
 		t.Fatalf("got %#v, want DataChanged of employees only", e)
 	}
 }
+
+// TestProgressNeverCrossesARunsEnd: a second sync's progress waiting behind
+// the first sync's end stays behind it (the end clears the progress shown).
+func TestProgressNeverCrossesARunsEnd(t *testing.T) {
+	backlog := []Event{SyncProgressed{Domain: "corp", Progress: ldapsync.Progress{Pages: 1}}, SyncFinished{Domain: "corp"}, SyncStarted{Domain: "corp"}}
+	backlog = enqueue(backlog, SyncProgressed{Domain: "corp", Progress: ldapsync.Progress{Pages: 2}})
+	want := fmt.Sprint([]Event{SyncProgressed{Domain: "corp", Progress: ldapsync.Progress{Pages: 1}}, SyncFinished{Domain: "corp"}, SyncStarted{Domain: "corp"},
+		SyncProgressed{Domain: "corp", Progress: ldapsync.Progress{Pages: 2}}})
+	if fmt.Sprint(backlog) != want {
+		t.Errorf("backlog %v\nwant %v", backlog, want)
+	}
+	// Another domain's progress still merges across corp's end.
+	backlog = []Event{SyncProgressed{Domain: "branch"}, SyncFinished{Domain: "corp"}}
+	if backlog = enqueue(backlog, SyncProgressed{Domain: "branch", Progress: ldapsync.Progress{Pages: 9}}); len(backlog) != 2 {
+		t.Errorf("branch's progress did not merge across corp's end: %v", backlog)
+	}
+}
+
+func TestKeyProblemGoesOnlyToItsPlace(t *testing.T) {
+	s := newTestService(t, "corp")
+	remote, cancel := s.Subscribe(SubscribeOptions{})
+	defer cancel()
+	s.publish(KeyProblem{PlugID: "usb:1", Place: PlaceLocal, Err: "boom"})
+	s.publish(DataChanged{What: ChangedAudit})
+	if e, ok := recv(t, remote).(DataChanged); !ok {
+		t.Errorf("a console elsewhere got %#v, want only the data change", e)
+	}
+}

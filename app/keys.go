@@ -198,6 +198,10 @@ func (s *Service) transition(ctx context.Context, tx *store.Tx, a Actor, k *stor
 	if err := tx.UpdateKey(ctx, k); err != nil {
 		return code, err
 	}
+	// Every lifecycle change ends an activation under way.
+	if err := tx.DeleteActivation(ctx, k.ID); err != nil {
+		return code, err
+	}
 	details := map[string]any{"from": string(from), "to": string(to)}
 	if reason != "" {
 		details["reason"] = string(reason)
@@ -289,7 +293,9 @@ func (s *Service) SuspendKey(ctx context.Context, a Actor, serial, note string) 
 }
 
 // UnlockKey brings a Locked or Suspended key back to Reserved for its
-// employee, with a new activation code (returned) and a new master secret.
+// employee, with a new activation code (returned); the key keeps its master
+// secret, and the activation proves the key holds it (or, for a key its PIN
+// locked, wipes and links it again).
 func (s *Service) UnlockKey(ctx context.Context, a Actor, serial, note string) (IssuedCode, error) {
 	return s.changeKey(ctx, a, PermKeyUnlock, serial, keyChange{action: keys.ActionUnlock, note: note})
 }

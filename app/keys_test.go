@@ -128,8 +128,9 @@ func TestActivationEndToEnd(t *testing.T) {
 		t.Error("a used code activated the key again")
 	}
 	got := auditActions(t, s, "key:SIM-0002")
-	want := []string{"key.register:success", "key.assign:success", "key.activate:success"}
-	if fmt.Sprint(got[:3]) != fmt.Sprint(want) {
+	// Each step of the activation is in the log.
+	want := []string{"key.register:success", "key.assign:success", "key.code-accepted:success", "key.secret-given:success", "key.activate:success"}
+	if len(got) < len(want) || fmt.Sprint(got[:len(want)]) != fmt.Sprint(want) {
 		t.Errorf("audit = %v, want it to start %v", got, want)
 	}
 	// No secret in the audit log.
@@ -217,43 +218,28 @@ func TestUnplugMidActivationLeavesAConsistentState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The key is pulled out right after KeyDesk sends it the secret.
+	// The key is pulled out as KeyDesk sends it the secret.
 	s.KeyDisconnected("sim:SIM-0005")
 	if _, err := s.KeyConnected(ctx, Plug{ID: "sim:SIM-0005", Kind: "simulated", Open: func() (proto.Transport, error) {
-		return &unplugAfter{Transport: k.Plug(), key: k, cmd: proto.CmdLink}, nil
+		return &interrupt{Transport: k.Plug(), at: "request"}, nil
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.ActivateKey(ctx, testAdmin, "SIM-0005", code.String())
-		done <- err
-	}()
-	if err := <-done; err == nil || !strings.Contains(err.Error(), "stays reserved") {
+	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-0005", code.String()); err == nil || !strings.Contains(err.Error(), "stays reserved") {
 		t.Fatalf("activation with the key pulled out: %v", err)
 	}
 	if v := keyStatus(t, s, "SIM-0005"); v.Status != "reserved" || v.CodeExpiresAt == nil {
 		t.Fatalf("after the unplug the key is %+v; want reserved with its code", v)
 	}
-	// Plugged in again, the activation finishes by itself: the code was
-	// accepted a moment ago.
+	// Plugged in again, the key is still blank: it waits for the code,
+	// and the same code finishes the job.
 	s.KeyDisconnected("sim:SIM-0005")
 	plugSim(t, s, k)
-	if v := keyStatus(t, s, "SIM-0005"); v.Status != "active" {
-		t.Fatalf("after re-plugging the key is %s, want active", v.Status)
+	if v := keyStatus(t, s, "SIM-0005"); v.Status != "reserved" {
+		t.Fatalf("a blank key plugged in again became %s without its code", v.Status)
 	}
-	if info := simInfo(t, k); info.State != proto.StateLinked {
-		t.Errorf("the key itself is %s, want linked", info.State)
-	}
-	var resumed *store.AuditEntry
-	s.st.AuditEntries(ctx, store.AuditFilter{}, func(e store.AuditEntry) error {
-		if e.Action == "key.activate" && e.Outcome == store.OutcomeSuccess {
-			resumed = &e
-		}
-		return nil
-	})
-	if resumed == nil || resumed.Actor != systemActor.Name || !strings.Contains(fmt.Sprint(resumed.Details["note"]), "accepted from "+testAdmin.Name) {
-		t.Errorf("the resumed activation is audited as %+v; want the system, naming who typed the code", resumed)
+	if res, err := s.ActivateKey(ctx, testAdmin, "SIM-0005", code.String()); err != nil || !res.Activated {
+		t.Fatalf("activate after re-plugging: %+v %v", res, err)
 	}
 	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-0005", code.String()); err == nil {
 		t.Error("the code activated the key a second time")
@@ -291,9 +277,11 @@ func (c *interrupt) ReadReport(d time.Duration) ([]byte, error) {
 
 // TestActivationResumesAfterEveryInterruption cuts an activation at the
 // LINK, both ways, and plugs the key in again inside and outside the resume
-// window: inside, the activation finishes by itself; outside, the key stays
-// reserved and the same code still activates it. Never is a key recorded
-// Active that does not hold its secret.
+// window. A key that got its secret (the answer was lost) and comes back
+// inside the window proves it and is recorded Active by itself; a blank one
+// waits for the code, and so does any key after the window; the same code
+// then activates it. Never is a key recorded Active that does not hold its
+// secret, and never is a secret given without the code typed.
 func TestActivationResumesAfterEveryInterruption(t *testing.T) {
 	for _, at := range []string{"request", "answer"} {
 		for _, late := range []bool{false, true} {
@@ -328,15 +316,16 @@ func TestActivationResumesAfterEveryInterruption(t *testing.T) {
 				}
 				plugSim(t, s, k)
 				v := keyStatus(t, s, "SIM-CUT")
-				if late {
-					if v.Status != "reserved" {
-						t.Fatalf("plugged in after the window: %s, want reserved (the code must be typed again)", v.Status)
+				if resumes := at == "answer" && !late; resumes != (v.Status == "active") {
+					t.Fatalf("plugged in again (late %v): %s; want active only for a key that already holds its secret, inside the window", late, v.Status)
+				}
+				if v.Status == "reserved" {
+					if info := simInfo(t, k); info.State != wantDevice {
+						t.Fatalf("waiting for the code, the key changed to %s", info.State)
 					}
 					if res, err := s.ActivateKey(ctx, testAdmin, "SIM-CUT", code.String()); err != nil || !res.Activated {
-						t.Fatalf("the same code after the window: %+v %v", res, err)
+						t.Fatalf("the same code after plugging in again: %+v %v", res, err)
 					}
-				} else if v.Status != "active" {
-					t.Fatalf("plugged in again at once: %s, want active", v.Status)
 				}
 				if info := simInfo(t, k); info.State != proto.StateLinked {
 					t.Errorf("the active key is %s, want linked", info.State)
@@ -351,21 +340,6 @@ func TestActivationResumesAfterEveryInterruption(t *testing.T) {
 			})
 		}
 	}
-}
-
-// unplugAfter pulls the key out as soon as a request with cmd was written.
-type unplugAfter struct {
-	proto.Transport
-	key *simkey.Key
-	cmd proto.Command
-}
-
-func (u *unplugAfter) WriteReport(r []byte) error {
-	err := u.Transport.WriteReport(r)
-	if r[4] == byte(u.cmd)|0x80 { // an init packet of that command
-		u.key.Unplug()
-	}
-	return err
 }
 
 func TestTwoConsolesCannotBothActivate(t *testing.T) {
@@ -453,5 +427,53 @@ func TestAdminActionsFollowTheLifecycle(t *testing.T) {
 	viewer := Actor{Name: "v", Role: RoleAuditor}
 	if err := s.AddKeys(ctx, viewer, []string{"K2"}); !errors.Is(err, ErrPermission) {
 		t.Errorf("an auditor added a key: %v", err)
+	}
+}
+
+// TestASecondKeyWithTheSameSerialIsRefused: two connections claiming one
+// serial cannot both be that key; the second is refused, and its unplug
+// does not unplug the first.
+func TestASecondKeyWithTheSameSerialIsRefused(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	first, second := simkey.New("DUP-1"), simkey.New("DUP-1")
+	plugSim(t, s, first)
+	_, err := s.KeyConnected(ctx, Plug{ID: "sim:other", Kind: "simulated", Open: func() (proto.Transport, error) { return second.Plug(), nil }})
+	if err == nil || !strings.Contains(err.Error(), "which the key at sim:DUP-1 has") {
+		t.Fatalf("a second key claiming DUP-1: %v, want a refusal", err)
+	}
+	s.KeyDisconnected("sim:other")
+	if !keyStatus(t, s, "DUP-1").PluggedIn {
+		t.Error("unplugging the refused key unplugged the first")
+	}
+}
+
+// TestALifecycleChangeEndsAnActivationUnderWay: a withdrawal while an
+// activation waits for its key discards the recorded progress.
+func TestALifecycleChangeEndsAnActivationUnderWay(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	k := simkey.New("SIM-WD")
+	plugSim(t, s, k)
+	code, err := s.AssignKey(ctx, testAdmin, "SIM-WD", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.KeyDisconnected("sim:SIM-WD")
+	if _, err := s.KeyConnected(ctx, Plug{ID: "sim:cut", Kind: "simulated", Open: func() (proto.Transport, error) {
+		return &interrupt{Transport: k.Plug(), at: "request"}, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	s.ActivateKey(ctx, testAdmin, "SIM-WD", code.String())
+	kk, _ := s.st.KeyBySerial(ctx, "SIM-WD")
+	if p, _ := s.st.Activation(ctx, kk.ID); p == nil {
+		t.Fatal("no progress recorded after the accepted code")
+	}
+	if err := s.WithdrawKey(ctx, testAdmin, "SIM-WD", ""); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.st.Activation(ctx, kk.ID); err != nil || p != nil {
+		t.Errorf("progress after the withdrawal: %+v %v; want none", p, err)
 	}
 }

@@ -33,6 +33,9 @@ func isolate(t *testing.T) string {
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
 	t.Setenv("XDG_DATA_HOME", filepath.Join(home, "data"))
 	t.Setenv("KEYDESK_CONFIG", "")
+	// The tests are the owner of their data, not someone who ran sudo.
+	t.Setenv("SUDO_UID", "")
+	t.Setenv("SUDO_USER", "")
 	return home
 }
 
@@ -231,6 +234,28 @@ func TestOperatorsAndRefusals(t *testing.T) {
 	}
 	if code, _, errOut := as(helpdesk, "audit", "export"); code == 0 || !strings.Contains(errOut, "may not audit.export") {
 		t.Errorf("helpdesk audit export: exit %d, %q", code, errOut)
+	}
+
+	// Through sudo -u OWNER, the operator is whoever ran sudo.
+	if nobody, err := user.Lookup("nobody"); err == nil {
+		t.Setenv("SUDO_UID", nobody.Uid)
+		t.Setenv("SUDO_USER", "nobody")
+		viaSudo := writeFile(t, filepath.Join(dir, "sudo.toml"), "[[operator]]\nname = \"night-auditor\"\nrole = \"auditor\"\nos_user = \"nobody\"\n", 0o600)
+		code, _, errOut := runCLI(t, "--config", viaSudo, "--data", data, "keys", "add", "K9")
+		if code == 0 || !strings.Contains(errOut, "night-auditor (role auditor) may not key.add") {
+			t.Errorf("through sudo as nobody: exit %d, %q; want the auditor's refusal", code, errOut)
+		}
+		_, out, _ := runCLI(t, "--config", viaSudo, "--data", data, "audit", "export")
+		if !strings.Contains(out, "uid="+nobody.Uid+"(nobody) by sudo as uid=") {
+			t.Errorf("the audit log does not record who ran sudo:\n%s", out)
+		}
+		// A configuration that the person could have written is not believed.
+		loose := writeFile(t, filepath.Join(dir, "loose.toml"), "[[operator]]\nname = \"x\"\nrole = \"admin\"\nos_user = \"nobody\"\n", 0o666)
+		if code, _, errOut := runCLI(t, "--config", loose, "--data", data, "keys", "add", "K9"); code == 0 || !strings.Contains(errOut, "cannot be believed") {
+			t.Errorf("operators from a world-writable configuration: exit %d, %q", code, errOut)
+		}
+		t.Setenv("SUDO_UID", "")
+		t.Setenv("SUDO_USER", "")
 	}
 
 	// An OS user who is not listed is refused, and told how to be added.

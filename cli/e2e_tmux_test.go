@@ -47,7 +47,7 @@ func buildBinary(t *testing.T) string {
 func startTmux(t *testing.T, w, h int, env []string, args ...string) *tmux {
 	t.Helper()
 	tm := &tmux{t: t, socket: fmt.Sprintf("keydesk-test-%d", os.Getpid()), name: fmt.Sprintf("kd%d", time.Now().UnixNano())}
-	cmdline := strings.Join(append(env, args...), " ")
+	cmdline := strings.Join(append(append(env, "SUDO_UID=", "SUDO_USER="), args...), " ")
 	tm.run("new-session", "-d", "-s", tm.name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "env TERM=xterm-256color "+cmdline+"; sleep 30")
 	t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-session", "-t", tm.name).Run() })
 	return tm

@@ -3,20 +3,23 @@
 package cli
 
 import (
+	"io/fs"
 	"os"
 	"os/user"
 	"strconv"
 )
 
-// ownerUID is the current user's id where files have no uid owner: the
+// ownerOf is the current user's id where files have no uid owner: the
 // operator who can open the data directory owns it.
-func ownerUID(path string) (int, error) {
-	if _, err := os.Stat(path); err != nil {
-		return 0, err
+func ownerOf(path string) (int, fs.FileMode, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0, err
 	}
 	u, err := user.Current()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return strconv.Atoi(u.Uid)
+	uid, err := strconv.Atoi(u.Uid)
+	return uid, fi.Mode() &^ 0o022, err
 }

@@ -79,7 +79,10 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, dataDir s
 	return sess, nil
 }
 
-// localActor is the operator that the OS user running this process is.
+// localActor is the operator that the person running this process is: it
+// gathers the facts (who runs it, through sudo or not; who owns the data
+// directory and the configuration; the uids of the operators' logins) for
+// app.LocalActor, which decides.
 func localActor(cfg *config.Config, dataDir, via string) (app.Actor, error) {
 	u, err := user.Current()
 	if err != nil {
@@ -89,18 +92,36 @@ func localActor(cfg *config.Config, dataDir, via string) (app.Actor, error) {
 	if err != nil {
 		return app.Actor{}, fmt.Errorf("who is running keydesk: uid %q is not a number", u.Uid)
 	}
-	owner, err := ownerUID(dataDir)
+	me := app.LocalUser{Name: u.Username, UID: uid, SudoUID: -1}
+	// sudo sets these; they are believed only in a process that already
+	// runs as the data's owner, which could do anything anyway.
+	if su, err := strconv.Atoi(os.Getenv("SUDO_UID")); err == nil && os.Getenv("SUDO_USER") != "" {
+		me.SudoUID, me.SudoName = su, os.Getenv("SUDO_USER")
+	}
+	owner, _, err := ownerOf(dataDir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		owner = uid // it does not exist yet: whoever creates it owns it
 	case err != nil:
 		return app.Actor{}, fmt.Errorf("read the owner of the data directory: %w", err)
 	}
-	setup := app.LocalSetup{Operators: cfg.Operators, ConfigPath: cfg.Path, DataDir: dataDir, OwnerUID: owner}
+	setup := app.LocalSetup{Operators: cfg.Operators, OperatorUIDs: map[string]int{}, ConfigPath: cfg.Path, DataDir: dataDir, OwnerUID: owner}
 	if ou, err := user.LookupId(strconv.Itoa(owner)); err == nil {
 		setup.OwnerName = ou.Username
 	}
-	return app.LocalActor(setup, app.LocalUser{Name: u.Username, UID: uid}, via)
+	if len(cfg.Operators) > 0 {
+		if setup.ConfigOwnerUID, setup.ConfigMode, err = ownerOf(cfg.Path); err != nil {
+			return app.Actor{}, fmt.Errorf("read the owner of the configuration: %w", err)
+		}
+		for _, o := range cfg.Operators {
+			if ou, err := user.Lookup(o.OSUser); err == nil {
+				if id, err := strconv.Atoi(ou.Uid); err == nil {
+					setup.OperatorUIDs[o.OSUser] = id
+				}
+			}
+		}
+	}
+	return app.LocalActor(setup, me, via)
 }
 
 // resolvedConfigPath is --config, then $KEYDESK_CONFIG, then the default.
@@ -217,9 +238,13 @@ func (g *globals) runConsole(ctx context.Context, s *session, label string) erro
 func (g *globals) feedKeys(ctx context.Context, s *session) {
 	log := g.logger()
 	report := func(err error) { log.Warn("keys", "err", err) }
-	if s.sim != nil {
-		go s.sim.Feed(ctx, time.Second, s.svc, report)
-	}
+	simDone := make(chan struct{})
+	go func() {
+		defer close(simDone)
+		if s.sim != nil {
+			s.sim.Feed(ctx, time.Second, s.svc, report)
+		}
+	}()
 	err := usbhid.Feed(ctx, usbConfig(s.cfg), usbhid.DefaultInterval, s.svc, report)
 	switch {
 	case errors.Is(err, usbhid.ErrUnsupported):
@@ -228,6 +253,7 @@ func (g *globals) feedKeys(ctx context.Context, s *session) {
 		log.Warn("USB keys", "err", err)
 	}
 	<-ctx.Done()
+	<-simDone // the simulated keys are unplugged before the database closes
 }
 
 // scanKeys finds the keys plugged in now, for a command that does not keep

@@ -49,8 +49,9 @@ func (s Step) Later(o Step) Step {
 }
 
 // ResumeWindow is how long an accepted code lets an interrupted activation
-// resume without the code being typed again (by the same key, plugged in
-// again).
+// resume without the code being typed again, when the key plugged in again
+// proves it already holds its secret. Giving a key its secret always takes
+// a code checked in the same attempt.
 const ResumeWindow = 15 * time.Minute
 
 // Progress is what the database records of an activation under way.
@@ -88,7 +89,11 @@ type ActivationFacts struct {
 	KeyVersion int64     // the key's version now
 	Progress   *Progress // nil: nothing recorded
 	CodeTyped  bool      // a code was typed for this attempt and is not checked yet
-	Device     DeviceState
+	// CodeChecked: the code was checked and accepted in this attempt (not
+	// only recorded by an earlier one): only then may the key be given its
+	// secret.
+	CodeChecked bool
+	Device      DeviceState
 	Now        time.Time
 }
 
@@ -103,8 +108,8 @@ const (
 	// NextDiscard: the recorded progress no longer applies (the key changed,
 	// or the code was accepted too long ago): forget it and decide again.
 	NextDiscard Next = "discard"
-	// NextAskCode: nothing to resume; the person at the key must type the
-	// code.
+	// NextAskCode: nothing to resume without the person at the key: they
+	// must type the code.
 	NextAskCode Next = "ask-code"
 	// NextCheckCode: check the typed code (StepCheckCode).
 	NextCheckCode Next = "check-code"
@@ -112,7 +117,7 @@ const (
 	NextWaitForKey Next = "wait-for-key"
 	// NextLink: give the blank key its secret (StepGiveSecret).
 	NextLink Next = "link"
-	// NextWipeAndLink: the key's PIN locked it and an admin unlocked the
+	// NextWipeAndLink: the key's PIN locked it and an operator unlocked the
 	// key: wipe it with the secret it holds, then link it (StepGiveSecret).
 	NextWipeAndLink Next = "wipe-and-link"
 	// NextConfirmSecret: the key already holds its secret (a LINK whose
@@ -151,16 +156,22 @@ func NextActivation(f ActivationFacts) (Next, string) {
 	case f.Progress.Done == StepGiveSecret:
 		return NextRecordActive, ""
 	}
-	// The code is accepted; the key gets its secret.
+	// The code is accepted; the key gets its secret. Only a code checked in
+	// this attempt gives it: a device that merely claims the serial of a key
+	// whose code someone typed earlier gets nothing.
 	switch f.Device {
-	case DeviceBlank:
-		return NextLink, ""
+	case DeviceBlank, DeviceOursLocked:
+		if !f.CodeChecked {
+			return NextAskCode, ""
+		}
+		if f.Device == DeviceBlank {
+			return NextLink, ""
+		}
+		return NextWipeAndLink, ""
 	case DeviceOurs:
 		return NextConfirmSecret, ""
-	case DeviceOursLocked:
-		return NextWipeAndLink, ""
 	case DeviceForeign:
-		return NextStop, "the key holds another secret: withdraw it and plug it in again to wipe it, or use another key"
+		return NextStop, "the key holds a secret KeyDesk did not give it: reset it with its maker's tool, or mark it broken and use another key"
 	}
 	return NextWaitForKey, ""
 }

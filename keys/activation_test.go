@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ func TestNextActivation(t *testing.T) {
 		version  int64
 		progress *Progress
 		typed    bool
+		checked  bool // the code was checked in this attempt
 		device   DeviceState
 		want     Next
 		why      string // part of the reason, for stops and discards
@@ -31,11 +33,19 @@ func TestNextActivation(t *testing.T) {
 
 		// The code accepted: the key gets its secret, whatever state the
 		// device is in.
-		{name: "accepted, blank key", status: StatusReserved, progress: accepted(StepCheckCode, time.Minute), device: DeviceBlank, want: NextLink},
-		{name: "accepted, key already holds its secret (LINK answer lost)", status: StatusReserved, progress: accepted(StepCheckCode, time.Minute), device: DeviceOurs, want: NextConfirmSecret},
-		{name: "accepted, key locked by its PIN", status: StatusReserved, progress: accepted(StepCheckCode, time.Minute), device: DeviceOursLocked, want: NextWipeAndLink},
-		{name: "accepted, key holds another secret", status: StatusReserved, progress: accepted(StepCheckCode, time.Minute), device: DeviceForeign, want: NextStop, why: "another secret"},
-		{name: "accepted, key pulled out", status: StatusReserved, progress: accepted(StepCheckCode, time.Minute), device: DeviceNotPresent, want: NextWaitForKey},
+		{name: "accepted now, blank key", status: StatusReserved, progress: accepted(StepCheckCode, 0), checked: true, device: DeviceBlank, want: NextLink},
+		{name: "accepted now, key already holds its secret (LINK answer lost)", status: StatusReserved, progress: accepted(StepCheckCode, 0), checked: true, device: DeviceOurs, want: NextConfirmSecret},
+		{name: "accepted now, key locked by its PIN", status: StatusReserved, progress: accepted(StepCheckCode, 0), checked: true, device: DeviceOursLocked, want: NextWipeAndLink},
+		{name: "accepted now, key holds another secret", status: StatusReserved, progress: accepted(StepCheckCode, 0), checked: true, device: DeviceForeign, want: NextStop, why: "did not give it"},
+		{name: "accepted now, key pulled out", status: StatusReserved, progress: accepted(StepCheckCode, 0), checked: true, device: DeviceNotPresent, want: NextWaitForKey},
+
+		// Resuming without a code (the key plugged in again): the key may
+		// prove it has its secret, but a secret is never given without the
+		// code typed again.
+		{name: "resume, key proves it holds its secret", status: StatusReserved, progress: accepted(StepCheckCode, time.Minute), device: DeviceOurs, want: NextConfirmSecret},
+		{name: "resume, blank device claiming the serial", status: StatusReserved, progress: accepted(StepCheckCode, time.Minute), device: DeviceBlank, want: NextAskCode},
+		{name: "resume, PIN-locked key", status: StatusReserved, progress: accepted(StepCheckCode, time.Minute), device: DeviceOursLocked, want: NextAskCode},
+		{name: "resume, foreign device", status: StatusReserved, progress: accepted(StepCheckCode, time.Minute), device: DeviceForeign, want: NextStop, why: "did not give it"},
 		{name: "accepted again while the secret was given", status: StatusReserved, progress: accepted(StepGiveSecret, time.Minute), typed: true, want: NextCheckCode},
 
 		// The secret given: only the inventory is left, key or no key.
@@ -45,7 +55,7 @@ func TestNextActivation(t *testing.T) {
 		// Progress that no longer applies.
 		{name: "window passed", status: StatusReserved, progress: accepted(StepCheckCode, ResumeWindow+time.Second), device: DeviceBlank, want: NextDiscard, why: "more than 15m0s ago"},
 		{name: "window passed after the secret", status: StatusReserved, progress: accepted(StepGiveSecret, ResumeWindow+time.Second), want: NextDiscard, why: "accepted more than"},
-		{name: "just inside the window", status: StatusReserved, progress: accepted(StepCheckCode, ResumeWindow), device: DeviceBlank, want: NextLink},
+		{name: "just inside the window", status: StatusReserved, progress: accepted(StepCheckCode, ResumeWindow), device: DeviceOurs, want: NextConfirmSecret},
 		{name: "key changed since (new code)", status: StatusReserved, version: 8, progress: accepted(StepCheckCode, time.Minute), device: DeviceBlank, want: NextDiscard, why: "changed"},
 		{name: "key changed, code typed", status: StatusReserved, version: 8, progress: accepted(StepGiveSecret, time.Minute), typed: true, want: NextDiscard, why: "changed"},
 		{name: "unknown recorded step", status: StatusReserved, progress: &Progress{Done: "paint-it", At: now, KeyVersion: 7}, want: NextDiscard, why: "paint-it"},
@@ -57,7 +67,7 @@ func TestNextActivation(t *testing.T) {
 			if v == 0 {
 				v = 7
 			}
-			got, why := NextActivation(ActivationFacts{Status: tt.status, KeyVersion: v, Progress: tt.progress, CodeTyped: tt.typed, Device: tt.device, Now: now})
+			got, why := NextActivation(ActivationFacts{Status: tt.status, KeyVersion: v, Progress: tt.progress, CodeTyped: tt.typed, CodeChecked: tt.checked, Device: tt.device, Now: now})
 			if got != tt.want {
 				t.Fatalf("NextActivation = %s (%s), want %s", got, why, tt.want)
 			}
@@ -97,7 +107,7 @@ func TestActivationAlwaysEnds(t *testing.T) {
 					case NextDiscard:
 						f.Progress = nil
 					case NextCheckCode: // the code is right
-						f.CodeTyped = false
+						f.CodeTyped, f.CodeChecked = false, true
 						p := &Progress{Done: StepCheckCode, At: now, KeyVersion: 1}
 						if f.Progress != nil {
 							p.Done = f.Progress.Done.Later(StepCheckCode)
@@ -114,8 +124,12 @@ func TestActivationAlwaysEnds(t *testing.T) {
 				if !ended {
 					t.Errorf("from %q, key %s, code typed %v: no end after %v", done, dev, typed, trail)
 				}
-				if typed && dev != DeviceNotPresent && dev != DeviceForeign && done != StepRecordActive && f.Status != StatusActive {
+				if typed && dev != DeviceNotPresent && dev != DeviceForeign && f.Status != StatusActive {
 					t.Errorf("from %q, key %s, with the right code typed: ended %v without activating", done, dev, trail)
+				}
+				// Without a code, a key is given its secret never.
+				if !typed && slices.ContainsFunc(trail, func(n Next) bool { return n == NextLink || n == NextWipeAndLink }) {
+					t.Errorf("from %q, key %s, no code typed: %v gives the key its secret", done, dev, trail)
 				}
 			}
 		}

@@ -22,9 +22,9 @@ const (
 	// StatusActive: activated; the key holds the employee's master secret.
 	StatusActive Status = "active"
 	// StatusLocked: out of service after three wrong activation codes or
-	// after the key's own PIN was exhausted; only an admin brings it back.
+	// after the key's own PIN was exhausted; only an operator's unlock brings it back.
 	StatusLocked Status = "locked"
-	// StatusSuspended: taken out of service by an admin.
+	// StatusSuspended: taken out of service by an operator.
 	StatusSuspended Status = "suspended"
 	// StatusDeactivated: withdrawn, or its employee left the sync group; it
 	// still holds the old employee's data until it is plugged in and wiped.
@@ -64,32 +64,32 @@ func ParseStatus(s string) (Status, error) {
 	return st, nil
 }
 
-// Action is something that happens to a key: an admin's decision, the
+// Action is something that happens to a key: an operator's decision, the
 // outcome of an activation, a report from the device, or the sync.
 type Action string
 
 // The actions. Registering a key (plugged in for the first time, or added
 // from a list of serials) is not an action: the key is created Ready.
 const (
-	// ActionAssign: an admin gives a Ready key to an employee.
+	// ActionAssign: an operator gives a Ready key to an employee.
 	ActionAssign Action = "assign"
 	// ActionActivate: the right activation code was entered on site.
 	ActionActivate Action = "activate"
-	// ActionRenewCode: an admin issues a new activation code for a Reserved
+	// ActionRenewCode: an operator issues a new activation code for a Reserved
 	// key (the old one expired or was lost); the new code replaces the old.
 	ActionRenewCode Action = "renew-code"
 	// ActionFailCodeLock: the MaxCodeAttempts-th wrong activation code.
 	ActionFailCodeLock Action = "fail-code-lock"
 	// ActionPINLock: the key reports that its own PIN is exhausted.
 	ActionPINLock Action = "pin-lock"
-	// ActionSuspend: an admin takes an Active key out of service.
+	// ActionSuspend: an operator takes an Active key out of service.
 	ActionSuspend Action = "suspend"
-	// ActionUnlock: an admin brings a Locked or Suspended key back for its
+	// ActionUnlock: an operator brings a Locked or Suspended key back for its
 	// employee. It does not reactivate: the key goes back to Reserved with a
 	// new activation code (see Effects), and the employee activates it on
 	// site again.
 	ActionUnlock Action = "unlock"
-	// ActionWithdraw: an admin takes the key away from its employee.
+	// ActionWithdraw: an operator takes the key away from its employee.
 	ActionWithdraw Action = "withdraw"
 	// ActionCompromise: the key is reported lost, stolen or broken.
 	ActionCompromise Action = "compromise"
@@ -166,7 +166,7 @@ type edge struct {
 //     data (Deactivated: wipe first) or must never be used again
 //     (Compromised). Re-assigning means withdraw, wipe, assign.
 //   - activate and renew-code are only from Reserved: only a Reserved key has
-//     an activation code in play. A Locked key takes no code until an admin
+//     an activation code in play. A Locked key takes no code until an operator
 //     unlocks it (which is what issues a new one).
 //   - fail-code-lock is only from Reserved, for the same reason.
 //   - pin-lock is only from Active: the key's PIN is the employee's only once
@@ -200,7 +200,7 @@ var transitions = map[Status][]edge{
 		{ActionActivate, StatusActive},        // the right code on site
 		{ActionRenewCode, StatusReserved},     // a new code replaces the old (expired or lost); attempts start again
 		{ActionFailCodeLock, StatusLocked},    // the last allowed wrong code
-		{ActionWithdraw, StatusDeactivated},   // the admin cancels the assignment; wiped when plugged in
+		{ActionWithdraw, StatusDeactivated},   // an operator cancels the assignment; wiped when plugged in
 		{ActionCompromise, StatusCompromised}, // lost/stolen/broken before activation
 		{ActionDeactivate, StatusDeactivated}, // the employee left before activating
 	},

@@ -262,6 +262,19 @@ func keysForEmployees(ctx context.Context, q querier, ids []int64) ([]Key, error
 	return ks, nil
 }
 
+// SetKeyModel records what a key says it is (model, firmware). It is
+// description, not state: the key's version does not change.
+func (tx *Tx) SetKeyModel(ctx context.Context, serial, model, firmware string) error {
+	res, err := tx.tx.ExecContext(ctx, `UPDATE keys SET model = ?, firmware = ? WHERE serial = ?`, model, firmware, serial)
+	if err != nil {
+		return fmt.Errorf("record key %s model: %w", serial, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("record key %s model: %w", serial, ErrNotFound)
+	}
+	return nil
+}
+
 // TouchKeySeen records that the key was seen (plugged in) at at, inside the
 // transaction. It moves LastSeenAt forward only and changes nothing else:
 // not the version, so it never makes another console's update fail.

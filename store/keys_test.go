@@ -583,3 +583,18 @@ func TestActivationProgress(t *testing.T) {
 		t.Error("progress for a key that does not exist was recorded")
 	}
 }
+
+func TestSetKeyModelKeepsTheVersion(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	k := &Key{Serial: "K1", Status: "ready", Model: "old"}
+	update(t, s, func(ctx context.Context, tx *Tx) error { return tx.InsertKey(ctx, k) })
+	update(t, s, func(ctx context.Context, tx *Tx) error { return tx.SetKeyModel(ctx, "K1", "KeyDesk Sim", "2.0") })
+	got, err := s.KeyBySerial(ctx, "K1")
+	if err != nil || got.Model != "KeyDesk Sim" || got.Firmware != "2.0" || got.Version != k.Version {
+		t.Errorf("after SetKeyModel: %+v %v; want the model recorded and the version %d kept", got, err, k.Version)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.SetKeyModel(ctx, "NOPE", "m", "f") }); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SetKeyModel of an unknown key: %v", err)
+	}
+}

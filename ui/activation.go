@@ -143,7 +143,7 @@ func (a *Activation) View(c *Common, width int) string {
 	case a.busy:
 		parts = append(parts, c.Styles.Dim.Render("activating…"))
 	case a.problem != "":
-		parts = append(parts, c.Styles.Err.Render(a.problem))
+		parts = append(parts, c.Styles.Err.Render(sanitize.Text(a.problem)))
 	}
 	return dialogBox(c, width, title, false, parts...)
 }

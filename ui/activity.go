@@ -16,7 +16,6 @@ const activityLimit = 500
 
 type activityMsg struct {
 	entries []store.AuditEntry
-	after   int64
 	err     error
 }
 
@@ -28,6 +27,7 @@ type activityPane struct {
 	entries       []store.AuditEntry
 	lastSeq       int64
 	offset        int
+	loader        loader
 }
 
 const paneActivity = "Activity"
@@ -35,50 +35,58 @@ const paneActivity = "Activity"
 func newActivityPane(c *Common) *activityPane { return &activityPane{c: c} }
 
 func (p *activityPane) Title() string     { return paneActivity }
-func (p *activityPane) Init() tea.Cmd     { return p.load(0) }
+func (p *activityPane) Init() tea.Cmd     { return p.reload() }
 func (p *activityPane) Rows() int         { return len(p.entries) }
 func (p *activityPane) Actions() []Action { return nil }
 func (p *activityPane) SetFocused(f bool) { p.focused = f }
 func (p *activityPane) SetSize(w, h int)  { p.width, p.height = w, h }
 
-// load reads the entries after seq (all, up to the limit, when 0).
-func (p *activityPane) load(after int64) tea.Cmd {
-	svc, ctx, actor := p.c.Svc, p.c.Ctx, p.c.Actor
+// reload reads the entries newer than those shown.
+func (p *activityPane) reload() tea.Cmd { return p.loader.start(p.load) }
+
+// load reads the entries after the newest shown (all, up to the limit, at
+// first).
+func (p *activityPane) load() tea.Cmd {
+	svc, ctx, actor, after := p.c.Svc, p.c.Ctx, p.c.Actor, p.lastSeq
 	return func() tea.Msg {
 		var es []store.AuditEntry
 		err := svc.AuditEntries(ctx, actor, store.AuditFilter{AfterSeq: after, Limit: activityLimit, Newest: true}, func(e store.AuditEntry) error {
 			es = append(es, e)
 			return nil
 		})
-		return activityMsg{entries: es, after: after, err: err}
+		return activityMsg{entries: es, err: err}
 	}
 }
 
 func (p *activityPane) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case activityMsg:
+		again := p.loader.done(p.load)
 		if msg.err != nil {
-			return notify("loading activity failed: %v", msg.err)
+			return tea.Batch(again, notify("loading activity failed: %v", msg.err))
 		}
-		if msg.after == 0 {
-			p.entries = msg.entries
-		} else {
-			p.entries = append(msg.entries, p.entries...)
-			if len(p.entries) > activityLimit {
-				p.entries = p.entries[:activityLimit]
+		var fresh []store.AuditEntry
+		for _, e := range msg.entries {
+			if e.Seq > p.lastSeq { // an entry is shown once, whatever the loads
+				fresh = append(fresh, e)
 			}
+		}
+		p.entries = append(fresh, p.entries...)
+		if len(p.entries) > activityLimit {
+			p.entries = p.entries[:activityLimit]
 		}
 		if len(p.entries) > 0 {
 			p.lastSeq = p.entries[0].Seq
 		}
+		return again
 	case eventMsg:
 		switch e := msg.e.(type) {
 		case app.DataChanged:
 			if e.What.Has(app.ChangedAudit) {
-				return p.load(p.lastSeq)
+				return p.reload()
 			}
 		case app.EventsLost:
-			return p.load(0)
+			return p.reload()
 		}
 	case tea.KeyMsg:
 		if d, ok := p.c.Keys.movement(msg, p.height); ok {

@@ -80,7 +80,9 @@ type Action struct {
 	Confirm Confirm
 	// Ask is the confirmation's title and text for the selected item.
 	Ask func() (title, body string)
-	// Run starts the action (I/O in the returned command, never here).
+	// Run makes the action's command for the item selected now: it reads
+	// what it needs at once and does the I/O in the command, never here. A
+	// confirmed action's command is made when the question is asked.
 	Run func() tea.Cmd
 	// Focus, instead of Run, moves the focus to the pane of that name.
 	Focus string

@@ -23,14 +23,16 @@ type Dialog interface {
 }
 
 // confirmDialog asks yes or no; destructive actions always go through one.
+// What yes runs is fixed when the dialog opens: the item it names is the
+// item it acts on, whatever the lists do meanwhile.
 type confirmDialog struct {
 	title, body string
 	danger      bool
-	yes         func() tea.Cmd
+	yes         tea.Cmd
 	keys        KeyMap
 }
 
-func newConfirm(c *Common, title, body string, danger bool, yes func() tea.Cmd) *confirmDialog {
+func newConfirm(c *Common, title, body string, danger bool, yes tea.Cmd) *confirmDialog {
 	return &confirmDialog{title: title, body: body, danger: danger, yes: yes, keys: c.Keys}
 }
 
@@ -40,7 +42,7 @@ func (d *confirmDialog) Update(msg tea.Msg) (Dialog, tea.Cmd) {
 	if k, ok := msg.(tea.KeyMsg); ok {
 		switch {
 		case key.Matches(k, d.keys.Yes):
-			return nil, d.yes()
+			return nil, d.yes
 		case key.Matches(k, d.keys.No):
 			return nil, notify("cancelled")
 		}

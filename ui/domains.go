@@ -27,6 +27,7 @@ type domainsPane struct {
 	domains       []app.DomainStatus
 	progress      map[string]ldapsync.Progress
 	list          list
+	loader        loader
 	actions       []Action
 }
 
@@ -58,7 +59,7 @@ func newDomainsPane(c *Common) *domainsPane {
 }
 
 func (p *domainsPane) Title() string     { return paneDomains }
-func (p *domainsPane) Init() tea.Cmd     { return p.load() }
+func (p *domainsPane) Init() tea.Cmd     { return p.reload() }
 func (p *domainsPane) Rows() int         { return max(len(p.domains), 1) }
 func (p *domainsPane) Actions() []Action { return p.actions }
 func (p *domainsPane) SetFocused(f bool) { p.focused = f }
@@ -67,6 +68,8 @@ func (p *domainsPane) SetSize(w, h int) {
 	p.width, p.height = w, h
 	p.list.clamp(len(p.domains), h)
 }
+
+func (p *domainsPane) reload() tea.Cmd { return p.loader.start(p.load) }
 
 func (p *domainsPane) load() tea.Cmd {
 	svc, ctx, actor := p.c.Svc, p.c.Ctx, p.c.Actor
@@ -87,8 +90,9 @@ func (p *domainsPane) current() *app.DomainStatus {
 func (p *domainsPane) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case domainsMsg:
+		again := p.loader.done(p.load)
 		if msg.err != nil {
-			return notify("loading domains failed: %v", msg.err)
+			return tea.Batch(again, notify("loading domains failed: %v", msg.err))
 		}
 		p.domains = msg.list
 		for name := range p.progress {
@@ -97,6 +101,7 @@ func (p *domainsPane) Update(msg tea.Msg) tea.Cmd {
 			}
 		}
 		p.list.clamp(len(p.domains), p.height)
+		return again
 	case eventMsg:
 		return p.event(msg.e)
 	case tea.KeyMsg:
@@ -127,17 +132,17 @@ func (p *domainsPane) event(e app.Event) tea.Cmd {
 		if !e.Summary.OK {
 			cmd = notify("%s: sync failed: %s", e.Domain, firstLine(e.Summary.Error))
 		}
-		return tea.Batch(cmd, p.load())
+		return tea.Batch(cmd, p.reload())
 	case app.ScheduleChanged:
 		if d := p.find(e.Domain); d != nil {
 			d.Next = e.Next
 		}
 	case app.DataChanged:
 		if e.What.Has(app.ChangedDomains) {
-			return p.load()
+			return p.reload()
 		}
 	case app.EventsLost:
-		return p.load()
+		return p.reload()
 	}
 	return nil
 }

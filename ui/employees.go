@@ -82,8 +82,7 @@ type employeesPane struct {
 	filtering bool
 	list      list
 	loaded    bool
-	loading   bool
-	reload    bool  // another reload was asked for while one was running
+	loader    loader
 	selected  int64 // the selected employee's id, kept across reloads
 	chosen    bool  // the operator moved: keep their employee (else the first row)
 	actions   []Action
@@ -92,7 +91,7 @@ type employeesPane struct {
 func newEmployeesPane(c *Common) *employeesPane {
 	in := newTextInput("/", "name, email or account", 200, 30)
 	in.PromptStyle = c.Styles.FilterPrompt
-	p := &employeesPane{c: c, input: in, loading: true}
+	p := &employeesPane{c: c, input: in}
 	p.actions = []Action{
 		{Key: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")), Priority: 3,
 			Applies: func() (bool, string) { return p.current() != nil, "no employee selected" },
@@ -115,7 +114,7 @@ func (p *employeesPane) Title() string {
 	}
 }
 
-func (p *employeesPane) Init() tea.Cmd     { return p.load() }
+func (p *employeesPane) Init() tea.Cmd     { return p.loader.start(p.load) }
 func (p *employeesPane) Rows() int         { return p.visibleCount() + 1 }
 func (p *employeesPane) Actions() []Action { return p.actions }
 func (p *employeesPane) SetFocused(f bool) { p.focused = f }
@@ -156,21 +155,9 @@ func (p *employeesPane) load() tea.Cmd {
 	}
 }
 
-// reloadCmd loads the list again, or, when a load is running, once more
-// after it.
-func (p *employeesPane) reloadCmd() tea.Cmd {
-	if p.loading {
-		p.reload = true
-		return nil
-	}
-	p.loading = true
-	return p.load()
-}
-
 func (p *employeesPane) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case employeesMsg:
-		p.loading = false
 		var cmd tea.Cmd
 		if msg.err != nil {
 			cmd = notify("loading employees failed: %v", msg.err)
@@ -180,19 +167,15 @@ func (p *employeesPane) Update(msg tea.Msg) tea.Cmd {
 			p.filter.apply(p.rows, p.input.Value())
 			p.keepSelection()
 		}
-		if p.reload {
-			p.reload = false
-			return tea.Batch(cmd, p.reloadCmd())
-		}
-		return cmd
+		return tea.Batch(cmd, p.loader.done(p.load))
 	case eventMsg:
 		switch e := msg.e.(type) {
 		case app.DataChanged:
 			if e.What.Has(app.ChangedEmployees) {
-				return p.reloadCmd()
+				return p.loader.start(p.load)
 			}
 		case app.EventsLost:
-			return p.reloadCmd()
+			return p.loader.start(p.load)
 		}
 	case startFilterMsg:
 		p.filtering = true

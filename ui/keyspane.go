@@ -36,6 +36,7 @@ type keysPane struct {
 	focused       bool
 	keys          []app.KeyView
 	list          list
+	loader        loader
 	actions       []Action
 }
 
@@ -116,7 +117,7 @@ func newKeysPane(c *Common) *keysPane {
 		{Key: key.NewBinding(key.WithKeys("z"), key.WithHelp("z", "suspend")), Perm: app.PermKeySuspend, OnItem: true, Priority: 4,
 			Confirm: ConfirmDanger, Applies: lifecycle(keylife.ActionSuspend),
 			Ask: func() (string, string) {
-				return fmt.Sprintf("Suspend key %s?", shown()), "The key stops working until an admin unlocks it; then it is activated again with a new code."
+				return fmt.Sprintf("Suspend key %s?", shown()), "The key stops working until an operator unlocks it; then it is activated again with a new code."
 			},
 			Run: op("suspend", func(serial string) (app.IssuedCode, error) { return noCode(svc.SuspendKey(ctx, actor, serial, "")) })},
 		{Key: key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unlock")), Perm: app.PermKeyUnlock, OnItem: true, Priority: 4,
@@ -186,7 +187,7 @@ func (p *keysPane) compromiseDialog(serial string) Dialog {
 }
 
 func (p *keysPane) Title() string     { return fmt.Sprintf("%s (%d)", paneKeys, len(p.keys)) }
-func (p *keysPane) Init() tea.Cmd     { return p.load() }
+func (p *keysPane) Init() tea.Cmd     { return p.reload() }
 func (p *keysPane) Rows() int         { return max(len(p.keys), 1) + 1 } // and the column header
 func (p *keysPane) Actions() []Action { return p.actions }
 func (p *keysPane) SetFocused(f bool) { p.focused = f }
@@ -197,6 +198,8 @@ func (p *keysPane) SetSize(w, h int) {
 }
 
 func (p *keysPane) listRows() int { return max(1, p.height-1) }
+
+func (p *keysPane) reload() tea.Cmd { return p.loader.start(p.load) }
 
 func (p *keysPane) load() tea.Cmd {
 	svc, ctx, actor := p.c.Svc, p.c.Ctx, p.c.Actor
@@ -217,8 +220,9 @@ func (p *keysPane) current() *app.KeyView {
 func (p *keysPane) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case keysMsg:
+		again := p.loader.done(p.load)
 		if msg.err != nil {
-			return notify("loading keys failed: %v", msg.err)
+			return tea.Batch(again, notify("loading keys failed: %v", msg.err))
 		}
 		var serial string
 		if k := p.current(); k != nil {
@@ -231,8 +235,9 @@ func (p *keysPane) Update(msg tea.Msg) tea.Cmd {
 			}
 		}
 		p.list.clamp(len(p.keys), p.listRows())
+		return again
 	case keyOpMsg:
-		return tea.Batch(p.opDone(msg), p.load())
+		return tea.Batch(p.opDone(msg), p.reload())
 	case eventMsg:
 		return p.event(msg.e)
 	case tea.KeyMsg:
@@ -253,10 +258,10 @@ func (p *keysPane) event(e app.Event) tea.Cmd {
 	switch e := e.(type) {
 	case app.DataChanged:
 		if e.What.Has(app.ChangedKeys) {
-			return p.load()
+			return p.reload()
 		}
 	case app.EventsLost:
-		return p.load()
+		return p.reload()
 	case app.KeyPlugged:
 		// Only keys plugged in where this console is (its place) arrive.
 		shown := sanitize.Text(e.Serial)
@@ -264,11 +269,12 @@ func (p *keysPane) event(e app.Event) tea.Cmd {
 		case !e.PluggedIn:
 		case e.Status == string(keylife.StatusReserved) && p.c.Can(app.PermKeyActivate):
 			// The activation screen: the key was plugged in on site.
-			return tea.Batch(p.load(), func() tea.Msg { return openDialogMsg{d: newActivation(p.c, e.Serial), ifIdle: true} })
+			d := newActivation(p.c, e.Serial)
+			return tea.Batch(p.reload(), func() tea.Msg { return openDialogMsg{d: d, ifIdle: true} })
 		case e.Status == string(keylife.StatusSuspended) || e.Status == string(keylife.StatusLocked):
-			return tea.Batch(p.load(), notify("key %s is %s: an admin must unlock it before it can be activated", shown, e.Status))
+			return tea.Batch(p.reload(), notify("key %s is %s: it must be unlocked (with a new code) before it can be activated", shown, e.Status))
 		}
-		return p.load()
+		return p.reload()
 	case app.KeyProblem:
 		return notify("a key plugged in could not be handled: %s", firstLine(e.Err))
 	}

@@ -73,6 +73,7 @@ type Model struct {
 	width, height int
 	showHelp      bool
 	dialog        Dialog
+	queued        []Dialog // dialogs waiting for the open one to close
 	message       string
 	messageAt     time.Time
 
@@ -118,6 +119,8 @@ func (m *Model) Close() {
 
 type (
 	eventsDoneMsg struct{}
+	// quitMsg ends the console (after a confirmation).
+	quitMsg struct{}
 	// syncRequestedMsg and syncDoneMsg frame a sync this console started.
 	syncRequestedMsg struct{}
 	syncDoneMsg      struct {
@@ -195,7 +198,7 @@ func (m *Model) globalActions() []Action {
 		{Key: k.Quit, Priority: 100, Run: func() tea.Cmd {
 			if m.busy() {
 				m.dialog = newConfirm(m.c, "Quit while a sync is running?", "The running sync will be stopped; it changes nothing unless it completes.", false,
-					func() tea.Cmd { return m.quit() })
+					func() tea.Msg { return quitMsg{} })
 				return nil
 			}
 			return m.quit()
@@ -258,8 +261,15 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case noticeMsg:
 		m.say("%s", msg.text)
 		return nil
+	case quitMsg:
+		return m.quit()
 	case openDialogMsg:
-		if msg.ifIdle && (m.dialog != nil || m.showHelp || m.capturing() != nil) {
+		switch {
+		case msg.ifIdle && (m.dialog != nil || m.showHelp || m.capturing() != nil):
+			return nil
+		case m.dialog != nil:
+			// Never over another: a code shown once, a code being typed.
+			m.queued = append(m.queued, msg.d)
 			return nil
 		}
 		m.dialog = msg.d
@@ -300,10 +310,13 @@ func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
 }
 
 // dialogUpdate updates the open dialog; a dialog that hands over to another
-// one starts it.
+// one starts it, and one that closes lets the next waiting one open.
 func (m *Model) dialogUpdate(msg tea.Msg) (Dialog, tea.Cmd) {
 	prev := m.dialog
 	next, cmd := prev.Update(msg)
+	if next == nil && len(m.queued) > 0 {
+		next, m.queued = m.queued[0], m.queued[1:]
+	}
 	if next != nil && next != prev {
 		cmd = tea.Batch(cmd, next.Init())
 	}
@@ -424,8 +437,10 @@ func (m *Model) run(a Action) tea.Cmd {
 		m.mgr.focusName(a.Focus)
 		return nil
 	case a.Confirm != ConfirmNone:
+		// The question and the command are both made now, from the item
+		// selected now.
 		title, body := a.Ask()
-		m.dialog = newConfirm(m.c, title, body, a.Confirm == ConfirmDanger, a.Run)
+		m.dialog = newConfirm(m.c, title, body, a.Confirm == ConfirmDanger, a.Run())
 		return nil
 	}
 	return a.Run()

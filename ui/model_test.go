@@ -37,8 +37,11 @@ func isQuit(cmd tea.Cmd) bool {
 	if cmd == nil {
 		return false
 	}
-	_, ok := cmd().(tea.QuitMsg)
-	return ok
+	switch cmd().(type) {
+	case tea.QuitMsg, quitMsg:
+		return true
+	}
+	return false
 }
 
 func selectedName(m *Model) string {
@@ -601,5 +604,75 @@ func TestCursorStartsOnTheFirstRowUntilMoved(t *testing.T) {
 	m = press(t, m, employeesMsg{rows: rows[1:]})
 	if selectedName(m) != want {
 		t.Errorf("after a reload the cursor is on %q, want the chosen %q", selectedName(m), want)
+	}
+}
+
+// TestConfirmedActionActsOnWhatItNamed: the employees list reloads while
+// the assign question is open (the scheduler, another console); yes still
+// assigns the key to the employee the question named.
+func TestConfirmedActionActsOnWhatItNamed(t *testing.T) {
+	m := newTestModel(t, fixture(t, 5), 100, 40)
+	m = press(t, m, keys("jjjj"), keyTab, keys("a"))
+	if !strings.Contains(m.View(), "Assign key KD-0001 to Person 000000?") {
+		t.Fatalf("no question:\n%s", m.View())
+	}
+	var others []empRow
+	for _, r := range m.employees().rows {
+		if r.name != "Person 000000" {
+			others = append(others, r)
+		}
+	}
+	m = press(t, m, employeesMsg{rows: others}) // Person 000000 is gone from the list
+	m = press(t, m, keys("y"))
+	if k := m.keysPane().current(); k.Status != "reserved" || k.Owner != "Person 000000" {
+		t.Errorf("key after yes = %s for %q, want reserved for Person 000000, whom the question named", k.Status, k.Owner)
+	}
+}
+
+// TestADialogNeverReplacesAnother: a second code arriving while the first
+// is on screen waits for it, so neither is lost.
+func TestADialogNeverReplacesAnother(t *testing.T) {
+	m := newTestModel(t, fixture(t, 5), 100, 40)
+	first := &codeDialog{keys: m.c.Keys, code: "111 111", title: "first"}
+	second := &codeDialog{keys: m.c.Keys, code: "222 222", title: "second"}
+	m = press(t, m, openDialogMsg{d: first}, openDialogMsg{d: second})
+	if m.dialog != first {
+		t.Fatal("the second dialog replaced the first")
+	}
+	m = press(t, m, keyEnter)
+	if m.dialog != second {
+		t.Fatal("the waiting dialog did not open when the first closed")
+	}
+	m = press(t, m, keyEnter)
+	if m.dialog != nil {
+		t.Error("a dialog is still open")
+	}
+}
+
+// TestActivityShowsEachEntryOnce: changes announced faster than the log is
+// read load it once more, not once each, and no entry shows twice.
+func TestActivityShowsEachEntryOnce(t *testing.T) {
+	svc := fixture(t, 5)
+	m := newTestModel(t, svc, 120, 40)
+	if err := svc.AddKeys(t.Context(), testActor, []string{"NEW-1"}); err != nil {
+		t.Fatal(err)
+	}
+	changed := eventMsg{app.DataChanged{What: app.ChangedAudit}}
+	a := m.mgr.pane(paneActivity).(*activityPane)
+	cmd1 := pressOnly(m, changed)
+	cmd2 := pressOnly(m, changed)
+	if cmd2 != nil {
+		t.Error("a second load started while one was running")
+	}
+	m = run(t, m, cmd1)
+	seen := map[int64]int{}
+	for _, e := range a.entries {
+		seen[e.Seq]++
+		if seen[e.Seq] > 1 {
+			t.Errorf("entry %d (%s) shows twice", e.Seq, e.Action)
+		}
+	}
+	if !strings.Contains(m.View(), "key.add key:NEW-1") {
+		t.Errorf("the new entry is not shown:\n%s", m.View())
 	}
 }
