@@ -94,7 +94,7 @@ type ActivationFacts struct {
 	// secret.
 	CodeChecked bool
 	Device      DeviceState
-	Now        time.Time
+	Now         time.Time
 }
 
 // Next is what to do next in an activation.
