@@ -35,8 +35,12 @@ type Pane interface {
 
 // Optional pane interfaces.
 type (
-	// selector is a pane with a selected item.
-	selector interface{ Selected() Item }
+	// selector is a pane with a selected item (nil when its list is
+	// empty) of one kind.
+	selector interface {
+		Selected() Item
+		ItemKind() string
+	}
 	// capturer is a pane that takes every key while the operator types
 	// into it (the employee filter), with the keys to say so.
 	capturer interface {

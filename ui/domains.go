@@ -256,8 +256,9 @@ type domainItem struct {
 	progress ldapsync.Progress
 }
 
-func (d domainItem) Kind() string { return "domain" }
-func (d domainItem) ID() string   { return d.d.Name }
+func (d domainItem) Kind() string       { return "domain" }
+func (p *domainsPane) ItemKind() string { return "domain" }
+func (d domainItem) ID() string         { return d.d.Name }
 
 func (d domainItem) DetailLines(c *Common, cw int) []string {
 	st, now := c.Styles, c.Now()

@@ -376,8 +376,9 @@ func (p *employeesPane) View() string {
 // employeeItem is an employee as the Details pane describes it.
 type employeeItem struct{ r *empRow }
 
-func (e employeeItem) Kind() string { return "employee" }
-func (e employeeItem) ID() string   { return strconv.FormatInt(e.r.id, 10) }
+func (e employeeItem) Kind() string       { return "employee" }
+func (p *employeesPane) ItemKind() string { return "employee" }
+func (e employeeItem) ID() string         { return strconv.FormatInt(e.r.id, 10) }
 
 // DetailLines describe the employee and each account; long values wrap.
 func (e employeeItem) DetailLines(c *Common, cw int) []string {

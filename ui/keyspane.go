@@ -380,8 +380,9 @@ type keyItem struct {
 	can []string
 }
 
-func (k keyItem) Kind() string { return "key" }
-func (k keyItem) ID() string   { return k.k.Serial }
+func (k keyItem) Kind() string       { return "key" }
+func (p *keysPane) ItemKind() string { return "key" }
+func (k keyItem) ID() string         { return k.k.Serial }
 
 func (k keyItem) DetailLines(c *Common, cw int) []string {
 	kv, now := k.k, c.Now()

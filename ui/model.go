@@ -85,6 +85,18 @@ type Model struct {
 
 // New builds the console over the service.
 func New(svc *app.Service, opts Options) *Model {
+	c := newCommon(svc, &opts)
+	m := &Model{c: c, mgr: newManager(c, panes(c), paneEmployees)}
+	m.global = m.globalActions()
+	if !opts.NoEvents && svc != nil {
+		m.events, m.unsubscribe = svc.Subscribe(app.SubscribeOptions{Places: opts.Places})
+	}
+	return m
+}
+
+// newCommon is what the components of one console share, from its options
+// (defaults filled in).
+func newCommon(svc *app.Service, opts *Options) *Common {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -100,14 +112,8 @@ func New(svc *app.Service, opts Options) *Model {
 	if opts.Places == nil {
 		opts.Places = []string{app.PlaceLocal}
 	}
-	c := &Common{Ctx: opts.Context, Svc: svc, Actor: opts.Actor, Styles: NewStyles(opts.Renderer, !opts.NoColor), Keys: DefaultKeyMap(),
+	return &Common{Ctx: opts.Context, Svc: svc, Actor: opts.Actor, Styles: NewStyles(opts.Renderer, !opts.NoColor), Keys: DefaultKeyMap(),
 		Now: opts.Now, Location: opts.Location, Label: opts.Label, selected: map[string]Item{}}
-	m := &Model{c: c, mgr: newManager(c, panes(c), paneEmployees)}
-	m.global = m.globalActions()
-	if !opts.NoEvents && svc != nil {
-		m.events, m.unsubscribe = svc.Subscribe(app.SubscribeOptions{Places: opts.Places})
-	}
-	return m
 }
 
 // Close ends the console's event subscription.
@@ -348,14 +354,7 @@ func (m *Model) syncDone(msg syncDoneMsg) tea.Cmd {
 func (m *Model) refreshSelection() {
 	for _, s := range m.mgr.slots {
 		if sel, ok := s.pane.(selector); ok {
-			it := sel.Selected()
-			kind := kindOf(s.pane)
-			if it != nil {
-				kind = it.Kind()
-			}
-			if kind != "" {
-				m.c.selected[kind] = it
-			}
+			m.c.selected[sel.ItemKind()] = sel.Selected()
 		}
 	}
 	if sel, ok := m.mgr.focused().(selector); ok {
@@ -365,20 +364,6 @@ func (m *Model) refreshSelection() {
 	} else if cur := m.c.selected[m.c.detail.Kind()]; cur != nil && cur.ID() == m.c.detail.ID() {
 		m.c.detail = cur // the same item, reloaded
 	}
-}
-
-// kindOf names the kind of item a selector pane lists, for when it has none
-// selected (an empty list).
-func kindOf(p Pane) string {
-	switch p.(type) {
-	case *domainsPane:
-		return "domain"
-	case *employeesPane:
-		return "employee"
-	case *keysPane:
-		return "key"
-	}
-	return ""
 }
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {

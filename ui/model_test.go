@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
@@ -674,5 +675,60 @@ func TestActivityShowsEachEntryOnce(t *testing.T) {
 	}
 	if !strings.Contains(m.View(), "key.add key:NEW-1") {
 		t.Errorf("the new entry is not shown:\n%s", m.View())
+	}
+}
+
+// TestActivationScreenStandsAlone drives the activation screen without the
+// console around it, as a kiosk will: it loads its key, takes the code and
+// activates the key.
+func TestActivationScreenStandsAlone(t *testing.T) {
+	svc := fixture(t, 5)
+	sk := simkey.New("KD-0001")
+	if _, err := svc.KeyConnected(t.Context(), app.Plug{ID: "sim", Kind: "simulated", Place: app.PlaceLocal, Open: func() (proto.Transport, error) { return sk.Plug(), nil }}); err != nil {
+		t.Fatal(err)
+	}
+	code, err := svc.AssignKey(t.Context(), testActor, "KD-0001", "user000000@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCommon(svc, &Options{Actor: testActor, Renderer: asciiRenderer(), Now: func() time.Time { return fixedNow }, Location: time.UTC})
+	var d Dialog = newActivation(c, "KD-0001")
+	var notices []string
+	// drive runs a command chain into the screen, as a host program would.
+	var drive func(cmd tea.Cmd)
+	drive = func(cmd tea.Cmd) {
+		if cmd == nil {
+			return
+		}
+		switch msg := cmd().(type) {
+		case tea.BatchMsg:
+			for _, c := range msg {
+				drive(c)
+			}
+		case noticeMsg:
+			notices = append(notices, msg.text)
+		case nil:
+		default:
+			if d != nil {
+				var next tea.Cmd
+				d, next = d.Update(msg)
+				drive(next)
+			}
+		}
+	}
+	drive(d.Init())
+	if v := d.View(c, 80); !strings.Contains(v, "Activate key KD-0001 for Person 000000") {
+		t.Fatalf("the screen does not name the key and its owner:\n%s", v)
+	}
+	for _, r := range strings.ReplaceAll(code.String(), " ", "") {
+		var cmd tea.Cmd
+		d, cmd = d.Update(keys(string(r)))
+		drive(cmd)
+	}
+	var cmd tea.Cmd
+	d, cmd = d.Update(keyEnter)
+	drive(cmd)
+	if d != nil || len(notices) == 0 || notices[len(notices)-1] != "key KD-0001 is active" {
+		t.Errorf("after the right code: screen %v, notices %q", d, notices)
 	}
 }
