@@ -61,9 +61,6 @@ func New(cfg *config.Config, st *store.Store, opts ...Option) *Service {
 	return s
 }
 
-// Config is the service's configuration.
-func (s *Service) Config() *config.Config { return s.cfg }
-
 // claim marks a domain as being synced; false if it already is.
 func (s *Service) claim(domain string) bool {
 	s.mu.Lock()
@@ -79,17 +76,6 @@ func (s *Service) release(domain string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.running, domain)
-}
-
-// Running lists the domains being synced now.
-func (s *Service) Running() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for d := range s.running {
-		out = append(out, d)
-	}
-	return out
 }
 
 // audit appends an entry for an action of a, in the transaction of the
