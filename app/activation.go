@@ -119,7 +119,7 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 			return res, nil
 		case keys.NextWaitForKey:
 			if !s.devices.plugged(serial) {
-				return fail(fmt.Errorf("the code is accepted but %w: plug it in within %s to finish", ErrNotPluggedIn, keys.ResumeWindow))
+				return fail(fmt.Errorf("the code is accepted but %w: plug it in and enter the code again", ErrNotPluggedIn))
 			}
 			err := s.giveSecret(ctx, a, k, prog, checked, now)
 			switch {
