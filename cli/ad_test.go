@@ -146,14 +146,9 @@ func TestCLIAgainstSamba(t *testing.T) {
 		}
 	}
 
-	badPW := filepath.Join(t.TempDir(), "bad.pw")
-	// World-readable on purpose (doctor warns about it), whatever the umask.
-	if err := os.WriteFile(badPW, []byte("Wrong-Passw0rd!"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(badPW, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	badPW := writeFile(t, filepath.Join(t.TempDir(), "bad.pw"), "Wrong-Passw0rd!", 0o600)
+	// World-readable on purpose (it is refused), whatever the umask.
+	loosePW := writeFile(t, filepath.Join(t.TempDir(), "loose.pw"), d.dc.AdminPassword, 0o644)
 	plainURL := fmt.Sprintf("[%q]", d.dc.LDAPURL)
 	tests := []struct {
 		name string
@@ -161,7 +156,9 @@ func TestCLIAgainstSamba(t *testing.T) {
 		want []string
 	}{
 		{"wrong password", map[string]string{"bind_password_file": fmt.Sprintf("%q", badPW)},
-			[]string{"[FAIL] bind", "wrong password", "[WARN] bind password", "chmod 600"}},
+			[]string{"[FAIL] bind", "wrong password", "[PASS] bind password"}},
+		{"password file others can read", map[string]string{"bind_password_file": fmt.Sprintf("%q", loosePW)},
+			[]string{"[FAIL] bind password", "mode 0644", "fix: chmod 600 " + loosePW}},
 		{"wrong CA", map[string]string{"ca_file": fmt.Sprintf("%q", adtest.WriteUnrelatedCA(t))},
 			[]string{"[FAIL] TLS", "not signed by a trusted CA", "the server presents certificate for"}},
 		{"unreachable", map[string]string{"urls": `["ldaps://127.0.0.1:1"]`},
@@ -187,6 +184,17 @@ func TestCLIAgainstSamba(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("sync refuses a password file others can read", func(t *testing.T) {
+		c := d.writeConfig(t, map[string]string{"bind_password_file": fmt.Sprintf("%q", loosePW)})
+		code, out, _ := runCLI(t, "--config", c, "--data", t.TempDir(), "sync")
+		if code == 0 || !strings.Contains(out, "chmod 600 "+loosePW) || !strings.Contains(out, "nothing was changed") {
+			t.Errorf("sync with a loose password file: exit %d\n%s", code, out)
+		}
+		if strings.Contains(out, d.dc.AdminPassword) {
+			t.Error("the output shows the password")
+		}
+	})
 
 	t.Run("sync --json reports a failed domain and exits 1", func(t *testing.T) {
 		c := d.writeConfig(t, map[string]string{"bind_password_file": fmt.Sprintf("%q", badPW)})

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -45,6 +46,10 @@ const (
 	passwordFileMaxBytes   = 4096
 	removalShareUpperBound = 1.0
 )
+
+// ErrLoosePasswordFile: a bind password file that group or others can read
+// is refused.
+var ErrLoosePasswordFile = errors.New("group or others can read it, so it is refused")
 
 // Config is the whole configuration file.
 type Config struct {
@@ -405,6 +410,15 @@ func (d *Domain) BindPassword() (string, error) {
 		return "", fmt.Errorf("domain %q: read bind_password_file: %w", d.Name, err)
 	}
 	defer f.Close()
+	// As OpenSSH refuses a private key that others can read: a password
+	// others could have read may be known to them.
+	if fi, err := f.Stat(); err != nil {
+		return "", fmt.Errorf("domain %q: read bind_password_file: %w", d.Name, err)
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("domain %q: read bind_password_file: %s is not a regular file", d.Name, d.BindPasswordFile)
+	} else if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+		return "", fmt.Errorf("domain %q: bind_password_file %s has mode %#o: %w; run: chmod 600 %s", d.Name, d.BindPasswordFile, uint32(perm), ErrLoosePasswordFile, d.BindPasswordFile)
+	}
 	buf, err := io.ReadAll(io.LimitReader(f, passwordFileMaxBytes+1))
 	if err != nil {
 		return "", fmt.Errorf("domain %q: read bind_password_file: %w", d.Name, err)

@@ -414,14 +414,18 @@ func TestParseErrors(t *testing.T) {
 
 func TestBindPassword(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
+	writeMode := func(name, content string, mode os.FileMode) string {
 		t.Helper()
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+	write := func(name, content string) string { return writeMode(name, content, 0o600) }
 	const envName = "KEYDESK_TEST_BIND_PW"
 	const unsetEnv = "KEYDESK_TEST_BIND_PW_UNSET"
 	tests := []struct {
@@ -470,6 +474,17 @@ func TestBindPassword(t *testing.T) {
 			domain:  Domain{Name: "corp", BindPasswordFile: filepath.Join(dir, "nope.pw")},
 			wantErr: []string{`domain "corp"`, "bind_password_file", "nope.pw"},
 			errIs:   fs.ErrNotExist},
+		{name: "file others can read is refused",
+			domain:  Domain{Name: "corp", BindPasswordFile: writeMode("loose.pw", "secret", 0o644)},
+			wantErr: []string{`domain "corp"`, "loose.pw", "mode 0644", "chmod 600"},
+			errIs:   ErrLoosePasswordFile},
+		{name: "file the group can read is refused",
+			domain:  Domain{Name: "corp", BindPasswordFile: writeMode("group.pw", "secret", 0o640)},
+			wantErr: []string{"group.pw", "mode 0640", "chmod 600"},
+			errIs:   ErrLoosePasswordFile},
+		{name: "read-only for its owner is fine",
+			domain: Domain{Name: "corp", BindPasswordFile: writeMode("ro.pw", "secret", 0o400)},
+			want:   "secret"},
 		{name: "directory instead of a file",
 			domain:  Domain{Name: "corp", BindPasswordFile: dir},
 			wantErr: []string{`domain "corp"`, "read bind_password_file"}},

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -44,16 +43,13 @@ func Diagnose(ctx context.Context, d config.Domain) []Check {
 	add := func(c Check) { checks = append(checks, c) }
 
 	pw, err := d.BindPassword()
-	if err != nil {
-		add(Check{Name: "bind password", Status: CheckFail, Detail: err.Error(), Fix: "set bind_password_file to a readable file holding the password, or bind_password_env to a set variable"})
-	} else {
-		c := Check{Name: "bind password", Status: CheckPass, Detail: "readable"}
-		if d.BindPasswordFile != "" {
-			if fi, err := os.Stat(d.BindPasswordFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-				c.Status, c.Detail, c.Fix = CheckWarn, fmt.Sprintf("%s is readable by others (mode %v)", d.BindPasswordFile, fi.Mode().Perm()), "chmod 600 "+d.BindPasswordFile
-			}
-		}
-		add(c)
+	switch {
+	case errors.Is(err, config.ErrLoosePasswordFile):
+		add(Check{Name: "bind password", Status: CheckFail, Detail: err.Error(), Fix: "chmod 600 " + d.BindPasswordFile})
+	case err != nil:
+		add(Check{Name: "bind password", Status: CheckFail, Detail: err.Error(), Fix: "set bind_password_file to a readable file holding the password (mode 0600), or bind_password_env to a set variable"})
+	default:
+		add(Check{Name: "bind password", Status: CheckPass, Detail: "readable by its owner only"})
 	}
 
 	usable := ""

@@ -47,8 +47,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 		}
 	}
-	// Create the file as 0600 before SQLite opens it: SQLite gives the -wal
-	// and -shm files, which hold row data too, the mode of the database file.
+	// The database, and the -wal and -shm files that hold row data too, are
+	// 0600 from their first byte: an existing file is restricted before
+	// SQLite opens it, a new one is created so, and SQLite gives new -wal
+	// and -shm files the database file's mode.
+	if err := restrictFiles(path); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create database %s: %w", path, err)
@@ -70,11 +75,29 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		db.Close()
-		return nil, fmt.Errorf("restrict permissions of %s: %w", path, err)
-	}
 	return s, nil
+}
+
+// restrictFiles makes the database's files that exist regular files of mode
+// 0600, or refuses: a file others could read holds employees and sealed
+// secrets, and a link could lead the writes elsewhere.
+func restrictFiles(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return fmt.Errorf("check database file %s: %w", p, err)
+		case !fi.Mode().IsRegular():
+			return fmt.Errorf("database file %s is not a regular file (%s): refusing to open it; move it away", p, fi.Mode().Type())
+		case fi.Mode().Perm() != 0o600:
+			if err := os.Chmod(p, 0o600); err != nil {
+				return fmt.Errorf("database file %s has mode %#o and cannot be restricted to its owner: %w; run: chmod 600 %s", p, uint32(fi.Mode().Perm()), err, p)
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the database.

@@ -568,3 +568,51 @@ func TestReplaceHeldRemovals(t *testing.T) {
 		t.Errorf("HeldRemovals(lab)[0] = %+v, want reason %q", hs[0], LeftDeleted)
 	}
 }
+
+// TestOpenRestrictsEveryFileFirst: a database whose -wal and -shm files
+// were left readable by others (the WAL holds rows too) is restricted
+// before SQLite reads them; a file replaced by a link is refused.
+func TestOpenRestrictsEveryFileFirst(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	first, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	// While the first connection is open the -wal and -shm files exist.
+	if err := first.Audit(ctx, AuditEntry{Actor: "a", Action: "x", Target: "y", Outcome: OutcomeSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatalf("loosen %s: %v", p, err)
+		}
+	}
+	second, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v after Open, want 0600", p, fi.Mode().Perm())
+		}
+	}
+
+	dir := t.TempDir()
+	linked := filepath.Join(dir, FileName)
+	elsewhere := filepath.Join(t.TempDir(), "stolen-wal")
+	if err := os.WriteFile(elsewhere, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, linked+"-wal"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(ctx, linked); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		if s != nil {
+			s.Close()
+		}
+		t.Errorf("Open with a -wal file linked elsewhere: %v, want a refusal", err)
+	}
+}
