@@ -45,7 +45,7 @@ them (the log is never held in memory). Refused operations are entries too,
 with the outcome "denied".`,
 		Args: cobra.NoArgs,
 		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
-			enc := json.NewEncoder(g.stdout)
+			enc := json.NewEncoder(sanitize.JSONWriter(g.stdout))
 			return s.svc.ExportAudit(cmd.Context(), s.actor, func(e store.AuditEntry) error {
 				return enc.Encode(e)
 			})

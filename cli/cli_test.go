@@ -98,7 +98,7 @@ func TestConfigErrorsNameFileAndField(t *testing.T) {
 func TestManualEmployeesAndAudit(t *testing.T) {
 	home := isolate(t)
 	data := filepath.Join(home, "data", "keydesk")
-	if code, out, errOut := runCLI(t, "employees", "add", "--email", "Guard@Example.com", "--name", "Night \x1b[31mGuard"); code != 0 {
+	if code, out, errOut := runCLI(t, "employees", "add", "--email", "Guard@Example.com", "--name", "Night \x1b[31m\u009bGuard\u202e"); code != 0 {
 		t.Fatalf("add: %d %s %s", code, out, errOut)
 	}
 	if _, err := os.Stat(filepath.Join(data, store.FileName)); err != nil {
@@ -112,10 +112,13 @@ func TestManualEmployeesAndAudit(t *testing.T) {
 		t.Errorf("bad email: exit %d, %q", code, errOut)
 	}
 	_, out, _ := runCLI(t, "employees")
-	if strings.Contains(out, "\x1b") || !strings.Contains(out, `Night \x1b[31mGuard`) {
+	if strings.ContainsAny(out, "\x1b\u009b\u202e") || !strings.Contains(out, `Night \x1b[31m\u009bGuard<U+202E>`) {
 		t.Errorf("the table must show the escape sequence as harmless text:\n%q", out)
 	}
 	_, out, _ = runCLI(t, "employees", "--json")
+	if strings.ContainsAny(out, "\x1b\u202e\u009b") || !strings.Contains(out, `\u202e`) || !strings.Contains(out, `\u009b`) {
+		t.Errorf("--json passes control or bidi characters through unescaped:\n%q", out)
+	}
 	var emps []map[string]any
 	if err := json.Unmarshal([]byte(out), &emps); err != nil || len(emps) != 1 {
 		t.Fatalf("employees --json = %q (%v)", out, err)
@@ -263,5 +266,19 @@ func TestOperatorsAndRefusals(t *testing.T) {
 	code, _, errOut = runCLI(t, "--config", other, "--data", data, "employees")
 	if code == 0 || !strings.Contains(errOut, "is not a KeyDesk operator") || !strings.Contains(errOut, "os_user = \""+me.Username+"\"") {
 		t.Errorf("unlisted user: exit %d, %q", code, errOut)
+	}
+}
+
+// TestErrorsAreSanitisedAtExit: an error that carries untrusted text (here
+// what was typed, in real life a DC's certificate name or a directory
+// string) reaches stderr as harmless text.
+func TestErrorsAreSanitisedAtExit(t *testing.T) {
+	isolate(t)
+	code, _, errOut := runCLI(t, "employees", "remove", "evil\x1b]0;owned\x07\u202e@example.com")
+	if code == 0 {
+		t.Fatal("removing an unknown employee succeeded")
+	}
+	if strings.ContainsAny(errOut, "\x1b\x07\u202e") || !strings.Contains(errOut, `evil\x1b]0;owned\x07<U+202E>@example.com`) {
+		t.Errorf("stderr carries raw control characters: %q", errOut)
 	}
 }

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+
+	"keydesk/internal/sanitize"
 )
 
 // printJSON writes v as indented JSON: every command's --json goes through
-// it, so that they all look alike.
+// it, so that they all look alike, and every invisible or control character
+// of directory text is escaped (sanitize.JSON).
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(sanitize.JSONWriter(w))
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("write JSON: %w", err)
