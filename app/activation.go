@@ -77,7 +77,11 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 				return err
 			}
 			now = tx.Now()
-			next, why = keys.NextActivation(activationFacts(k, prog, code != nil, checked, now))
+			f := activationFacts(k, prog, code != nil, checked, now)
+			if f.OwnerGone, err = ownerGone(ctx, tx, k); err != nil {
+				return err
+			}
+			next, why = keys.NextActivation(f)
 			switch next {
 			case keys.NextCheckCode:
 				refused, err = s.checkCode(ctx, tx, a, k, prog, *code, &res)
@@ -133,6 +137,26 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 		}
 	}
 	return fail(fmt.Errorf("no end after %d steps", maxActivationRounds))
+}
+
+// ownerGone says, for a key whose employee is no longer active, who and
+// since when ("" otherwise).
+func ownerGone(ctx context.Context, tx *store.Tx, k *store.Key) (string, error) {
+	if k.EmployeeID == nil {
+		return "", nil
+	}
+	e, err := tx.Employee(ctx, *k.EmployeeID)
+	if err != nil {
+		return "", fmt.Errorf("read the employee of key %s: %w", k.Serial, err)
+	}
+	if e.Status == store.StatusActive {
+		return "", nil
+	}
+	since := ""
+	if e.RemovedAt != nil {
+		since = " on " + e.RemovedAt.Format("2006-01-02 15:04 MST")
+	}
+	return fmt.Sprintf("its employee %s (%s) was %s%s: withdraw the key", e.DisplayName, e.Email, e.Status, since), nil
 }
 
 // activationFacts are the facts of the key's row and recorded progress

@@ -170,18 +170,22 @@ func (s *Service) RemoveEmployee(ctx context.Context, a Actor, idOrEmail string)
 			return err
 		}
 		out = *e
-		return s.audit(ctx, tx, a, "employee.remove", employeeTarget(e.ID), store.OutcomeSuccess, map[string]any{"email": e.Email})
+		if err := s.audit(ctx, tx, a, "employee.remove", employeeTarget(e.ID), store.OutcomeSuccess, map[string]any{"email": e.Email}); err != nil {
+			return err
+		}
+		_, err = s.deactivateLeaversKeys(ctx, tx, a, []int64{e.ID}, keys.ReasonEmployeeGone)
+		return err
 	})
 	if err != nil {
 		return EmployeeView{}, fmt.Errorf("remove employee %s: %w", idOrEmail, err)
 	}
-	s.publish(DataChanged{What: ChangedEmployees | ChangedAudit})
+	s.publish(DataChanged{What: keysChanged})
 	return viewEmployee(&out), nil
 }
 
 func (s *Service) lookupEmployee(ctx context.Context, tx *store.Tx, idOrEmail string) (*store.Employee, error) {
 	if id, err := strconv.ParseInt(idOrEmail, 10, 64); err == nil {
-		e, err := s.st.Employee(ctx, id)
+		e, err := tx.Employee(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("no employee with id %d", id)
 		}

@@ -239,6 +239,15 @@ func (s *Service) changeKey(ctx context.Context, a Actor, p Permission, serial s
 		if err != nil {
 			return err
 		}
+		// A new code or an unlock is for the employee who holds the key: not
+		// for one who left.
+		if ch.action == keys.ActionRenewCode || ch.action == keys.ActionUnlock {
+			if gone, err := ownerGone(ctx, tx, k); err != nil {
+				return err
+			} else if gone != "" {
+				return fmt.Errorf("key %s: %s", serial, gone)
+			}
+		}
 		code, err = s.transition(ctx, tx, a, k, ch)
 		return err
 	})
@@ -313,9 +322,10 @@ func (s *Service) CompromiseKey(ctx context.Context, a Actor, serial string, rea
 	return err
 }
 
-// deactivateLeaversKeys deactivates the keys of employees that the sync just
-// marked removed, in the sync's transaction.
-func (s *Service) deactivateLeaversKeys(ctx context.Context, tx *store.Tx, a Actor, removed []int64) (int, error) {
+// deactivateLeaversKeys deactivates the keys of employees that were just
+// marked removed, in the transaction that removed them: every path that
+// ends an employee goes through here.
+func (s *Service) deactivateLeaversKeys(ctx context.Context, tx *store.Tx, a Actor, removed []int64, why keys.Reason) (int, error) {
 	if len(removed) == 0 {
 		return 0, nil
 	}
@@ -324,7 +334,7 @@ func (s *Service) deactivateLeaversKeys(ctx context.Context, tx *store.Tx, a Act
 		return 0, err
 	}
 	for i := range ks {
-		if _, err := s.transition(ctx, tx, a, &ks[i], keyChange{action: keys.ActionDeactivate}); err != nil {
+		if _, err := s.transition(ctx, tx, a, &ks[i], keyChange{action: keys.ActionDeactivate, reason: why}); err != nil {
 			return 0, err
 		}
 	}

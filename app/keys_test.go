@@ -477,3 +477,80 @@ func TestALifecycleChangeEndsAnActivationUnderWay(t *testing.T) {
 		t.Errorf("progress after the withdrawal: %+v %v; want none", p, err)
 	}
 }
+
+// TestEveryPathThatEndsAnEmployeeEndsTheirKey: removing a person by hand,
+// or their account being disabled, deactivates their key in the same
+// transaction; and a key whose employee is gone (data from before this
+// rule) is refused a code, an unlock and an activation, saying who and
+// since when.
+func TestEveryPathThatEndsAnEmployeeEndsTheirKey(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+
+	// By hand.
+	if _, err := s.AddEmployee(ctx, testAdmin, "guard@example.com", "Night Guard"); err != nil {
+		t.Fatal(err)
+	}
+	k := simkey.New("SIM-GUARD")
+	plugSim(t, s, k)
+	code, err := s.AssignKey(ctx, testAdmin, "SIM-GUARD", "guard@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-GUARD", code.String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RemoveEmployee(ctx, testAdmin, "guard@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if v := keyStatus(t, s, "SIM-GUARD"); v.Status != "deactivated" || v.Reason != "employee-removed" {
+		t.Errorf("the removed person's key is %s (%s), want deactivated (employee-removed)", v.Status, v.Reason)
+	}
+
+	// Disabled in AD: Ben's account is disabled by the next sync.
+	k2 := simkey.New("SIM-BEN")
+	plugSim(t, s, k2)
+	if _, err := s.AssignKey(ctx, testAdmin, "SIM-BEN", "ben@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	ben := user("corp", 2, "ben", "ben@example.com", "Ben")
+	ben.Disabled = true
+	apply(t, s, "corp", full(user("corp", 1, "ann", "ann@example.com", "Ann"), ben), nil, false)
+	if v := keyStatus(t, s, "SIM-BEN"); v.Status != "deactivated" || v.Reason != "left-sync-group" {
+		t.Errorf("a disabled employee's key is %s (%s), want deactivated", v.Status, v.Reason)
+	}
+
+	// A key left reserved for someone already removed (an old database).
+	k3 := simkey.New("SIM-OLD")
+	plugSim(t, s, k3)
+	code3, err := s.AssignKey(ctx, testAdmin, "SIM-OLD", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := byEmail(t, s, "ann@example.com")
+	if err := s.st.Update(ctx, func(tx *store.Tx) error {
+		e, err := tx.Employee(ctx, ann.ID)
+		if err != nil {
+			return err
+		}
+		now := tx.Now()
+		e.Status, e.RemovedAt = store.StatusRemoved, &now
+		return tx.UpdateEmployee(ctx, e)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, try := range map[string]func() error{
+		"activate":   func() error { _, err := s.ActivateKey(ctx, testAdmin, "SIM-OLD", code3.String()); return err },
+		"renew-code": func() error { _, err := s.RenewCode(ctx, testAdmin, "SIM-OLD"); return err },
+	} {
+		if err := try(); err == nil || !strings.Contains(err.Error(), "its employee Ann (ann@example.com) was removed on") {
+			t.Errorf("%s a key whose employee is gone: %v, want a refusal naming who and since when", name, err)
+		}
+	}
+	if v := keyStatus(t, s, "SIM-OLD"); v.Status != "reserved" || v.CodeAttempts != 0 {
+		t.Errorf("the refused key changed: %+v", v)
+	}
+	if info := simInfo(t, k3); info.State != proto.StateBlank {
+		t.Errorf("the key was given its secret: %s", info.State)
+	}
+}

@@ -267,6 +267,9 @@ func (ms *mergeState) mergeDomain(domain string, snap *ldapsync.Snapshot, gone m
 			activeBefore++
 		}
 	}
+	// Accounts disabled since the last sync: leavers like those that left
+	// the group, decided with them by the accident guard below.
+	var disabled []*store.Account
 	for i := range snap.Fetched {
 		u := &snap.Fetched[i]
 		seen[u.ObjectGUID] = true
@@ -283,12 +286,11 @@ func (ms *mergeState) mergeDomain(domain string, snap *ldapsync.Snapshot, gone m
 		wasLeft := a.LeftReason
 		a.InSyncGroup = true
 		if u.Disabled {
-			if a.LeftReason != store.LeftDisabled {
+			switch {
+			case wasLeft == "" && !isNew:
+				disabled = append(disabled, a)
+			case a.LeftReason != store.LeftDisabled:
 				a.LeftReason, a.LeftAt = store.LeftDisabled, &now
-				if wasLeft == "" && !isNew {
-					p.Removed++
-					p.RemovedGUIDs = append(p.RemovedGUIDs, a.ObjectGUID)
-				}
 			}
 		} else if a.LeftReason != "" {
 			a.LeftReason, a.LeftAt = "", nil
@@ -342,13 +344,25 @@ func (ms *mergeState) mergeDomain(domain string, snap *ldapsync.Snapshot, gone m
 		leavers = append(leavers, a)
 	}
 	sort.Slice(leavers, func(i, j int) bool { return leavers[i].ObjectGUID < leavers[j].ObjectGUID })
-	newlyLeft := 0
+	newlyLeft := len(disabled)
 	for _, a := range leavers {
 		if a.LeftReason == "" {
 			newlyLeft++
 		}
 	}
 	hold := !g.allow && newlyLeft >= g.minimum && float64(newlyLeft) > g.share*float64(activeBefore)
+	sort.Slice(disabled, func(i, j int) bool { return disabled[i].ObjectGUID < disabled[j].ObjectGUID })
+	for _, a := range disabled {
+		if hold {
+			p.Held = append(p.Held, store.HeldRemoval{Domain: domain, ObjectGUID: a.ObjectGUID, Reason: store.LeftDisabled, DetectedAt: now})
+			continue
+		}
+		a.LeftReason, a.LeftAt = store.LeftDisabled, &now
+		p.Removed++
+		p.RemovedGUIDs = append(p.RemovedGUIDs, a.ObjectGUID)
+		ms.dirtyAcc[a] = true
+		ms.dirtyEmp[a.EmployeeID] = true
+	}
 	for _, a := range leavers {
 		reason := store.LeftGroup
 		if gone[a.ObjectGUID] == ldapsync.ReasonDeleted {

@@ -292,15 +292,20 @@ func TestRemovalGuard(t *testing.T) {
 	tests := []struct {
 		name     string
 		total    int
-		leave    int
+		leave    int // accounts that leave the group
+		disable  int // accounts disabled (after those that leave)
 		allow    bool
 		wantHeld int
 	}{
-		{"few leavers of a small domain pass", 30, 10, false, 0},   // 33% but fewer than 20
-		{"share under the limit passes", 300, 25, false, 0},        // 8.3%
-		{"many leavers are held", 100, 25, false, 25},              // 25% and at least 20
-		{"allowed removals are applied", 100, 25, true, 0},         //
-		{"exactly the minimum over the share", 100, 20, false, 20}, // 20%, 20 leavers
+		{"few leavers of a small domain pass", 30, 10, 0, false, 0},   // 33% but fewer than 20
+		{"share under the limit passes", 300, 25, 0, false, 0},        // 8.3%
+		{"many leavers are held", 100, 25, 0, false, 25},              // 25% and at least 20
+		{"allowed removals are applied", 100, 25, 0, true, 0},         //
+		{"exactly the minimum over the share", 100, 20, 0, false, 20}, // 20%, 20 leavers
+		{"many disabled at once are held", 100, 0, 25, false, 25},     // disabling is leaving
+		{"leavers and disabled count together", 100, 12, 12, false, 24},
+		{"disabled applied when allowed", 100, 0, 25, true, 0},
+		{"few disabled pass", 100, 0, 5, false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,7 +315,11 @@ func TestRemovalGuard(t *testing.T) {
 				all = append(all, user("corp", i, fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i), fmt.Sprintf("User %d", i)))
 			}
 			apply(t, s, "corp", full(all...), nil, false)
-			sum := apply(t, s, "corp", full(all[tt.leave:]...), nil, tt.allow)
+			after := append([]ldapsync.User(nil), all[tt.leave:]...)
+			for i := 0; i < tt.disable; i++ {
+				after[i].Disabled = true
+			}
+			sum := apply(t, s, "corp", full(after...), nil, tt.allow)
 			if sum.Held != tt.wantHeld {
 				t.Fatalf("held %d, want %d (summary %+v)", sum.Held, tt.wantHeld, sum)
 			}
@@ -327,7 +336,7 @@ func TestRemovalGuard(t *testing.T) {
 					removed++
 				}
 			}
-			wantRemoved := tt.leave
+			wantRemoved := tt.leave + tt.disable
 			if tt.wantHeld > 0 {
 				wantRemoved = 0
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"keydesk/config"
+	"keydesk/keys"
 	"keydesk/ldapsync"
 	"keydesk/store"
 )
@@ -254,7 +255,7 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 			return err
 		}
 		sort.Slice(ms.removed, func(i, j int) bool { return ms.removed[i] < ms.removed[j] })
-		if sum.KeysDeactivated, err = s.deactivateLeaversKeys(ctx, tx, req.Actor, ms.removed); err != nil {
+		if sum.KeysDeactivated, err = s.deactivateLeaversKeys(ctx, tx, req.Actor, ms.removed, keys.ReasonLeftSyncGroup); err != nil {
 			return err
 		}
 		sum.Added, sum.Updated, sum.Merged, sum.Removed, sum.Unchanged, sum.Held =

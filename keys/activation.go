@@ -93,8 +93,11 @@ type ActivationFacts struct {
 	// only recorded by an earlier one): only then may the key be given its
 	// secret.
 	CodeChecked bool
-	Device      DeviceState
-	Now         time.Time
+	// OwnerGone says, when the key's employee is no longer active, who and
+	// since when ("" while they are): such a key is never activated.
+	OwnerGone string
+	Device    DeviceState
+	Now       time.Time
 }
 
 // Next is what to do next in an activation.
@@ -137,6 +140,9 @@ func NextActivation(f ActivationFacts) (Next, string) {
 			return NextStop, err.Error()
 		}
 		return NextStop, fmt.Sprintf("the key is %s", f.Status)
+	}
+	if f.OwnerGone != "" {
+		return NextStop, f.OwnerGone
 	}
 	if p := f.Progress; p != nil {
 		switch {

@@ -15,6 +15,7 @@ func TestNextActivation(t *testing.T) {
 	tests := []struct {
 		name     string
 		status   Status
+		gone     string
 		version  int64
 		progress *Progress
 		typed    bool
@@ -29,6 +30,8 @@ func TestNextActivation(t *testing.T) {
 		{name: "key plugged in, nothing recorded", status: StatusReserved, device: DeviceBlank, want: NextAskCode},
 		{name: "not reserved", status: StatusActive, typed: true, want: NextStop, why: "active"},
 		{name: "locked", status: StatusLocked, typed: true, want: NextStop, why: "locked"},
+		{name: "employee removed", status: StatusReserved, gone: "its employee Ben was removed on 2026-12-01", typed: true, want: NextStop, why: "Ben was removed"},
+		{name: "employee removed, with progress", status: StatusReserved, gone: "its employee Ben was removed", progress: accepted(StepGiveSecret, time.Minute), want: NextStop, why: "removed"},
 		{name: "compromised with progress left", status: StatusCompromised, progress: accepted(StepCheckCode, time.Minute), want: NextStop, why: "final"},
 
 		// The code accepted: the key gets its secret, whatever state the
@@ -67,7 +70,7 @@ func TestNextActivation(t *testing.T) {
 			if v == 0 {
 				v = 7
 			}
-			got, why := NextActivation(ActivationFacts{Status: tt.status, KeyVersion: v, Progress: tt.progress, CodeTyped: tt.typed, CodeChecked: tt.checked, Device: tt.device, Now: now})
+			got, why := NextActivation(ActivationFacts{Status: tt.status, KeyVersion: v, Progress: tt.progress, CodeTyped: tt.typed, CodeChecked: tt.checked, OwnerGone: tt.gone, Device: tt.device, Now: now})
 			if got != tt.want {
 				t.Fatalf("NextActivation = %s (%s), want %s", got, why, tt.want)
 			}

@@ -93,7 +93,9 @@ const (
 	ActionWithdraw Action = "withdraw"
 	// ActionCompromise: the key is reported lost, stolen or broken.
 	ActionCompromise Action = "compromise"
-	// ActionDeactivate: the key's employee left the sync group (the sync).
+	// ActionDeactivate: the key's employee left: their account left the sync
+	// group or was disabled or deleted (the sync), or a person added by hand
+	// was removed.
 	ActionDeactivate Action = "deactivate"
 	// ActionWipe: a Deactivated key was plugged in and wiped; back in stock.
 	ActionWipe Action = "wipe"
@@ -125,7 +127,8 @@ const (
 	ReasonLost          Reason = "lost"                    // compromise
 	ReasonStolen        Reason = "stolen"                  // compromise
 	ReasonBroken        Reason = "broken"                  // compromise
-	ReasonLeftSyncGroup Reason = "left-sync-group"         // deactivate
+	ReasonLeftSyncGroup Reason = "left-sync-group"         // deactivate, by the sync
+	ReasonEmployeeGone  Reason = "employee-removed"        // deactivate, by hand
 )
 
 // reasons maps each action to the reasons it records. An action with one
@@ -141,7 +144,7 @@ var reasons = map[Action][]Reason{
 	ActionUnlock:       {ReasonUnlock},
 	ActionWithdraw:     {ReasonWithdrawal},
 	ActionCompromise:   {ReasonLost, ReasonStolen, ReasonBroken},
-	ActionDeactivate:   {ReasonLeftSyncGroup},
+	ActionDeactivate:   {ReasonLeftSyncGroup, ReasonEmployeeGone},
 	ActionWipe:         {ReasonNone},
 }
 

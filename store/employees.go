@@ -332,7 +332,16 @@ func (s *Store) ListEmployees(ctx context.Context, f EmployeeFilter) ([]Employee
 
 // Employee returns one employee with its accounts.
 func (s *Store) Employee(ctx context.Context, id int64) (*Employee, error) {
-	es, err := queryEmployees(ctx, s.db, `WHERE id = ?`, id)
+	return employee(ctx, s.db, id)
+}
+
+// Employee reads one employee with its accounts inside the transaction.
+func (tx *Tx) Employee(ctx context.Context, id int64) (*Employee, error) {
+	return employee(ctx, tx.tx, id)
+}
+
+func employee(ctx context.Context, q querier, id int64) (*Employee, error) {
+	es, err := queryEmployees(ctx, q, `WHERE id = ?`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +349,7 @@ func (s *Store) Employee(ctx context.Context, id int64) (*Employee, error) {
 		return nil, fmt.Errorf("employee %d: %w", id, ErrNotFound)
 	}
 	e := es[0]
-	e.Accounts, err = queryAccounts(ctx, s.db, `WHERE employee_id = ? ORDER BY domain, id`, id)
+	e.Accounts, err = queryAccounts(ctx, q, `WHERE employee_id = ? ORDER BY domain, id`, id)
 	return &e, err
 }
 
