@@ -63,7 +63,6 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 			why     string
 			k       *store.Key
 			prog    *store.Activation
-			refused error // a wrong or expired code: committed, then returned
 			now     time.Time
 		)
 		err := s.st.Update(ctx, func(tx *store.Tx) error {
@@ -84,8 +83,11 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 			next, why = keys.NextActivation(f)
 			switch next {
 			case keys.NextCheckCode:
-				refused, err = s.checkCode(ctx, tx, a, k, prog, *code, &res)
-				return err
+				// The attempt is counted, and committed, before the code
+				// is compared: a database that cannot record it refuses
+				// the attempt instead of checking codes without counting.
+				k.CodeAttempts++
+				return tx.UpdateKey(ctx, k)
 			case keys.NextDiscard, keys.NextStop:
 				if prog != nil {
 					if err := tx.DeleteActivation(ctx, k.ID); err != nil {
@@ -100,11 +102,18 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 			return nil
 		})
 		if err != nil {
+			if next == keys.NextCheckCode {
+				return fail(fmt.Errorf("the attempt could not be recorded, so the code was not checked: %w", err))
+			}
 			return fail(err)
 		}
 		switch next {
 		case keys.NextCheckCode:
+			refused, err := s.checkCode(ctx, a, serial, *code, &res)
 			s.publish(DataChanged{What: keysChanged})
+			if err != nil {
+				return fail(err)
+			}
 			if refused != nil {
 				return fail(refused)
 			}
@@ -169,53 +178,62 @@ func activationFacts(k *store.Key, prog *store.Activation, typed, checked bool, 
 	return f
 }
 
-// checkCode is StepCheckCode, in the caller's transaction: every attempt is
-// audited; a wrong code counts and the last one locks the key; an accepted
-// code records the step. refused is the outcome for the person (a wrong or
-// expired code): the transaction still commits.
-func (s *Service) checkCode(ctx context.Context, tx *store.Tx, a Actor, k *store.Key, prog *store.Activation, code keys.Code, res *ActivationResult) (refused error, err error) {
-	st := keys.CodeState{Hash: keys.CodeHash(k.CodeHash), Attempts: k.CodeAttempts}
-	if k.CodeExpiresAt != nil {
-		st.ExpiresAt = *k.CodeExpiresAt
-	}
-	att := keys.CheckCode(st, code, s.master.Derive(keys.PurposeCodePepper), tx.Now())
-	res.Left = att.Left
-	fail := func(reason string, e error) (error, error) {
-		return e, s.audit(ctx, tx, a, "key.activate", keyTarget(k.Serial), store.OutcomeFailure,
-			map[string]any{"result": reason, "attempts": att.Attempts, "left": att.Left})
-	}
-	switch att.Verdict {
-	case keys.CodeAccepted:
-		p := &store.Activation{KeyID: k.ID, Step: string(keys.StepCheckCode), KeyVersion: k.Version, Actor: a.Name, AcceptedAt: tx.Now()}
-		if prog != nil && prog.KeyVersion == k.Version {
-			p.Step = string(keys.Step(prog.Step).Later(keys.StepCheckCode))
-		}
-		if err := tx.PutActivation(ctx, p); err != nil {
-			return nil, err
-		}
-		return nil, s.audit(ctx, tx, a, "key.code-accepted", keyTarget(k.Serial), store.OutcomeSuccess, map[string]any{"attempts": att.Attempts})
-	case keys.CodeWrong:
-		k.CodeAttempts = att.Attempts
-		if err := tx.UpdateKey(ctx, k); err != nil {
-			return nil, err
-		}
-		return fail("wrong code", fmt.Errorf("%w: %d attempts left before the key locks", ErrWrongCode, att.Left))
-	case keys.CodeWrongLocked:
-		refused, err := fail("wrong code, locked", fmt.Errorf("%w: three wrong codes locked the key; an operator (key.unlock) can unlock it with a new code", ErrKeyLocked))
+// checkCode is StepCheckCode, once the attempt is counted: it compares the
+// code in a transaction of its own. A right code takes back the count (it
+// was not a wrong attempt) and records the step; a wrong one keeps it, and
+// the last allowed one locks the key; an expired code takes it back (there
+// is nothing to guess). Every attempt is audited. refused is the outcome
+// for the person (a wrong or expired code): the transaction still commits.
+func (s *Service) checkCode(ctx context.Context, a Actor, serial string, code keys.Code, res *ActivationResult) (refused error, err error) {
+	err = s.st.Update(ctx, func(tx *store.Tx) error {
+		k, err := tx.KeyBySerial(ctx, serial)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		res.Locked = true
-		if err := tx.DeleteActivation(ctx, k.ID); err != nil {
-			return nil, err
+		if keys.Status(k.Status) != keys.StatusReserved || k.CodeAttempts < 1 {
+			return fmt.Errorf("key %s changed while its code was being checked (now %s)", serial, k.Status)
 		}
-		_, err = s.transition(ctx, tx, a, k, keyChange{action: keys.ActionFailCodeLock})
-		return refused, err
-	case keys.CodeExpired:
-		return fail("code expired", fmt.Errorf("%w: ask an operator for a new one", ErrCodeExpired))
-	default:
-		return fail("no code", fmt.Errorf("key %s has no activation code: ask an operator for a new one", k.Serial))
-	}
+		st := keys.CodeState{Hash: keys.CodeHash(k.CodeHash), Attempts: k.CodeAttempts - 1, Binding: keys.SecretBinding(k.ID, k.Serial)}
+		if k.CodeExpiresAt != nil {
+			st.ExpiresAt = *k.CodeExpiresAt
+		}
+		att := keys.CheckCode(st, code, s.master.Derive(keys.PurposeCodePepper), tx.Now())
+		res.Left = att.Left
+		fail := func(reason string, e error) error {
+			refused = e
+			return s.audit(ctx, tx, a, "key.activate", keyTarget(k.Serial), store.OutcomeFailure,
+				map[string]any{"result": reason, "attempts": att.Attempts, "left": att.Left})
+		}
+		if att.Verdict == keys.CodeWrongLocked {
+			if err := fail("wrong code, locked", fmt.Errorf("%w: three wrong codes locked the key; an operator (key.unlock) can unlock it with a new code", ErrKeyLocked)); err != nil {
+				return err
+			}
+			res.Locked = true
+			_, err := s.transition(ctx, tx, a, k, keyChange{action: keys.ActionFailCodeLock})
+			return err
+		}
+		if k.CodeAttempts != att.Attempts {
+			k.CodeAttempts = att.Attempts
+			if err := tx.UpdateKey(ctx, k); err != nil {
+				return err
+			}
+		}
+		switch att.Verdict {
+		case keys.CodeAccepted:
+			p := &store.Activation{KeyID: k.ID, Step: string(keys.StepCheckCode), KeyVersion: k.Version, Actor: a.Name, AcceptedAt: tx.Now()}
+			if err := tx.PutActivation(ctx, p); err != nil {
+				return err
+			}
+			return s.audit(ctx, tx, a, "key.code-accepted", keyTarget(k.Serial), store.OutcomeSuccess, map[string]any{"attempts": att.Attempts})
+		case keys.CodeWrong:
+			return fail("wrong code", fmt.Errorf("%w: %d attempts left before the key locks", ErrWrongCode, att.Left))
+		case keys.CodeExpired:
+			return fail("code expired", fmt.Errorf("%w: ask an operator for a new one", ErrCodeExpired))
+		default:
+			return fail("no code", fmt.Errorf("key %s has no valid activation code: ask an operator for a new one", k.Serial))
+		}
+	})
+	return refused, err
 }
 
 // giveSecret is StepGiveSecret: it asks the plugged-in key what it holds,

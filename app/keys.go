@@ -167,7 +167,7 @@ func (s *Service) transition(ctx context.Context, tx *store.Tx, a Actor, k *stor
 		if code.Code, err = keys.NewCode(); err != nil {
 			return code, err
 		}
-		h, err := keys.HashCode(code.Code, s.master.Derive(keys.PurposeCodePepper))
+		h, err := keys.HashCode(code.Code, s.master.Derive(keys.PurposeCodePepper), keys.SecretBinding(k.ID, k.Serial))
 		if err != nil {
 			return code, err
 		}

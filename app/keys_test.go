@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"keydesk/internal/dbtamper"
 	"keydesk/keys"
 	"keydesk/keys/proto"
 	"keydesk/keys/simkey"
@@ -552,5 +553,65 @@ func TestEveryPathThatEndsAnEmployeeEndsTheirKey(t *testing.T) {
 	}
 	if info := simInfo(t, k3); info.State != proto.StateBlank {
 		t.Errorf("the key was given its secret: %s", info.State)
+	}
+}
+
+// TestACodeIsCountedBeforeItIsChecked: when the database cannot record an
+// attempt (full, read-only), the code is not checked at all: no answer
+// tells a right code from a wrong one, and the key gets no secret.
+func TestACodeIsCountedBeforeItIsChecked(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	k := simkey.New("SIM-FULL")
+	plugSim(t, s, k)
+	code, err := s.AssignKey(ctx, testAdmin, "SIM-FULL", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// From now on no key row can be written, as on a full disk.
+	dbtamper.Exec(t, s.st.Path(), `CREATE TRIGGER full BEFORE UPDATE ON keys BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
+	wrong := "000000"
+	if code.String() == "000 000" {
+		wrong = "000001"
+	}
+	var answers []string
+	for _, c := range []string{wrong, code.String()} {
+		res, err := s.ActivateKey(ctx, testAdmin, "SIM-FULL", c)
+		if err == nil || res.Activated || errors.Is(err, ErrWrongCode) || !strings.Contains(err.Error(), "could not be recorded") {
+			t.Fatalf("activating with writes failing: %+v %v; want a refusal before any check", res, err)
+		}
+		answers = append(answers, strings.ReplaceAll(err.Error(), c, "CODE"))
+	}
+	if answers[0] != answers[1] {
+		t.Errorf("a wrong and a right code get different answers:\n%s\n%s", answers[0], answers[1])
+	}
+	if info := simInfo(t, k); info.State != proto.StateBlank {
+		t.Errorf("the key got its secret: %s", info.State)
+	}
+}
+
+// TestACodeHashCopiedToAnotherKeyFails: whoever can write the database
+// copies the code hash of a key they know the code of onto another key;
+// that code does not activate the other key.
+func TestACodeHashCopiedToAnotherKeyFails(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	mine, theirs := simkey.New("SIM-MINE"), simkey.New("SIM-THEIRS")
+	plugSim(t, s, mine)
+	plugSim(t, s, theirs)
+	myCode, err := s.AssignKey(ctx, testAdmin, "SIM-MINE", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AssignKey(ctx, testAdmin, "SIM-THEIRS", "ben@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	dbtamper.Exec(t, s.st.Path(), `UPDATE keys SET (code_hash, code_expires_at) = (SELECT code_hash, code_expires_at FROM keys WHERE serial = 'SIM-MINE') WHERE serial = 'SIM-THEIRS'`)
+	res, err := s.ActivateKey(ctx, testAdmin, "SIM-THEIRS", myCode.String())
+	if !errors.Is(err, ErrWrongCode) || res.Activated {
+		t.Fatalf("my code on their key, with my hash copied there: %+v %v; want a wrong code", res, err)
+	}
+	if info := simInfo(t, theirs); info.State != proto.StateBlank {
+		t.Errorf("their key got a secret: %s", info.State)
 	}
 }

@@ -106,8 +106,11 @@ func ParseCode(s string) (Code, error) {
 }
 
 // CodeHash is what is stored for a code instead of the code: a random salt
-// and HMAC-SHA256 keyed with the pepper, encoded as
-// "hmac-sha256$v1$<salt>$<mac>" (unpadded base64url).
+// and HMAC-SHA256 keyed with the pepper over the salt, the code and the
+// key's binding (its id and serial, SecretBinding), encoded as
+// "hmac-sha256$v2$<salt>$<mac>" (unpadded base64url). The binding makes a
+// stored hash worthless on any other key: copied to another row it verifies
+// nothing. Hashes of the first format (v1, unbound) verify nothing either.
 //
 // Why a keyed hash rather than a slow password hash: a code has only 10^6
 // values, so any unkeyed hash, however slow, falls to an offline search by
@@ -119,17 +122,18 @@ func ParseCode(s string) (Code, error) {
 type CodeHash string
 
 const (
-	hashPrefix = "hmac-sha256$v1$"
+	hashPrefix = "hmac-sha256$v2$"
 	saltLen    = 16
 	// MinPepperLen is the shortest pepper HashCode accepts.
 	MinPepperLen = 32
 	// codeMACLabel separates this use of HMAC from any other.
-	codeMACLabel = "keydesk activation code v1\x00"
+	codeMACLabel = "keydesk activation code v2\x00"
 )
 
-// HashCode hashes c with a new random salt, keyed with pepper (use
+// HashCode hashes c for the key of binding (SecretBinding of its id and
+// serial) with a new random salt, keyed with pepper (use
 // MasterKey.Derive(PurposeCodePepper)).
-func HashCode(c Code, pepper []byte) (CodeHash, error) {
+func HashCode(c Code, pepper []byte, binding string) (CodeHash, error) {
 	if c.IsZero() {
 		return "", errors.New("hash activation code: the code is empty")
 	}
@@ -141,21 +145,24 @@ func HashCode(c Code, pepper []byte) (CodeHash, error) {
 		return "", fmt.Errorf("hash activation code: salt: %w", err)
 	}
 	enc := base64.RawURLEncoding
-	return CodeHash(hashPrefix + enc.EncodeToString(salt) + "$" + enc.EncodeToString(codeMAC(c, pepper, salt))), nil
+	return CodeHash(hashPrefix + enc.EncodeToString(salt) + "$" + enc.EncodeToString(codeMAC(c, pepper, salt, binding))), nil
 }
 
-func codeMAC(c Code, pepper, salt []byte) []byte {
+func codeMAC(c Code, pepper, salt []byte, binding string) []byte {
 	m := hmac.New(sha256.New, pepper)
 	m.Write([]byte(codeMACLabel))
 	m.Write(salt)
+	// The binding's length first: no binding can end where another's
+	// digits begin.
+	m.Write(fmt.Appendf(nil, "%d:%s", len(binding), binding))
 	m.Write([]byte(c.digits))
 	return m.Sum(nil)
 }
 
-// Verify reports whether c is the code h was made from, comparing in
-// constant time. A malformed hash, a zero Code or a short pepper verify as
-// false.
-func (h CodeHash) Verify(c Code, pepper []byte) bool {
+// Verify reports whether c is the code h was made from for the key of
+// binding, comparing in constant time. A malformed hash, a hash of another
+// key, a zero Code or a short pepper verify as false.
+func (h CodeHash) Verify(c Code, pepper []byte, binding string) bool {
 	if c.IsZero() || len(pepper) < MinPepperLen {
 		return false
 	}
@@ -177,8 +184,12 @@ func (h CodeHash) Verify(c Code, pepper []byte) bool {
 	if err != nil || len(mac) != sha256.Size {
 		return false
 	}
-	return hmac.Equal(mac, codeMAC(c, pepper, salt))
+	return hmac.Equal(mac, codeMAC(c, pepper, salt, binding))
 }
+
+// Current reports whether h is of the current format (a hash of an older
+// one can verify nothing: the key needs a new code).
+func (h CodeHash) Current() bool { return strings.HasPrefix(string(h), hashPrefix) }
 
 // GoString and LogValue keep even the hash out of logs: it is not the code,
 // but there is no reason to spread it.
@@ -192,6 +203,7 @@ type CodeState struct {
 	Hash      CodeHash  // "" when the key has no code
 	ExpiresAt time.Time // the code is refused from this instant on
 	Attempts  int       // wrong codes entered so far
+	Binding   string    // the key's SecretBinding: the hash is for this key only
 }
 
 // Verdict is the outcome of one activation attempt.
@@ -211,7 +223,7 @@ const (
 	// succeed, so there is nothing to guess): an admin renews the code.
 	CodeExpired
 	// CodeMissing: the key has no code (or has used up its attempts
-	// already): nothing is counted.
+	// already, or holds a hash of an older format): nothing is counted.
 	CodeMissing
 )
 
@@ -249,11 +261,11 @@ type Attempt struct {
 func CheckCode(st CodeState, entered Code, pepper []byte, now time.Time) Attempt {
 	left := func(n int) int { return max(0, MaxCodeAttempts-n) }
 	switch {
-	case st.Hash == "" || st.Attempts >= MaxCodeAttempts:
+	case st.Hash == "" || !st.Hash.Current() || st.Attempts >= MaxCodeAttempts:
 		return Attempt{Verdict: CodeMissing, Attempts: st.Attempts, Left: left(st.Attempts)}
 	case st.ExpiresAt.IsZero() || !now.Before(st.ExpiresAt):
 		return Attempt{Verdict: CodeExpired, Attempts: st.Attempts, Left: left(st.Attempts)}
-	case st.Hash.Verify(entered, pepper):
+	case st.Hash.Verify(entered, pepper, st.Binding):
 		return Attempt{Verdict: CodeAccepted, Attempts: st.Attempts, Left: left(st.Attempts)}
 	}
 	n := st.Attempts + 1

@@ -120,7 +120,7 @@ func TestCodeString(t *testing.T) {
 
 func TestCodeRedacted(t *testing.T) {
 	c := mustParse(t, "482913")
-	h, err := HashCode(c, testPepper(1))
+	h, err := HashCode(c, testPepper(1), "key 1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,51 +215,57 @@ func TestParseCode(t *testing.T) {
 func TestHashCode(t *testing.T) {
 	pepper := testPepper(7)
 	c := mustParse(t, "482913")
-	h1, err := HashCode(c, pepper)
+	const bound = "keydesk key 7 YK-7"
+	h1, err := HashCode(c, pepper, bound)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, err := HashCode(c, pepper)
+	h2, err := HashCode(c, pepper, bound)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if h1 == h2 {
 		t.Error("two hashes of the same code are equal: no per-code salt")
 	}
-	if !strings.HasPrefix(string(h1), "hmac-sha256$v1$") {
-		t.Errorf("hash format: want the hmac-sha256$v1$ prefix")
+	if !strings.HasPrefix(string(h1), "hmac-sha256$v2$") || !h1.Current() {
+		t.Errorf("hash format: want the hmac-sha256$v2$ prefix")
 	}
 	tests := []struct {
-		name   string
-		hash   CodeHash
-		code   Code
-		pepper []byte
-		want   bool
+		name    string
+		hash    CodeHash
+		code    Code
+		pepper  []byte
+		binding string
+		want    bool
 	}{
-		{"right code", h1, c, pepper, true},
-		{"right code, second hash", h2, c, pepper, true},
-		{"wrong code", h1, mustParse(t, "482914"), pepper, false},
-		{"swapped halves", h1, mustParse(t, "913482"), pepper, false},
-		{"zero code", h1, Code{}, pepper, false},
-		{"wrong pepper", h1, c, testPepper(8), false},
-		{"short pepper", h1, c, pepper[:16], false},
-		{"empty hash", "", c, pepper, false},
-		{"other scheme", CodeHash(strings.Replace(string(h1), "hmac-sha256", "plain", 1)), c, pepper, false},
-		{"no mac", CodeHash(string(h1)[:strings.LastIndex(string(h1), "$")]), c, pepper, false},
-		{"mac altered", CodeHash(flipLast(string(h1))), c, pepper, false},
-		{"salt of another hash", CodeHash(string(h2)[:strings.LastIndex(string(h2), "$")] + string(h1)[strings.LastIndex(string(h1), "$"):]), c, pepper, false},
-		{"not base64", CodeHash("hmac-sha256$v1$!!!$???"), c, pepper, false},
-		{"non-canonical last character", CodeHash(nonCanonical(string(h1))), c, pepper, false},
+		{"right code", h1, c, pepper, bound, true},
+		{"right code, second hash", h2, c, pepper, bound, true},
+		{"copied to another key", h1, c, pepper, "keydesk key 8 YK-8", false},
+		{"same serial, another row", h1, c, pepper, "keydesk key 9 YK-7", false},
+		{"no binding", h1, c, pepper, "", false},
+		{"wrong code", h1, mustParse(t, "482914"), pepper, bound, false},
+		{"swapped halves", h1, mustParse(t, "913482"), pepper, bound, false},
+		{"zero code", h1, Code{}, pepper, bound, false},
+		{"wrong pepper", h1, c, testPepper(8), bound, false},
+		{"short pepper", h1, c, pepper[:16], bound, false},
+		{"empty hash", "", c, pepper, bound, false},
+		{"other scheme", CodeHash(strings.Replace(string(h1), "hmac-sha256", "plain", 1)), c, pepper, bound, false},
+		{"older format", CodeHash(strings.Replace(string(h1), "$v2$", "$v1$", 1)), c, pepper, bound, false},
+		{"no mac", CodeHash(string(h1)[:strings.LastIndex(string(h1), "$")]), c, pepper, bound, false},
+		{"mac altered", CodeHash(flipLast(string(h1))), c, pepper, bound, false},
+		{"salt of another hash", CodeHash(string(h2)[:strings.LastIndex(string(h2), "$")] + string(h1)[strings.LastIndex(string(h1), "$"):]), c, pepper, bound, false},
+		{"not base64", CodeHash("hmac-sha256$v2$!!!$???"), c, pepper, bound, false},
+		{"non-canonical last character", CodeHash(nonCanonical(string(h1))), c, pepper, bound, false},
 	}
 	for _, tt := range tests {
-		if got := tt.hash.Verify(tt.code, tt.pepper); got != tt.want {
+		if got := tt.hash.Verify(tt.code, tt.pepper, tt.binding); got != tt.want {
 			t.Errorf("%s: Verify = %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	if _, err := HashCode(Code{}, pepper); err == nil {
+	if _, err := HashCode(Code{}, pepper, bound); err == nil {
 		t.Error("HashCode of the zero Code succeeded")
 	}
-	if _, err := HashCode(c, pepper[:31]); err == nil {
+	if _, err := HashCode(c, pepper[:31], bound); err == nil {
 		t.Error("HashCode with a 31-byte pepper succeeded")
 	}
 }
@@ -299,7 +305,7 @@ func TestHashHidesCode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := HashCode(c, pepper)
+		h, err := HashCode(c, pepper, "key")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,10 +322,12 @@ func TestCheckCode(t *testing.T) {
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	right := mustParse(t, "271828")
 	wrong := mustParse(t, "314159")
-	h, err := HashCode(right, pepper)
+	const bound = "keydesk key 1 K1"
+	h, err := HashCode(right, pepper, bound)
 	if err != nil {
 		t.Fatal(err)
 	}
+	old := CodeHash(strings.Replace(string(h), "$v2$", "$v1$", 1))
 	valid := now.Add(72 * time.Hour)
 	tests := []struct {
 		name string
@@ -327,18 +335,20 @@ func TestCheckCode(t *testing.T) {
 		code Code
 		want Attempt
 	}{
-		{"right first time", CodeState{h, valid, 0}, right, Attempt{CodeAccepted, 0, 3}},
-		{"right after two wrong", CodeState{h, valid, 2}, right, Attempt{CodeAccepted, 2, 1}},
-		{"first wrong", CodeState{h, valid, 0}, wrong, Attempt{CodeWrong, 1, 2}},
-		{"second wrong", CodeState{h, valid, 1}, wrong, Attempt{CodeWrong, 2, 1}},
-		{"third wrong locks", CodeState{h, valid, 2}, wrong, Attempt{CodeWrongLocked, 3, 0}},
-		{"attempts used up", CodeState{h, valid, 3}, right, Attempt{CodeMissing, 3, 0}},
-		{"no code", CodeState{"", time.Time{}, 0}, right, Attempt{CodeMissing, 0, 3}},
-		{"expired, right code", CodeState{h, now, 0}, right, Attempt{CodeExpired, 0, 3}},
-		{"expired, wrong code not counted", CodeState{h, now.Add(-time.Hour), 1}, wrong, Attempt{CodeExpired, 1, 2}},
-		{"no expiry fails closed", CodeState{h, time.Time{}, 0}, right, Attempt{CodeExpired, 0, 3}},
-		{"last nanosecond", CodeState{h, now.Add(time.Nanosecond), 0}, right, Attempt{CodeAccepted, 0, 3}},
-		{"zero code entered", CodeState{h, valid, 0}, Code{}, Attempt{CodeWrong, 1, 2}},
+		{"right first time", CodeState{h, valid, 0, bound}, right, Attempt{CodeAccepted, 0, 3}},
+		{"right after two wrong", CodeState{h, valid, 2, bound}, right, Attempt{CodeAccepted, 2, 1}},
+		{"first wrong", CodeState{h, valid, 0, bound}, wrong, Attempt{CodeWrong, 1, 2}},
+		{"second wrong", CodeState{h, valid, 1, bound}, wrong, Attempt{CodeWrong, 2, 1}},
+		{"third wrong locks", CodeState{h, valid, 2, bound}, wrong, Attempt{CodeWrongLocked, 3, 0}},
+		{"attempts used up", CodeState{h, valid, 3, bound}, right, Attempt{CodeMissing, 3, 0}},
+		{"no code", CodeState{"", time.Time{}, 0, bound}, right, Attempt{CodeMissing, 0, 3}},
+		{"expired, right code", CodeState{h, now, 0, bound}, right, Attempt{CodeExpired, 0, 3}},
+		{"expired, wrong code not counted", CodeState{h, now.Add(-time.Hour), 1, bound}, wrong, Attempt{CodeExpired, 1, 2}},
+		{"no expiry fails closed", CodeState{h, time.Time{}, 0, bound}, right, Attempt{CodeExpired, 0, 3}},
+		{"last nanosecond", CodeState{h, now.Add(time.Nanosecond), 0, bound}, right, Attempt{CodeAccepted, 0, 3}},
+		{"zero code entered", CodeState{h, valid, 0, bound}, Code{}, Attempt{CodeWrong, 1, 2}},
+		{"hash of another key", CodeState{h, valid, 0, "keydesk key 2 K2"}, right, Attempt{CodeWrong, 1, 2}},
+		{"hash of the older format", CodeState{old, valid, 0, bound}, right, Attempt{CodeMissing, 0, 3}},
 	}
 	for _, tt := range tests {
 		if got := CheckCode(tt.st, tt.code, pepper, now); got != tt.want {
@@ -346,7 +356,7 @@ func TestCheckCode(t *testing.T) {
 		}
 	}
 	// Three wrong codes in a row, carrying the count: locked on the third.
-	st := CodeState{h, valid, 0}
+	st := CodeState{h, valid, 0, bound}
 	var verdicts []Verdict
 	for i := 0; i < MaxCodeAttempts; i++ {
 		a := CheckCode(st, wrong, pepper, now)

@@ -99,7 +99,7 @@ func TestAssignAndActivateWithStore(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		h, err := keys.HashCode(code, pepper)
+		h, err := keys.HashCode(code, pepper, keys.SecretBinding(key.ID, key.Serial))
 		if err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ func TestAssignAndActivateWithStore(t *testing.T) {
 			if _, err := keys.Transition(keys.Status(key.Status), keys.ActionActivate); err != nil {
 				return err
 			}
-			st := keys.CodeState{Hash: keys.CodeHash(key.CodeHash), Attempts: key.CodeAttempts}
+			st := keys.CodeState{Hash: keys.CodeHash(key.CodeHash), Attempts: key.CodeAttempts, Binding: keys.SecretBinding(key.ID, key.Serial)}
 			if key.CodeExpiresAt != nil {
 				st.ExpiresAt = *key.CodeExpiresAt
 			}

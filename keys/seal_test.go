@@ -157,11 +157,11 @@ func TestDerive(t *testing.T) {
 	// A code hashed under one master key's pepper does not verify under
 	// another's.
 	c, _ := ParseCode("123456")
-	h, err := HashCode(c, pepper)
+	h, err := HashCode(c, pepper, "key")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !h.Verify(c, k1.Derive(PurposeCodePepper)) || h.Verify(c, k2.Derive(PurposeCodePepper)) {
+	if !h.Verify(c, k1.Derive(PurposeCodePepper), "key") || h.Verify(c, k2.Derive(PurposeCodePepper), "key") {
 		t.Error("code hash does not follow the master key")
 	}
 }
