@@ -59,11 +59,11 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 	fail := func(err error) (ActivationResult, error) { return res, fmt.Errorf("activate key %s: %w", serial, err) }
 	for range maxActivationRounds {
 		var (
-			next    keys.Next
-			why     string
-			k       *store.Key
-			prog    *store.Activation
-			now     time.Time
+			next keys.Next
+			why  string
+			k    *store.Key
+			prog *store.Activation
+			now  time.Time
 		)
 		err := s.st.Update(ctx, func(tx *store.Tx) error {
 			var err error
