@@ -38,6 +38,7 @@ const (
 	PermPasswordReveal Permission = "password.reveal" // show a generated password
 	PermInvitationSend Permission = "invitation.send" // send or resend invitations
 	PermOperatorManage Permission = "operator.manage" // add, change and remove operators
+	PermMasterRekey    Permission = "master.rekey"    // put every secret under a new master key
 )
 
 // permissions lists every permission with what it allows, in table order.
@@ -66,6 +67,7 @@ var permissions = []struct {
 	{PermPasswordReveal, "reveal a generated password"},
 	{PermInvitationSend, "send or resend invitations"},
 	{PermOperatorManage, "manage operators"},
+	{PermMasterRekey, "re-seal every secret under a new master key"},
 }
 
 // Permissions lists every permission, in table order.

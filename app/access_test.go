@@ -112,6 +112,10 @@ var operations = map[string]operation{
 	"ExportAudit": {PermAuditExport, func(ctx context.Context, s *Service, a Actor) error {
 		return s.ExportAudit(ctx, a, func(store.AuditEntry) error { return nil })
 	}},
+	"RekeyMasterKey": {PermMasterRekey, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.RekeyMasterKey(ctx, a, MasterKeyFile{Path: s.st.Path() + ".master.key"})
+		return err
+	}},
 }
 
 // notYetOperations are permissions whose operations the next issues add

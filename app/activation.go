@@ -197,7 +197,11 @@ func (s *Service) checkCode(ctx context.Context, a Actor, serial string, code ke
 		if k.CodeExpiresAt != nil {
 			st.ExpiresAt = *k.CodeExpiresAt
 		}
-		att := keys.CheckCode(st, code, s.master.Derive(keys.PurposeCodePepper), tx.Now())
+		pepper, err := s.codePepper(ctx, tx)
+		if err != nil {
+			return err
+		}
+		att := keys.CheckCode(st, code, pepper, tx.Now())
 		res.Left = att.Left
 		fail := func(reason string, e error) error {
 			refused = e
@@ -241,7 +245,11 @@ func (s *Service) checkCode(ctx context.Context, a Actor, serial string, code ke
 // already holds its secret; a key its PIN locked is wiped and linked), and
 // records the step.
 func (s *Service) giveSecret(ctx context.Context, a Actor, k *store.Key, prog *store.Activation, checked bool, now time.Time) error {
-	secret, err := s.master.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
+	mk, err := s.masterKey(ctx, nil)
+	if err != nil {
+		return err
+	}
+	secret, err := mk.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
 	if err != nil {
 		return fmt.Errorf("open its secret: %w", err)
 	}

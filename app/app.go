@@ -31,6 +31,7 @@ type Service struct {
 	own      ownEntries // audit entries this process wrote, for WatchChanges
 
 	master    *keys.MasterKey // seals key secrets; nil: key operations that need it fail
+	vault     dbKeys          // the database's own keys, opened
 	devices   devices         // keys plugged in now
 	simulated SimulatedKeys   // nil: no simulated keys here
 }

@@ -245,13 +245,14 @@ func (s *Service) wipeKey(ctx context.Context, serial string, info proto.Info) e
 		return err
 	}
 	if info.State != proto.StateBlank {
-		if s.master == nil {
-			return ErrNoMasterKey
+		mk, err := s.masterKey(ctx, nil)
+		if err != nil {
+			return err
 		}
 		if len(k.SecretSealed) == 0 {
 			return fmt.Errorf("key %s: KeyDesk no longer holds its secret, so it cannot wipe it", serial)
 		}
-		secret, err := s.master.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
+		secret, err := mk.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
 		if err != nil {
 			return fmt.Errorf("key %s: open its secret: %w", serial, err)
 		}
@@ -297,7 +298,11 @@ func (s *Service) InspectKey(ctx context.Context, a Actor, serial string) (KeyCo
 	}
 	var secret []byte
 	if k, err := s.st.KeyBySerial(ctx, serial); err == nil && len(k.SecretSealed) > 0 && s.master != nil {
-		if secret, err = s.master.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial)); err != nil {
+		mk, err := s.masterKey(ctx, nil)
+		if err != nil {
+			return out, err
+		}
+		if secret, err = mk.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial)); err != nil {
 			return out, fmt.Errorf("key %s: open its secret: %w", serial, err)
 		}
 		defer clear(secret)

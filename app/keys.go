@@ -161,13 +161,14 @@ func (s *Service) transition(ctx context.Context, tx *store.Tx, a Actor, k *stor
 	}
 	switch eff.Code {
 	case keys.Renew:
-		if s.master == nil {
-			return code, ErrNoMasterKey
+		pepper, err := s.codePepper(ctx, tx)
+		if err != nil {
+			return code, err
 		}
 		if code.Code, err = keys.NewCode(); err != nil {
 			return code, err
 		}
-		h, err := keys.HashCode(code.Code, s.master.Derive(keys.PurposeCodePepper), keys.SecretBinding(k.ID, k.Serial))
+		h, err := keys.HashCode(code.Code, pepper, keys.SecretBinding(k.ID, k.Serial))
 		if err != nil {
 			return code, err
 		}
@@ -178,14 +179,15 @@ func (s *Service) transition(ctx context.Context, tx *store.Tx, a Actor, k *stor
 	}
 	switch eff.Secret {
 	case keys.Renew:
-		if s.master == nil {
-			return code, ErrNoMasterKey
+		mk, err := s.masterKey(ctx, tx)
+		if err != nil {
+			return code, err
 		}
 		secret, err := keys.NewSecret()
 		if err != nil {
 			return code, err
 		}
-		sealed, err := s.master.Seal(secret, keys.SecretBinding(k.ID, k.Serial))
+		sealed, err := mk.Seal(secret, keys.SecretBinding(k.ID, k.Serial))
 		clear(secret)
 		if err != nil {
 			return code, err

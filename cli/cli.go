@@ -87,6 +87,7 @@ keydesk demo opens it on a built-in demo directory.`,
 		newDoctorCmd(g),
 		newDemoCmd(g),
 		newKeysCmd(g),
+		newAdminCmd(g),
 	)
 	return root
 }

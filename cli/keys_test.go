@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -83,5 +85,44 @@ func TestKeyLifecycleFromTheCommandLine(t *testing.T) {
 	}
 	if out := must("", "audit", "verify"); !strings.Contains(out, "intact") {
 		t.Errorf("audit verify: %s", out)
+	}
+}
+
+// TestRekeyFromTheCommandLine: keydesk admin rekey re-seals everything, a
+// code issued before still works, and a master key file swapped behind
+// KeyDesk's back is refused rather than replaced.
+func TestRekeyFromTheCommandLine(t *testing.T) {
+	home := isolate(t)
+	data := filepath.Join(home, "data", "keydesk")
+	dir := t.TempDir()
+	must := func(stdin string, args ...string) string {
+		t.Helper()
+		code, out, errOut := runCLIIn(t, stdin, args...)
+		if code != 0 {
+			t.Fatalf("keydesk %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+		return out
+	}
+	serial := strings.TrimSpace(must("", "keys", "simulate", "new", "--dir", dir))
+	must("", "employees", "add", "--email", "ann@example.com", "--name", "Ann")
+	must("", "--sim-keys", dir, "keys")
+	code := codeRe.FindStringSubmatch(must("", "keys", "assign", serial, "ann@example.com"))[1]
+
+	out := must("", "admin", "rekey")
+	if !strings.Contains(out, "under a new master key") || !strings.Contains(out, "master.key.") {
+		t.Errorf("admin rekey said:\n%s", out)
+	}
+	if out := must(code+"\n", "--sim-keys", dir, "keys", "activate", serial); !strings.Contains(out, "is active") {
+		t.Errorf("a code issued before the rekey: %s", out)
+	}
+
+	// Someone replaces the key file: KeyDesk refuses instead of going on.
+	os.Remove(filepath.Join(data, "master.key"))
+	rc, _, errOut := runCLIIn(t, "", "keys")
+	if rc == 0 || !strings.Contains(errOut, "is missing") || !strings.Contains(errOut, "restore the file from backup") {
+		t.Errorf("with the key file gone: exit %d, %q", rc, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(data, "master.key")); err == nil {
+		t.Error("a new master key was created")
 	}
 }

@@ -28,11 +28,12 @@ import (
 // and a database, the operator at this terminal as the application layer
 // knows them, and the simulated keys when there are any.
 type session struct {
-	svc   *app.Service
-	actor app.Actor
-	cfg   *config.Config
-	sim   *simkey.Dir // nil without --sim-keys (and outside the demo)
-	st    *store.Store
+	svc    *app.Service
+	actor  app.Actor
+	cfg    *config.Config
+	sim    *simkey.Dir // nil without --sim-keys (and outside the demo)
+	st     *store.Store
+	master app.MasterKeyFile
 }
 
 func (s *session) Close() { s.st.Close() }
@@ -57,16 +58,14 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, dataDir s
 	if err != nil {
 		return nil, err
 	}
-	getenv := o.getenv
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	mk, err := keys.LoadOrCreateMasterKey(dataDir, getenv)
+	path, named := keys.MasterKeyPath(dataDir, o.getenv)
+	mf := app.MasterKeyFile{Path: path, Named: named}
+	mk, err := app.UnlockMasterKey(ctx, st, mf)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	sess := &session{actor: actor, cfg: cfg, st: st}
+	sess := &session{actor: actor, cfg: cfg, st: st, master: mf}
 	opts := []app.Option{app.WithLogger(g.logger()), app.WithMasterKey(mk)}
 	if o.simDir != "" {
 		if sess.sim, err = simkey.NewDir(o.simDir); err != nil {

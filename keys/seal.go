@@ -33,10 +33,14 @@ const (
 
 // Purposes of the sub-keys derived from the master key.
 const (
-	// PurposeCodePepper keys the activation code hashes (HashCode).
+	// PurposeCodePepper keys the activation code hashes (HashCode) where a
+	// database has no pepper of its own (tests).
 	PurposeCodePepper = "activation-code-pepper"
-	// PurposeSecretSeal encrypts the per-key master secrets (Seal, Open).
+	// PurposeSecretSeal encrypts the secrets sealed under the master key
+	// (Seal, Open).
 	PurposeSecretSeal = "master-secret-seal"
+	// purposeFingerprint names the master key without revealing it.
+	purposeFingerprint = "fingerprint"
 )
 
 // Errors of the master key and of sealing.
@@ -81,6 +85,21 @@ func (k MasterKey) Derive(purpose string) []byte {
 		panic("keys: hkdf: " + err.Error())
 	}
 	return b
+}
+
+// Fingerprint names the key (16 bytes of a sub-key, in hex): a database
+// records the fingerprint of the key it was sealed with, so that another
+// key is noticed before it opens or seals anything. It reveals nothing of
+// the key.
+func (k MasterKey) Fingerprint() string { return hex.EncodeToString(k.Derive(purposeFingerprint)[:16]) }
+
+// NewMasterKey returns a new random master key.
+func NewMasterKey() (MasterKey, error) {
+	var k MasterKey
+	if _, err := rand.Read(k[:]); err != nil {
+		return k, fmt.Errorf("generate master key: %w", err)
+	}
+	return k, nil
 }
 
 // sealVersion is the first byte of a sealed secret, so that the format can
@@ -158,50 +177,63 @@ func (k MasterKey) Open(sealed []byte, binding string) ([]byte, error) {
 	return secret, nil
 }
 
+// MasterKeyPath is the master key file: the one named by the environment
+// variable EnvMasterKeyFile (read with env; nil means no variables), else
+// <dataDir>/master.key. named says it came from the variable (such a file
+// must exist: it is never created).
+func MasterKeyPath(dataDir string, env func(string) string) (path string, named bool) {
+	if env != nil {
+		if p := env(EnvMasterKeyFile); p != "" {
+			return p, true
+		}
+	}
+	return filepath.Join(dataDir, MasterKeyFileName), false
+}
+
 // LoadOrCreateMasterKey reads the master key, creating it on first use.
 //
-// The file is the one named by the environment variable EnvMasterKeyFile
-// (read with env; nil means no variables), which must exist, or else
-// <dataDir>/master.key, created when missing (with the data directory, 0700)
-// as 0600 with 32 bytes from crypto/rand. Either way it holds the key as 64
-// hex digits, optionally followed by a newline (text, so that it can be
-// backed up and restored by hand).
+// The file is MasterKeyPath's; one named by EnvMasterKeyFile must exist,
+// <dataDir>/master.key is created when missing (with the data directory,
+// 0700) as 0600 with 32 bytes from crypto/rand. Either way it holds the key
+// as 64 hex digits, optionally followed by a newline (text, so that it can
+// be backed up and restored by hand).
 //
 // A file that group or others may read or write is refused, with the chmod
 // that fixes it; so is a file of any other length or content. Creation is
 // atomic: two processes starting at once end up with the same key.
 //
-// Losing the file makes every sealed master secret unreadable: those keys
-// must be unlocked (re-provisioned) or withdrawn.
+// Losing the file makes every sealed master secret unreadable: a database
+// records the fingerprint of its key, and the application layer refuses to
+// create a new key for a database that holds sealed secrets.
 func LoadOrCreateMasterKey(dataDir string, env func(string) string) (MasterKey, error) {
-	if env != nil {
-		if path := env(EnvMasterKeyFile); path != "" {
-			k, err := readMasterKey(path)
-			if errors.Is(err, fs.ErrNotExist) {
-				return MasterKey{}, fmt.Errorf("master key file %s (named by %s) does not exist: restore it from backup, or unset %s to use %s in the data directory: %w",
-					path, EnvMasterKeyFile, EnvMasterKeyFile, MasterKeyFileName, err)
-			}
-			return k, err
-		}
-	}
-	if dataDir == "" {
+	if dataDir == "" && (env == nil || env(EnvMasterKeyFile) == "") {
 		return MasterKey{}, errors.New("load master key: no data directory")
 	}
-	path := filepath.Join(dataDir, MasterKeyFileName)
-	k, err := readMasterKey(path)
-	if !errors.Is(err, fs.ErrNotExist) {
+	path, named := MasterKeyPath(dataDir, env)
+	k, err := ReadMasterKey(path)
+	switch {
+	case named && errors.Is(err, fs.ErrNotExist):
+		return MasterKey{}, fmt.Errorf("master key file %s (named by %s) does not exist: restore it from backup, or unset %s to use %s in the data directory: %w",
+			path, EnvMasterKeyFile, EnvMasterKeyFile, MasterKeyFileName, err)
+	case !errors.Is(err, fs.ErrNotExist):
 		return k, err
 	}
-	if err := createMasterKey(dataDir, path); err != nil {
+	k, err = NewMasterKey()
+	if err != nil {
+		return k, err
+	}
+	if err := WriteMasterKeyFile(path, k); err != nil && !errors.Is(err, fs.ErrExist) {
 		return MasterKey{}, err
 	}
-	return readMasterKey(path)
+	return ReadMasterKey(path) // another process may have got there first
 }
 
 // maxKeyFile bounds what is read of a master key file.
 const maxKeyFile = 256
 
-func readMasterKey(path string) (MasterKey, error) {
+// ReadMasterKey reads a master key file; a missing file is an error
+// wrapping fs.ErrNotExist.
+func ReadMasterKey(path string) (MasterKey, error) {
 	var k MasterKey
 	f, err := os.Open(path)
 	if err != nil {
@@ -237,23 +269,20 @@ func readMasterKey(path string) (MasterKey, error) {
 	return k, nil
 }
 
-// createMasterKey writes a new key to a private temporary file and links it
-// into place, which fails if another process got there first (its key is
-// then used).
-func createMasterKey(dataDir, path string) error {
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory %s: %w", dataDir, err)
+// WriteMasterKeyFile writes k to a new file at path (mode 0600, its
+// directory created 0700 if missing): to a private temporary file first,
+// synced, then linked into place, which fails with fs.ErrExist if the file
+// exists (it is never overwritten).
+func WriteMasterKeyFile(path string, k MasterKey) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create directory %s: %w", dir, err)
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return fmt.Errorf("generate master key: %w", err)
-	}
-	text := []byte(hex.EncodeToString(raw[:]) + "\n")
-	clear(raw[:])
+	text := []byte(hex.EncodeToString(k[:]) + "\n")
 	defer clear(text)
-	tmp, err := os.CreateTemp(dataDir, ".master.key-*") // mode 0600
+	tmp, err := os.CreateTemp(dir, ".master.key-*") // mode 0600
 	if err != nil {
-		return fmt.Errorf("create master key in %s: %w", dataDir, err)
+		return fmt.Errorf("create master key in %s: %w", dir, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(text); err != nil {
@@ -268,14 +297,16 @@ func createMasterKey(dataDir, path string) error {
 		return fmt.Errorf("write master key %s: %w", tmp.Name(), err)
 	}
 	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil // created meanwhile by another process
-		}
 		return fmt.Errorf("create master key %s: %w", path, err)
 	}
-	if d, err := os.Open(dataDir); err == nil {
-		d.Sync() // make the new name durable; best effort
+	SyncDir(dir)
+	return nil
+}
+
+// SyncDir makes the names in a directory durable (best effort).
+func SyncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
 		d.Close()
 	}
-	return nil
 }

@@ -370,3 +370,30 @@ func TestLoadOrCreateMasterKeyEnv(t *testing.T) {
 		t.Errorf("loose env file: error = %v, want ErrInsecureFile with the chmod", err)
 	}
 }
+
+func TestFingerprint(t *testing.T) {
+	k1, k2 := testMasterKey(1), testMasterKey(2)
+	if k1.Fingerprint() != k1.Fingerprint() || k1.Fingerprint() == k2.Fingerprint() || len(k1.Fingerprint()) != 32 {
+		t.Errorf("fingerprints %q %q: want 32 hex digits, stable, different for different keys", k1.Fingerprint(), k2.Fingerprint())
+	}
+	if strings.Contains(k1.Fingerprint(), hex.EncodeToString(k1[:4])) {
+		t.Error("the fingerprint shows the key")
+	}
+}
+
+func TestWriteMasterKeyFileNeverOverwrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k", "master.key")
+	k1, k2 := testMasterKey(1), testMasterKey(2)
+	if err := WriteMasterKeyFile(path, k1); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMasterKeyFile(path, k2); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("writing over an existing key file: %v, want fs.ErrExist", err)
+	}
+	if got, err := ReadMasterKey(path); err != nil || got != k1 {
+		t.Errorf("the first key was replaced (%v)", err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+}
