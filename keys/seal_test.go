@@ -372,8 +372,8 @@ func TestLoadOrCreateMasterKeyEnv(t *testing.T) {
 }
 
 func TestFingerprint(t *testing.T) {
-	k1, k2 := testMasterKey(1), testMasterKey(2)
-	if k1.Fingerprint() != k1.Fingerprint() || k1.Fingerprint() == k2.Fingerprint() || len(k1.Fingerprint()) != 32 {
+	k1, k2, again := testMasterKey(1), testMasterKey(2), testMasterKey(1)
+	if k1.Fingerprint() != again.Fingerprint() || k1.Fingerprint() == k2.Fingerprint() || len(k1.Fingerprint()) != 32 {
 		t.Errorf("fingerprints %q %q: want 32 hex digits, stable, different for different keys", k1.Fingerprint(), k2.Fingerprint())
 	}
 	if strings.Contains(k1.Fingerprint(), hex.EncodeToString(k1[:4])) {
