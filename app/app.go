@@ -5,7 +5,6 @@
 package app
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"sync"
@@ -32,8 +31,10 @@ type Service struct {
 
 	master    *keys.MasterKey // seals key secrets; nil: key operations that need it fail
 	vault     dbKeys          // the database's own keys, opened
-	devices   devices         // keys plugged in now
-	simulated SimulatedKeys   // nil: no simulated keys here
+	headFile  string          // the audit head kept outside the database ("" = none)
+	auditSink func(store.AuditEntry)
+	devices   devices       // keys plugged in now
+	simulated SimulatedKeys // nil: no simulated keys here
 }
 
 // Option configures a Service.
@@ -45,6 +46,14 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 // WithMasterKey sets the master key that seals the keys' secrets and keys
 // the activation-code hashes.
 func WithMasterKey(k keys.MasterKey) Option { return func(s *Service) { s.master = &k } }
+
+// WithAuditHead keeps the newest audit entry in this file too (outside the
+// database, next to the master key), so that a log cut off is noticed.
+func WithAuditHead(path string) Option { return func(s *Service) { s.headFile = path } }
+
+// WithAuditSink gives every committed audit entry to fn as well (the system
+// log).
+func WithAuditSink(fn func(store.AuditEntry)) Option { return func(s *Service) { s.auditSink = fn } }
 
 // WithSimulatedKeys gives the service simulated keys that operators may
 // create and plug in and out (the demo's, or --sim-keys DIR).
@@ -77,15 +86,4 @@ func (s *Service) release(domain string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.running, domain)
-}
-
-// audit appends an entry for an action of a, in the transaction of the
-// change it records.
-func (s *Service) audit(ctx context.Context, tx *store.Tx, a Actor, action, target, outcome string, details map[string]any) error {
-	e, err := tx.AppendAudit(ctx, store.AuditEntry{Actor: a.Name, Role: string(a.Role), Auth: a.Auth.String(),
-		Action: action, Target: target, Outcome: outcome, Details: details})
-	if err == nil {
-		s.own.add(e)
-	}
-	return err
 }

@@ -11,7 +11,7 @@ func (s *Service) VerifyAudit(ctx context.Context, a Actor) (store.AuditReport, 
 	if err := s.authorize(ctx, a, PermAuditRead, "audit"); err != nil {
 		return store.AuditReport{}, err
 	}
-	return s.st.VerifyAudit(ctx)
+	return s.verifyAudit(ctx)
 }
 
 // AuditEntries calls fn for each audit entry matching f (the console's

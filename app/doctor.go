@@ -70,7 +70,7 @@ func (s *Service) Doctor(ctx context.Context, a Actor) (DoctorReport, error) {
 	} else {
 		db = append(db, ldapsync.Check{Name: "integrity", Status: ldapsync.CheckPass, Detail: s.st.Path() + " is consistent"})
 	}
-	if ar, err := s.st.VerifyAudit(ctx); err != nil {
+	if ar, err := s.verifyAudit(ctx); err != nil {
 		db = append(db, ldapsync.Check{Name: "audit log", Status: ldapsync.CheckFail, Detail: err.Error()})
 	} else if !ar.OK() {
 		db = append(db, ldapsync.Check{Name: "audit log", Status: ldapsync.CheckFail, Detail: strings.Join(ar.Problems, "; "), Fix: "the audit log was tampered with: investigate, and keep a copy of the database as evidence"})

@@ -206,8 +206,9 @@ func switchKeyFiles(f MasterKeyFile) (string, error) {
 
 // dbKeys are the database's own keys, opened from their sealed form.
 type dbKeys struct {
-	mu   sync.Mutex
-	keys map[string][]byte
+	mu    sync.Mutex
+	keys  map[string][]byte
+	audit *auditKeyState
 }
 
 func dbKeyBinding(name string) string { return "database:" + name }
@@ -318,6 +319,12 @@ func (s *Service) RekeyMasterKey(ctx context.Context, a Actor, f MasterKeyFile) 
 		if err != nil {
 			return err
 		}
+		// The entry first, under the audit key as the old master key opens
+		// it: after this the database answers only to the new one.
+		if err := s.audit(ctx, tx, a, "master.rekey", "master-key", store.OutcomeSuccess,
+			map[string]any{"secrets": len(ks), "old": old.Fingerprint(), "new": nk.Fingerprint()}); err != nil {
+			return err
+		}
 		for _, k := range ks {
 			binding := keys.SecretBinding(k.ID, k.Serial)
 			secret, err := old.Open(k.SecretSealed, binding)
@@ -353,11 +360,7 @@ func (s *Service) RekeyMasterKey(ctx context.Context, a Actor, f MasterKeyFile) 
 				return err
 			}
 		}
-		if err := tx.PutMasterState(ctx, store.StateFingerprint, []byte(nk.Fingerprint())); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, a, "master.rekey", "master-key", store.OutcomeSuccess,
-			map[string]any{"secrets": len(ks), "old": old.Fingerprint(), "new": nk.Fingerprint()})
+		return tx.PutMasterState(ctx, store.StateFingerprint, []byte(nk.Fingerprint()))
 	})
 	if err != nil {
 		os.Remove(f.pending())

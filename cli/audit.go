@@ -19,8 +19,14 @@ func newAuditCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "verify",
-		Short: "Check that no audit entry was edited, inserted or deleted",
-		Args:  cobra.NoArgs,
+		Short: "Check that no audit entry was edited, inserted, forged or deleted",
+		Long: `Verify recomputes the audit log's hash chain and each entry's MAC (under the
+audit key, sealed under the master key: whoever can write the database but
+has not the master key cannot forge one), checks that the log starts with its
+genesis entry and does not stop short of the newest entry kept outside the
+database (audit.head, next to the master key). It names the first bad entry
+and what is wrong with it, and exits 1 when anything is.`,
+		Args: cobra.NoArgs,
 		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
 			rep, err := s.svc.VerifyAudit(cmd.Context(), s.actor)
 			if err != nil {
@@ -30,7 +36,11 @@ func newAuditCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "audit log intact: %d entries\n", rep.Entries)
 				return nil
 			}
-			fmt.Fprintf(g.stdout, "audit log BROKEN (%d entries read):\n", rep.Entries)
+			if rep.First > 0 {
+				fmt.Fprintf(g.stdout, "audit log BROKEN at entry %d (%d entries read):\n", rep.First, rep.Entries)
+			} else {
+				fmt.Fprintf(g.stdout, "audit log BROKEN (%d entries read):\n", rep.Entries)
+			}
 			for _, p := range rep.Problems {
 				fmt.Fprintf(g.stdout, "  - %s\n", sanitize.Text(p))
 			}

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"keydesk/internal/dbtamper"
 	"keydesk/store"
@@ -140,17 +142,20 @@ func TestManualEmployeesAndAudit(t *testing.T) {
 	}
 
 	code, out, _ = runCLI(t, "audit", "verify")
-	if code != 0 || !strings.Contains(out, "intact: 2 entries") {
+	if code != 0 || !strings.Contains(out, "intact: 3 entries") {
 		t.Errorf("audit verify: %d %q", code, out)
 	}
 	_, out, _ = runCLI(t, "audit", "export")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("audit export gave %d lines, want 2: %q", len(lines), out)
+	if len(lines) != 3 {
+		t.Fatalf("audit export gave %d lines, want 3: %q", len(lines), out)
 	}
-	var first map[string]any
-	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first["action"] != "employee.add" || first["hash"] == "" {
-		t.Errorf("first audit line %q (%v)", lines[0], err)
+	var genesis, first map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &genesis); err != nil || genesis["action"] != "audit.genesis" || genesis["mac"] == "" {
+		t.Errorf("the log does not start with its keyed genesis entry: %q (%v)", lines[0], err)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &first); err != nil || first["action"] != "employee.add" || first["hash"] == "" || first["mac"] == "" {
+		t.Errorf("first audit line %q (%v)", lines[1], err)
 	}
 
 	// Tamper with the database behind KeyDesk's back: verify must notice.
@@ -280,5 +285,95 @@ func TestErrorsAreSanitisedAtExit(t *testing.T) {
 	}
 	if strings.ContainsAny(errOut, "\x1b\x07\u202e") || !strings.Contains(errOut, `evil\x1b]0;owned\x07<U+202E>@example.com`) {
 		t.Errorf("stderr carries raw control characters: %q", errOut)
+	}
+}
+
+// TestAuditLogAttacks plays someone who can write the database file but
+// has not the master key: each way they could hide history is refused by
+// audit verify, which names what is wrong and exits 1.
+func TestAuditLogAttacks(t *testing.T) {
+	tests := []struct {
+		name   string
+		attack func(t *testing.T, data string)
+		want   []string
+	}{
+		{"an entry edited", func(t *testing.T, data string) {
+			dbtamper.Exec(t, filepath.Join(data, store.FileName), `DROP TRIGGER audit_log_no_update`, `UPDATE audit_log SET target = 'employee:99' WHERE seq = 2`)
+		}, []string{"BROKEN at entry 2", "entry 2 was edited"}},
+		{"the end cut off and the database's head moved back", func(t *testing.T, data string) {
+			dbtamper.Exec(t, filepath.Join(data, store.FileName), `DROP TRIGGER audit_log_no_delete`,
+				`DELETE FROM audit_log WHERE seq = 3`, `UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit_log WHERE seq = 2)`)
+		}, []string{"the log ends at entry 2 but entry 3 was written"}},
+		{"the whole log emptied", func(t *testing.T, data string) {
+			dbtamper.Exec(t, filepath.Join(data, store.FileName), `DROP TRIGGER audit_log_no_delete`, `DELETE FROM audit_log`, `DELETE FROM audit_head`)
+		}, []string{"the log was emptied"}},
+		{"the head outside the database deleted", func(t *testing.T, data string) {
+			if err := os.Remove(filepath.Join(data, "audit.head")); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"audit.head) is missing"}},
+		{"the audit key deleted", func(t *testing.T, data string) {
+			dbtamper.Exec(t, filepath.Join(data, store.FileName), `DELETE FROM master_state WHERE name = 'audit-key'`)
+		}, []string{"no longer in the database (it was deleted or replaced)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			home := isolate(t)
+			data := filepath.Join(home, "data", "keydesk")
+			for _, email := range []string{"a@example.com", "b@example.com"} {
+				if code, _, errOut := runCLI(t, "employees", "add", "--email", email, "--name", "X"); code != 0 {
+					t.Fatal(errOut)
+				}
+			}
+			if code, out, _ := runCLI(t, "audit", "verify"); code != 0 || !strings.Contains(out, "intact: 3 entries") {
+				t.Fatalf("before the attack: %d %q", code, out)
+			}
+			tt.attack(t, data)
+			code, out, _ := runCLI(t, "audit", "verify")
+			if code != 1 {
+				t.Errorf("audit verify exited %d after the attack, want 1:\n%s", code, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("audit verify does not say %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestAuditEntriesGoToTheSystemLog: with [audit] syslog, each entry's
+// number, hash and MAC reach the system log (here a datagram socket of the
+// test's, as syslogd's /dev/log is), and nothing else of the entry.
+func TestAuditEntriesGoToTheSystemLog(t *testing.T) {
+	isolate(t)
+	sock := filepath.Join(t.TempDir(), "log.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cfg := writeFile(t, filepath.Join(t.TempDir(), "k.toml"), fmt.Sprintf("[audit]\nsyslog = true\nsyslog_address = \"unixgram:%s\"\n", sock), 0o600)
+	if code, _, errOut := runCLI(t, "--config", cfg, "employees", "add", "--email", "ann@example.com", "--name", "Ann \u202eSecret"); code != 0 {
+		t.Fatal(errOut)
+	}
+	var got []string
+	buf := make([]byte, 4096)
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for len(got) < 2 {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("read the system log: %v (got %q)", err, got)
+		}
+		got = append(got, string(buf[:n]))
+	}
+	if !strings.Contains(got[0], "audit seq=1 action=audit.genesis") || !strings.Contains(got[1], "audit seq=2 action=employee.add outcome=success hash=") ||
+		!strings.Contains(got[1], " mac=") {
+		t.Errorf("system log lines %q", got)
+	}
+	for _, l := range got {
+		if strings.Contains(l, "ann@example.com") || strings.Contains(l, "Secret") {
+			t.Errorf("the system log got the entry's details: %q", l)
+		}
 	}
 }

@@ -66,7 +66,16 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, dataDir s
 		return nil, err
 	}
 	sess := &session{actor: actor, cfg: cfg, st: st, master: mf}
-	opts := []app.Option{app.WithLogger(g.logger()), app.WithMasterKey(mk)}
+	opts := []app.Option{app.WithLogger(g.logger()), app.WithMasterKey(mk),
+		app.WithAuditHead(filepath.Join(filepath.Dir(path), "audit.head"))}
+	if cfg.Audit.Syslog {
+		sink, err := syslogSink(cfg.Audit.SyslogAddress)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		opts = append(opts, app.WithAuditSink(sink))
+	}
 	if o.simDir != "" {
 		if sess.sim, err = simkey.NewDir(o.simDir); err != nil {
 			st.Close()
@@ -75,6 +84,10 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, dataDir s
 		opts = append(opts, app.WithSimulatedKeys(sess.sim))
 	}
 	sess.svc = app.New(cfg, st, opts...)
+	if err := sess.svc.OpenAuditLog(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open the audit log: %w", err)
+	}
 	return sess, nil
 }
 

@@ -59,6 +59,7 @@ type Config struct {
 	DataDir string   `toml:"data_dir"`
 	Sync    Sync     `toml:"sync"`
 	Keys    Keys     `toml:"keys"`
+	Audit   Audit    `toml:"audit"`
 	Domains []Domain `toml:"domain"`
 	// Operators are the people who may use KeyDesk, each with a role. When
 	// none is listed, the OS user who owns the data directory is the one
@@ -79,6 +80,17 @@ type Operator struct {
 	// OSUser is the local account (login name) that runs KeyDesk's commands
 	// and console as this operator.
 	OSUser string `toml:"os_user"`
+}
+
+// Audit holds the settings of the audit log.
+type Audit struct {
+	// Syslog sends each entry's number, hash and MAC to the system log as
+	// it is written, so that the log's history is also kept outside this
+	// machine's database.
+	Syslog bool `toml:"syslog"`
+	// SyslogAddress is where: "unixgram:/dev/log", "udp:host:514",
+	// "tcp:host:514"; empty: the local system log.
+	SyslogAddress string `toml:"syslog_address"`
 }
 
 // Keys holds the settings of the hardware keys.
@@ -277,6 +289,15 @@ func (c *Config) Validate() error {
 	}{{"keys.usb_vendor_id", c.Keys.USBVendorID}, {"keys.usb_product_id", c.Keys.USBProductID}} {
 		if id.v < 1 || id.v > 0xffff {
 			return fmt.Errorf("%s: %d is out of range; use a 16-bit USB id such as 0x1209", id.name, id.v)
+		}
+	}
+	if a := c.Audit.SyslogAddress; a != "" {
+		network, _, ok := strings.Cut(a, ":")
+		if !ok || !slices.Contains([]string{"unix", "unixgram", "udp", "tcp"}, network) {
+			return fmt.Errorf("audit.syslog_address: %q: write it like \"unixgram:/dev/log\" or \"udp:loghost:514\"", a)
+		}
+		if !c.Audit.Syslog {
+			return fmt.Errorf("audit.syslog_address: set, but audit.syslog is not true")
 		}
 	}
 	if err := c.validateOperators(); err != nil {

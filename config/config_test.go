@@ -26,6 +26,10 @@ jitter = "2m"
 removal_guard_share = 0.25
 removal_guard_minimum = 5
 
+[audit]
+syslog = true
+syslog_address = "udp:loghost:514"
+
 [keys]
 code_ttl = "48h"
 usb_vendor_id = 0x20a0
@@ -87,7 +91,7 @@ func tomlKeys(t *testing.T, v any) []string {
 
 func TestFullFileSetsEveryKey(t *testing.T) {
 	// Keeps fullFile complete when a field is added to the structs.
-	for _, v := range []any{Config{}, Sync{}, Domain{}, Keys{}, Operator{}} {
+	for _, v := range []any{Config{}, Sync{}, Domain{}, Keys{}, Operator{}, Audit{}} {
 		for _, k := range tomlKeys(t, v) {
 			if !strings.Contains(fullFile, "\n"+k+" = ") && !strings.Contains(fullFile, "["+k+"]") {
 				t.Errorf("fullFile does not set %T key %q", v, k)
@@ -111,7 +115,8 @@ func TestParseFullFile(t *testing.T) {
 			RemovalGuardShare:   0.25,
 			RemovalGuardMinimum: 5,
 		},
-		Keys: Keys{CodeTTL: dur(48 * time.Hour), USBVendorID: 0x20a0, USBProductID: 0x4287, USBInterface: &one},
+		Keys:  Keys{CodeTTL: dur(48 * time.Hour), USBVendorID: 0x20a0, USBProductID: 0x4287, USBInterface: &one},
+		Audit: Audit{Syslog: true, SyslogAddress: "udp:loghost:514"},
 		Domains: []Domain{
 			{
 				Name:             "corp",
@@ -388,6 +393,10 @@ func TestParseErrors(t *testing.T) {
 			[]string{`operator[2] ("A").name: "A" is already operator[1]'s name`}},
 		{"unknown key in operator", "[[operator]]\nname = \"a\"\nrole = \"admin\"\nos_user = \"alice\"\nssh_key = \"x\"\n",
 			[]string{"unknown key operator.ssh_key"}},
+		{"bad syslog address", "[audit]\nsyslog = true\nsyslog_address = \"/dev/log\"\n",
+			[]string{"audit.syslog_address", "unixgram:/dev/log"}},
+		{"syslog address without syslog", "[audit]\nsyslog_address = \"udp:h:514\"\n",
+			[]string{"audit.syslog_address", "audit.syslog is not true"}},
 		{"toml syntax error", "data_dir = \"/data\"\n[sync]\ninterval = \"1h\" x\n",
 			[]string{"line 3", "expected"}},
 		{"unterminated string", "data_dir = \"/data\ninterval = 1\n",

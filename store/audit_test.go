@@ -9,6 +9,12 @@ import (
 	"testing"
 )
 
+// auditTestKey keys the fixture's log; keyed checks it.
+var (
+	auditTestKey = []byte("0123456789abcdef0123456789abcdef")
+	keyed        = VerifyOptions{Key: auditTestKey, KeyedSince: 1}
+)
+
 // auditEntries reads the whole log with AuditEntries.
 func auditEntries(t *testing.T, s *Store, f AuditFilter) []AuditEntry {
 	t.Helper()
@@ -34,14 +40,13 @@ func seqs(es []AuditEntry) []int64 {
 // three in one transaction. It returns what AppendAudit returned.
 func auditFixture(t *testing.T, s *Store) []AuditEntry {
 	t.Helper()
-	ctx := context.Background()
 	var written []AuditEntry
 	for i, target := range []string{"corp", "lab", "corp"} {
 		update(t, s, func(ctx context.Context, tx *Tx) error {
 			e, err := tx.AppendAudit(ctx, AuditEntry{
 				Actor: "scheduler", Action: "sync", Target: target, Outcome: OutcomeSuccess,
 				Details: map[string]any{"added": i, "domain": target},
-			})
+			}, auditTestKey)
 			written = append(written, e)
 			return err
 		})
@@ -52,7 +57,7 @@ func auditFixture(t *testing.T, s *Store) []AuditEntry {
 			{Actor: "alice", Action: "employee.remove", Target: "employee 2", Outcome: OutcomeFailure, Details: map[string]any{"error": "not found"}},
 			{Actor: "alice", Action: "sync", Target: "all", Outcome: OutcomePartial, Details: map[string]any{"domains": []any{"corp", "lab"}}},
 		} {
-			got, err := tx.AppendAudit(ctx, e)
+			got, err := tx.AppendAudit(ctx, e, auditTestKey)
 			if err != nil {
 				return err
 			}
@@ -60,9 +65,10 @@ func auditFixture(t *testing.T, s *Store) []AuditEntry {
 		}
 		return nil
 	})
-	if err := s.Audit(ctx, AuditEntry{}); err != nil { // an empty entry is still an entry
-		t.Fatal(err)
-	}
+	update(t, s, func(ctx context.Context, tx *Tx) error { // an empty entry is still an entry
+		_, err := tx.AppendAudit(ctx, AuditEntry{}, auditTestKey)
+		return err
+	})
 	return written
 }
 
@@ -73,16 +79,20 @@ func TestAuditAppendAndVerify(t *testing.T) {
 		t.Fatalf("AuditHead of an empty log = %d, %v; want 0", head, err)
 	}
 
-	rep, err := s.VerifyAudit(ctx)
+	rep, err := s.VerifyAudit(ctx, VerifyOptions{})
 	if err != nil || !rep.OK() || rep.Entries != 0 {
-		t.Fatalf("VerifyAudit of an empty log = %+v, %v; want OK with 0 entries", rep, err)
+		t.Fatalf("VerifyAudit of an empty log that is not keyed = %+v, %v; want OK with 0 entries", rep, err)
+	}
+	// A keyed log starts with an entry: empty, it was emptied.
+	if rep, err := s.VerifyAudit(ctx, keyed); err != nil || rep.OK() || !strings.Contains(strings.Join(rep.Problems, " "), "emptied") {
+		t.Errorf("VerifyAudit of an empty keyed log = %+v, %v; want it broken", rep, err)
 	}
 
 	written := auditFixture(t, s)
 	if head, err := s.AuditHead(ctx); err != nil || head != int64(len(written)+1) {
 		t.Errorf("AuditHead = %d, %v; want %d", head, err, len(written)+1)
 	}
-	rep, err = s.VerifyAudit(ctx)
+	rep, err = s.VerifyAudit(ctx, keyed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +147,7 @@ func TestAuditTriggersForbidChanges(t *testing.T) {
 			t.Errorf("%s: error = %v, want the append-only trigger to abort it", q, err)
 		}
 	}
-	rep, err := s.VerifyAudit(ctx)
+	rep, err := s.VerifyAudit(ctx, keyed)
 	if err != nil || !rep.OK() {
 		t.Errorf("VerifyAudit after refused changes = %+v, %v", rep, err)
 	}
@@ -216,7 +226,7 @@ func TestVerifyAuditFindsTampering(t *testing.T) {
 			ctx := context.Background()
 			s, _ := openStore(t)
 			auditFixture(t, s)
-			if rep, err := s.VerifyAudit(ctx); err != nil || !rep.OK() || rep.Entries != last {
+			if rep, err := s.VerifyAudit(ctx, keyed); err != nil || !rep.OK() || rep.Entries != last {
 				t.Fatalf("VerifyAudit before tampering = %+v, %v", rep, err)
 			}
 			dropAuditTriggers(t, s)
@@ -228,7 +238,7 @@ func TestVerifyAuditFindsTampering(t *testing.T) {
 			if tt.forge != nil {
 				tt.forge(t, s)
 			}
-			rep, err := s.VerifyAudit(ctx)
+			rep, err := s.VerifyAudit(ctx, keyed)
 			if err != nil {
 				t.Fatalf("VerifyAudit: %v", err)
 			}
@@ -373,7 +383,7 @@ func TestAuditDetailsRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(es[0].Details, want) {
 				t.Errorf("details = %#v, want %#v", es[0].Details, want)
 			}
-			if rep, err := s.VerifyAudit(ctx); err != nil || !rep.OK() {
+			if rep, err := s.VerifyAudit(ctx, VerifyOptions{}); err != nil || !rep.OK() {
 				t.Errorf("VerifyAudit = %+v, %v", rep, err)
 			}
 		})
@@ -388,5 +398,110 @@ func TestAuditDetailsRoundTrip(t *testing.T) {
 	}
 	if es := auditEntries(t, s, AuditFilter{}); len(es) != 0 {
 		t.Errorf("%d entries written despite the error", len(es))
+	}
+}
+
+// rechain recomputes every hash from entry from on, and the head, as an
+// attacker who can write the file and knows the hash function would after
+// editing an entry.
+func rechain(t *testing.T, s *Store, from int64) {
+	t.Helper()
+	ctx := context.Background()
+	var prev string
+	if err := s.db.QueryRowContext(ctx, `SELECT hash FROM audit_log WHERE seq = ?`, from-1).Scan(&prev); err != nil {
+		prev = genesisHash
+	}
+	es := auditEntries(t, s, AuditFilter{AfterSeq: from - 1})
+	for _, e := range es {
+		details := "{}"
+		if len(e.Details) > 0 {
+			b, _ := json.Marshal(e.Details)
+			details = string(b)
+		}
+		h := entryHash(e.Seq, e.At.UnixNano(), e.Actor, e.Role, e.Auth, e.Action, e.Target, e.Outcome, details, prev)
+		if _, err := s.db.ExecContext(ctx, `UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?`, prev, h, e.Seq); err != nil {
+			t.Fatal(err)
+		}
+		prev = h
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE audit_head SET hash = ?, seq = (SELECT MAX(seq) FROM audit_log)`, prev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKeyedChainResistsRewriting: whoever can write the database but has
+// not the audit key rewrites history and recomputes the whole chain, or
+// cuts the end off and fixes the head: the MACs and the head kept outside
+// the database give them away, and the report names the first bad entry.
+func TestKeyedChainResistsRewriting(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		tamper    func(t *testing.T, s *Store)
+		opts      func(head AuditEntry) VerifyOptions
+		want      string
+		wantFirst int64
+	}{
+		{name: "history rewritten and rechained",
+			tamper: func(t *testing.T, s *Store) {
+				s.db.ExecContext(ctx, `UPDATE audit_log SET actor = 'mallory' WHERE seq = 2`)
+				rechain(t, s, 2)
+			},
+			opts: func(AuditEntry) VerifyOptions { return keyed },
+			want: "entry 2 was forged or edited: its MAC does not match", wantFirst: 2},
+		{name: "an entry forged at the end with a valid hash",
+			tamper: func(t *testing.T, s *Store) { forgeEntry(t, s, 8, true); rechain(t, s, 8) },
+			opts:   func(AuditEntry) VerifyOptions { return keyed },
+			want:   "entry 8 was forged", wantFirst: 8},
+		{name: "the end cut off and the head fixed",
+			tamper: func(t *testing.T, s *Store) {
+				s.db.ExecContext(ctx, `DELETE FROM audit_log WHERE seq >= 6`)
+				rechain(t, s, 6)
+			},
+			opts: func(head AuditEntry) VerifyOptions {
+				o := keyed
+				o.HeadSeq, o.HeadHash = head.Seq, head.Hash
+				return o
+			},
+			want: "the log ends at entry 5 but entry 7 was written"},
+		{name: "everything deleted, head and all",
+			tamper: func(t *testing.T, s *Store) {
+				s.db.ExecContext(ctx, `DELETE FROM audit_log`)
+				s.db.ExecContext(ctx, `DELETE FROM audit_head`)
+			},
+			opts: func(AuditEntry) VerifyOptions { return keyed },
+			want: "the log was emptied"},
+		{name: "the key replaced by a new one from a later entry",
+			tamper: func(t *testing.T, s *Store) {},
+			opts: func(AuditEntry) VerifyOptions {
+				o := keyed
+				o.Key, o.KeyedSince = []byte("another key, made after the old one was deleted"), 8
+				return o
+			},
+			want: "entries 1 to 7 carry MACs of an audit key that is no longer in the database", wantFirst: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openStore(t)
+			auditFixture(t, s)
+			head := auditEntries(t, s, AuditFilter{Newest: true, Limit: 1})[0]
+			before := keyed
+			before.HeadSeq, before.HeadHash = head.Seq, head.Hash
+			if rep, err := s.VerifyAudit(ctx, before); err != nil || !rep.OK() {
+				t.Fatalf("before tampering: %+v %v", rep, err)
+			}
+			dropAuditTriggers(t, s)
+			tt.tamper(t, s)
+			if rep, err := s.VerifyAudit(ctx, VerifyOptions{}); err == nil && rep.OK() && tt.wantFirst > 0 {
+				t.Logf("without the key the chain looks intact (%d entries): this is the attack the MAC stops", rep.Entries)
+			}
+			rep, err := s.VerifyAudit(ctx, tt.opts(head))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK() || !strings.Contains(strings.Join(rep.Problems, "\n"), tt.want) || rep.First != tt.wantFirst {
+				t.Errorf("report %+v; want a problem %q and the first bad entry %d", rep, tt.want, tt.wantFirst)
+			}
+		})
 	}
 }

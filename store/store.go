@@ -226,10 +226,11 @@ func (s *Store) IntegrityCheck(ctx context.Context) ([]string, error) {
 
 // Tx is one write transaction. Its methods are the only way to change data.
 type Tx struct {
-	tx    *sql.Tx
-	s     *Store
-	now   time.Time
-	stmts map[string]*sql.Stmt
+	tx          *sql.Tx
+	s           *Store
+	now         time.Time
+	stmts       map[string]*sql.Stmt
+	afterCommit []func()
 }
 
 // Update runs fn in one IMMEDIATE transaction and commits if fn returns nil.
@@ -258,8 +259,15 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err = sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	for _, f := range tx.afterCommit {
+		f()
+	}
 	return nil
 }
+
+// AfterCommit runs f once the transaction has committed (never when it
+// rolls back).
+func (tx *Tx) AfterCommit(f func()) { tx.afterCommit = append(tx.afterCommit, f) }
 
 // Now is the transaction's timestamp: every row it writes carries it.
 func (tx *Tx) Now() time.Time { return tx.now }

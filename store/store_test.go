@@ -151,7 +151,7 @@ func TestOpenAgainIsIdempotent(t *testing.T) {
 		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&rows); err != nil || rows != count {
 			t.Errorf("schema_migrations has %d rows (%v), want %d: migrations applied twice?", rows, err, count)
 		}
-		rep, err := s.VerifyAudit(ctx)
+		rep, err := s.VerifyAudit(ctx, VerifyOptions{})
 		if err != nil || !rep.OK() || rep.Entries != 1 {
 			t.Errorf("VerifyAudit after reopening = %+v, %v; want 1 entry, no problems", rep, err)
 		}
@@ -240,7 +240,7 @@ func contents(t *testing.T, s *Store) (employees int, audit int64, syncStates, h
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := s.VerifyAudit(ctx)
+	rep, err := s.VerifyAudit(ctx, VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,10 +277,12 @@ func TestUpdateAllOrNothing(t *testing.T) {
 			s, _ := openStore(t)
 			var txNow time.Time
 			var err error
+			committed := false
 			panicked := func() (p any) {
 				defer func() { p = recover() }()
 				err = s.Update(ctx, func(tx *Tx) error {
 					txNow = tx.Now()
+					tx.AfterCommit(func() { committed = true })
 					e := &Employee{EmailNorm: "a@example.com", Email: "a@example.com", DisplayName: "A", Status: StatusActive, Source: SourceAD}
 					if err := tx.InsertEmployee(ctx, e); err != nil {
 						return err
@@ -288,7 +290,7 @@ func TestUpdateAllOrNothing(t *testing.T) {
 					if err := tx.InsertAccount(ctx, &Account{Domain: "corp", ObjectGUID: "g1", EmployeeID: e.ID}); err != nil {
 						return err
 					}
-					if _, err := tx.AppendAudit(ctx, AuditEntry{Actor: "t", Action: "a", Target: "x", Outcome: OutcomeSuccess}); err != nil {
+					if _, err := tx.AppendAudit(ctx, AuditEntry{Actor: "t", Action: "a", Target: "x", Outcome: OutcomeSuccess}, nil); err != nil {
 						return err
 					}
 					if err := tx.PutSyncState(ctx, SyncState{Domain: "corp", HighestUSN: 7}); err != nil {
@@ -306,6 +308,9 @@ func TestUpdateAllOrNothing(t *testing.T) {
 			}
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Update error = %v, want %v", err, tt.wantErr)
+			}
+			if committed != tt.wantKept {
+				t.Errorf("AfterCommit ran: %v, want %v (only after a commit)", committed, tt.wantKept)
 			}
 			if txNow.IsZero() || txNow.Location() != time.UTC {
 				t.Errorf("tx.Now() = %v, want a UTC time from the clock", txNow)

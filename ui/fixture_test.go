@@ -133,7 +133,7 @@ func fixture(t testing.TB, n int) *app.Service {
 			{Actor: "scheduler", Action: "sync", Target: "domain:branch", Outcome: store.OutcomeFailure, Details: map[string]any{"error": "connection refused"}},
 			{Actor: "cli:root", Action: "employee.add", Target: "employee:1", Outcome: store.OutcomeSuccess},
 		} {
-			if _, err := tx.AppendAudit(ctx, e); err != nil {
+			if _, err := tx.AppendAudit(ctx, e, nil); err != nil {
 				return err
 			}
 		}
