@@ -240,23 +240,33 @@ func (s *Service) checkCode(ctx context.Context, a Actor, serial string, code ke
 	return refused, err
 }
 
-// giveSecret is StepGiveSecret: it asks the plugged-in key what it holds,
-// lets keys.NextActivation decide (LINK a blank key; AUTH proves a key that
-// already holds its secret; a key its PIN locked is wiped and linked), and
-// records the step.
+// giveSecret is StepGiveSecret: in one conversation the plugged-in key
+// proves it is the key (a fresh attestation) and what it holds (AUTH with
+// the key's secret, or the one from before an unlock); keys.NextActivation
+// decides (LINK a blank key, its key agreement signed by the pinned
+// attestation key; a key that already holds its secret has proved it; a key
+// holding the secret from before an unlock, or locked by its PIN, is wiped
+// and linked), and the step is recorded.
 func (s *Service) giveSecret(ctx context.Context, a Actor, k *store.Key, prog *store.Activation, checked bool, now time.Time) error {
-	mk, err := s.masterKey(ctx, nil)
+	cur, prev, err := s.keySecrets(ctx, k)
 	if err != nil {
 		return err
 	}
-	secret, err := mk.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
-	if err != nil {
-		return fmt.Errorf("open its secret: %w", err)
+	defer clear(cur)
+	defer clear(prev)
+	if cur == nil {
+		return fmt.Errorf("key %s has no secret to give: withdraw it and assign it again", k.Serial)
 	}
-	defer clear(secret)
 	var how string // how the key got (or proved) its secret
 	err = s.withDevice(ctx, k.Serial, func(ctx context.Context, d *proto.Device) error {
-		state, sess, err := probeDevice(ctx, d, secret)
+		pr, err := s.identify(ctx, d)
+		if err != nil {
+			return err
+		}
+		if err := requireProof(pr, k); err != nil {
+			return err
+		}
+		state, sess, err := probeDevice(ctx, d, pr.state, cur, prev)
 		if err != nil {
 			return err
 		}
@@ -269,12 +279,12 @@ func (s *Service) giveSecret(ctx context.Context, a Actor, k *store.Key, prog *s
 		how = string(next)
 		switch next {
 		case keys.NextLink:
-			return d.Link(ctx, secret)
+			return d.Link(ctx, cur, s.linkCheck(k))
 		case keys.NextWipeAndLink:
 			if err := sess.Wipe(ctx); err != nil {
-				return fmt.Errorf("wipe the locked key: %w", err)
+				return fmt.Errorf("wipe the key: %w", err)
 			}
-			return d.Link(ctx, secret)
+			return d.Link(ctx, cur, s.linkCheck(k))
 		case keys.NextConfirmSecret:
 			return nil
 		case keys.NextAskCode:
@@ -311,31 +321,36 @@ func (s *Service) giveSecret(ctx context.Context, a Actor, k *store.Key, prog *s
 // now; a resumed activation stops there, waiting for the person.
 var errNeedCode = errors.New("the code must be typed again to give the key its secret")
 
-// probeDevice asks a plugged-in key what it holds: INFO, then AUTH with the
-// key's secret when it holds one. The session is returned (to be closed) when
-// AUTH succeeded.
-func probeDevice(ctx context.Context, d *proto.Device, secret []byte) (keys.DeviceState, *proto.Session, error) {
-	info, err := d.Info(ctx)
-	if err != nil {
-		return keys.DeviceNotPresent, nil, err
-	}
-	switch info.State {
+// probeDevice finds out what a key that proved its identity holds: nothing
+// (blank), the key's secret, or the secret from before an unlock (AUTH with
+// each). The session is returned (to be closed) when AUTH succeeded.
+func probeDevice(ctx context.Context, d *proto.Device, state proto.KeyState, cur, prev []byte) (keys.DeviceState, *proto.Session, error) {
+	switch state {
 	case proto.StateBlank:
 		return keys.DeviceBlank, nil, nil
 	case proto.StateLinked, proto.StateLocked:
-		sess, err := d.Auth(ctx, secret)
+		sess, err := d.Auth(ctx, cur)
 		switch {
-		case errors.Is(err, proto.ErrAuth):
-			return keys.DeviceForeign, nil, nil
-		case err != nil:
+		case err == nil && state == proto.StateLocked:
+			return keys.DeviceOursLocked, sess, nil
+		case err == nil:
+			return keys.DeviceOurs, sess, nil
+		case !errors.Is(err, proto.ErrAuth):
 			return keys.DeviceNotPresent, nil, fmt.Errorf("authenticate to the key: %w", err)
 		}
-		if info.State == proto.StateLocked {
-			return keys.DeviceOursLocked, sess, nil
+		if prev == nil {
+			return keys.DeviceForeign, nil, nil
 		}
-		return keys.DeviceOurs, sess, nil
+		sess, err = d.Auth(ctx, prev)
+		switch {
+		case err == nil:
+			return keys.DevicePrevious, sess, nil
+		case errors.Is(err, proto.ErrAuth):
+			return keys.DeviceForeign, nil, nil
+		}
+		return keys.DeviceNotPresent, nil, fmt.Errorf("authenticate to the key: %w", err)
 	}
-	return keys.DeviceNotPresent, nil, fmt.Errorf("the key reports an unknown state %q", info.State)
+	return keys.DeviceNotPresent, nil, fmt.Errorf("the key reports an unknown state %q", state)
 }
 
 // recordActive is StepRecordActive, in the caller's transaction: the key

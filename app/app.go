@@ -33,6 +33,7 @@ type Service struct {
 	vault     dbKeys          // the database's own keys, opened
 	headFile  string          // the audit head kept outside the database ("" = none)
 	auditSink func(store.AuditEntry)
+	makers    *keys.Makers  // the key makers whose attestations KeyDesk trusts
 	devices   devices       // keys plugged in now
 	simulated SimulatedKeys // nil: no simulated keys here
 }

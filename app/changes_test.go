@@ -20,7 +20,7 @@ func TestChangesFromAnotherProcessArePublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	cli := New(console.cfg, st, WithMasterKey(*console.master))
+	cli := New(console.cfg, st, WithMasterKey(*console.master), WithTrustedMaker(testMaker(t).Cert()))
 
 	events, unsubscribe := console.Subscribe(SubscribeOptions{})
 	defer unsubscribe()

@@ -46,9 +46,37 @@ const exchangeTimeout = 15 * time.Second
 
 // devices tracks the keys plugged in now.
 type devices struct {
-	mu       sync.Mutex
-	bySerial map[string]Plug
-	serialOf map[string]string // Plug.ID -> serial
+	mu         sync.Mutex
+	bySerial   map[string]Plug
+	serialOf   map[string]string           // Plug.ID -> serial
+	unverified map[string]unverifiedDevice // by Plug.ID: devices that did not prove their serial
+}
+
+func (d *devices) addUnverified(u unverifiedDevice) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.unverified == nil {
+		d.unverified = map[string]unverifiedDevice{}
+	}
+	d.unverified[u.plug.ID] = u
+}
+
+// unverifiedList lists the unverified devices plugged in now, by claimed
+// serial.
+func (d *devices) unverifiedList() []unverifiedDevice {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]unverifiedDevice, 0, len(d.unverified))
+	for _, u := range d.unverified {
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].claimed != out[j].claimed {
+			return out[i].claimed < out[j].claimed
+		}
+		return out[i].plug.ID < out[j].plug.ID
+	})
+	return out
 }
 
 func (d *devices) plugged(serial string) bool {
@@ -84,6 +112,10 @@ func (d *devices) add(serial string, p Plug) error {
 func (d *devices) remove(id string) (string, Plug, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if u, ok := d.unverified[id]; ok {
+		delete(d.unverified, id)
+		return u.claimed, u.plug, true
+	}
 	serial, ok := d.serialOf[id]
 	if !ok {
 		return "", Plug{}, false
@@ -127,9 +159,14 @@ func (s *Service) withDevice(ctx context.Context, serial string, fn func(ctx con
 	return fn(ctx, d)
 }
 
-// KeyConnected handles a key that was just plugged in: it reads the key's
-// INFO, registers an unknown key as Ready, wipes a Deactivated key (which
-// then returns to Ready), and notes a key whose own PIN locked it. A key
+// KeyConnected handles a key that was just plugged in: it asks the device
+// to prove who it is (INFO, then ATTEST; see identify). A device that does
+// not prove the serial it claims is recorded as an unverified device and
+// nothing else happens. A key that does is registered as Ready if it is
+// new (its attestation key pinned), and what it reports is recorded; a
+// Deactivated key is wiped (returning to Ready), a key whose own PIN locked
+// it is marked Locked, and an interrupted activation resumes, each only
+// after the device proved it again in the conversation that acts. A key
 // that cannot be handled is also reported to the watchers of its place
 // (KeyProblem).
 func (s *Service) KeyConnected(ctx context.Context, p Plug) (string, error) {
@@ -152,19 +189,22 @@ func (s *Service) keyConnected(ctx context.Context, p Plug) (string, error) {
 		t.Close()
 		return "", fmt.Errorf("talk to %s key %s: %w", p.Kind, p.ID, err)
 	}
-	info, err := d.Info(ctx)
+	pr, err := s.identify(ctx, d)
 	d.Close()
 	if err != nil {
 		return "", fmt.Errorf("read %s key %s: %w", p.Kind, p.ID, err)
 	}
-	serial, err := normalizeSerial(info.Serial)
-	if err != nil {
-		return "", fmt.Errorf("%s key %s reports a bad serial: %w", p.Kind, p.ID, err)
+	if !pr.identity.Trusted() {
+		if err := s.recordUnverified(ctx, p, pr); err != nil {
+			return pr.claimed, err
+		}
+		return pr.claimed, &UnverifiedDeviceError{Claimed: pr.claimed, Why: pr.why}
 	}
+	serial := pr.claimed
 	if err := s.devices.add(serial, p); err != nil {
 		return "", err
 	}
-	status, err := s.onPlugged(ctx, serial, info)
+	status, err := s.onPlugged(ctx, serial, pr)
 	s.publish(KeyPlugged{Serial: serial, Kind: p.Kind, Place: p.Place, PluggedIn: true, Status: status})
 	s.publish(DataChanged{What: ChangedKeys | ChangedEmployees | ChangedAudit})
 	return serial, err
@@ -178,47 +218,91 @@ func (s *Service) KeyDisconnected(id string) {
 	}
 }
 
-func (s *Service) onPlugged(ctx context.Context, serial string, info proto.Info) (string, error) {
+// plugFollowUp is what a plugged-in key's report calls for, once recorded.
+type plugFollowUp int
+
+const (
+	followNothing  plugFollowUp = iota
+	followWipe                  // a Deactivated key: wipe it, back to Ready
+	followPINLock               // an Active key reports its PIN locked it
+	followActivate              // an activation was cut off: resume it
+)
+
+// plugFollowUpOf decides, from the key's status and what the device
+// reported, what to do next. It is pure.
+func plugFollowUpOf(status keys.Status, state proto.KeyState, activationUnderWay bool) plugFollowUp {
+	switch {
+	case status == keys.StatusDeactivated:
+		return followWipe
+	case status == keys.StatusActive && state == proto.StateLocked:
+		return followPINLock
+	case status == keys.StatusReserved && activationUnderWay:
+		return followActivate
+	}
+	return followNothing
+}
+
+// onPlugged records a device that proved it is key serial: registers a new
+// key, pins its attestation key, records what it reports; then carries out
+// what that calls for.
+func (s *Service) onPlugged(ctx context.Context, serial string, pr proof) (string, error) {
 	var status string
-	var wipe, resume bool
+	var next plugFollowUp
+	info := pr.info
 	err := s.st.Update(ctx, func(tx *store.Tx) error {
 		k, err := tx.KeyBySerial(ctx, serial)
+		details := map[string]any{"model": info.Model, "firmware": info.Firmware, "state": string(pr.state)}
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			k = &store.Key{Serial: serial, Status: string(keys.StatusReady), Model: info.Model, Firmware: info.Firmware}
+			pinAttestation(k, pr, details)
 			if err := tx.InsertKey(ctx, k); err != nil {
 				return err
 			}
-			if err := s.audit(ctx, tx, systemActor, "key.register", keyTarget(serial), store.OutcomeSuccess,
-				map[string]any{"model": info.Model, "firmware": info.Firmware, "state": string(info.State)}); err != nil {
+			if err := s.audit(ctx, tx, systemActor, "key.register", keyTarget(serial), store.OutcomeSuccess, details); err != nil {
 				return err
 			}
 		case err != nil:
 			return err
-		case k.Model != info.Model || k.Firmware != info.Firmware:
-			k.Model, k.Firmware = info.Model, info.Firmware
-			if err := tx.SetKeyModel(ctx, serial, info.Model, info.Firmware); err != nil {
-				return err
+		default:
+			if k.Model != info.Model || k.Firmware != info.Firmware {
+				k.Model, k.Firmware = info.Model, info.Firmware
+				if err := tx.SetKeyModel(ctx, serial, info.Model, info.Firmware); err != nil {
+					return err
+				}
+			}
+			if pinAttestation(k, pr, details) {
+				if err := tx.UpdateKey(ctx, k); err != nil {
+					return err
+				}
+				if err := s.audit(ctx, tx, systemActor, "key.attestation-pinned", keyTarget(serial), store.OutcomeSuccess, details); err != nil {
+					return err
+				}
 			}
 		}
-		if err := tx.TouchKeySeen(ctx, serial, tx.Now()); err != nil {
+		if err := tx.TouchKeySeen(ctx, serial, tx.Now(), string(pr.state)); err != nil {
 			return err
-		}
-		if keys.Status(k.Status) == keys.StatusActive && info.State == proto.StateLocked {
-			if _, err := s.transition(ctx, tx, systemActor, k, keyChange{action: keys.ActionPINLock}); err != nil {
-				return err
-			}
 		}
 		status = k.Status
-		wipe = keys.Status(k.Status) == keys.StatusDeactivated
+		var under bool
 		if keys.Status(k.Status) == keys.StatusReserved {
 			p, err := tx.Activation(ctx, k.ID)
-			resume = p != nil
-			return err
+			if err != nil {
+				return err
+			}
+			under = p != nil
 		}
+		next = plugFollowUpOf(keys.Status(k.Status), pr.state, under)
 		return nil
 	})
-	if err == nil && resume && s.master != nil {
+	if err != nil {
+		return status, err
+	}
+	switch next {
+	case followActivate:
+		if s.master == nil {
+			return status, nil
+		}
 		// An activation was cut off (a crash, the key pulled out): finish it
 		// if its code was accepted recently enough.
 		res, err := s.activate(ctx, systemActor, serial, nil)
@@ -226,47 +310,114 @@ func (s *Service) onPlugged(ctx context.Context, serial string, info proto.Info)
 			return string(keys.StatusActive), nil
 		}
 		return status, err
+	case followWipe:
+		if err := s.wipeKey(ctx, serial); err != nil {
+			return status, err
+		}
+		return string(keys.StatusReady), nil
+	case followPINLock:
+		if err := s.pinLocked(ctx, serial); err != nil {
+			return status, err
+		}
+		return string(keys.StatusLocked), nil
 	}
-	if err != nil || !wipe {
-		return status, err
+	return status, nil
+}
+
+// pinAttestation records on k how the device proved itself, the first
+// time: its attestation key (or that it has none, where that is allowed).
+// It reports whether k changed.
+func pinAttestation(k *store.Key, pr proof, details map[string]any) bool {
+	switch pr.identity {
+	case keys.IdentityPin:
+		k.AttestPub, k.AttestMaker = pr.att.PublicKey, pr.att.Maker
+		details["attestation_key"], details["maker"] = keys.AttestationFingerprint(pr.att.PublicKey), pr.att.Maker
+		return true
+	case keys.IdentityUnattested:
+		details["attestation"] = store.AttestUnattested
+		if k.AttestMaker == "" {
+			k.AttestMaker = store.AttestUnattested
+			return true
+		}
 	}
-	if err := s.wipeKey(ctx, serial, info); err != nil {
-		return status, err
+	return false
+}
+
+// keySecrets opens key k's secret and, after an unlock, the previous one
+// the device may still hold (nil when none). The caller clears them.
+func (s *Service) keySecrets(ctx context.Context, k *store.Key) (cur, prev []byte, err error) {
+	mk, err := s.masterKey(ctx, nil)
+	if err != nil {
+		return nil, nil, err
 	}
-	return string(keys.StatusReady), nil
+	binding := keys.SecretBinding(k.ID, k.Serial)
+	if k.SecretSealed != nil {
+		if cur, err = mk.Open(k.SecretSealed, binding); err != nil {
+			return nil, nil, fmt.Errorf("key %s: open its secret: %w", k.Serial, err)
+		}
+	}
+	if k.PrevSecretSealed != nil {
+		if prev, err = mk.Open(k.PrevSecretSealed, binding); err != nil {
+			clear(cur)
+			return nil, nil, fmt.Errorf("key %s: open its previous secret: %w", k.Serial, err)
+		}
+	}
+	return cur, prev, nil
+}
+
+// authWithEither opens a session with the first of the secrets the key
+// holds; ErrAuth when it holds neither.
+func authWithEither(ctx context.Context, d *proto.Device, secrets ...[]byte) (*proto.Session, error) {
+	err := fmt.Errorf("KeyDesk holds no secret for it: %w", proto.ErrAuth)
+	for _, sec := range secrets {
+		if sec == nil {
+			continue
+		}
+		var sess *proto.Session
+		if sess, err = d.Auth(ctx, sec); err == nil || !errors.Is(err, proto.ErrAuth) {
+			return sess, err
+		}
+	}
+	return nil, err
 }
 
 // wipeKey wipes a Deactivated key that is plugged in and returns it to
-// Ready. The device is wiped first; only then the inventory changes, so an
-// unplug in between leaves a Deactivated key that is wiped next time.
-func (s *Service) wipeKey(ctx context.Context, serial string, info proto.Info) error {
+// Ready. In one conversation the device proves it is the key (a fresh
+// attestation) and, unless it proved it is blank, proves it holds the key's
+// secret (AUTH) and is wiped; only then the inventory changes, so an unplug
+// in between leaves a Deactivated key that is wiped next time.
+func (s *Service) wipeKey(ctx context.Context, serial string) error {
 	k, err := s.st.KeyBySerial(ctx, serial)
 	if err != nil {
 		return err
 	}
-	if info.State != proto.StateBlank {
-		mk, err := s.masterKey(ctx, nil)
+	cur, prev, err := s.keySecrets(ctx, k)
+	if err != nil {
+		return err
+	}
+	defer clear(cur)
+	defer clear(prev)
+	var blankUnproved bool
+	err = s.withDevice(ctx, serial, func(ctx context.Context, d *proto.Device) error {
+		pr, err := s.identify(ctx, d)
 		if err != nil {
 			return err
 		}
-		if len(k.SecretSealed) == 0 {
-			return fmt.Errorf("key %s: KeyDesk no longer holds its secret, so it cannot wipe it", serial)
+		if err := requireProof(pr, k); err != nil {
+			return err
 		}
-		secret, err := mk.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
+		if pr.state == proto.StateBlank {
+			blankUnproved = !pr.attested()
+			return nil
+		}
+		sess, err := authWithEither(ctx, d, cur, prev)
 		if err != nil {
-			return fmt.Errorf("key %s: open its secret: %w", serial, err)
+			return fmt.Errorf("authenticate to key %s: %w", serial, err)
 		}
-		defer clear(secret)
-		err = s.withDevice(ctx, serial, func(ctx context.Context, d *proto.Device) error {
-			sess, err := d.Auth(ctx, secret)
-			if err != nil {
-				return fmt.Errorf("authenticate to key %s: %w", serial, err)
-			}
-			return sess.Wipe(ctx)
-		})
-		if err != nil {
-			return fmt.Errorf("wipe key %s: %w", serial, err)
-		}
+		return sess.Wipe(ctx)
+	})
+	if err != nil {
+		return fmt.Errorf("wipe key %s: %w", serial, err)
 	}
 	return s.st.Update(ctx, func(tx *store.Tx) error {
 		k, err := tx.KeyBySerial(ctx, serial)
@@ -276,7 +427,61 @@ func (s *Service) wipeKey(ctx context.Context, serial string, info proto.Info) e
 		if keys.Status(k.Status) != keys.StatusDeactivated {
 			return nil // someone else handled it meanwhile
 		}
-		_, err = s.transition(ctx, tx, systemActor, k, keyChange{action: keys.ActionWipe})
+		ch := keyChange{action: keys.ActionWipe}
+		if blankUnproved {
+			ch.note = "the key cannot attest: its report that it is blank was taken on trust (require_attestation = false)"
+		}
+		_, err = s.transition(ctx, tx, systemActor, k, ch)
+		return err
+	})
+}
+
+// pinLocked handles an Active key that reports its own PIN locked it: in
+// one conversation it must prove it is the key (a fresh attestation of its
+// locked state) and that it holds the key's secret (AUTH, which a locked key
+// still answers); only then is the key recorded Locked.
+func (s *Service) pinLocked(ctx context.Context, serial string) error {
+	k, err := s.st.KeyBySerial(ctx, serial)
+	if err != nil {
+		return err
+	}
+	cur, _, err := s.keySecrets(ctx, k)
+	if err != nil {
+		return err
+	}
+	defer clear(cur)
+	var lockedBy proto.LockReason
+	err = s.withDevice(ctx, serial, func(ctx context.Context, d *proto.Device) error {
+		pr, err := s.identify(ctx, d)
+		if err != nil {
+			return err
+		}
+		if err := requireProof(pr, k); err != nil {
+			return err
+		}
+		if pr.state != proto.StateLocked {
+			return fmt.Errorf("it no longer reports that it is locked (%s)", pr.state)
+		}
+		lockedBy = pr.lockedBy
+		sess, err := authWithEither(ctx, d, cur)
+		if err != nil {
+			return fmt.Errorf("it reports that it is locked, but does not prove it holds the key's secret: %w", err)
+		}
+		sess.Close()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("key %s: nothing changed: %w", serial, err)
+	}
+	return s.st.Update(ctx, func(tx *store.Tx) error {
+		cur, err := tx.KeyBySerial(ctx, serial)
+		if err != nil {
+			return err
+		}
+		if cur.Version != k.Version || keys.Status(cur.Status) != keys.StatusActive {
+			return nil // changed meanwhile: the operator's decision stands
+		}
+		_, err = s.transition(ctx, tx, systemActor, cur, keyChange{action: keys.ActionPINLock, note: "locked by: " + string(lockedBy)})
 		return err
 	})
 }
@@ -287,10 +492,18 @@ type KeyContents struct {
 	Info  proto.Info
 	Slots []proto.SlotInfo // empty unless the key holds KeyDesk's secret
 	Owned bool             // the key proved it holds KeyDesk's secret
+	// Identity is how the device proved its serial (keys.Identity); Why
+	// says why not, for an unverified device; Maker and AttestationKey name
+	// the attestation it proved it with.
+	Identity       string
+	Why            string
+	Maker          string
+	AttestationKey string
 }
 
-// InspectKey reads a plugged-in key's INFO and, when KeyDesk holds its
-// secret, the list of its credential slots (logins only).
+// InspectKey reads a plugged-in key's INFO and attestation and, when it
+// proved it is the key and KeyDesk holds its secret, the list of its
+// credential slots (logins only).
 func (s *Service) InspectKey(ctx context.Context, a Actor, serial string) (KeyContents, error) {
 	var out KeyContents
 	if err := s.authorize(ctx, a, PermKeyInspect, keyTarget(serial)); err != nil {
@@ -298,22 +511,21 @@ func (s *Service) InspectKey(ctx context.Context, a Actor, serial string) (KeyCo
 	}
 	var secret []byte
 	if k, err := s.st.KeyBySerial(ctx, serial); err == nil && len(k.SecretSealed) > 0 && s.master != nil {
-		mk, err := s.masterKey(ctx, nil)
-		if err != nil {
+		if secret, _, err = s.keySecrets(ctx, k); err != nil {
 			return out, err
-		}
-		if secret, err = mk.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial)); err != nil {
-			return out, fmt.Errorf("key %s: open its secret: %w", serial, err)
 		}
 		defer clear(secret)
 	}
 	err := s.withDevice(ctx, serial, func(ctx context.Context, d *proto.Device) error {
-		info, err := d.Info(ctx)
+		pr, err := s.identify(ctx, d)
 		if err != nil {
 			return err
 		}
-		out.Info = info
-		if secret == nil || info.State == proto.StateBlank {
+		out.Info, out.Identity, out.Why = pr.info, string(pr.identity), pr.why
+		if pr.attested() {
+			out.Maker, out.AttestationKey = pr.att.Maker, keys.AttestationFingerprint(pr.att.PublicKey)
+		}
+		if secret == nil || pr.state == proto.StateBlank || !pr.identity.Trusted() {
 			return nil
 		}
 		sess, err := d.Auth(ctx, secret)

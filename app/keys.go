@@ -38,6 +38,17 @@ type KeyView struct {
 	CodeExpiresAt   *time.Time `json:"code_expires_at"`
 	CodeAttempts    int        `json:"code_attempts"`
 	StatusChangedAt time.Time  `json:"status_changed_at"`
+	// Attestation is how the key proved its serial: "verified" (its
+	// attestation key, AttestationKey, from Maker's CA, is pinned),
+	// "unattested" (registered without attestation) or "not-yet-seen".
+	Attestation    string `json:"attestation"`
+	Maker          string `json:"maker,omitempty"`
+	AttestationKey string `json:"attestation_key,omitempty"`
+	// DeviceState is the state the key last reported (a claim).
+	DeviceState string `json:"device_state,omitempty"`
+	// Unverified says, for a row of Status StatusUnverifiedDevice, why the
+	// device plugged in is not the key whose serial it claims.
+	Unverified string `json:"unverified,omitempty"`
 }
 
 func (s *Service) keyView(k store.KeyView) KeyView {
@@ -47,7 +58,21 @@ func (s *Service) keyView(k store.KeyView) KeyView {
 		v.CodeExpiresAt = k.CodeExpiresAt
 	}
 	v.PluggedIn = s.devices.plugged(k.Serial)
+	v.Attestation, v.Maker, v.AttestationKey = attestationView(k.Key)
+	v.DeviceState = k.DeviceState
 	return v
+}
+
+// unverifiedViews are the unverified devices plugged in now, as rows of
+// the key list.
+func (s *Service) unverifiedViews() []KeyView {
+	var out []KeyView
+	for _, u := range s.devices.unverifiedList() {
+		seen := u.since
+		out = append(out, KeyView{Serial: u.claimed, Status: StatusUnverifiedDevice, Model: u.model, LastSeen: &seen,
+			PluggedIn: true, StatusChangedAt: u.since, Attestation: "unverified", Unverified: u.why})
+	}
+	return out
 }
 
 // IssuedCode is a new one-time activation code, shown once, and when it
@@ -57,7 +82,8 @@ type IssuedCode struct {
 	ExpiresAt time.Time
 }
 
-// Keys lists the key inventory (one query).
+// Keys lists the key inventory (one query), then the unverified devices
+// plugged in now (Status StatusUnverifiedDevice).
 func (s *Service) Keys(ctx context.Context, a Actor) ([]KeyView, error) {
 	if err := s.authorize(ctx, a, PermRead, "keys"); err != nil {
 		return nil, err
@@ -66,11 +92,11 @@ func (s *Service) Keys(ctx context.Context, a Actor) ([]KeyView, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]KeyView, len(ks))
+	out := make([]KeyView, len(ks), len(ks)+1)
 	for i, k := range ks {
 		out[i] = s.keyView(k)
 	}
-	return out, nil
+	return append(out, s.unverifiedViews()...), nil
 }
 
 // Key returns one key.
@@ -178,7 +204,7 @@ func (s *Service) transition(ctx context.Context, tx *store.Tx, a Actor, k *stor
 		k.CodeHash, k.CodeExpiresAt, k.CodeAttempts = "", nil, 0
 	}
 	switch eff.Secret {
-	case keys.Renew:
+	case keys.Renew, keys.Rotate:
 		mk, err := s.masterKey(ctx, tx)
 		if err != nil {
 			return code, err
@@ -192,9 +218,17 @@ func (s *Service) transition(ctx context.Context, tx *store.Tx, a Actor, k *stor
 		if err != nil {
 			return code, err
 		}
+		// Rotate keeps the secret the device holds (an earlier one, if an
+		// unlock already kept one: the device was not linked since).
+		if eff.Secret == keys.Rotate && k.PrevSecretSealed == nil {
+			k.PrevSecretSealed = k.SecretSealed
+		}
 		k.SecretSealed = sealed
 	case keys.Clear:
-		k.SecretSealed = nil
+		k.SecretSealed, k.PrevSecretSealed = nil, nil
+	}
+	if eff.PrevSecret == keys.Clear {
+		k.PrevSecretSealed = nil
 	}
 	k.Status, k.Reason = string(to), string(reason)
 	if err := tx.UpdateKey(ctx, k); err != nil {
@@ -304,9 +338,10 @@ func (s *Service) SuspendKey(ctx context.Context, a Actor, serial, note string) 
 }
 
 // UnlockKey brings a Locked or Suspended key back to Reserved for its
-// employee, with a new activation code (returned); the key keeps its master
-// secret, and the activation proves the key holds it (or, for a key its PIN
-// locked, wipes and links it again).
+// employee, with a new activation code (returned) and a new master secret:
+// the old one may have been copied while the key was out of its owner's
+// hands. The activation authenticates to the key with the old one, wipes
+// it and links it with the new one.
 func (s *Service) UnlockKey(ctx context.Context, a Actor, serial, note string) (IssuedCode, error) {
 	return s.changeKey(ctx, a, PermKeyUnlock, serial, keyChange{action: keys.ActionUnlock, note: note})
 }

@@ -22,7 +22,13 @@ import (
 // synced from corp.
 func keyService(t *testing.T) *Service {
 	t.Helper()
-	s := newTestService(t, "corp")
+	return keyServiceConf(t, "")
+}
+
+// keyServiceConf is keyService with more configuration.
+func keyServiceConf(t *testing.T, conf string) *Service {
+	t.Helper()
+	s := newTestServiceConf(t, conf, "corp")
 	var mk keys.MasterKey
 	rand.Read(mk[:])
 	s.master = &mk
@@ -76,7 +82,7 @@ func auditActions(t *testing.T, s *Service, target string) []string {
 
 func TestPluggedKeyRegistersAsReady(t *testing.T) {
 	s := keyService(t)
-	k := simkey.New("SIM-0001")
+	k := newSim(t, "SIM-0001")
 	plugSim(t, s, k)
 	v := keyStatus(t, s, "SIM-0001")
 	if v.Status != "ready" || !v.PluggedIn || v.LastSeen == nil || v.Model == "" {
@@ -97,7 +103,7 @@ func TestPluggedKeyRegistersAsReady(t *testing.T) {
 func TestActivationEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := simkey.New("SIM-0002")
+	k := newSim(t, "SIM-0002")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0002", "ann@example.com")
 	if err != nil {
@@ -146,7 +152,7 @@ func TestActivationEndToEnd(t *testing.T) {
 func TestWrongCodesLockTheKey(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := simkey.New("SIM-0003")
+	k := newSim(t, "SIM-0003")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0003", "ann@example.com")
 	if err != nil {
@@ -162,7 +168,7 @@ func TestWrongCodesLockTheKey(t *testing.T) {
 			t.Fatalf("wrong code %d: %+v %v; want ErrWrongCode with %d left", i+1, res, err, wantLeft)
 		}
 		// The count lives in the database: a restarted console sees it.
-		s = New(s.cfg, s.st, WithMasterKey(*s.master))
+		s = New(s.cfg, s.st, WithMasterKey(*s.master), WithTrustedMaker(testMaker(t).Cert()))
 		plugSim(t, s, k)
 	}
 	res, err := s.ActivateKey(ctx, testAdmin, "SIM-0003", wrong)
@@ -191,7 +197,7 @@ func TestWrongCodesLockTheKey(t *testing.T) {
 func TestExpiredCode(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := simkey.New("SIM-0004")
+	k := newSim(t, "SIM-0004")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0004", "ben@example.com")
 	if err != nil {
@@ -213,7 +219,7 @@ func TestExpiredCode(t *testing.T) {
 func TestUnplugMidActivationLeavesAConsistentState(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := simkey.New("SIM-0005")
+	k := newSim(t, "SIM-0005")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0005", "ann@example.com")
 	if err != nil {
@@ -289,7 +295,7 @@ func TestActivationResumesAfterEveryInterruption(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/late=%v", at, late), func(t *testing.T) {
 				ctx := context.Background()
 				s := keyService(t)
-				k := simkey.New("SIM-CUT")
+				k := newSim(t, "SIM-CUT")
 				plugSim(t, s, k)
 				code, err := s.AssignKey(ctx, testAdmin, "SIM-CUT", "ann@example.com")
 				if err != nil {
@@ -346,13 +352,13 @@ func TestActivationResumesAfterEveryInterruption(t *testing.T) {
 func TestTwoConsolesCannotBothActivate(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := simkey.New("SIM-0006")
+	k := newSim(t, "SIM-0006")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0006", "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := New(s.cfg, s.st, WithMasterKey(*s.master)) // a second console on the same database
+	other := New(s.cfg, s.st, WithMasterKey(*s.master), WithTrustedMaker(testMaker(t).Cert())) // a second console on the same database
 	plugSim(t, other, k)
 	var wg sync.WaitGroup
 	results := make([]bool, 2)
@@ -376,7 +382,7 @@ func TestTwoConsolesCannotBothActivate(t *testing.T) {
 func TestLeaverKeyDeactivatedThenWipedWhenPlugged(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := simkey.New("SIM-0007")
+	k := newSim(t, "SIM-0007")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0007", "ben@example.com")
 	if err != nil {
@@ -431,15 +437,17 @@ func TestAdminActionsFollowTheLifecycle(t *testing.T) {
 	}
 }
 
-// TestASecondKeyWithTheSameSerialIsRefused: two connections claiming one
-// serial cannot both be that key; the second is refused, and its unplug
-// does not unplug the first.
+// TestASecondKeyWithTheSameSerialIsRefused: two connections proving one
+// serial (the same key seen twice, say through a hub and a kiosk) cannot
+// both be that key; the second is refused, and its unplug does not unplug
+// the first. (Another device claiming the serial does not prove it: see
+// TestAClonedKeyChangesNothing.)
 func TestASecondKeyWithTheSameSerialIsRefused(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	first, second := simkey.New("DUP-1"), simkey.New("DUP-1")
+	first := newSim(t, "DUP-1")
 	plugSim(t, s, first)
-	_, err := s.KeyConnected(ctx, Plug{ID: "sim:other", Kind: "simulated", Open: func() (proto.Transport, error) { return second.Plug(), nil }})
+	_, err := s.KeyConnected(ctx, Plug{ID: "sim:other", Kind: "simulated", Open: func() (proto.Transport, error) { return first.Plug(), nil }})
 	if err == nil || !strings.Contains(err.Error(), "which the key at sim:DUP-1 has") {
 		t.Fatalf("a second key claiming DUP-1: %v, want a refusal", err)
 	}
@@ -454,7 +462,7 @@ func TestASecondKeyWithTheSameSerialIsRefused(t *testing.T) {
 func TestALifecycleChangeEndsAnActivationUnderWay(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := simkey.New("SIM-WD")
+	k := newSim(t, "SIM-WD")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-WD", "ann@example.com")
 	if err != nil {
@@ -492,7 +500,7 @@ func TestEveryPathThatEndsAnEmployeeEndsTheirKey(t *testing.T) {
 	if _, err := s.AddEmployee(ctx, testAdmin, "guard@example.com", "Night Guard"); err != nil {
 		t.Fatal(err)
 	}
-	k := simkey.New("SIM-GUARD")
+	k := newSim(t, "SIM-GUARD")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-GUARD", "guard@example.com")
 	if err != nil {
@@ -509,7 +517,7 @@ func TestEveryPathThatEndsAnEmployeeEndsTheirKey(t *testing.T) {
 	}
 
 	// Disabled in AD: Ben's account is disabled by the next sync.
-	k2 := simkey.New("SIM-BEN")
+	k2 := newSim(t, "SIM-BEN")
 	plugSim(t, s, k2)
 	if _, err := s.AssignKey(ctx, testAdmin, "SIM-BEN", "ben@example.com"); err != nil {
 		t.Fatal(err)
@@ -522,7 +530,7 @@ func TestEveryPathThatEndsAnEmployeeEndsTheirKey(t *testing.T) {
 	}
 
 	// A key left reserved for someone already removed (an old database).
-	k3 := simkey.New("SIM-OLD")
+	k3 := newSim(t, "SIM-OLD")
 	plugSim(t, s, k3)
 	code3, err := s.AssignKey(ctx, testAdmin, "SIM-OLD", "ann@example.com")
 	if err != nil {
@@ -562,7 +570,7 @@ func TestEveryPathThatEndsAnEmployeeEndsTheirKey(t *testing.T) {
 func TestACodeIsCountedBeforeItIsChecked(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := simkey.New("SIM-FULL")
+	k := newSim(t, "SIM-FULL")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-FULL", "ann@example.com")
 	if err != nil {
@@ -596,7 +604,7 @@ func TestACodeIsCountedBeforeItIsChecked(t *testing.T) {
 func TestACodeHashCopiedToAnotherKeyFails(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	mine, theirs := simkey.New("SIM-MINE"), simkey.New("SIM-THEIRS")
+	mine, theirs := newSim(t, "SIM-MINE"), newSim(t, "SIM-THEIRS")
 	plugSim(t, s, mine)
 	plugSim(t, s, theirs)
 	myCode, err := s.AssignKey(ctx, testAdmin, "SIM-MINE", "ann@example.com")

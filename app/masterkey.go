@@ -167,7 +167,11 @@ func probeMasterKey(ctx context.Context, st *store.Store, k keys.MasterKey) erro
 			return err
 		}
 		if len(ks) > 0 {
-			secret, err := k.Open(ks[0].SecretSealed, keys.SecretBinding(ks[0].ID, ks[0].Serial))
+			sealed := ks[0].SecretSealed
+			if sealed == nil {
+				sealed = ks[0].PrevSecretSealed
+			}
+			secret, err := k.Open(sealed, keys.SecretBinding(ks[0].ID, ks[0].Serial))
 			if err != nil {
 				return fmt.Errorf("it does not open this database's sealed secrets (%w): restore the right file from backup", err)
 			}
@@ -327,16 +331,22 @@ func (s *Service) RekeyMasterKey(ctx context.Context, a Actor, f MasterKeyFile) 
 		}
 		for _, k := range ks {
 			binding := keys.SecretBinding(k.ID, k.Serial)
-			secret, err := old.Open(k.SecretSealed, binding)
-			if err != nil {
-				return fmt.Errorf("open the secret of key %s: %w", k.Serial, err)
+			var resealed [2][]byte
+			for i, sealed := range [2][]byte{k.SecretSealed, k.PrevSecretSealed} {
+				if sealed == nil {
+					continue
+				}
+				secret, err := old.Open(sealed, binding)
+				if err != nil {
+					return fmt.Errorf("open the secret of key %s: %w", k.Serial, err)
+				}
+				resealed[i], err = nk.Seal(secret, binding)
+				clear(secret)
+				if err != nil {
+					return err
+				}
 			}
-			sealed, err := nk.Seal(secret, binding)
-			clear(secret)
-			if err != nil {
-				return err
-			}
-			if err := tx.SetKeySecret(ctx, k.ID, sealed); err != nil {
+			if err := tx.SetKeySecrets(ctx, k.ID, resealed[0], resealed[1]); err != nil {
 				return err
 			}
 		}

@@ -10,7 +10,6 @@ import (
 
 	"keydesk/keys"
 	"keydesk/keys/proto"
-	"keydesk/keys/simkey"
 	"keydesk/store"
 )
 
@@ -58,7 +57,7 @@ func openWithKeyFile(t *testing.T, st *store.Store, f MasterKeyFile) (*Service, 
 	}
 	s := newTestService(t, "corp")
 	s.st.Close()
-	return New(s.cfg, st, WithMasterKey(mk)), nil
+	return New(s.cfg, st, WithMasterKey(mk), WithTrustedMaker(testMaker(t).Cert())), nil
 }
 
 // TestTheMasterKeyIsNeverSilentlyReplaced: a master key file that was lost
@@ -129,7 +128,7 @@ func TestRekey(t *testing.T) {
 	}
 	oldKey := *s.master
 	apply(t, s, "corp", full(user("corp", 1, "ann", "ann@example.com", "Ann"), user("corp", 2, "ben", "ben@example.com", "Ben")), nil, false)
-	active, reserved := simkey.New("SIM-ACTIVE"), simkey.New("SIM-RESERVED")
+	active, reserved := newSim(t, "SIM-ACTIVE"), newSim(t, "SIM-RESERVED")
 	plugSim(t, s, active)
 	plugSim(t, s, reserved)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-ACTIVE", "ann@example.com")

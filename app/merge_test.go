@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"keydesk/config"
+	"keydesk/keys/simkey"
 	"keydesk/ldapsync"
 	"keydesk/store"
 )
@@ -20,7 +22,15 @@ var testAdmin = Actor{Name: "test:admin", Role: RoleAdmin}
 // domains configured (in that order). The URLs are never dialled here.
 func newTestService(t testing.TB, domains ...string) *Service {
 	t.Helper()
+	return newTestServiceConf(t, "", domains...)
+}
+
+// newTestServiceConf is newTestService with more configuration (TOML that
+// comes before the domains).
+func newTestServiceConf(t testing.TB, conf string, domains ...string) *Service {
+	t.Helper()
 	var sb strings.Builder
+	sb.WriteString(conf + "\n")
 	for _, d := range domains {
 		fmt.Fprintf(&sb, "[[domain]]\nname = %q\nurls = [\"ldaps://dc.%s.test:636\"]\nbase_dn = \"DC=%s,DC=test\"\nbind_dn = \"svc@%s.test\"\nbind_password_env = \"UNUSED_PW\"\n\n", d, d, d, d)
 	}
@@ -33,7 +43,34 @@ func newTestService(t testing.TB, domains ...string) *Service {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return New(cfg, st)
+	return New(cfg, st, WithTrustedMaker(testMaker(t).Cert()))
+}
+
+// The simulated keys' maker CA of the tests: the services of newTestService
+// trust it, and newSim makes keys attested by it.
+var (
+	testMakerOnce sync.Once
+	testMakerCA   *simkey.Maker
+	testMakerErr  error
+)
+
+func testMaker(t testing.TB) *simkey.Maker {
+	t.Helper()
+	testMakerOnce.Do(func() { testMakerCA, testMakerErr = simkey.NewMaker("Test Maker CA") })
+	if testMakerErr != nil {
+		t.Fatal(testMakerErr)
+	}
+	return testMakerCA
+}
+
+// newSim is a blank simulated key with an attestation from testMaker.
+func newSim(t testing.TB, serial string) *simkey.Key {
+	t.Helper()
+	k, err := testMaker(t).NewKey(serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // apply runs the merge and write path of a sync with a snapshot built in

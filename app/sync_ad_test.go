@@ -17,7 +17,6 @@ import (
 	"keydesk/internal/builtinad"
 	"keydesk/keys"
 	"keydesk/keys/proto"
-	"keydesk/keys/simkey"
 	"keydesk/ldapsync"
 	"keydesk/store"
 )
@@ -246,7 +245,7 @@ func serviceFor(t testing.TB, cfgText string, dataDir string) *Service {
 	t.Cleanup(func() { st.Close() })
 	var mk keys.MasterKey
 	rand.Read(mk[:])
-	return New(cfg, st, WithMasterKey(mk))
+	return New(cfg, st, WithMasterKey(mk), WithTrustedMaker(testMaker(t).Cert()))
 }
 
 func summaryOf(t *testing.T, rep SyncReport, domain string) DomainSummary {
@@ -393,7 +392,7 @@ func syncScenario(t *testing.T, corpDC, branchDC directory) {
 	})
 
 	// Bob gets a key and activates it; he leaves the group below.
-	bobKey := simkey.New("SIM-BOB")
+	bobKey := newSim(t, "SIM-BOB")
 	plugSim(t, s, bobKey)
 	bobCode, err := s.AssignKey(ctx, testAdmin, "SIM-BOB", "bob@example.com")
 	if err != nil {

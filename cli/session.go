@@ -66,7 +66,12 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, dataDir s
 		return nil, err
 	}
 	sess := &session{actor: actor, cfg: cfg, st: st, master: mf}
-	opts := []app.Option{app.WithLogger(g.logger()), app.WithMasterKey(mk),
+	makers, err := keys.LoadMakers(cfg.Keys.TrustedMakers)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("[keys] trusted_makers: %w", err)
+	}
+	opts := []app.Option{app.WithLogger(g.logger()), app.WithMasterKey(mk), app.WithTrustedMakers(makers),
 		app.WithAuditHead(filepath.Join(filepath.Dir(path), "audit.head"))}
 	if cfg.Audit.Syslog {
 		sink, err := syslogSink(cfg.Audit.SyslogAddress)
@@ -81,6 +86,9 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, dataDir s
 			st.Close()
 			return nil, err
 		}
+		// The simulated keys' maker is trusted where they are used: the demo
+		// and --sim-keys DIR (a real configuration lists its makers).
+		makers.Add(sess.sim.Maker().Cert())
 		opts = append(opts, app.WithSimulatedKeys(sess.sim))
 	}
 	sess.svc = app.New(cfg, st, opts...)

@@ -103,7 +103,16 @@ type Keys struct {
 	USBVendorID  int  `toml:"usb_vendor_id"`
 	USBProductID int  `toml:"usb_product_id"`
 	USBInterface *int `toml:"usb_interface"`
+	// TrustedMakers are PEM files of the key makers' CA certificates: a key
+	// proves its serial with an attestation certificate from one of them.
+	TrustedMakers []string `toml:"trusted_makers"`
+	// RequireAttestation (default true): a key that cannot attest is
+	// refused. False accepts keys made without attestation (doctor warns).
+	RequireAttestation *bool `toml:"require_attestation"`
 }
+
+// AttestationRequired reports [keys] require_attestation (default true).
+func (k Keys) AttestationRequired() bool { return k.RequireAttestation == nil || *k.RequireAttestation }
 
 // Sync holds the settings of the sync scheduler and of the removal guard.
 type Sync struct {
@@ -289,6 +298,11 @@ func (c *Config) Validate() error {
 	}{{"keys.usb_vendor_id", c.Keys.USBVendorID}, {"keys.usb_product_id", c.Keys.USBProductID}} {
 		if id.v < 1 || id.v > 0xffff {
 			return fmt.Errorf("%s: %d is out of range; use a 16-bit USB id such as 0x1209", id.name, id.v)
+		}
+	}
+	for i, p := range c.Keys.TrustedMakers {
+		if p == "" || !filepath.IsAbs(p) {
+			return fmt.Errorf("keys.trusted_makers[%d]: %q: give the absolute path of a PEM file with the maker's CA certificate", i+1, p)
 		}
 	}
 	if a := c.Audit.SyslogAddress; a != "" {

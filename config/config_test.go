@@ -35,6 +35,8 @@ code_ttl = "48h"
 usb_vendor_id = 0x20a0
 usb_product_id = 0x4287
 usb_interface = 1
+trusted_makers = ["/etc/keydesk/makers/acme-ca.pem"]
+require_attestation = false
 
 [[domain]]
 name = "corp"
@@ -105,7 +107,7 @@ func TestParseFullFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	one := 1
+	one, no := 1, false
 	want := &Config{
 		Path:    testPath,
 		DataDir: "/var/lib/keydesk",
@@ -115,7 +117,8 @@ func TestParseFullFile(t *testing.T) {
 			RemovalGuardShare:   0.25,
 			RemovalGuardMinimum: 5,
 		},
-		Keys:  Keys{CodeTTL: dur(48 * time.Hour), USBVendorID: 0x20a0, USBProductID: 0x4287, USBInterface: &one},
+		Keys: Keys{CodeTTL: dur(48 * time.Hour), USBVendorID: 0x20a0, USBProductID: 0x4287, USBInterface: &one,
+			TrustedMakers: []string{"/etc/keydesk/makers/acme-ca.pem"}, RequireAttestation: &no},
 		Audit: Audit{Syslog: true, SyslogAddress: "udp:loghost:514"},
 		Domains: []Domain{
 			{
@@ -393,6 +396,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`operator[2] ("A").name: "A" is already operator[1]'s name`}},
 		{"unknown key in operator", "[[operator]]\nname = \"a\"\nrole = \"admin\"\nos_user = \"alice\"\nssh_key = \"x\"\n",
 			[]string{"unknown key operator.ssh_key"}},
+		{"relative trusted maker", "[keys]\ntrusted_makers = [\"acme.pem\"]\n",
+			[]string{"keys.trusted_makers[1]", "absolute path"}},
 		{"bad syslog address", "[audit]\nsyslog = true\nsyslog_address = \"/dev/log\"\n",
 			[]string{"audit.syslog_address", "unixgram:/dev/log"}},
 		{"syslog address without syslog", "[audit]\nsyslog_address = \"udp:h:514\"\n",
@@ -694,5 +699,21 @@ func TestJitterCanBeTurnedOff(t *testing.T) {
 				t.Errorf("jitter = %v, want %v", c.Sync.Jitter, tt.want)
 			}
 		})
+	}
+}
+
+func TestAttestationRequiredByDefault(t *testing.T) {
+	for text, want := range map[string]bool{
+		"":                                      true,
+		"[keys]\nrequire_attestation = true\n":  true,
+		"[keys]\nrequire_attestation = false\n": false,
+	} {
+		c, err := Parse(testPath, []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Keys.AttestationRequired(); got != want {
+			t.Errorf("%q: AttestationRequired() = %v, want %v", text, got, want)
+		}
 	}
 }

@@ -77,10 +77,14 @@ const (
 	DeviceOursLocked
 	// DeviceForeign: it holds a secret, and it is not this key's.
 	DeviceForeign
+	// DevicePrevious: it proved it holds the secret this key had before an
+	// operator unlocked it (locked or not): it is wiped with that secret and
+	// linked with the new one.
+	DevicePrevious
 )
 
 func (d DeviceState) String() string {
-	return [...]string{"not plugged in", "blank", "holds this key's secret", "locked by its PIN, holding this key's secret", "holds another secret"}[d]
+	return [...]string{"not plugged in", "blank", "holds this key's secret", "locked by its PIN, holding this key's secret", "holds another secret", "holds this key's secret from before its unlock"}[d]
 }
 
 // ActivationFacts are what NextActivation decides from.
@@ -120,8 +124,9 @@ const (
 	NextWaitForKey Next = "wait-for-key"
 	// NextLink: give the blank key its secret (StepGiveSecret).
 	NextLink Next = "link"
-	// NextWipeAndLink: the key's PIN locked it and an operator unlocked the
-	// key: wipe it with the secret it holds, then link it (StepGiveSecret).
+	// NextWipeAndLink: the key holds the secret from before an operator
+	// unlocked it (or its PIN locked it): wipe it with the secret it holds,
+	// then link it with the key's secret (StepGiveSecret).
 	NextWipeAndLink Next = "wipe-and-link"
 	// NextConfirmSecret: the key already holds its secret (a LINK whose
 	// answer was lost, or a second attempt): record StepGiveSecret.
@@ -166,7 +171,7 @@ func NextActivation(f ActivationFacts) (Next, string) {
 	// this attempt gives it: a device that merely claims the serial of a key
 	// whose code someone typed earlier gets nothing.
 	switch f.Device {
-	case DeviceBlank, DeviceOursLocked:
+	case DeviceBlank, DeviceOursLocked, DevicePrevious:
 		if !f.CodeChecked {
 			return NextAskCode, ""
 		}

@@ -39,6 +39,8 @@ func TestNextActivation(t *testing.T) {
 		{name: "accepted now, blank key", status: StatusReserved, progress: accepted(StepCheckCode, 0), checked: true, device: DeviceBlank, want: NextLink},
 		{name: "accepted now, key already holds its secret (LINK answer lost)", status: StatusReserved, progress: accepted(StepCheckCode, 0), checked: true, device: DeviceOurs, want: NextConfirmSecret},
 		{name: "accepted now, key locked by its PIN", status: StatusReserved, progress: accepted(StepCheckCode, 0), checked: true, device: DeviceOursLocked, want: NextWipeAndLink},
+		{name: "accepted now, key holds its secret from before the unlock", status: StatusReserved, progress: accepted(StepCheckCode, 0), checked: true, device: DevicePrevious, want: NextWipeAndLink},
+		{name: "resume, key holds its secret from before the unlock", status: StatusReserved, progress: accepted(StepCheckCode, time.Minute), device: DevicePrevious, want: NextAskCode},
 		{name: "accepted now, key holds another secret", status: StatusReserved, progress: accepted(StepCheckCode, 0), checked: true, device: DeviceForeign, want: NextStop, why: "did not give it"},
 		{name: "accepted now, key pulled out", status: StatusReserved, progress: accepted(StepCheckCode, 0), checked: true, device: DeviceNotPresent, want: NextWaitForKey},
 
@@ -91,7 +93,7 @@ func TestNextActivation(t *testing.T) {
 // Active, never going round in circles.
 func TestActivationAlwaysEnds(t *testing.T) {
 	now := time.Now()
-	devices := []DeviceState{DeviceNotPresent, DeviceBlank, DeviceOurs, DeviceOursLocked, DeviceForeign}
+	devices := []DeviceState{DeviceNotPresent, DeviceBlank, DeviceOurs, DeviceOursLocked, DeviceForeign, DevicePrevious}
 	for _, done := range append([]Step{""}, ActivationSteps()...) {
 		for _, dev := range devices {
 			for _, typed := range []bool{false, true} {

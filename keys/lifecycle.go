@@ -354,6 +354,10 @@ const (
 	Keep  Change = iota // left as it is
 	Renew               // replaced by a new one
 	Clear               // removed
+	// Rotate (the secret only): a new one replaces it, and the one the
+	// device still holds is kept as the previous secret until the device is
+	// linked with the new one (the wipe before that link needs it).
+	Rotate
 )
 
 func (c Change) String() string {
@@ -364,6 +368,8 @@ func (c Change) String() string {
 		return "renew"
 	case Clear:
 		return "clear"
+	case Rotate:
+		return "rotate"
 	}
 	return fmt.Sprintf("Change(%d)", int(c))
 }
@@ -381,8 +387,14 @@ type Effect struct {
 	// Clear = hash and expiry removed, counter 0.
 	Code Change
 	// Secret: Renew = a new master secret (NewSecret) is sealed and stored,
-	// replacing the old one; Clear = the sealed secret is destroyed.
+	// replacing the old one; Rotate = the same, keeping the old one as the
+	// previous secret (unless one is kept already: the device still holds
+	// that one); Clear = the sealed secret, and any previous one, is
+	// destroyed.
 	Secret Change
+	// PrevSecret: Clear = the previous secret kept by Rotate is destroyed
+	// (the device was linked with the current one, or wiped).
+	PrevSecret Change
 	// WriteSecret: the master secret is sent to the key (activation).
 	WriteSecret bool
 	// WipeDevice: the physical key is wiped.
@@ -392,31 +404,32 @@ type Effect struct {
 // effects is what each action does; see Effects.
 var effects = map[Action]Effect{
 	ActionAssign:       {Employee: Renew, Code: Renew, Secret: Renew},
-	ActionActivate:     {Code: Clear, WriteSecret: true},
+	ActionActivate:     {Code: Clear, WriteSecret: true, PrevSecret: Clear},
 	ActionRenewCode:    {Code: Renew},
 	ActionFailCodeLock: {Code: Clear},
 	ActionPINLock:      {},
 	ActionSuspend:      {},
-	// Unlock keeps the key's secret: the key still holds it, and the new
-	// activation proves it (or, for a key its own PIN locked, uses it to
-	// wipe and re-link the key).
-	ActionUnlock: {Code: Renew},
+	// Unlock gives the key a new secret at its next activation: the old one
+	// may have been copied while the key was out of its owner's hands. The
+	// old one is kept until then: the activation needs it to wipe the key.
+	ActionUnlock: {Code: Renew, Secret: Rotate},
 	// A withdrawn or deactivated key keeps its sealed secret until it is
 	// plugged in again: the wipe needs it to authenticate to the key.
 	ActionWithdraw:   {Code: Clear},
-	ActionCompromise: {Code: Clear, Secret: Clear},
+	ActionCompromise: {Code: Clear, Secret: Clear, PrevSecret: Clear},
 	ActionDeactivate: {Code: Clear},
-	ActionWipe:       {Employee: Clear, Code: Clear, Secret: Clear, WipeDevice: true},
+	ActionWipe:       {Employee: Clear, Code: Clear, Secret: Clear, PrevSecret: Clear, WipeDevice: true},
 }
 
 // Effects returns what action a does to a key besides its status.
 //
 // Unlock, exactly: the key (Locked or Suspended) goes back to Reserved for
 // the same employee with reason "unlock"; a new activation code replaces any
-// old one (new expiry, attempt counter 0); the master secret is kept, since
-// the key still holds it: the next on-site activation proves the key has it
-// (AUTH), or, for a key its own PIN locked, uses it to wipe and re-link the
-// key. Until then the key cannot be used.
+// old one (new expiry, attempt counter 0); a new master secret replaces the
+// old one, which may have been copied while the key was out of its owner's
+// hands. The old one is kept as the previous secret until the next on-site
+// activation, which authenticates to the key with it, wipes the key and
+// links it with the new one. Until then the key cannot be used.
 //
 // Withdraw and deactivate keep the sealed secret until the key is plugged
 // in again and wiped (the wipe needs it to authenticate to the key); the

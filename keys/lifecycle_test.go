@@ -316,16 +316,16 @@ func TestEffects(t *testing.T) {
 		want   Effect
 	}{
 		{ActionAssign, Effect{Employee: Renew, Code: Renew, Secret: Renew}},
-		{ActionActivate, Effect{Code: Clear, WriteSecret: true}},
+		{ActionActivate, Effect{Code: Clear, WriteSecret: true, PrevSecret: Clear}},
 		{ActionRenewCode, Effect{Code: Renew}},
 		{ActionFailCodeLock, Effect{Code: Clear}},
 		{ActionPINLock, Effect{}},
 		{ActionSuspend, Effect{}},
-		{ActionUnlock, Effect{Code: Renew}},
+		{ActionUnlock, Effect{Code: Renew, Secret: Rotate}},
 		{ActionWithdraw, Effect{Code: Clear}}, // the secret stays for the wipe
-		{ActionCompromise, Effect{Code: Clear, Secret: Clear}},
+		{ActionCompromise, Effect{Code: Clear, Secret: Clear, PrevSecret: Clear}},
 		{ActionDeactivate, Effect{Code: Clear}},
-		{ActionWipe, Effect{Employee: Clear, Code: Clear, Secret: Clear, WipeDevice: true}},
+		{ActionWipe, Effect{Employee: Clear, Code: Clear, Secret: Clear, PrevSecret: Clear, WipeDevice: true}},
 	}
 	if len(tests) != len(Actions()) {
 		t.Fatalf("%d actions tested, want all %d", len(tests), len(Actions()))

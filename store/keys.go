@@ -33,18 +33,28 @@ const liveKeyStatuses = `('reserved', 'active', 'locked', 'suspended')`
 // lifecycle rules are package keys'. Secrets are never stored in plain text:
 // CodeHash is a keyed hash and SecretSealed is encrypted.
 type Key struct {
-	ID              int64
-	Serial          string
-	Status          string
-	Reason          string // "" when none
-	EmployeeID      *int64 // nil for a key in stock
-	Model           string
-	Firmware        string
-	CodeHash        string // "" when the key has no activation code
-	CodeExpiresAt   *time.Time
-	CodeAttempts    int
-	SecretSealed    []byte // nil when none
-	Version         int64  // set by the store; UpdateKey checks it
+	ID            int64
+	Serial        string
+	Status        string
+	Reason        string // "" when none
+	EmployeeID    *int64 // nil for a key in stock
+	Model         string
+	Firmware      string
+	CodeHash      string // "" when the key has no activation code
+	CodeExpiresAt *time.Time
+	CodeAttempts  int
+	SecretSealed  []byte // nil when none
+	// PrevSecretSealed is the secret the device held before an unlock,
+	// until it is linked with SecretSealed (nil when none).
+	PrevSecretSealed []byte
+	// AttestPub is the pinned attestation public key (nil: none pinned);
+	// AttestMaker the maker CA it chained to, or AttestUnattested.
+	AttestPub   []byte
+	AttestMaker string
+	// DeviceState is the state the key last reported: a claim, written
+	// only by TouchKeySeen.
+	DeviceState     string
+	Version         int64 // set by the store; UpdateKey checks it
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	StatusChangedAt time.Time
@@ -58,10 +68,13 @@ type KeyView struct {
 	OwnerEmail string
 }
 
-const keyCols = `k.id, k.serial, k.status, k.reason, k.employee_id, k.model, k.firmware, COALESCE(k.code_hash, ''), k.code_expires_at, k.code_attempts, k.secret_sealed, k.version, k.created_at, k.updated_at, k.status_changed_at, k.last_seen_at`
+// AttestUnattested is AttestMaker of a key registered without attestation.
+const AttestUnattested = "unattested"
+
+const keyCols = `k.id, k.serial, k.status, k.reason, k.employee_id, k.model, k.firmware, COALESCE(k.code_hash, ''), k.code_expires_at, k.code_attempts, k.secret_sealed, k.prev_secret_sealed, k.attest_pub, k.attest_maker, k.device_state, k.version, k.created_at, k.updated_at, k.status_changed_at, k.last_seen_at`
 
 func keyDest(k *Key, emp, expires, seen *sql.NullInt64, created, updated, changed *int64) []any {
-	return []any{&k.ID, &k.Serial, &k.Status, &k.Reason, emp, &k.Model, &k.Firmware, &k.CodeHash, expires, &k.CodeAttempts, &k.SecretSealed, &k.Version, created, updated, changed, seen}
+	return []any{&k.ID, &k.Serial, &k.Status, &k.Reason, emp, &k.Model, &k.Firmware, &k.CodeHash, expires, &k.CodeAttempts, &k.SecretSealed, &k.PrevSecretSealed, &k.AttestPub, &k.AttestMaker, &k.DeviceState, &k.Version, created, updated, changed, seen}
 }
 
 func fillKey(k *Key, emp, expires, seen sql.NullInt64, created, updated, changed int64) {
@@ -158,11 +171,11 @@ func (tx *Tx) keyConstraint(ctx context.Context, k *Key, err error) error {
 // transaction's time). A serial already registered gives ErrSerialExists; a
 // second key in use for one employee gives ErrEmployeeHasKey.
 func (tx *Tx) InsertKey(ctx context.Context, k *Key) error {
-	st, err := tx.stmt(ctx, `INSERT INTO keys(serial, status, reason, employee_id, model, firmware, code_hash, code_expires_at, code_attempts, secret_sealed, version, created_at, updated_at, status_changed_at, last_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,1,?,?,?,?)`)
+	st, err := tx.stmt(ctx, `INSERT INTO keys(serial, status, reason, employee_id, model, firmware, code_hash, code_expires_at, code_attempts, secret_sealed, prev_secret_sealed, attest_pub, attest_maker, device_state, version, created_at, updated_at, status_changed_at, last_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?,?,?)`)
 	if err != nil {
 		return fmt.Errorf("prepare key insert: %w", err)
 	}
-	res, err := st.ExecContext(ctx, k.Serial, k.Status, k.Reason, nullEmployee(k.EmployeeID), k.Model, k.Firmware, nullString(k.CodeHash), nullNanos(k.CodeExpiresAt), k.CodeAttempts, nullBytes(k.SecretSealed), nanos(tx.now), nanos(tx.now), nanos(tx.now), nullNanos(k.LastSeenAt))
+	res, err := st.ExecContext(ctx, k.Serial, k.Status, k.Reason, nullEmployee(k.EmployeeID), k.Model, k.Firmware, nullString(k.CodeHash), nullNanos(k.CodeExpiresAt), k.CodeAttempts, nullBytes(k.SecretSealed), nullBytes(k.PrevSecretSealed), nullBytes(k.AttestPub), k.AttestMaker, k.DeviceState, nanos(tx.now), nanos(tx.now), nanos(tx.now), nullNanos(k.LastSeenAt))
 	if err != nil {
 		return fmt.Errorf("add key %s: %w", k.Serial, tx.keyConstraint(ctx, k, err))
 	}
@@ -176,7 +189,8 @@ func (tx *Tx) InsertKey(ctx context.Context, k *Key) error {
 }
 
 // UpdateKey writes every field of an existing key except its serial, its
-// creation time and LastSeenAt (see TouchKeySeen), and advances its version.
+// creation time, LastSeenAt and DeviceState (see TouchKeySeen), and
+// advances its version.
 // StatusChangedAt becomes the transaction's time when the status differs
 // from the stored one.
 //
@@ -187,13 +201,13 @@ func (tx *Tx) InsertKey(ctx context.Context, k *Key) error {
 // what was read, such as "the key is Reserved, so activate it", cannot be
 // taken twice.
 func (tx *Tx) UpdateKey(ctx context.Context, k *Key) error {
-	st, err := tx.stmt(ctx, `UPDATE keys SET status = ?, reason = ?, employee_id = ?, model = ?, firmware = ?, code_hash = ?, code_expires_at = ?, code_attempts = ?, secret_sealed = ?, version = version + 1, updated_at = ?, status_changed_at = CASE WHEN status = ? THEN status_changed_at ELSE ? END WHERE id = ? AND version = ? RETURNING version, status_changed_at, last_seen_at`)
+	st, err := tx.stmt(ctx, `UPDATE keys SET status = ?, reason = ?, employee_id = ?, model = ?, firmware = ?, code_hash = ?, code_expires_at = ?, code_attempts = ?, secret_sealed = ?, prev_secret_sealed = ?, attest_pub = ?, attest_maker = ?, version = version + 1, updated_at = ?, status_changed_at = CASE WHEN status = ? THEN status_changed_at ELSE ? END WHERE id = ? AND version = ? RETURNING version, status_changed_at, last_seen_at`)
 	if err != nil {
 		return fmt.Errorf("prepare key update: %w", err)
 	}
 	var version, changed int64
 	var seen sql.NullInt64
-	err = st.QueryRowContext(ctx, k.Status, k.Reason, nullEmployee(k.EmployeeID), k.Model, k.Firmware, nullString(k.CodeHash), nullNanos(k.CodeExpiresAt), k.CodeAttempts, nullBytes(k.SecretSealed), nanos(tx.now), k.Status, nanos(tx.now), k.ID, k.Version).Scan(&version, &changed, &seen)
+	err = st.QueryRowContext(ctx, k.Status, k.Reason, nullEmployee(k.EmployeeID), k.Model, k.Firmware, nullString(k.CodeHash), nullNanos(k.CodeExpiresAt), k.CodeAttempts, nullBytes(k.SecretSealed), nullBytes(k.PrevSecretSealed), nullBytes(k.AttestPub), k.AttestMaker, nanos(tx.now), k.Status, nanos(tx.now), k.ID, k.Version).Scan(&version, &changed, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		var stored int64
 		e := tx.tx.QueryRowContext(ctx, `SELECT version FROM keys WHERE id = ?`, k.ID).Scan(&stored)
@@ -275,17 +289,18 @@ func (tx *Tx) SetKeyModel(ctx context.Context, serial, model, firmware string) e
 	return nil
 }
 
-// TouchKeySeen records that the key was seen (plugged in) at at, inside the
-// transaction. It moves LastSeenAt forward only and changes nothing else:
-// not the version, so it never makes another console's update fail.
-func (tx *Tx) TouchKeySeen(ctx context.Context, serial string, at time.Time) error {
-	return touchKeySeen(ctx, tx.tx, serial, at)
+// TouchKeySeen records that the key was seen (plugged in) at at, reporting
+// state (as it claims; "" leaves the recorded one), inside the transaction.
+// It moves LastSeenAt forward only and changes nothing else: not the
+// version, so it never makes another console's update fail.
+func (tx *Tx) TouchKeySeen(ctx context.Context, serial string, at time.Time, state string) error {
+	return touchKeySeen(ctx, tx.tx, serial, at, state)
 }
 
 func touchKeySeen(ctx context.Context, ex interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, serial string, at time.Time) error {
-	res, err := ex.ExecContext(ctx, `UPDATE keys SET last_seen_at = MAX(COALESCE(last_seen_at, ?1), ?1) WHERE serial = ?2`, nanos(at), serial)
+}, serial string, at time.Time, state string) error {
+	res, err := ex.ExecContext(ctx, `UPDATE keys SET last_seen_at = MAX(COALESCE(last_seen_at, ?1), ?1), device_state = CASE WHEN ?3 = '' THEN device_state ELSE ?3 END WHERE serial = ?2`, nanos(at), serial, state)
 	if err != nil {
 		return fmt.Errorf("record key %s seen: %w", serial, err)
 	}
@@ -346,6 +361,6 @@ func listKeys(ctx context.Context, q querier, where string, args ...any) ([]KeyV
 
 // TouchKeySeen records, in a transaction of its own, that the key was seen
 // at at (see Tx.TouchKeySeen).
-func (s *Store) TouchKeySeen(ctx context.Context, serial string, at time.Time) error {
-	return s.Update(ctx, func(tx *Tx) error { return tx.TouchKeySeen(ctx, serial, at) })
+func (s *Store) TouchKeySeen(ctx context.Context, serial string, at time.Time, state string) error {
+	return s.Update(ctx, func(tx *Tx) error { return tx.TouchKeySeen(ctx, serial, at, state) })
 }

@@ -49,7 +49,8 @@ func TestKeyRoundTrip(t *testing.T) {
 
 	full := Key{Serial: "YK-0001", Status: "reserved", Reason: "unlock", EmployeeID: keyIDPtr(ann), Model: "YubiKey 5 NFC",
 		Firmware: "5.4.3", CodeHash: "hmac-sha256$v1$c2FsdA$bWFj", CodeExpiresAt: &expires, CodeAttempts: 2,
-		SecretSealed: []byte{1, 0, 0xff, 0, 42}, LastSeenAt: &seen}
+		SecretSealed: []byte{1, 0, 0xff, 0, 42}, PrevSecretSealed: []byte{7, 7}, AttestPub: []byte{4, 1, 2}, AttestMaker: "CN=Maker CA",
+		DeviceState: "linked", LastSeenAt: &seen}
 	requireAllSet(t, full, keyStoreSet...)
 	k := full
 	insertKeyT(t, s, &k)
@@ -93,6 +94,7 @@ func TestKeyRoundTrip(t *testing.T) {
 	u := *getKey(t, s, "YK-0001")
 	u.Reason, u.EmployeeID, u.Model, u.Firmware = "", keyIDPtr(bob), "YubiKey 5C", "5.7.1"
 	u.CodeHash, u.CodeExpiresAt, u.CodeAttempts, u.SecretSealed = "hmac-sha256$v1$b3RoZXI$bWFjMg", &expires2, 0, []byte{9, 8, 7}
+	u.PrevSecretSealed, u.AttestPub, u.AttestMaker = []byte{6}, []byte{4, 9}, AttestUnattested
 	update(t, s, func(ctx context.Context, tx *Tx) error { return tx.UpdateKey(ctx, &u) })
 	if u.Version != 2 || !u.UpdatedAt.After(k.UpdatedAt) {
 		t.Errorf("after update: version %d, UpdatedAt %v; want 2, after %v", u.Version, u.UpdatedAt, k.UpdatedAt)
@@ -105,6 +107,7 @@ func TestKeyRoundTrip(t *testing.T) {
 	// A status change moves StatusChangedAt; clearing gives NULLs back.
 	c := u
 	c.Status, c.Reason, c.CodeHash, c.CodeExpiresAt, c.CodeAttempts, c.SecretSealed = "deactivated", "withdrawal", "", nil, 0, nil
+	c.PrevSecretSealed, c.AttestPub = nil, nil
 	update(t, s, func(ctx context.Context, tx *Tx) error { return tx.UpdateKey(ctx, &c) })
 	if c.Version != 3 || !c.StatusChangedAt.Equal(c.UpdatedAt) || !c.StatusChangedAt.After(u.StatusChangedAt) {
 		t.Errorf("after a status change: version %d, StatusChangedAt %v, UpdatedAt %v", c.Version, c.StatusChangedAt, c.UpdatedAt)
@@ -115,8 +118,8 @@ func TestKeyRoundTrip(t *testing.T) {
 		t.Errorf("cleared fields read back as %v, %v; want nil", got.SecretSealed, got.CodeExpiresAt)
 	}
 	var nulls int
-	if err := s.db.QueryRowContext(ctx, `SELECT (code_hash IS NULL) + (code_expires_at IS NULL) + (secret_sealed IS NULL) FROM keys WHERE id = ?`, c.ID).Scan(&nulls); err != nil || nulls != 3 {
-		t.Errorf("cleared columns: %d NULLs, %v; want 3", nulls, err)
+	if err := s.db.QueryRowContext(ctx, `SELECT (code_hash IS NULL) + (code_expires_at IS NULL) + (secret_sealed IS NULL) + (prev_secret_sealed IS NULL) + (attest_pub IS NULL) FROM keys WHERE id = ?`, c.ID).Scan(&nulls); err != nil || nulls != 5 {
+		t.Errorf("cleared columns: %d NULLs, %v; want 5", nulls, err)
 	}
 }
 
@@ -177,7 +180,7 @@ func TestKeyNotFound(t *testing.T) {
 			return tx.UpdateKey(ctx, &Key{ID: 999, Serial: "nope", Status: "ready", Version: 1})
 		},
 		"Tx.TouchKeySeen": func(tx *Tx) error {
-			return tx.TouchKeySeen(ctx, "nope", time.Now())
+			return tx.TouchKeySeen(ctx, "nope", time.Now(), "")
 		},
 	}
 	for name, fn := range checks {
@@ -189,7 +192,7 @@ func TestKeyNotFound(t *testing.T) {
 	if _, err := s.KeyBySerial(ctx, "nope"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("Store.KeyBySerial: error = %v, want ErrNotFound naming the serial", err)
 	}
-	if err := s.TouchKeySeen(ctx, "nope", time.Now()); !errors.Is(err, ErrNotFound) {
+	if err := s.TouchKeySeen(ctx, "nope", time.Now(), ""); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Store.TouchKeySeen: error = %v, want ErrNotFound", err)
 	}
 	if ks, err := s.Keys(ctx); err != nil || len(ks) != 1 {
@@ -415,27 +418,27 @@ func TestTouchKeySeen(t *testing.T) {
 	insertKeyT(t, s, &Key{Serial: "T1", Status: "ready"})
 	before := getKey(t, s, "T1")
 	t1 := time.Date(2025, 5, 1, 10, 0, 0, 5, time.UTC)
-	if err := s.TouchKeySeen(ctx, "T1", t1); err != nil {
+	if err := s.TouchKeySeen(ctx, "T1", t1, "linked"); err != nil {
 		t.Fatal(err)
 	}
 	got := getKey(t, s, "T1")
-	if got.LastSeenAt == nil || !got.LastSeenAt.Equal(t1) {
-		t.Errorf("LastSeenAt = %v, want %v", got.LastSeenAt, t1)
+	if got.LastSeenAt == nil || !got.LastSeenAt.Equal(t1) || got.DeviceState != "linked" {
+		t.Errorf("LastSeenAt = %v, device state %q; want %v, linked", got.LastSeenAt, got.DeviceState, t1)
 	}
 	if got.Version != before.Version || !got.UpdatedAt.Equal(before.UpdatedAt) {
 		t.Errorf("touch changed version %d->%d or UpdatedAt", before.Version, got.Version)
 	}
 	// Never backwards.
-	if err := s.TouchKeySeen(ctx, "T1", t1.Add(-time.Hour)); err != nil {
+	if err := s.TouchKeySeen(ctx, "T1", t1.Add(-time.Hour), ""); err != nil {
 		t.Fatal(err)
 	}
-	if got := getKey(t, s, "T1"); !got.LastSeenAt.Equal(t1) {
-		t.Errorf("an older sighting moved LastSeenAt back to %v", got.LastSeenAt)
+	if got := getKey(t, s, "T1"); !got.LastSeenAt.Equal(t1) || got.DeviceState != "linked" {
+		t.Errorf("an older sighting moved LastSeenAt back to %v (device state %q)", got.LastSeenAt, got.DeviceState)
 	}
 	// A key read before the touch can still be updated (the touch is not a
 	// change of the key), and the update keeps the newer sighting.
 	t2 := t1.Add(time.Hour)
-	if err := s.TouchKeySeen(ctx, "T1", t2); err != nil {
+	if err := s.TouchKeySeen(ctx, "T1", t2, "locked"); err != nil {
 		t.Fatal(err)
 	}
 	stale := *got
@@ -444,8 +447,8 @@ func TestTouchKeySeen(t *testing.T) {
 	if stale.LastSeenAt == nil || !stale.LastSeenAt.Equal(t2) {
 		t.Errorf("UpdateKey left LastSeenAt %v in the struct, want the stored %v", stale.LastSeenAt, t2)
 	}
-	if got := getKey(t, s, "T1"); !got.LastSeenAt.Equal(t2) || got.Model != "new model" {
-		t.Errorf("after update: LastSeenAt %v, model %q", got.LastSeenAt, got.Model)
+	if got := getKey(t, s, "T1"); !got.LastSeenAt.Equal(t2) || got.Model != "new model" || got.DeviceState != "locked" {
+		t.Errorf("after update: LastSeenAt %v, model %q, device state %q", got.LastSeenAt, got.Model, got.DeviceState)
 	}
 }
 

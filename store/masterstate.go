@@ -56,7 +56,7 @@ func (tx *Tx) PutMasterState(ctx context.Context, name string, value []byte) err
 // key of its own.
 func (s *Store) HoldsSealedData(ctx context.Context) (bool, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM keys WHERE secret_sealed IS NOT NULL OR code_hash IS NOT NULL)
+	err := s.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM keys WHERE secret_sealed IS NOT NULL OR prev_secret_sealed IS NOT NULL OR code_hash IS NOT NULL)
 		+ (SELECT COUNT(*) FROM master_state WHERE name <> ?)`, StateFingerprint).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("look for sealed data: %w", err)
@@ -64,15 +64,16 @@ func (s *Store) HoldsSealedData(ctx context.Context) (bool, error) {
 	return n > 0, nil
 }
 
-// SealedKeys reads the keys that hold a sealed secret.
+// SealedKeys reads the keys that hold a sealed secret (or a previous one).
 func (tx *Tx) SealedKeys(ctx context.Context) ([]Key, error) {
-	return queryKeys(ctx, tx.tx, `WHERE k.secret_sealed IS NOT NULL ORDER BY k.id`)
+	return queryKeys(ctx, tx.tx, `WHERE k.secret_sealed IS NOT NULL OR k.prev_secret_sealed IS NOT NULL ORDER BY k.id`)
 }
 
-// SetKeySecret replaces a key's sealed secret with the same secret sealed
-// anew (a new master key): the key's version does not change.
-func (tx *Tx) SetKeySecret(ctx context.Context, id int64, sealed []byte) error {
-	res, err := tx.tx.ExecContext(ctx, `UPDATE keys SET secret_sealed = ? WHERE id = ? AND secret_sealed IS NOT NULL`, sealed, id)
+// SetKeySecrets replaces a key's sealed secret and previous secret with the
+// same secrets sealed anew (a new master key; nil: none): the key's version
+// does not change.
+func (tx *Tx) SetKeySecrets(ctx context.Context, id int64, sealed, prev []byte) error {
+	res, err := tx.tx.ExecContext(ctx, `UPDATE keys SET secret_sealed = ?, prev_secret_sealed = ? WHERE id = ?`, nullBytes(sealed), nullBytes(prev), id)
 	if err != nil {
 		return fmt.Errorf("re-seal the secret of key %d: %w", id, err)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"keydesk/app"
 	"keydesk/keys/proto"
-	"keydesk/keys/simkey"
 	"keydesk/ldapsync"
 )
 
@@ -553,7 +552,7 @@ func TestActivationScreenCountsWrongCodes(t *testing.T) {
 	svc := fixture(t, 5)
 	m := newTestModel(t, svc, 100, 40)
 	// KD-0001 is assigned to Person 000000 and plugged in (simulated).
-	sk := simkey.New("KD-0001")
+	sk := newSim(t, "KD-0001")
 	if _, err := svc.KeyConnected(t.Context(), app.Plug{ID: "sim", Kind: "simulated", Place: app.PlaceLocal, Open: func() (proto.Transport, error) { return sk.Plug(), nil }}); err != nil {
 		t.Fatal(err)
 	}
@@ -683,7 +682,7 @@ func TestActivityShowsEachEntryOnce(t *testing.T) {
 // activates the key.
 func TestActivationScreenStandsAlone(t *testing.T) {
 	svc := fixture(t, 5)
-	sk := simkey.New("KD-0001")
+	sk := newSim(t, "KD-0001")
 	if _, err := svc.KeyConnected(t.Context(), app.Plug{ID: "sim", Kind: "simulated", Place: app.PlaceLocal, Open: func() (proto.Transport, error) { return sk.Plug(), nil }}); err != nil {
 		t.Fatal(err)
 	}

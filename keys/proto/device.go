@@ -131,23 +131,36 @@ func (d *Device) Lock(ctx context.Context) error {
 	return nil
 }
 
-// Link gives a blank key its 32-byte master secret. The key sends a fresh
-// one-use P-256 public key (KEY_AGREEMENT); the host answers with its own
-// ephemeral public key and the secret sealed with AES-256-GCM under
-// HKDF-SHA256 of the ECDH shared secret; the key proves receipt with an HMAC
-// under the secret. A recorded LINK replayed later fails: the key's agreement
-// key is used once and changes every time.
-func (d *Device) Link(ctx context.Context, masterSecret []byte) error {
+// Link gives a blank key its 32-byte master secret. The host sends a fresh
+// nonce; the key answers with a fresh one-use P-256 public key
+// (KEY_AGREEMENT), signed with its attestation key over the nonce, and
+// check must accept that evidence before anything is sealed to the key; the
+// host answers with its own ephemeral public key and the secret sealed with
+// AES-256-GCM under HKDF-SHA256 of the ECDH shared secret; the key proves
+// receipt with an HMAC under the secret and signs the whole exchange, which
+// check must accept too. A recorded LINK replayed later fails: the key's
+// agreement key is used once and changes every time. A nil check accepts
+// any key (protocol tests only).
+func (d *Device) Link(ctx context.Context, masterSecret []byte, check Check) error {
 	if len(masterSecret) != MasterSecretSize {
 		return fmt.Errorf("linking the key: master secret is %d bytes, want %d", len(masterSecret), MasterSecretSize)
 	}
+	if check == nil {
+		check = func(Evidence) error { return nil }
+	}
+	nonce := make([]byte, NonceSize)
+	rand.Read(nonce)
 	var ka KeyAgreementResponse
-	if err := d.call(ctx, CmdKeyAgreement, nil, &ka); err != nil {
+	if err := d.call(ctx, CmdKeyAgreement, KeyAgreementRequest{Nonce: nonce}, &ka); err != nil {
 		return fmt.Errorf("linking the key: %w", err)
 	}
 	keyPub, err := ecdh.P256().NewPublicKey(ka.KeyPub)
 	if err != nil {
 		return fmt.Errorf("linking the key: key agreement public key: %w: %w", ErrProtocol, err)
+	}
+	cid := d.CID()
+	if err := check(Evidence{Chain: ka.Chain, Message: AgreementMessage(cid, nonce, ka.KeyPub), Signature: ka.Sig}); err != nil {
+		return fmt.Errorf("linking the key: its key agreement: %w", err)
 	}
 	eph, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
@@ -162,17 +175,20 @@ func (d *Device) Link(ctx context.Context, masterSecret []byte) error {
 	if err != nil {
 		return fmt.Errorf("linking the key: %w", err)
 	}
-	nonce, ct, err := SealLink(lk, ka.KeyPub, hostPub, masterSecret)
+	sealNonce, ct, err := SealLink(lk, ka.KeyPub, hostPub, masterSecret)
 	if err != nil {
 		return fmt.Errorf("linking the key: %w", err)
 	}
 	var resp LinkResponse
-	req := LinkRequest{HostPub: hostPub, KeyPub: ka.KeyPub, Nonce: nonce, Ciphertext: ct}
+	req := LinkRequest{HostPub: hostPub, KeyPub: ka.KeyPub, Nonce: sealNonce, Ciphertext: ct}
 	if err := d.call(ctx, CmdLink, req, &resp); err != nil {
 		return fmt.Errorf("linking the key: %w", err)
 	}
 	if !hmac.Equal(resp.Confirm, LinkConfirm(masterSecret, ka.KeyPub, hostPub)) {
 		return fmt.Errorf("linking the key: the key's confirmation does not match: %w", ErrAuth)
+	}
+	if err := check(Evidence{Chain: ka.Chain, Message: LinkedMessage(cid, nonce, ka.KeyPub, hostPub, resp.Confirm), Signature: resp.Sig}); err != nil {
+		return fmt.Errorf("linking the key: its signature of the link: %w", err)
 	}
 	return nil
 }

@@ -46,6 +46,7 @@ const (
 	CmdVerifyPIN    Command = 0x4D // session: verify the user PIN
 	CmdLock         Command = 0x4E // lock the key
 	CmdWink         Command = 0x4F // blink so a person can tell which key it is
+	CmdAttest       Command = 0x50 // sign the key's serial and state with its attestation key
 )
 
 // KeepaliveProcessing and KeepaliveUserPresence are KEEPALIVE statuses.
@@ -96,6 +97,8 @@ func (c Command) String() string {
 		return "LOCK"
 	case CmdWink:
 		return "WINK"
+	case CmdAttest:
+		return "ATTEST"
 	}
 	return fmt.Sprintf("CMD_0x%02X", byte(c))
 }

@@ -108,7 +108,7 @@ func FuzzClient(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		op, replies := data[0]%4, splitReports(data[1:])
+		op, replies := data[0]%5, splitReports(data[1:])
 		if len(replies) > maxFuzzReplies {
 			replies = replies[:maxFuzzReplies] // bounds the run time (each CHANNEL_BUSY waits)
 		}
@@ -124,11 +124,13 @@ func FuzzClient(f *testing.F) {
 		case 0:
 			_, err = d.Info(ctx)
 		case 1:
-			err = d.Link(ctx, master)
+			err = d.Link(ctx, master, nil)
 		case 2:
 			_, err = d.Auth(ctx, master)
 		case 3:
 			err = d.Wink(ctx)
+		case 4:
+			_, _, err = d.Attest(ctx)
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("operation %d hung until the deadline", op)

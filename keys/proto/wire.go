@@ -127,8 +127,12 @@ type SlotInfo struct {
 // numbers are the protocol: see docs/KEY-PROTOCOL.md.
 type (
 	// KeyAgreementResponse: the key's one-use P-256 public key, uncompressed (65 bytes).
+	// With attestation, the key's chain and its signature over
+	// AgreementMessage.
 	KeyAgreementResponse struct {
-		KeyPub []byte `cbor:"1,keyasint"`
+		KeyPub []byte   `cbor:"1,keyasint"`
+		Chain  [][]byte `cbor:"2,keyasint,omitempty"`
+		Sig    []byte   `cbor:"3,keyasint,omitempty"`
 	}
 	// LinkRequest: the host's P-256 public key, the key's public key it
 	// agreed with, and the AES-256-GCM sealed master secret.
@@ -138,9 +142,11 @@ type (
 		Nonce      []byte `cbor:"3,keyasint"`
 		Ciphertext []byte `cbor:"4,keyasint"`
 	}
-	// LinkResponse: HMAC proof that the key holds the master secret.
+	// LinkResponse: HMAC proof that the key holds the master secret and,
+	// with attestation, the key's signature over LinkedMessage.
 	LinkResponse struct {
 		Confirm []byte `cbor:"1,keyasint"`
+		Sig     []byte `cbor:"2,keyasint,omitempty"`
 	}
 	// ChallengeRequest / ChallengeResponse: 32-byte nonces of both sides.
 	ChallengeRequest struct {

@@ -15,8 +15,11 @@ const FileExt = ".simkey"
 
 // NewInDir creates a blank key with a fresh random serial such as
 // "SIM-4F2A-91C3", saved as DIR/<serial>.simkey (mode 0600), with autosave to
-// that file on.
-func NewInDir(dir string) (*Key, error) {
+// that file on. With a maker it gets an attestation from it naming that
+// serial; with claimed != "" it claims that serial instead (a clone of
+// another key, with an attestation of its own). Without a maker it cannot
+// attest.
+func NewInDir(dir string, m *Maker, claimed string) (*Key, error) {
 	for range 16 {
 		var b [4]byte
 		rand.Read(b[:])
@@ -31,6 +34,16 @@ func NewInDir(dir string) (*Key, error) {
 		}
 		f.Close()
 		k := New(serial)
+		if m != nil {
+			claims := serial
+			if claimed != "" {
+				claims = claimed
+			}
+			if k, err = m.NewKeyClaiming(serial, claims); err != nil {
+				os.Remove(path)
+				return nil, fmt.Errorf("creating a simulated key in %s: %w", dir, err)
+			}
+		}
 		if err := k.Save(path); err != nil {
 			os.Remove(path)
 			return nil, fmt.Errorf("creating a simulated key in %s: %w", dir, err)

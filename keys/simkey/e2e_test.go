@@ -66,9 +66,9 @@ func TestLifecycle(t *testing.T) {
 		{"auth on a blank key", auth(secret(1)), proto.CodeWrongState, nil},
 		{"lock a blank key", func(ctx context.Context) error { return d.Lock(ctx) }, proto.CodeWrongState, nil},
 		{"wink", func(ctx context.Context) error { return d.Wink(ctx) }, 0, nil},
-		{"link", func(ctx context.Context) error { return d.Link(ctx, secret(1)) }, 0, nil},
+		{"link", func(ctx context.Context) error { return d.Link(ctx, secret(1), nil) }, 0, nil},
 		{"info linked", wantInfo(proto.StateLinked, 8, 8, false, ""), 0, nil},
-		{"link a linked key", func(ctx context.Context) error { return d.Link(ctx, secret(2)) }, proto.CodeWrongState, nil},
+		{"link a linked key", func(ctx context.Context) error { return d.Link(ctx, secret(2), nil) }, proto.CodeWrongState, nil},
 		{"auth with a wrong secret", auth(secret(2)), proto.CodeAuthFailed, proto.ErrAuth},
 		{"auth", auth(secret(1)), 0, nil},
 		{"read an empty slot", wantRead(0, false, proto.Credential{}), proto.CodeNotFound, nil},
@@ -116,12 +116,12 @@ func TestLifecycle(t *testing.T) {
 		{"locked: read refused", wantRead(0, false, alice2), proto.CodeLocked, proto.ErrLocked},
 		{"locked: auth still works", auth(secret(1)), 0, nil},
 		{"locked: write refused", func(ctx context.Context) error { return s.WriteCredential(ctx, 1, bob) }, proto.CodeLocked, proto.ErrLocked},
-		{"locked: link refused", func(ctx context.Context) error { return d.Link(ctx, secret(3)) }, proto.CodeWrongState, nil},
+		{"locked: link refused", func(ctx context.Context) error { return d.Link(ctx, secret(3), nil) }, proto.CodeWrongState, nil},
 		{"wink while locked", func(ctx context.Context) error { return d.Wink(ctx) }, 0, nil},
 		{"wipe (allowed while locked)", func(ctx context.Context) error { return s.Wipe(ctx) }, 0, nil},
 		{"info blank again", wantInfo(proto.StateBlank, 8, 8, false, ""), 0, nil},
 		{"session ended by wipe", func(ctx context.Context) error { return s.Commit(ctx, 0) }, 0, proto.ErrClosed},
-		{"link again", func(ctx context.Context) error { return d.Link(ctx, secret(3)) }, 0, nil},
+		{"link again", func(ctx context.Context) error { return d.Link(ctx, secret(3), nil) }, 0, nil},
 		{"old secret refused", auth(secret(1)), proto.CodeAuthFailed, proto.ErrAuth},
 		{"new secret", auth(secret(3)), 0, nil},
 		{"slots are empty", wantRead(0, false, proto.Credential{}), proto.CodeNotFound, nil},
@@ -187,7 +187,7 @@ func TestHostValidation(t *testing.T) {
 		name string
 		do   func(context.Context) error
 	}{
-		{"short master secret for Link", func(ctx context.Context) error { return d.Link(ctx, make([]byte, 16)) }},
+		{"short master secret for Link", func(ctx context.Context) error { return d.Link(ctx, make([]byte, 16), nil) }},
 		{"short master secret for Auth", func(ctx context.Context) error { _, err := d.Auth(ctx, make([]byte, 31)); return err }},
 		{"empty login", func(ctx context.Context) error { return s.WriteCredential(ctx, 0, proto.Credential{Password: "x"}) }},
 		{"password too long", func(ctx context.Context) error {

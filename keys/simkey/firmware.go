@@ -3,6 +3,7 @@ package simkey
 import (
 	"bytes"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -208,7 +209,7 @@ func (k *Key) handle(ch *channel, cid uint32, cmd proto.Command, payload []byte)
 	switch cmd {
 	case proto.CmdPing:
 		return payload, 0
-	case proto.CmdInfo, proto.CmdWink, proto.CmdLock, proto.CmdKeyAgreement:
+	case proto.CmdInfo, proto.CmdWink, proto.CmdLock:
 		if len(payload) != 0 {
 			return nil, proto.CodeInvalidLen
 		}
@@ -222,17 +223,11 @@ func (k *Key) handle(ch *channel, cid uint32, cmd proto.Command, payload []byte)
 	case proto.CmdLock:
 		return nil, k.lock()
 	case proto.CmdKeyAgreement:
-		if k.st.State != proto.StateBlank {
-			return nil, proto.CodeWrongState
-		}
-		priv, err := ecdh.P256().GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, proto.CodeOther
-		}
-		ch.agreement = priv
-		return reply(proto.KeyAgreementResponse{KeyPub: priv.PublicKey().Bytes()})
+		return k.keyAgreement(ch, cid, payload)
+	case proto.CmdAttest:
+		return k.attestCmd(cid, payload)
 	case proto.CmdLink:
-		return k.link(ch, payload)
+		return k.link(ch, cid, payload)
 	case proto.CmdChallenge:
 		return k.challenge(ch, payload)
 	case proto.CmdAuth:
@@ -271,9 +266,67 @@ func (k *Key) lock() proto.ErrorCode {
 	})
 }
 
+// sign signs msg with the attestation key (nil without one).
+func (k *Key) sign(msg []byte) ([]byte, proto.ErrorCode) {
+	if k.attest == nil {
+		return nil, 0
+	}
+	h := sha256.Sum256(msg)
+	sig, err := ecdsa.SignASN1(rand.Reader, k.attest, h[:])
+	if err != nil {
+		return nil, proto.CodeOther
+	}
+	return sig, 0
+}
+
+// attestCmd signs the key's serial and state over the host's nonce. A key
+// without attestation does not know the command.
+func (k *Key) attestCmd(cid uint32, payload []byte) ([]byte, proto.ErrorCode) {
+	if k.attest == nil {
+		return nil, proto.CodeInvalidCmd
+	}
+	var req proto.AttestRequest
+	if proto.Unmarshal(payload, &req) != nil || len(req.Nonce) != proto.NonceSize {
+		return nil, proto.CodeInvalidPar
+	}
+	st := proto.Statement{Serial: k.st.Serial, State: k.st.State, LockedBy: k.st.LockedBy}
+	sig, code := k.sign(proto.AttestMessage(cid, req.Nonce, st))
+	if code != 0 {
+		return nil, code
+	}
+	return reply(proto.AttestResponse{Chain: k.st.AttestChain, Sig: sig, Serial: st.Serial, State: st.State, LockedBy: st.LockedBy})
+}
+
+// keyAgreement makes the channel's one-use agreement key and, with
+// attestation, signs it over the host's nonce (a request without a nonce
+// gets no signature).
+func (k *Key) keyAgreement(ch *channel, cid uint32, payload []byte) ([]byte, proto.ErrorCode) {
+	if k.st.State != proto.StateBlank {
+		return nil, proto.CodeWrongState
+	}
+	var req proto.KeyAgreementRequest
+	if len(payload) > 0 && (proto.Unmarshal(payload, &req) != nil || len(req.Nonce) != proto.NonceSize) {
+		return nil, proto.CodeInvalidPar
+	}
+	priv, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, proto.CodeOther
+	}
+	ch.agreement, ch.nonce = priv, req.Nonce
+	resp := proto.KeyAgreementResponse{KeyPub: priv.PublicKey().Bytes()}
+	if req.Nonce != nil && k.attest != nil {
+		sig, code := k.sign(proto.AgreementMessage(cid, req.Nonce, resp.KeyPub))
+		if code != 0 {
+			return nil, code
+		}
+		resp.Chain, resp.Sig = k.st.AttestChain, sig
+	}
+	return reply(resp)
+}
+
 // link takes the master secret: only on a blank key, only with the one-use
 // agreement key of this channel (anything else is a replay).
-func (k *Key) link(ch *channel, payload []byte) ([]byte, proto.ErrorCode) {
+func (k *Key) link(ch *channel, cid uint32, payload []byte) ([]byte, proto.ErrorCode) {
 	if k.st.State != proto.StateBlank {
 		return nil, proto.CodeWrongState
 	}
@@ -281,8 +334,8 @@ func (k *Key) link(ch *channel, payload []byte) ([]byte, proto.ErrorCode) {
 	if proto.Unmarshal(payload, &req) != nil {
 		return nil, proto.CodeInvalidPar
 	}
-	agreement := ch.agreement
-	ch.agreement = nil // used once, whatever happens
+	agreement, nonce := ch.agreement, ch.nonce
+	ch.agreement, ch.nonce = nil, nil // used once, whatever happens
 	if agreement == nil || !bytes.Equal(req.KeyPub, agreement.PublicKey().Bytes()) {
 		return nil, proto.CodeReplay
 	}
@@ -306,13 +359,20 @@ func (k *Key) link(ch *channel, payload []byte) ([]byte, proto.ErrorCode) {
 		return nil, proto.CodeInvalidPar
 	}
 	if code := k.mutate(func(s *state) proto.ErrorCode {
-		*s = blankState(s.Serial, len(s.Slots))
+		*s = s.blanked()
 		s.State, s.Master = proto.StateLinked, master
 		return 0
 	}); code != 0 {
 		return nil, code
 	}
-	return reply(proto.LinkResponse{Confirm: proto.LinkConfirm(master, req.KeyPub, req.HostPub)})
+	resp := proto.LinkResponse{Confirm: proto.LinkConfirm(master, req.KeyPub, req.HostPub)}
+	if nonce != nil && k.attest != nil {
+		var code proto.ErrorCode
+		if resp.Sig, code = k.sign(proto.LinkedMessage(cid, nonce, req.KeyPub, req.HostPub, resp.Confirm)); code != 0 {
+			return nil, code
+		}
+	}
+	return reply(resp)
 }
 
 func (k *Key) challenge(ch *channel, payload []byte) ([]byte, proto.ErrorCode) {
@@ -402,7 +462,7 @@ func (k *Key) sessionOp(s *session, cmd proto.Command, pt []byte) ([]byte, proto
 		return reply(resp)
 	case proto.CmdWipe:
 		if code := k.mutate(func(s *state) proto.ErrorCode {
-			*s = blankState(s.Serial, len(s.Slots))
+			*s = s.blanked()
 			return 0
 		}); code != 0 {
 			return nil, code

@@ -37,7 +37,7 @@ func linked(t *testing.T) (*simkey.Key, *proto.Device, *simkey.Tap, *proto.Sessi
 	t.Helper()
 	k := simkey.New("SIM-TEST-0001")
 	d, tap := open(t, k, simkey.TapHooks{})
-	if err := d.Link(ctxT(t), secret(1)); err != nil {
+	if err := d.Link(ctxT(t), secret(1), nil); err != nil {
 		t.Fatalf("Link: %v", err)
 	}
 	s, err := d.Auth(ctxT(t), secret(1))

@@ -11,6 +11,8 @@ package simkey
 
 import (
 	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/x509"
 	"fmt"
 	"sync"
 	"time"
@@ -31,8 +33,9 @@ const maxChannels = 16
 
 // Key is one simulated key. It is safe for concurrent use.
 type Key struct {
-	mu sync.Mutex
-	st state // persistent
+	mu     sync.Mutex
+	st     state             // persistent
+	attest *ecdsa.PrivateKey // st.AttestKey, parsed; nil: the key cannot attest
 
 	autosave string
 	delay    time.Duration
@@ -52,6 +55,7 @@ type Key struct {
 // channel is the per-channel volatile state.
 type channel struct {
 	agreement *ecdh.PrivateKey // one-use KEY_AGREEMENT key
+	nonce     []byte           // the host's nonce sent with it
 	challenge *challenge       // one-use CHALLENGE nonces
 	session   *session
 }
@@ -72,10 +76,40 @@ func New(serial string) *Key { return newKey(blankState(serial, DefaultSlots)) }
 func newKey(st state) *Key {
 	return &Key{
 		st:        st,
+		attest:    parseAttestKey(st.AttestKey),
 		pipes:     map[*pipe]struct{}{},
 		unplugged: make(chan struct{}),
 		channels:  map[uint32]*channel{},
 	}
+}
+
+func parseAttestKey(der []byte) *ecdsa.PrivateKey {
+	if der == nil {
+		return nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil
+	}
+	ek, _ := k.(*ecdsa.PrivateKey)
+	return ek
+}
+
+// AttestationChain is the key's attestation certificate chain (public):
+// nil for a key that cannot attest.
+func (k *Key) AttestationChain() [][]byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([][]byte(nil), k.st.AttestChain...)
+}
+
+// PresentChain makes the key present chain as its attestation chain while
+// it keeps signing with its own attestation key: a test aid for a clone
+// that copied another key's (public) certificate.
+func (k *Key) PresentChain(chain [][]byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.st.AttestChain = chain
 }
 
 // Load reads a key written by Save. Autosave is off until SetAutoSave.

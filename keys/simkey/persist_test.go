@@ -72,14 +72,14 @@ func TestSaveLoad(t *testing.T) {
 
 func TestDirAndAutoSave(t *testing.T) {
 	dir := t.TempDir()
-	k, err := simkey.NewInDir(dir)
+	k, err := simkey.NewInDir(dir, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !regexp.MustCompile(`^SIM-[0-9A-F]{4}-[0-9A-F]{4}$`).MatchString(k.Serial()) {
 		t.Fatalf("serial %q", k.Serial())
 	}
-	k2, err := simkey.NewInDir(dir)
+	k2, err := simkey.NewInDir(dir, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestDirAndAutoSave(t *testing.T) {
 
 	// every change is on disk at once
 	d, _ := open(t, k, simkey.TapHooks{})
-	if err := d.Link(ctxT(t), secret(5)); err != nil {
+	if err := d.Link(ctxT(t), secret(5), nil); err != nil {
 		t.Fatal(err)
 	}
 	s, err := d.Auth(ctxT(t), secret(5))
@@ -127,7 +127,7 @@ func TestAutoSaveFailure(t *testing.T) {
 	k := simkey.New("SIM-NOSAVE")
 	k.SetAutoSave(filepath.Join(t.TempDir(), "missing-dir", "k.simkey"))
 	d, _ := open(t, k, simkey.TapHooks{})
-	if err := d.Link(ctxT(t), secret(1)); keyCode(err) != proto.CodeOther {
+	if err := d.Link(ctxT(t), secret(1), nil); keyCode(err) != proto.CodeOther {
 		t.Fatalf("Link without storage: %v, want CodeOther", err)
 	}
 	if i := info(t, d); i.State != proto.StateBlank {
@@ -135,7 +135,7 @@ func TestAutoSaveFailure(t *testing.T) {
 	}
 	good := filepath.Join(t.TempDir(), "k.simkey")
 	k.SetAutoSave(good)
-	if err := d.Link(ctxT(t), secret(1)); err != nil {
+	if err := d.Link(ctxT(t), secret(1), nil); err != nil {
 		t.Fatalf("Link with working autosave: %v", err)
 	}
 	s, err := d.Auth(ctxT(t), secret(1))

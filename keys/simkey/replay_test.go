@@ -74,7 +74,7 @@ func TestReplayedLinkRefused(t *testing.T) {
 			k := simkey.New("SIM-REPLAY")
 			d, tap := open(t, k, simkey.TapHooks{})
 			tap.Reset()
-			if err := d.Link(ctxT(t), secret(1)); err != nil {
+			if err := d.Link(ctxT(t), secret(1), nil); err != nil {
 				t.Fatal(err)
 			}
 			ka := message(t, tap.Written(), proto.CmdKeyAgreement)
@@ -107,7 +107,7 @@ func TestLinkOnLinkedKeyRefused(t *testing.T) {
 	if _, err := raw(t, tap, link); keyCode(err) != proto.CodeWrongState {
 		t.Fatalf("LINK replayed on a linked key: %v, want wrong state", err)
 	}
-	if err := d.Link(ctxT(t), secret(9)); keyCode(err) != proto.CodeWrongState {
+	if err := d.Link(ctxT(t), secret(9), nil); keyCode(err) != proto.CodeWrongState {
 		t.Fatalf("LINK on a linked key: %v, want wrong state", err)
 	}
 	if _, err := d.Auth(ctxT(t), secret(1)); err != nil {

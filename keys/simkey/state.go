@@ -16,7 +16,7 @@ const (
 	Model        = "KeyDesk Sim"
 	Firmware     = "1.0.0"
 	DefaultSlots = 8
-	fileVersion  = 1
+	fileVersion  = 2 // 2: attestation; version 1 files (no attestation) still load
 )
 
 // state is what the key keeps in "flash": everything that survives an
@@ -32,6 +32,11 @@ type state struct {
 	PINHash    []byte           `json:"pin_hash,omitempty"`
 	PINRetries int              `json:"pin_retries"`
 	Slots      []slot           `json:"slots"`
+	// The attestation key (PKCS#8) and its certificate chain (DER, the
+	// attestation certificate first); none for a key that cannot attest.
+	// They survive WIPE and LINK: they are the key's identity.
+	AttestKey   []byte   `json:"attest_key,omitempty"`
+	AttestChain [][]byte `json:"attest_chain,omitempty"`
 }
 
 type slot struct {
@@ -54,6 +59,14 @@ func blankState(serial string, slots int) state {
 		PINRetries: proto.MaxPINRetries,
 		Slots:      make([]slot, slots),
 	}
+}
+
+// blanked is the state after WIPE: blank, with the same serial, slots and
+// attestation.
+func (s state) blanked() state {
+	b := blankState(s.Serial, len(s.Slots))
+	b.AttestKey, b.AttestChain = s.AttestKey, s.AttestChain
+	return b
 }
 
 func (s state) clone() state {
@@ -87,8 +100,12 @@ func (s state) freeSlots() int {
 // check validates a state read from a file. Messages never quote secrets.
 func (s state) check() error {
 	switch {
-	case s.Version != fileVersion:
+	case s.Version != 1 && s.Version != fileVersion:
 		return fmt.Errorf("file version %d, want %d", s.Version, fileVersion)
+	case (s.AttestKey == nil) != (len(s.AttestChain) == 0):
+		return errors.New("an attestation key without its certificate, or the reverse")
+	case s.AttestKey != nil && parseAttestKey(s.AttestKey) == nil:
+		return errors.New("an attestation key that is not a P-256 key")
 	case s.Serial == "":
 		return errors.New("no serial")
 	case !s.State.Valid():

@@ -91,7 +91,7 @@ func TestUnplugMidExchange(t *testing.T) {
 			k := simkey.New("SIM-UNPLUG")
 			h := &armed{}
 			d, _ := open(t, k, h.hooks())
-			if err := d.Link(ctxT(t), secret(1)); err != nil {
+			if err := d.Link(ctxT(t), secret(1), nil); err != nil {
 				t.Fatal(err)
 			}
 			s, err := d.Auth(ctxT(t), secret(1))

@@ -2,6 +2,7 @@ package simkey
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,29 +25,52 @@ const unpluggedExt = ".unplugged"
 // tells a device.Sink about them as a USB port would.
 type Dir struct {
 	path   string
+	maker  *Maker
 	loaded map[string]*Key // by file path, while plugged in
 }
 
 // NewDir is the simulated keys of the directory at path (created 0700 if
-// missing).
+// missing), with the directory's simulation maker CA (created the first
+// time: MakerCertFile).
 func NewDir(path string) (*Dir, error) {
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return nil, fmt.Errorf("create the simulated key directory: %w", err)
 	}
-	return &Dir{path: path, loaded: map[string]*Key{}}, nil
+	m, err := LoadOrCreateMaker(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Dir{path: path, maker: m, loaded: map[string]*Key{}}, nil
 }
+
+// Maker is the directory's simulation maker CA, whose keys the demo and
+// --sim-keys trust.
+func (d *Dir) Maker() *Maker { return d.maker }
 
 // Path is the directory.
 func (d *Dir) Path() string { return d.path }
 
-// New creates a blank key in the directory and returns its serial; the
-// watcher plugs it in.
+// New creates a blank key in the directory, attested by the directory's
+// maker, and returns its serial; the watcher plugs it in.
 func (d *Dir) New() (string, error) {
-	k, err := NewInDir(d.path)
+	k, err := NewInDir(d.path, d.maker, "")
 	if err != nil {
 		return "", err
 	}
 	return k.Serial(), nil
+}
+
+// NewClaiming creates a key that claims serial claimed but whose
+// attestation (from the directory's maker) names its own serial, which is
+// returned (its file is <own serial>.simkey): a clone, for showing that
+// KeyDesk refuses one.
+func (d *Dir) NewClaiming(claimed string) (string, error) {
+	k, err := NewInDir(d.path, d.maker, claimed)
+	if err != nil {
+		return "", err
+	}
+	b, _ := x509.ParseCertificate(k.AttestationChain()[0])
+	return b.Subject.SerialNumber, nil
 }
 
 // SetPlugged plugs a key in or out by renaming its file, which the watcher
