@@ -96,7 +96,7 @@ var operations = map[string]operation{
 		return err
 	}},
 	"NewSimulatedKey": {PermKeyAdd, func(ctx context.Context, s *Service, a Actor) error {
-		_, err := s.NewSimulatedKey(ctx, a)
+		_, err := s.NewSimulatedKey(ctx, a, "")
 		return err
 	}},
 	"SetSimulatedKeyPlugged": {PermKeyAdd, func(ctx context.Context, s *Service, a Actor) error {

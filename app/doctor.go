@@ -78,5 +78,33 @@ func (s *Service) Doctor(ctx context.Context, a Actor) (DoctorReport, error) {
 		db = append(db, ldapsync.Check{Name: "audit log", Status: ldapsync.CheckPass, Detail: fmt.Sprintf("%d entries, chain intact", ar.Entries)})
 	}
 	rep.Sections = append(rep.Sections, DoctorSection{Title: "database", Checks: db})
+	rep.Sections = append(rep.Sections, DoctorSection{Title: "keys", Checks: s.keyTrustChecks(ctx)})
 	return rep, nil
+}
+
+// keyTrustChecks say which makers' keys KeyDesk trusts and whether a key
+// must prove its serial.
+func (s *Service) keyTrustChecks(ctx context.Context) []ldapsync.Check {
+	var out []ldapsync.Check
+	if names := s.trustedMakers().Names(); len(names) == 0 {
+		out = append(out, ldapsync.Check{Name: "trusted makers", Status: ldapsync.CheckWarn, Detail: "no key maker's CA is trusted: no key can prove its serial, so every key is refused",
+			Fix: "add the PEM file of your keys' maker CA to [keys] trusted_makers"})
+	} else {
+		out = append(out, ldapsync.Check{Name: "trusted makers", Status: ldapsync.CheckPass, Detail: strings.Join(names, "; ")})
+	}
+	if s.requireAttestation() {
+		out = append(out, ldapsync.Check{Name: "attestation", Status: ldapsync.CheckPass, Detail: "required: a key proves its serial with a trusted maker's attestation before KeyDesk believes anything it says"})
+	} else {
+		out = append(out, ldapsync.Check{Name: "attestation", Status: ldapsync.CheckWarn,
+			Detail: "NOT REQUIRED ([keys] require_attestation = false): a device that cannot attest is taken for the key whose serial it claims; a clone of such a key cannot be told from it, and its word that it is blank returns a withdrawn key to stock",
+			Fix:    "set require_attestation = true once every key in use can attest"})
+	}
+	switch n, err := s.st.UnattestedKeys(ctx); {
+	case err != nil:
+		out = append(out, ldapsync.Check{Name: "keys without attestation", Status: ldapsync.CheckFail, Detail: err.Error()})
+	case n > 0:
+		out = append(out, ldapsync.Check{Name: "keys without attestation", Status: ldapsync.CheckWarn, Detail: fmt.Sprintf("%d keys were registered without attestation", n),
+			Fix: "replace them with keys that attest: `keydesk keys --json` lists them (\"attestation\": \"unattested\")"})
+	}
+	return out
 }

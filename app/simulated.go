@@ -11,6 +11,9 @@ import (
 // service as any key does, through device.Sink.
 type SimulatedKeys interface {
 	New() (serial string, err error)
+	// NewClaiming makes a clone: a key that claims serial claimed, with an
+	// attestation of its own naming its own serial (returned).
+	NewClaiming(claimed string) (serial string, err error)
 	SetPlugged(serial string, in bool) error
 }
 
@@ -18,19 +21,27 @@ type SimulatedKeys interface {
 var errNoSimulatedKeys = errors.New("no simulated keys here: start KeyDesk with --sim-keys DIR, or use keydesk demo")
 
 // NewSimulatedKey creates a blank simulated key; its watcher plugs it in,
-// and KeyDesk registers it as Ready.
-func (s *Service) NewSimulatedKey(ctx context.Context, a Actor) (string, error) {
+// and KeyDesk registers it as Ready. With claim != "" it is a clone that
+// claims that serial (a test aid: KeyDesk refuses it as unverified).
+func (s *Service) NewSimulatedKey(ctx context.Context, a Actor, claim string) (string, error) {
 	if err := s.authorize(ctx, a, PermKeyAdd, "keys:simulated"); err != nil {
 		return "", err
 	}
 	if s.simulated == nil {
 		return "", errNoSimulatedKeys
 	}
-	serial, err := s.simulated.New()
+	newKey := s.simulated.New
+	if claim != "" {
+		if _, err := normalizeSerial(claim); err != nil {
+			return "", err
+		}
+		newKey = func() (string, error) { return s.simulated.NewClaiming(claim) }
+	}
+	serial, err := newKey()
 	if err != nil {
 		return "", fmt.Errorf("new simulated key: %w", err)
 	}
-	s.log.Info("simulated key created", "serial", serial, "actor", a.Name)
+	s.log.Info("simulated key created", "serial", serial, "claims", claim, "actor", a.Name)
 	return serial, nil
 }
 

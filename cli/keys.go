@@ -96,8 +96,13 @@ simulated key file in DIR counts as plugged in.`,
 
 func printKeys(g *globals, ks []app.KeyView) {
 	tw := table(g.stdout)
-	fmt.Fprintln(tw, "SERIAL\tSTATUS\tREASON\tOWNER\tLAST SEEN\tPLUGGED")
+	fmt.Fprintln(tw, "SERIAL\tSTATUS\tREASON\tOWNER\tLAST SEEN\tPLUGGED\tATTESTATION")
+	var unverified []app.KeyView
 	for _, k := range ks {
+		if k.Status == app.StatusUnverifiedDevice {
+			unverified = append(unverified, k)
+			continue
+		}
 		seen, plugged := "-", ""
 		if k.LastSeen != nil {
 			seen = k.LastSeen.Local().Format("2006-01-02 15:04")
@@ -109,10 +114,17 @@ func printKeys(g *globals, ks []app.KeyView) {
 		if owner == "" {
 			owner = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sanitize.Text(k.Serial), k.Status, k.Reason, sanitize.Text(owner), seen, plugged)
+		att := k.Attestation
+		if k.Attestation == "verified" {
+			att += " " + k.AttestationKey
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sanitize.Text(k.Serial), k.Status, k.Reason, sanitize.Text(owner), seen, plugged, att)
 	}
 	tw.Flush()
-	fmt.Fprintf(g.stdout, "%d keys\n", len(ks))
+	fmt.Fprintf(g.stdout, "%d keys\n", len(ks)-len(unverified))
+	for _, u := range unverified {
+		fmt.Fprintf(g.stdout, "UNVERIFIED DEVICE plugged in, claiming serial %s: %s\n", sanitize.Text(u.Serial), sanitize.Text(u.Unverified))
+	}
 }
 
 // printCode shows a newly issued activation code, once, with its real expiry.
@@ -265,19 +277,32 @@ global flag --sim-keys DIR every key file in DIR counts as plugged in.`,
 			return g.withSession(fn)(cmd, args)
 		}
 	}
+	var claim string
 	newCmd := &cobra.Command{
-		Use:   "new --dir DIR",
+		Use:   "new --dir DIR [--claim-serial SERIAL]",
 		Short: "Create a blank simulated key in DIR and print its serial",
-		Args:  cobra.NoArgs,
+		Long: `New creates a blank simulated key in DIR, with an attestation from DIR's
+simulation maker CA (maker-ca.pem, which --sim-keys DIR trusts), and prints its
+serial. It is plugged in from then on (its file is DIR/SERIAL.simkey).
+
+--claim-serial SERIAL makes a clone for showing that KeyDesk refuses one: a key
+that claims SERIAL but whose attestation names its own serial (printed). Plugged
+in, it is shown as an unverified device and nothing about key SERIAL changes.`,
+		Args: cobra.NoArgs,
 		RunE: withDir(func(cmd *cobra.Command, _ []string, s *session) error {
-			serial, err := s.svc.NewSimulatedKey(cmd.Context(), s.actor)
+			serial, err := s.svc.NewSimulatedKey(cmd.Context(), s.actor, claim)
 			if err != nil {
 				return err
+			}
+			if claim != "" {
+				fmt.Fprintf(g.stdout, "%s (claims serial %s)\n", serial, sanitize.Text(claim))
+				return nil
 			}
 			fmt.Fprintln(g.stdout, serial)
 			return nil
 		}),
 	}
+	newCmd.Flags().StringVar(&claim, "claim-serial", "", "make a clone that claims this serial (a test aid)")
 	readCmd := &cobra.Command{
 		Use:   "read SERIAL --dir DIR",
 		Short: "Print what a simulated key holds, read through the protocol with KeyDesk's secret for it",
@@ -290,6 +315,14 @@ global flag --sim-keys DIR every key file in DIR counts as plugged in.`,
 			}
 			fmt.Fprintf(g.stdout, "serial:    %s\nmodel:     %s\nfirmware:  %s\nstate:     %s\nslots:     %d (%d free)\n",
 				sanitize.Text(c.Info.Serial), sanitize.Text(c.Info.Model), sanitize.Text(c.Info.Firmware), sanitize.Text(string(c.Info.State)), c.Info.Slots, c.Info.FreeSlots)
+			switch c.Identity {
+			case "unverified":
+				fmt.Fprintf(g.stdout, "identity:  UNVERIFIED: %s\n", sanitize.Text(c.Why))
+			case "unattested":
+				fmt.Fprintln(g.stdout, "identity:  no attestation (accepted: require_attestation = false)")
+			default:
+				fmt.Fprintf(g.stdout, "identity:  attested by %s, attestation key %s\n", sanitize.Text(c.Maker), c.AttestationKey)
+			}
 			switch {
 			case c.Info.State == "blank":
 			case !c.Owned:

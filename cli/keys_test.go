@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -124,5 +125,75 @@ func TestRekeyFromTheCommandLine(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data, "master.key")); err == nil {
 		t.Error("a new master key was created")
+	}
+}
+
+// TestACloneIsRefusedFromTheCommandLine: a script makes a clone that claims
+// a real key's serial (keys simulate new --claim-serial); plugged in, it is
+// listed, in JSON too, and audited as an unverified device, and the real key
+// is untouched. doctor says which makers are trusted and is loud about
+// attestation not being required.
+func TestACloneIsRefusedFromTheCommandLine(t *testing.T) {
+	home := isolate(t)
+	dir := t.TempDir()
+	must := func(args ...string) (string, string) {
+		t.Helper()
+		code, out, errOut := runCLIIn(t, "", args...)
+		if code != 0 {
+			t.Fatalf("keydesk %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+		return out, errOut
+	}
+	out, _ := must("keys", "simulate", "new", "--dir", dir)
+	real := strings.TrimSpace(out)
+	must("--sim-keys", dir, "keys") // registers and pins the real key
+	os.Rename(filepath.Join(dir, real+".simkey"), filepath.Join(dir, real+".simkey.unplugged"))
+	out, _ = must("keys", "simulate", "new", "--dir", dir, "--claim-serial", real)
+	m := regexp.MustCompile(`^(SIM-\S+) \(claims serial ` + real + `\)\n$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("simulate new --claim-serial printed %q", out)
+	}
+	clone := m[1]
+	out, errOut := must("--sim-keys", dir, "keys")
+	why := "it claims serial " + real + ", but its attestation certificate names " + clone
+	if !strings.Contains(out, "UNVERIFIED DEVICE plugged in, claiming serial "+real+": "+why) || !strings.Contains(errOut, "did not prove it") {
+		t.Errorf("keys does not show the clone as unverified:\n%s\n%s", out, errOut)
+	}
+	if !regexp.MustCompile(real + `\s+ready\s+-\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+verified [0-9a-f]{16}\n`).MatchString(out) {
+		t.Errorf("the real key is not listed ready, unplugged and verified:\n%s", out)
+	}
+	out, _ = must("--sim-keys", dir, "keys", "--json")
+	var ks []map[string]any
+	if err := json.Unmarshal([]byte(out), &ks); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, k := range ks {
+		if k["status"] == "unverified-device" && k["serial"] == real && strings.Contains(k["unverified"].(string), why) {
+			found = true
+		}
+		if k["status"] == "ready" && k["serial"] == real && (k["plugged_in"] != false || k["attestation"] != "verified") {
+			t.Errorf("the real key in JSON: %v", k)
+		}
+	}
+	if !found {
+		t.Errorf("keys --json does not list the unverified device:\n%s", out)
+	}
+	if out, _ := must("audit", "export"); !strings.Contains(out, `"action":"key.unverified-device"`) || !strings.Contains(out, clone) {
+		t.Errorf("the audit log does not record the unverified device")
+	}
+
+	// doctor: the makers trusted, and attestation not required, loudly.
+	cfg := filepath.Join(home, "keydesk.toml")
+	writeFile(t, cfg, "[keys]\nrequire_attestation = false\ntrusted_makers = [\""+filepath.Join(dir, "maker-ca.pem")+"\"]\n", 0o600)
+	_, out, _ = runCLIIn(t, "", "--config", cfg, "doctor")
+	for _, want := range []string{"KeyDesk Simulation Maker CA", "NOT REQUIRED ([keys] require_attestation = false)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor does not say %q:\n%s", want, out)
+		}
+	}
+	writeFile(t, cfg, "[keys]\ntrusted_makers = [\""+filepath.Join(dir, "missing.pem")+"\"]\n", 0o600)
+	if code, _, errOut := runCLIIn(t, "", "--config", cfg, "keys"); code == 0 || !strings.Contains(errOut, "trusted_makers") || !strings.Contains(errOut, "missing.pem") {
+		t.Errorf("a missing maker file: exit %d, %q", code, errOut)
 	}
 }

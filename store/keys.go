@@ -364,3 +364,12 @@ func listKeys(ctx context.Context, q querier, where string, args ...any) ([]KeyV
 func (s *Store) TouchKeySeen(ctx context.Context, serial string, at time.Time, state string) error {
 	return s.Update(ctx, func(tx *Tx) error { return tx.TouchKeySeen(ctx, serial, at, state) })
 }
+
+// UnattestedKeys counts the keys registered without attestation.
+func (s *Store) UnattestedKeys(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE attest_maker = ?`, AttestUnattested).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count keys without attestation: %w", err)
+	}
+	return n, nil
+}

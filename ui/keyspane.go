@@ -139,7 +139,7 @@ func newKeysPane(c *Common) *keysPane {
 			Applies: simulated,
 			Run: func() tea.Cmd {
 				return func() tea.Msg {
-					serial, err := svc.NewSimulatedKey(ctx, actor)
+					serial, err := svc.NewSimulatedKey(ctx, actor, "")
 					return keyOpMsg{what: "new simulated key", serial: serial, err: err}
 				}
 			}},
@@ -273,6 +273,8 @@ func (p *keysPane) event(e app.Event) tea.Cmd {
 			return tea.Batch(p.reload(), func() tea.Msg { return openDialogMsg{d: d, ifIdle: true} })
 		case e.Status == string(keylife.StatusSuspended) || e.Status == string(keylife.StatusLocked):
 			return tea.Batch(p.reload(), notify("key %s is %s: it must be unlocked (with a new code) before it can be activated", shown, e.Status))
+		case e.Status == app.StatusUnverifiedDevice:
+			return tea.Batch(p.reload(), notify("a device claiming to be key %s did not prove it: it is not that key, and nothing about key %s changed", shown, shown))
 		}
 		return p.reload()
 	case app.KeyProblem:
@@ -358,6 +360,8 @@ func (p *keysPane) View() string {
 		switch {
 		case i == p.list.cursor && p.focused:
 			line = st.Selected.Render(line)
+		case kv.Status == app.StatusUnverifiedDevice:
+			line = st.Err.Render(line)
 		case kv.Status == string(keylife.StatusCompromised) || kv.Status == string(keylife.StatusDeactivated):
 			line = st.Dim.Render(line)
 		}
@@ -367,6 +371,9 @@ func (p *keysPane) View() string {
 }
 
 func keyStatus(k app.KeyView) string {
+	if k.Status == app.StatusUnverifiedDevice {
+		return "UNVERIFIED device"
+	}
 	if k.Reason != "" {
 		return k.Status + " (" + k.Reason + ")"
 	}
@@ -388,6 +395,13 @@ func (k keyItem) DetailLines(c *Common, cw int) []string {
 	kv, now := k.k, c.Now()
 	var out []string
 	add := func(label, value string) { out = append(out, wrapField(c, label, value, cw)...) }
+	if kv.Status == app.StatusUnverifiedDevice {
+		add("Device", "claims serial "+sanitize.Text(kv.Serial))
+		add("Status", c.Styles.Err.Render("UNVERIFIED: it is not that key"))
+		add("Why", sanitize.Text(kv.Unverified))
+		add("Plugged", "since "+relTime(kv.StatusChangedAt, now))
+		return append(out, "", c.Styles.Dim.Render("Nothing about the key it claims to be changes. Unplug it."))
+	}
 	add("Serial", sanitize.Text(kv.Serial))
 	add("Status", keyStatus(kv))
 	if kv.Owner != "" {
@@ -402,7 +416,19 @@ func (k keyItem) DetailLines(c *Common, cw int) []string {
 	}
 	add("Plugged", plugged)
 	if kv.LastSeen != nil {
-		add("Seen", relTime(*kv.LastSeen, now))
+		seen := relTime(*kv.LastSeen, now)
+		if kv.DeviceState != "" {
+			seen += ", reporting " + sanitize.Text(kv.DeviceState)
+		}
+		add("Seen", seen)
+	}
+	switch kv.Attestation {
+	case "verified":
+		add("Identity", "attested by "+sanitize.Text(kv.Maker)+", attestation key "+kv.AttestationKey)
+	case "unattested":
+		add("Identity", c.Styles.Warn.Render("no attestation (require_attestation = false)"))
+	default:
+		add("Identity", "not proved yet: plug it in")
 	}
 	if kv.CodeExpiresAt != nil {
 		add("Code", fmt.Sprintf("expires %s, %d wrong attempts", relTime(*kv.CodeExpiresAt, now), kv.CodeAttempts))

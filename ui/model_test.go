@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -729,5 +730,42 @@ func TestActivationScreenStandsAlone(t *testing.T) {
 	drive(cmd)
 	if d != nil || len(notices) == 0 || notices[len(notices)-1] != "key KD-0001 is active" {
 		t.Errorf("after the right code: screen %v, notices %q", d, notices)
+	}
+}
+
+// TestAnUnverifiedDeviceIsShownAsSuch: a device that claims a key's serial
+// without proving it appears in the Keys pane as an unverified device (not
+// as the key), with why in the details, and the console says so.
+func TestAnUnverifiedDeviceIsShownAsSuch(t *testing.T) {
+	svc := fixture(t, 5)
+	m := newTestModel(t, svc, 120, 40)
+	clone, err := testMaker(t).NewKeyClaiming("KD-CLONE", "KD-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.KeyConnected(t.Context(), app.Plug{ID: "sim:clone", Kind: "simulated", Place: app.PlaceLocal, Open: func() (proto.Transport, error) { return clone.Plug(), nil }})
+	if !errors.Is(err, app.ErrUnverifiedDevice) {
+		t.Fatalf("plugging the clone: %v", err)
+	}
+	m = press(t, m, eventMsg{app.KeyPlugged{Serial: "KD-0001", Place: app.PlaceLocal, PluggedIn: true, Status: app.StatusUnverifiedDevice}})
+	if !strings.Contains(m.message, "did not prove it") || m.dialog != nil {
+		t.Errorf("message %q, dialog %v: want a warning and no activation screen", m.message, m.dialog)
+	}
+	m = press(t, m, keyTab)
+	p := m.keysPane()
+	for range len(p.keys) {
+		if p.current().Status == app.StatusUnverifiedDevice {
+			break
+		}
+		m = press(t, m, keys("j"))
+	}
+	v := m.View()
+	if k := p.current(); k.Status != app.StatusUnverifiedDevice || k.Serial != "KD-0001" {
+		t.Fatalf("no unverified device row in the Keys pane:\n%s", v)
+	}
+	for _, want := range []string{"UNVERIFIED device", "claims serial KD-0001", "attestation certificate names KD-CLONE"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("the console does not show %q:\n%s", want, v)
+		}
 	}
 }
