@@ -248,24 +248,11 @@ func (s *Service) checkCode(ctx context.Context, a Actor, serial string, code ke
 // holding the secret from before an unlock, or locked by its PIN, is wiped
 // and linked), and the step is recorded.
 func (s *Service) giveSecret(ctx context.Context, a Actor, k *store.Key, prog *store.Activation, checked bool, now time.Time) error {
-	cur, prev, err := s.keySecrets(ctx, k)
-	if err != nil {
-		return err
-	}
-	defer clear(cur)
-	defer clear(prev)
-	if cur == nil {
+	if k.SecretSealed == nil {
 		return fmt.Errorf("key %s has no secret to give: withdraw it and assign it again", k.Serial)
 	}
 	var how string // how the key got (or proved) its secret
-	err = s.withDevice(ctx, k.Serial, func(ctx context.Context, d *proto.Device) error {
-		pr, err := s.identify(ctx, d)
-		if err != nil {
-			return err
-		}
-		if err := requireProof(pr, k); err != nil {
-			return err
-		}
+	err := s.withProvenKey(ctx, k, func(ctx context.Context, d *proto.Device, pr proof, cur, prev []byte) error {
 		state, sess, err := probeDevice(ctx, d, pr.state, cur, prev)
 		if err != nil {
 			return err

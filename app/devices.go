@@ -381,6 +381,29 @@ func authWithEither(ctx context.Context, d *proto.Device, secrets ...[]byte) (*p
 	return nil, err
 }
 
+// withProvenKey holds one conversation with plugged-in key k in which the
+// device first proves it is k (a fresh attestation: see identify); fn gets
+// what it proved and k's secrets (the current one, and the one from before
+// an unlock; nil when none), which are cleared afterwards.
+func (s *Service) withProvenKey(ctx context.Context, k *store.Key, fn func(ctx context.Context, d *proto.Device, pr proof, cur, prev []byte) error) error {
+	cur, prev, err := s.keySecrets(ctx, k)
+	if err != nil {
+		return err
+	}
+	defer clear(cur)
+	defer clear(prev)
+	return s.withDevice(ctx, k.Serial, func(ctx context.Context, d *proto.Device) error {
+		pr, err := s.identify(ctx, d)
+		if err != nil {
+			return err
+		}
+		if err := requireProof(pr, k); err != nil {
+			return err
+		}
+		return fn(ctx, d, pr, cur, prev)
+	})
+}
+
 // wipeKey wipes a Deactivated key that is plugged in and returns it to
 // Ready. In one conversation the device proves it is the key (a fresh
 // attestation) and, unless it proved it is blank, proves it holds the key's
@@ -391,21 +414,8 @@ func (s *Service) wipeKey(ctx context.Context, serial string) error {
 	if err != nil {
 		return err
 	}
-	cur, prev, err := s.keySecrets(ctx, k)
-	if err != nil {
-		return err
-	}
-	defer clear(cur)
-	defer clear(prev)
 	var blankUnproved bool
-	err = s.withDevice(ctx, serial, func(ctx context.Context, d *proto.Device) error {
-		pr, err := s.identify(ctx, d)
-		if err != nil {
-			return err
-		}
-		if err := requireProof(pr, k); err != nil {
-			return err
-		}
+	err = s.withProvenKey(ctx, k, func(ctx context.Context, d *proto.Device, pr proof, cur, prev []byte) error {
 		if pr.state == proto.StateBlank {
 			blankUnproved = !pr.attested()
 			return nil
@@ -445,20 +455,8 @@ func (s *Service) pinLocked(ctx context.Context, serial string) error {
 	if err != nil {
 		return err
 	}
-	cur, _, err := s.keySecrets(ctx, k)
-	if err != nil {
-		return err
-	}
-	defer clear(cur)
 	var lockedBy proto.LockReason
-	err = s.withDevice(ctx, serial, func(ctx context.Context, d *proto.Device) error {
-		pr, err := s.identify(ctx, d)
-		if err != nil {
-			return err
-		}
-		if err := requireProof(pr, k); err != nil {
-			return err
-		}
+	err = s.withProvenKey(ctx, k, func(ctx context.Context, d *proto.Device, pr proof, cur, _ []byte) error {
 		if pr.state != proto.StateLocked {
 			return fmt.Errorf("it no longer reports that it is locked (%s)", pr.state)
 		}
