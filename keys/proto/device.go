@@ -25,7 +25,7 @@ const (
 type Version struct {
 	Protocol            byte // CTAPHID protocol version (2)
 	Major, Minor, Build byte // firmware version
-	Caps                byte // CapWink, CapCBOR, CapNMSG
+	Caps                byte // capability flags: CapWink, CapCBOR, CapNMSG
 }
 
 // Option changes a Device's defaults.

@@ -56,7 +56,7 @@ func (f *fakeTransport) WriteReport(r []byte) error {
 	var out [][]byte
 	if p.CID == BroadcastCID && p.Cmd == CmdInit {
 		reply := binary.BigEndian.AppendUint32(append([]byte{}, payload...), testCID)
-		reply = append(reply, 2, 1, 0, 0, CapCBOR)
+		reply = append(reply, 2, 1, 0, 0, CapWink|CapNMSG)
 		if f.initFix != nil {
 			out = f.initFix(reply)
 		} else {
@@ -182,7 +182,7 @@ func TestOpen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.CID() != testCID || d.Version().Protocol != 2 || d.Version().Caps != CapCBOR {
+			if d.CID() != testCID || d.Version().Protocol != 2 || d.Version().Caps != CapWink|CapNMSG {
 				t.Fatalf("cid %08x version %+v", d.CID(), d.Version())
 			}
 		})

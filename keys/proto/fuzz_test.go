@@ -71,7 +71,7 @@ func (r *replayTransport) WriteReport(rep []byte) error {
 	}
 	if p.Init && p.Cmd == CmdInit {
 		reply := binary.BigEndian.AppendUint32(append([]byte{}, p.Data[:InitNonceSize]...), testCID)
-		reply = append(reply, 2, 1, 0, 0, CapCBOR)
+		reply = append(reply, 2, 1, 0, 0, CapWink|CapNMSG)
 		out, _ := Encode(BroadcastCID, CmdInit, reply)
 		r.queue = append(r.queue, out...)
 		return nil

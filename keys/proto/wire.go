@@ -20,11 +20,13 @@ const (
 	ProtocolVersion  = 2    // CTAPHID protocol version in the INIT response
 )
 
-// INIT capability flags.
+// INIT capability flags (CTAP 2.1, 11.2.9.1.3). A key sets a flag only for
+// what it does: KeyDesk keys set CapWink and CapNMSG, never CapCBOR, since
+// their CBOR messages are vendor commands and not CTAPHID_CBOR.
 const (
-	CapWink byte = 0x01
-	CapCBOR byte = 0x04
-	CapNMSG byte = 0x08
+	CapWink byte = 0x01 // the key implements CTAPHID_WINK (0x08)
+	CapCBOR byte = 0x04 // the key implements CTAPHID_CBOR (0x10)
+	CapNMSG byte = 0x08 // the key does NOT implement CTAPHID_MSG (0x03)
 )
 
 // KeyState is the key's life state as INFO reports it.

@@ -121,7 +121,7 @@ func (k *Key) init(pk proto.Packet) {
 	}
 	resp := append([]byte{}, pk.Data[:proto.InitNonceSize]...)
 	resp = binary.BigEndian.AppendUint32(resp, cid)
-	resp = append(resp, proto.ProtocolVersion, 1, 0, 0, proto.CapWink|proto.CapCBOR|proto.CapNMSG)
+	resp = append(resp, proto.ProtocolVersion, 1, 0, 0, capabilities)
 	k.emit(pk.CID, proto.CmdInit, resp)
 }
 

@@ -31,6 +31,11 @@ const msgTimeout = 500 * time.Millisecond
 // maxChannels bounds the allocated channels; the oldest is dropped beyond.
 const maxChannels = 16
 
+// capabilities are the INIT capability flags: the key implements
+// CTAPHID_WINK and not CTAPHID_MSG. It does not set CapCBOR: it does not
+// implement CTAPHID_CBOR (its CBOR messages are vendor commands).
+const capabilities = proto.CapWink | proto.CapNMSG
+
 // Key is one simulated key. It is safe for concurrent use.
 type Key struct {
 	mu     sync.Mutex
