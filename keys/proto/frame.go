@@ -24,6 +24,7 @@ type Command byte
 const (
 	CmdPing      Command = 0x01 // echo
 	CmdInit      Command = 0x06 // allocate or resynchronise a channel
+	CmdHIDWink   Command = 0x08 // CTAPHID_WINK: as WINK (0x4F), for standard hosts
 	CmdKeepalive Command = 0x3B // key -> host while processing; 1 byte status
 	CmdError     Command = 0x3F // key -> host; 1 byte ErrorCode
 )
@@ -61,6 +62,8 @@ func (c Command) String() string {
 		return "PING"
 	case CmdInit:
 		return "INIT"
+	case CmdHIDWink:
+		return "CTAPHID_WINK"
 	case CmdKeepalive:
 		return "KEEPALIVE"
 	case CmdError:

@@ -209,7 +209,7 @@ func (k *Key) handle(ch *channel, cid uint32, cmd proto.Command, payload []byte)
 	switch cmd {
 	case proto.CmdPing:
 		return payload, 0
-	case proto.CmdInfo, proto.CmdWink, proto.CmdLock:
+	case proto.CmdInfo, proto.CmdWink, proto.CmdHIDWink, proto.CmdLock:
 		if len(payload) != 0 {
 			return nil, proto.CodeInvalidLen
 		}
@@ -217,7 +217,7 @@ func (k *Key) handle(ch *channel, cid uint32, cmd proto.Command, payload []byte)
 	switch cmd {
 	case proto.CmdInfo:
 		return reply(k.info())
-	case proto.CmdWink:
+	case proto.CmdWink, proto.CmdHIDWink:
 		k.winks++
 		return nil, 0
 	case proto.CmdLock:

@@ -181,7 +181,7 @@ func (k *Key) Hold() (release func()) {
 	}
 }
 
-// Winks is how many WINK commands the key executed.
+// Winks is how many WINK (or CTAPHID_WINK) commands the key executed.
 func (k *Key) Winks() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
