@@ -25,6 +25,7 @@ const (
 	CmdPing      Command = 0x01 // echo
 	CmdInit      Command = 0x06 // allocate or resynchronise a channel
 	CmdHIDWink   Command = 0x08 // CTAPHID_WINK: as WINK (0x4F), for standard hosts
+	CmdCancel    Command = 0x11 // CTAPHID_CANCEL: never answered
 	CmdKeepalive Command = 0x3B // key -> host while processing; 1 byte status
 	CmdError     Command = 0x3F // key -> host; 1 byte ErrorCode
 )
@@ -64,6 +65,8 @@ func (c Command) String() string {
 		return "INIT"
 	case CmdHIDWink:
 		return "CTAPHID_WINK"
+	case CmdCancel:
+		return "CANCEL"
 	case CmdKeepalive:
 		return "KEEPALIVE"
 	case CmdError:

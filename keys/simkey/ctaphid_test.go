@@ -1,7 +1,10 @@
 package simkey_test
 
 import (
+	"bytes"
+	"errors"
 	"testing"
+	"time"
 
 	"keydesk/keys/proto"
 	"keydesk/keys/simkey"
@@ -70,5 +73,101 @@ func TestStandardCommands(t *testing.T) {
 				t.Errorf("state after %s: %s, want %s", tc.cmd, got, proto.StateLinked)
 			}
 		})
+	}
+}
+
+// TestCancelIsNeverAnswered: CTAP 2.1 forbids answering CTAPHID_CANCEL,
+// whatever the channel and whatever the key is doing. KeyDesk's commands
+// cannot be cancelled, so a request in flight still gets its reply.
+func TestCancelIsNeverAnswered(t *testing.T) {
+	const unallocated = 0x0BADCAFE
+	tests := []struct {
+		name     string
+		inFlight bool // a PING is in flight
+		split    bool // the CANCEL comes between the PING's first and second packets
+		hold     bool // the key holds the PING before executing it
+		on       func(own, other uint32) uint32
+	}{
+		{"idle, own channel", false, false, false, func(own, _ uint32) uint32 { return own }},
+		{"idle, unallocated channel", false, false, false, func(_, _ uint32) uint32 { return unallocated }},
+		{"idle, broadcast channel", false, false, false, func(_, _ uint32) uint32 { return proto.BroadcastCID }},
+		{"mid-message, own channel", true, true, false, func(own, _ uint32) uint32 { return own }},
+		{"mid-message, other channel", true, true, false, func(_, other uint32) uint32 { return other }},
+		{"while processing, own channel", true, false, true, func(own, _ uint32) uint32 { return own }},
+		{"while processing, other channel", true, false, true, func(_, other uint32) uint32 { return other }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			k := simkey.New("SIM-TEST-0001")
+			other, _ := open(t, k, simkey.TapHooks{})
+			// d opens after other, so that its tap does not see other's INIT.
+			d, tap := open(t, k, simkey.TapHooks{})
+			payload := bytes.Repeat([]byte{0xA5}, 100) // two packets
+			ping, err := proto.Encode(d.CID(), proto.CmdPing, payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cancel, err := proto.Encode(tc.on(d.CID(), other.CID()), proto.CmdCancel, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sends [][]byte
+			switch {
+			case !tc.inFlight:
+				sends = cancel
+			case tc.split:
+				sends = [][]byte{ping[0], cancel[0], ping[1]}
+			default:
+				sends = append(ping, cancel...)
+			}
+			release := func() {}
+			if tc.hold {
+				release = k.Hold()
+				defer release()
+			}
+			for _, r := range sends {
+				if err := tap.WriteReport(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := collect(t, tap, 150*time.Millisecond)
+			release()
+			got = append(got, collect(t, tap, 150*time.Millisecond)...)
+
+			var reply [][]byte // all but KEEPALIVE on d's channel
+			for _, r := range got {
+				p, _ := proto.ParsePacket(r)
+				if p.Init && p.CID == d.CID() && p.Cmd == proto.CmdKeepalive {
+					continue
+				}
+				if !tc.inFlight || p.CID != d.CID() || len(reply) == 0 && p.Cmd != proto.CmdPing {
+					t.Fatalf("the key sent %s (BCNT %d, data % x) on %08X", p.Cmd, p.Len, p.Data[:min(p.Len, 4)], p.CID)
+				}
+				reply = append(reply, r)
+			}
+			if tc.inFlight {
+				if len(reply) != len(ping) || !bytes.Equal(payloadOf(t, reply), payload) {
+					t.Fatalf("PING reply of %d reports, want the echo in %d", len(reply), len(ping))
+				}
+			}
+			info(t, d) // the key still answers
+		})
+	}
+}
+
+// collect returns what the key sends within d.
+func collect(t *testing.T, tr proto.Transport, d time.Duration) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for deadline := time.Now().Add(d); ; {
+		r, err := tr.ReadReport(time.Until(deadline))
+		if errors.Is(err, proto.ErrTimeout) { // (at once once the deadline is past)
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
 	}
 }

@@ -40,6 +40,8 @@ func (k *Key) packet(pk proto.Packet) {
 	switch {
 	case pk.CID == 0:
 		return // reserved: never answered
+	case pk.Init && pk.Cmd == proto.CmdCancel:
+		return // CTAPHID_CANCEL is never answered, and KeyDesk's commands cannot be cancelled
 	case pk.Init && pk.Cmd == proto.CmdInit:
 		k.init(pk) // answered even while busy
 		return
