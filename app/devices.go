@@ -171,7 +171,7 @@ func (s *Service) withDevice(ctx context.Context, serial string, fn func(ctx con
 // (KeyProblem).
 func (s *Service) KeyConnected(ctx context.Context, p Plug) (string, error) {
 	serial, err := s.keyConnected(ctx, p)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrUnverifiedDevice) { // an unverified device has an event of its own
 		s.publish(KeyProblem{PlugID: p.ID, Place: p.Place, Err: err.Error()})
 	}
 	return serial, err

@@ -156,13 +156,16 @@ var shownCode = regexp.MustCompile(`code: (\d{3} \d{3})`)
 // TestDemoKeyFlowInTmux plugs a simulated key into the demo from the
 // console, assigns it to an employee, and activates it with the code shown,
 // through the activation screen that opens when the reserved key is plugged
-// in again.
+// in again. Then a script makes a clone of that key in the demo's
+// simulated-key directory: the console shows it as an unverified device,
+// and the key stays active.
 func TestDemoKeyFlowInTmux(t *testing.T) {
 	requireTmux(t)
 	bin := buildBinary(t)
 	isolate(t)
-	home := t.TempDir()
-	tm := startTmux(t, 120, 40, []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}, bin, "demo", "--users", "50", "--no-churn")
+	home, data := t.TempDir(), t.TempDir()
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}
+	tm := startTmux(t, 120, 40, env, bin, "--data", data, "demo", "--users", "50", "--no-churn")
 	tm.waitFor("the employees", 20*time.Second, func(s string) bool {
 		m := employeesCount.FindStringSubmatch(s)
 		return m != nil && m[1] != "0"
@@ -197,6 +200,18 @@ func TestDemoKeyFlowInTmux(t *testing.T) {
 	})
 	if strings.Contains(screen, code) {
 		t.Errorf("the code is still on screen after activation:\n%s", screen)
+	}
+
+	clone := exec.Command(bin, "--data", data, "keys", "simulate", "new", "--dir", filepath.Join(data, "simulated-keys"), "--claim-serial", serial)
+	clone.Env = append(os.Environ(), env...)
+	if out, err := clone.CombinedOutput(); err != nil || !strings.Contains(string(out), "(claims serial "+serial+")") {
+		t.Fatalf("making a clone: %v\n%s", err, out)
+	}
+	screen = tm.waitFor("the clone shown as an unverified device", 10*time.Second, func(s string) bool {
+		return strings.Contains(s, "UNVERIFIED device") && strings.Contains(s, "did not prove it: it is not that key, and nothing")
+	})
+	if !regexp.MustCompile(serial + `\s+active`).MatchString(screen) {
+		t.Errorf("the real key is no longer active:\n%s", screen)
 	}
 }
 
