@@ -346,3 +346,23 @@ func TestLinkRefusesAnUntrustedMaker(t *testing.T) {
 		t.Errorf("the key is %s: the secret went to a key whose maker is not trusted", info.State)
 	}
 }
+
+// BenchmarkKeyPluggedIn is the cost of a known key being plugged in: a
+// channel, INFO, ATTEST over a fresh nonce, the chain and signature checks,
+// and the transaction that records the sighting.
+func BenchmarkKeyPluggedIn(b *testing.B) {
+	ctx := context.Background()
+	s := newTestService(b, "corp")
+	k := newSim(b, "SIM-BENCH")
+	p := Plug{ID: "sim:bench", Kind: "simulated", Open: func() (proto.Transport, error) { return k.Plug(), nil }}
+	if _, err := s.KeyConnected(ctx, p); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.KeyDisconnected(p.ID)
+		if _, err := s.KeyConnected(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
