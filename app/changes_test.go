@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"keydesk/internal/simtest"
 	"keydesk/store"
 )
 
@@ -20,7 +21,7 @@ func TestChangesFromAnotherProcessArePublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	cli := New(console.cfg, st, WithMasterKey(*console.master), WithTrustedMaker(testMaker(t).Cert()))
+	cli := New(console.cfg, st, WithMasterKey(*console.master), WithTrustedMaker(simtest.Maker(t).Cert()))
 
 	events, unsubscribe := console.Subscribe(SubscribeOptions{})
 	defer unsubscribe()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"keydesk/internal/simtest"
 	"keydesk/keys"
 	"keydesk/keys/proto"
 	"keydesk/keys/simkey"
@@ -43,7 +44,7 @@ func secretOf(t *testing.T, s *Service, k *store.Key, sealed []byte) []byte {
 func activeSim(t *testing.T, s *Service, serial string) *simkey.Key {
 	t.Helper()
 	ctx := context.Background()
-	k := newSim(t, serial)
+	k := simtest.NewKey(t, serial)
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, serial, "ann@example.com")
 	if err != nil {
@@ -89,14 +90,14 @@ func TestAClonedKeyChangesNothing(t *testing.T) {
 		why      string
 	}{
 		{"a blank clone with an attestation of its own", true, func(t *testing.T, _ *simkey.Key) *simkey.Key {
-			k, err := testMaker(t).NewKeyClaiming("SIM-CLONE", "SIM-REAL")
+			k, err := simtest.Maker(t).NewKeyClaiming("SIM-CLONE", "SIM-REAL")
 			if err != nil {
 				t.Fatal(err)
 			}
 			return k
 		}, "it claims serial SIM-REAL, but its attestation certificate names SIM-CLONE"},
 		{"a clone that copied the real key's certificate", true, func(t *testing.T, real *simkey.Key) *simkey.Key {
-			k := newSim(t, "SIM-REAL")
+			k := simtest.NewKey(t, "SIM-REAL")
 			k.PresentChain(real.AttestationChain())
 			return k
 		}, "the signature is not the attestation key's"},
@@ -110,7 +111,7 @@ func TestAClonedKeyChangesNothing(t *testing.T) {
 			return k
 		}, `its maker's CA "CN=Rogue Maker CA,O=KeyDesk simulation" is not trusted: add that CA's certificate`},
 		{"a clone that says it is locked", false, func(t *testing.T, _ *simkey.Key) *simkey.Key {
-			k, err := testMaker(t).NewKeyClaiming("SIM-CLONE", "SIM-REAL")
+			k, err := simtest.Maker(t).NewKeyClaiming("SIM-CLONE", "SIM-REAL")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,7 +191,7 @@ func TestAttestationIsPinned(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, serial := range []string{"SIM-NEW", "SIM-LISTED"} {
-		k := newSim(t, serial)
+		k := simtest.NewKey(t, serial)
 		plugSim(t, s, k)
 		row := keyRow(t, s, serial)
 		v := keyStatus(t, s, serial)
@@ -307,7 +308,7 @@ func TestKeysWithoutAttestation(t *testing.T) {
 	if res, err := s.ActivateKey(ctx, testAdmin, "SIM-PLAIN", code.String()); err != nil || !res.Activated {
 		t.Fatalf("activate a key without attestation: %+v %v", res, err)
 	}
-	plugSim(t, s, newSim(t, "SIM-ATT"))
+	plugSim(t, s, simtest.NewKey(t, "SIM-ATT"))
 	if err := plugAs(s, "sim:plain-claims-att", simkey.New("SIM-ATT")); !errors.Is(err, ErrUnverifiedDevice) {
 		t.Errorf("a device without attestation claiming an attested key: %v, want it unverified", err)
 	}
@@ -323,7 +324,7 @@ func TestKeysWithoutAttestation(t *testing.T) {
 func TestLinkRefusesAnUntrustedMaker(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := newSim(t, "SIM-MAKER")
+	k := simtest.NewKey(t, "SIM-MAKER")
 	plugSim(t, s, k)
 	if _, err := s.AssignKey(ctx, testAdmin, "SIM-MAKER", "ann@example.com"); err != nil {
 		t.Fatal(err)
@@ -353,7 +354,7 @@ func TestLinkRefusesAnUntrustedMaker(t *testing.T) {
 func BenchmarkKeyPluggedIn(b *testing.B) {
 	ctx := context.Background()
 	s := newTestService(b, "corp")
-	k := newSim(b, "SIM-BENCH")
+	k := simtest.NewKey(b, "SIM-BENCH")
 	p := Plug{ID: "sim:bench", Kind: "simulated", Open: func() (proto.Transport, error) { return k.Plug(), nil }}
 	if _, err := s.KeyConnected(ctx, p); err != nil {
 		b.Fatal(err)

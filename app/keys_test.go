@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"keydesk/internal/dbtamper"
+	"keydesk/internal/simtest"
 	"keydesk/keys"
 	"keydesk/keys/proto"
 	"keydesk/keys/simkey"
@@ -82,7 +83,7 @@ func auditActions(t *testing.T, s *Service, target string) []string {
 
 func TestPluggedKeyRegistersAsReady(t *testing.T) {
 	s := keyService(t)
-	k := newSim(t, "SIM-0001")
+	k := simtest.NewKey(t, "SIM-0001")
 	plugSim(t, s, k)
 	v := keyStatus(t, s, "SIM-0001")
 	if v.Status != "ready" || !v.PluggedIn || v.LastSeen == nil || v.Model == "" {
@@ -103,7 +104,7 @@ func TestPluggedKeyRegistersAsReady(t *testing.T) {
 func TestActivationEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := newSim(t, "SIM-0002")
+	k := simtest.NewKey(t, "SIM-0002")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0002", "ann@example.com")
 	if err != nil {
@@ -152,7 +153,7 @@ func TestActivationEndToEnd(t *testing.T) {
 func TestWrongCodesLockTheKey(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := newSim(t, "SIM-0003")
+	k := simtest.NewKey(t, "SIM-0003")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0003", "ann@example.com")
 	if err != nil {
@@ -168,7 +169,7 @@ func TestWrongCodesLockTheKey(t *testing.T) {
 			t.Fatalf("wrong code %d: %+v %v; want ErrWrongCode with %d left", i+1, res, err, wantLeft)
 		}
 		// The count lives in the database: a restarted console sees it.
-		s = New(s.cfg, s.st, WithMasterKey(*s.master), WithTrustedMaker(testMaker(t).Cert()))
+		s = New(s.cfg, s.st, WithMasterKey(*s.master), WithTrustedMaker(simtest.Maker(t).Cert()))
 		plugSim(t, s, k)
 	}
 	res, err := s.ActivateKey(ctx, testAdmin, "SIM-0003", wrong)
@@ -197,7 +198,7 @@ func TestWrongCodesLockTheKey(t *testing.T) {
 func TestExpiredCode(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := newSim(t, "SIM-0004")
+	k := simtest.NewKey(t, "SIM-0004")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0004", "ben@example.com")
 	if err != nil {
@@ -219,7 +220,7 @@ func TestExpiredCode(t *testing.T) {
 func TestUnplugMidActivationLeavesAConsistentState(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := newSim(t, "SIM-0005")
+	k := simtest.NewKey(t, "SIM-0005")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0005", "ann@example.com")
 	if err != nil {
@@ -295,7 +296,7 @@ func TestActivationResumesAfterEveryInterruption(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/late=%v", at, late), func(t *testing.T) {
 				ctx := context.Background()
 				s := keyService(t)
-				k := newSim(t, "SIM-CUT")
+				k := simtest.NewKey(t, "SIM-CUT")
 				plugSim(t, s, k)
 				code, err := s.AssignKey(ctx, testAdmin, "SIM-CUT", "ann@example.com")
 				if err != nil {
@@ -352,13 +353,13 @@ func TestActivationResumesAfterEveryInterruption(t *testing.T) {
 func TestTwoConsolesCannotBothActivate(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := newSim(t, "SIM-0006")
+	k := simtest.NewKey(t, "SIM-0006")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0006", "ann@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := New(s.cfg, s.st, WithMasterKey(*s.master), WithTrustedMaker(testMaker(t).Cert())) // a second console on the same database
+	other := New(s.cfg, s.st, WithMasterKey(*s.master), WithTrustedMaker(simtest.Maker(t).Cert())) // a second console on the same database
 	plugSim(t, other, k)
 	var wg sync.WaitGroup
 	results := make([]bool, 2)
@@ -382,7 +383,7 @@ func TestTwoConsolesCannotBothActivate(t *testing.T) {
 func TestLeaverKeyDeactivatedThenWipedWhenPlugged(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := newSim(t, "SIM-0007")
+	k := simtest.NewKey(t, "SIM-0007")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-0007", "ben@example.com")
 	if err != nil {
@@ -445,7 +446,7 @@ func TestAdminActionsFollowTheLifecycle(t *testing.T) {
 func TestASecondKeyWithTheSameSerialIsRefused(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	first := newSim(t, "DUP-1")
+	first := simtest.NewKey(t, "DUP-1")
 	plugSim(t, s, first)
 	_, err := s.KeyConnected(ctx, Plug{ID: "sim:other", Kind: "simulated", Open: func() (proto.Transport, error) { return first.Plug(), nil }})
 	if err == nil || !strings.Contains(err.Error(), "which the key at sim:DUP-1 has") {
@@ -462,7 +463,7 @@ func TestASecondKeyWithTheSameSerialIsRefused(t *testing.T) {
 func TestALifecycleChangeEndsAnActivationUnderWay(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := newSim(t, "SIM-WD")
+	k := simtest.NewKey(t, "SIM-WD")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-WD", "ann@example.com")
 	if err != nil {
@@ -500,7 +501,7 @@ func TestEveryPathThatEndsAnEmployeeEndsTheirKey(t *testing.T) {
 	if _, err := s.AddEmployee(ctx, testAdmin, "guard@example.com", "Night Guard"); err != nil {
 		t.Fatal(err)
 	}
-	k := newSim(t, "SIM-GUARD")
+	k := simtest.NewKey(t, "SIM-GUARD")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-GUARD", "guard@example.com")
 	if err != nil {
@@ -517,7 +518,7 @@ func TestEveryPathThatEndsAnEmployeeEndsTheirKey(t *testing.T) {
 	}
 
 	// Disabled in AD: Ben's account is disabled by the next sync.
-	k2 := newSim(t, "SIM-BEN")
+	k2 := simtest.NewKey(t, "SIM-BEN")
 	plugSim(t, s, k2)
 	if _, err := s.AssignKey(ctx, testAdmin, "SIM-BEN", "ben@example.com"); err != nil {
 		t.Fatal(err)
@@ -530,7 +531,7 @@ func TestEveryPathThatEndsAnEmployeeEndsTheirKey(t *testing.T) {
 	}
 
 	// A key left reserved for someone already removed (an old database).
-	k3 := newSim(t, "SIM-OLD")
+	k3 := simtest.NewKey(t, "SIM-OLD")
 	plugSim(t, s, k3)
 	code3, err := s.AssignKey(ctx, testAdmin, "SIM-OLD", "ann@example.com")
 	if err != nil {
@@ -570,7 +571,7 @@ func TestEveryPathThatEndsAnEmployeeEndsTheirKey(t *testing.T) {
 func TestACodeIsCountedBeforeItIsChecked(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := newSim(t, "SIM-FULL")
+	k := simtest.NewKey(t, "SIM-FULL")
 	plugSim(t, s, k)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-FULL", "ann@example.com")
 	if err != nil {
@@ -604,7 +605,7 @@ func TestACodeIsCountedBeforeItIsChecked(t *testing.T) {
 func TestACodeHashCopiedToAnotherKeyFails(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	mine, theirs := newSim(t, "SIM-MINE"), newSim(t, "SIM-THEIRS")
+	mine, theirs := simtest.NewKey(t, "SIM-MINE"), simtest.NewKey(t, "SIM-THEIRS")
 	plugSim(t, s, mine)
 	plugSim(t, s, theirs)
 	myCode, err := s.AssignKey(ctx, testAdmin, "SIM-MINE", "ann@example.com")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"keydesk/internal/simtest"
 	"keydesk/keys"
 	"keydesk/keys/proto"
 	"keydesk/store"
@@ -57,7 +58,7 @@ func openWithKeyFile(t *testing.T, st *store.Store, f MasterKeyFile) (*Service, 
 	}
 	s := newTestService(t, "corp")
 	s.st.Close()
-	return New(s.cfg, st, WithMasterKey(mk), WithTrustedMaker(testMaker(t).Cert())), nil
+	return New(s.cfg, st, WithMasterKey(mk), WithTrustedMaker(simtest.Maker(t).Cert())), nil
 }
 
 // TestTheMasterKeyIsNeverSilentlyReplaced: a master key file that was lost
@@ -128,7 +129,7 @@ func TestRekey(t *testing.T) {
 	}
 	oldKey := *s.master
 	apply(t, s, "corp", full(user("corp", 1, "ann", "ann@example.com", "Ann"), user("corp", 2, "ben", "ben@example.com", "Ben")), nil, false)
-	active, reserved := newSim(t, "SIM-ACTIVE"), newSim(t, "SIM-RESERVED")
+	active, reserved := simtest.NewKey(t, "SIM-ACTIVE"), simtest.NewKey(t, "SIM-RESERVED")
 	plugSim(t, s, active)
 	plugSim(t, s, reserved)
 	code, err := s.AssignKey(ctx, testAdmin, "SIM-ACTIVE", "ann@example.com")

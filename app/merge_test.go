@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"keydesk/config"
-	"keydesk/keys/simkey"
+	"keydesk/internal/simtest"
 	"keydesk/ldapsync"
 	"keydesk/store"
 )
@@ -43,34 +42,7 @@ func newTestServiceConf(t testing.TB, conf string, domains ...string) *Service {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return New(cfg, st, WithTrustedMaker(testMaker(t).Cert()))
-}
-
-// The simulated keys' maker CA of the tests: the services of newTestService
-// trust it, and newSim makes keys attested by it.
-var (
-	testMakerOnce sync.Once
-	testMakerCA   *simkey.Maker
-	testMakerErr  error
-)
-
-func testMaker(t testing.TB) *simkey.Maker {
-	t.Helper()
-	testMakerOnce.Do(func() { testMakerCA, testMakerErr = simkey.NewMaker("Test Maker CA") })
-	if testMakerErr != nil {
-		t.Fatal(testMakerErr)
-	}
-	return testMakerCA
-}
-
-// newSim is a blank simulated key with an attestation from testMaker.
-func newSim(t testing.TB, serial string) *simkey.Key {
-	t.Helper()
-	k, err := testMaker(t).NewKey(serial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return New(cfg, st, WithTrustedMaker(simtest.Maker(t).Cert()))
 }
 
 // apply runs the merge and write path of a sync with a snapshot built in

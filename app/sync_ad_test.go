@@ -15,6 +15,7 @@ import (
 	"keydesk/config"
 	"keydesk/internal/adtest"
 	"keydesk/internal/builtinad"
+	"keydesk/internal/simtest"
 	"keydesk/keys"
 	"keydesk/keys/proto"
 	"keydesk/ldapsync"
@@ -245,7 +246,7 @@ func serviceFor(t testing.TB, cfgText string, dataDir string) *Service {
 	t.Cleanup(func() { st.Close() })
 	var mk keys.MasterKey
 	rand.Read(mk[:])
-	return New(cfg, st, WithMasterKey(mk), WithTrustedMaker(testMaker(t).Cert()))
+	return New(cfg, st, WithMasterKey(mk), WithTrustedMaker(simtest.Maker(t).Cert()))
 }
 
 func summaryOf(t *testing.T, rep SyncReport, domain string) DomainSummary {
@@ -392,7 +393,7 @@ func syncScenario(t *testing.T, corpDC, branchDC directory) {
 	})
 
 	// Bob gets a key and activates it; he leaves the group below.
-	bobKey := newSim(t, "SIM-BOB")
+	bobKey := simtest.NewKey(t, "SIM-BOB")
 	plugSim(t, s, bobKey)
 	bobCode, err := s.AssignKey(ctx, testAdmin, "SIM-BOB", "bob@example.com")
 	if err != nil {

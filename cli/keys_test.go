@@ -20,28 +20,31 @@ func runCLIIn(t *testing.T, stdin string, args ...string) (int, string, string) 
 
 var codeRe = regexp.MustCompile(`\n    (\d{3} \d{3})\n`)
 
+// mustRun runs keydesk with stdin and returns its output; a non-zero exit
+// fails the test.
+func mustRun(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	code, out, errOut := runCLIIn(t, stdin, args...)
+	if code != 0 {
+		t.Fatalf("keydesk %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
 // TestKeyLifecycleFromTheCommandLine drives every key flow with a simulated
 // key from the command line, as a script would.
 func TestKeyLifecycleFromTheCommandLine(t *testing.T) {
 	isolate(t)
 	dir := t.TempDir()
-	must := func(stdin string, args ...string) string {
-		t.Helper()
-		code, out, errOut := runCLIIn(t, stdin, args...)
-		if code != 0 {
-			t.Fatalf("keydesk %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-		}
-		return out
-	}
-	serial := strings.TrimSpace(must("", "keys", "simulate", "new", "--dir", dir))
+	serial := strings.TrimSpace(mustRun(t, "", "keys", "simulate", "new", "--dir", dir))
 	if !strings.HasPrefix(serial, "SIM-") {
 		t.Fatalf("simulate new printed %q", serial)
 	}
-	must("", "employees", "add", "--email", "ann@example.com", "--name", "Ann")
-	if out := must("", "--sim-keys", dir, "keys"); !regexp.MustCompile(serial + `\s+ready\s+-\s+\S+\s+\S+\s+yes`).MatchString(out) {
+	mustRun(t, "", "employees", "add", "--email", "ann@example.com", "--name", "Ann")
+	if out := mustRun(t, "", "--sim-keys", dir, "keys"); !regexp.MustCompile(serial + `\s+ready\s+-\s+\S+\s+\S+\s+yes`).MatchString(out) {
 		t.Fatalf("the plugged simulated key is not listed as ready and plugged in:\n%s", out)
 	}
-	out := must("", "keys", "assign", serial, "ann@example.com")
+	out := mustRun(t, "", "keys", "assign", serial, "ann@example.com")
 	m := codeRe.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("assign did not print a code:\n%s", out)
@@ -55,27 +58,27 @@ func TestKeyLifecycleFromTheCommandLine(t *testing.T) {
 	if rc == 0 || !strings.Contains(errOut, "wrong activation code: 2 attempts left") {
 		t.Errorf("a wrong code: exit %d, %q", rc, errOut)
 	}
-	if out := must(code+"\n", "--sim-keys", dir, "keys", "activate", serial); !strings.Contains(out, "is active") {
+	if out := mustRun(t, code+"\n", "--sim-keys", dir, "keys", "activate", serial); !strings.Contains(out, "is active") {
 		t.Errorf("activate: %s", out)
 	}
-	if out := must("", "keys", "simulate", "read", serial, "--dir", dir); !strings.Contains(out, "state:     linked") || !strings.Contains(out, "holds KeyDesk's secret") {
+	if out := mustRun(t, "", "keys", "simulate", "read", serial, "--dir", dir); !strings.Contains(out, "state:     linked") || !strings.Contains(out, "holds KeyDesk's secret") {
 		t.Errorf("simulate read:\n%s", out)
 	}
-	must("", "keys", "suspend", serial, "--reason", "on leave")
-	out = must("", "keys", "unlock", serial)
+	mustRun(t, "", "keys", "suspend", serial, "--reason", "on leave")
+	out = mustRun(t, "", "keys", "unlock", serial)
 	if codeRe.FindStringSubmatch(out) == nil {
 		t.Errorf("unlock did not print a new code:\n%s", out)
 	}
 	if rc, _, errOut := runCLIIn(t, "", "keys", "compromise", serial, "--reason", "stolen"); rc == 0 || !strings.Contains(errOut, "--confirm "+serial) {
 		t.Errorf("compromise without confirmation: exit %d %q", rc, errOut)
 	}
-	if out := must("", "keys", "compromise", serial, "--reason", "stolen", "--confirm", serial); !strings.Contains(out, "compromised (stolen)") {
+	if out := mustRun(t, "", "keys", "compromise", serial, "--reason", "stolen", "--confirm", serial); !strings.Contains(out, "compromised (stolen)") {
 		t.Errorf("compromise: %s", out)
 	}
 	if rc, _, errOut := runCLIIn(t, "", "keys", "unlock", serial); rc == 0 || !strings.Contains(errOut, "compromised is final") {
 		t.Errorf("unlock of a compromised key: exit %d %q", rc, errOut)
 	}
-	out = must("", "audit", "export")
+	out = mustRun(t, "", "audit", "export")
 	for _, action := range []string{"key.register", "key.assign", `"outcome":"failure"`, "key.activate", "key.suspend", "key.unlock", "key.compromise"} {
 		if !strings.Contains(out, action) {
 			t.Errorf("the audit log lacks %s", action)
@@ -84,7 +87,7 @@ func TestKeyLifecycleFromTheCommandLine(t *testing.T) {
 	if strings.Contains(out, code) || strings.Contains(out, strings.ReplaceAll(code, " ", "")) {
 		t.Error("the audit log holds the activation code")
 	}
-	if out := must("", "audit", "verify"); !strings.Contains(out, "intact") {
+	if out := mustRun(t, "", "audit", "verify"); !strings.Contains(out, "intact") {
 		t.Errorf("audit verify: %s", out)
 	}
 }
@@ -96,24 +99,16 @@ func TestRekeyFromTheCommandLine(t *testing.T) {
 	home := isolate(t)
 	data := filepath.Join(home, "data", "keydesk")
 	dir := t.TempDir()
-	must := func(stdin string, args ...string) string {
-		t.Helper()
-		code, out, errOut := runCLIIn(t, stdin, args...)
-		if code != 0 {
-			t.Fatalf("keydesk %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-		}
-		return out
-	}
-	serial := strings.TrimSpace(must("", "keys", "simulate", "new", "--dir", dir))
-	must("", "employees", "add", "--email", "ann@example.com", "--name", "Ann")
-	must("", "--sim-keys", dir, "keys")
-	code := codeRe.FindStringSubmatch(must("", "keys", "assign", serial, "ann@example.com"))[1]
+	serial := strings.TrimSpace(mustRun(t, "", "keys", "simulate", "new", "--dir", dir))
+	mustRun(t, "", "employees", "add", "--email", "ann@example.com", "--name", "Ann")
+	mustRun(t, "", "--sim-keys", dir, "keys")
+	code := codeRe.FindStringSubmatch(mustRun(t, "", "keys", "assign", serial, "ann@example.com"))[1]
 
-	out := must("", "admin", "rekey")
+	out := mustRun(t, "", "admin", "rekey")
 	if !strings.Contains(out, "under a new master key") || !strings.Contains(out, "master.key.") {
 		t.Errorf("admin rekey said:\n%s", out)
 	}
-	if out := must(code+"\n", "--sim-keys", dir, "keys", "activate", serial); !strings.Contains(out, "is active") {
+	if out := mustRun(t, code+"\n", "--sim-keys", dir, "keys", "activate", serial); !strings.Contains(out, "is active") {
 		t.Errorf("a code issued before the rekey: %s", out)
 	}
 
@@ -136,25 +131,19 @@ func TestRekeyFromTheCommandLine(t *testing.T) {
 func TestACloneIsRefusedFromTheCommandLine(t *testing.T) {
 	home := isolate(t)
 	dir := t.TempDir()
-	must := func(args ...string) (string, string) {
-		t.Helper()
-		code, out, errOut := runCLIIn(t, "", args...)
-		if code != 0 {
-			t.Fatalf("keydesk %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-		}
-		return out, errOut
-	}
-	out, _ := must("keys", "simulate", "new", "--dir", dir)
-	real := strings.TrimSpace(out)
-	must("--sim-keys", dir, "keys") // registers and pins the real key
+	real := strings.TrimSpace(mustRun(t, "", "keys", "simulate", "new", "--dir", dir))
+	mustRun(t, "", "--sim-keys", dir, "keys") // registers and pins the real key
 	os.Rename(filepath.Join(dir, real+".simkey"), filepath.Join(dir, real+".simkey.unplugged"))
-	out, _ = must("keys", "simulate", "new", "--dir", dir, "--claim-serial", real)
+	out := mustRun(t, "", "keys", "simulate", "new", "--dir", dir, "--claim-serial", real)
 	m := regexp.MustCompile(`^(SIM-\S+) \(claims serial ` + real + `\)\n$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("simulate new --claim-serial printed %q", out)
 	}
 	clone := m[1]
-	out, errOut := must("--sim-keys", dir, "keys")
+	code, out, errOut := runCLIIn(t, "", "--sim-keys", dir, "keys")
+	if code != 0 {
+		t.Fatalf("keys: exit %d\n%s", code, errOut)
+	}
 	why := "it claims serial " + real + ", but its attestation certificate names " + clone
 	if !strings.Contains(out, "UNVERIFIED DEVICE plugged in, claiming serial "+real+": "+why) || !strings.Contains(errOut, "did not prove it") {
 		t.Errorf("keys does not show the clone as unverified:\n%s\n%s", out, errOut)
@@ -162,7 +151,7 @@ func TestACloneIsRefusedFromTheCommandLine(t *testing.T) {
 	if !regexp.MustCompile(real + `\s+ready\s+-\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+verified [0-9a-f]{16}\n`).MatchString(out) {
 		t.Errorf("the real key is not listed ready, unplugged and verified:\n%s", out)
 	}
-	out, _ = must("--sim-keys", dir, "keys", "--json")
+	out = mustRun(t, "", "--sim-keys", dir, "keys", "--json")
 	var ks []map[string]any
 	if err := json.Unmarshal([]byte(out), &ks); err != nil {
 		t.Fatal(err)
@@ -179,7 +168,7 @@ func TestACloneIsRefusedFromTheCommandLine(t *testing.T) {
 	if !found {
 		t.Errorf("keys --json does not list the unverified device:\n%s", out)
 	}
-	if out, _ := must("audit", "export"); !strings.Contains(out, `"action":"key.unverified-device"`) || !strings.Contains(out, clone) {
+	if out := mustRun(t, "", "audit", "export"); !strings.Contains(out, `"action":"key.unverified-device"`) || !strings.Contains(out, clone) {
 		t.Errorf("the audit log does not record the unverified device")
 	}
 

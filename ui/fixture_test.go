@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,8 +16,8 @@ import (
 
 	"keydesk/app"
 	"keydesk/config"
+	"keydesk/internal/simtest"
 	keylife "keydesk/keys"
-	"keydesk/keys/simkey"
 	"keydesk/store"
 )
 
@@ -146,33 +145,7 @@ func fixture(t testing.TB, n int) *app.Service {
 	}
 	var mk keylife.MasterKey
 	rand.Read(mk[:])
-	return app.New(cfg, st, app.WithClock(func() time.Time { return fixedNow }), app.WithMasterKey(mk), app.WithTrustedMaker(testMaker(t).Cert()))
-}
-
-// The simulated keys' maker of the tests: the fixture trusts it.
-var (
-	testMakerOnce sync.Once
-	testMakerCA   *simkey.Maker
-	testMakerErr  error
-)
-
-func testMaker(t testing.TB) *simkey.Maker {
-	t.Helper()
-	testMakerOnce.Do(func() { testMakerCA, testMakerErr = simkey.NewMaker("Test Maker CA") })
-	if testMakerErr != nil {
-		t.Fatal(testMakerErr)
-	}
-	return testMakerCA
-}
-
-// newSim is a blank simulated key attested by testMaker.
-func newSim(t testing.TB, serial string) *simkey.Key {
-	t.Helper()
-	k, err := testMaker(t).NewKey(serial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return app.New(cfg, st, app.WithClock(func() time.Time { return fixedNow }), app.WithMasterKey(mk), app.WithTrustedMaker(simtest.Maker(t).Cert()))
 }
 
 // asciiRenderer renders without colours, as golden files need.

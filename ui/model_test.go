@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"keydesk/app"
+	"keydesk/internal/simtest"
 	"keydesk/keys/proto"
 	"keydesk/ldapsync"
 )
@@ -553,7 +554,7 @@ func TestActivationScreenCountsWrongCodes(t *testing.T) {
 	svc := fixture(t, 5)
 	m := newTestModel(t, svc, 100, 40)
 	// KD-0001 is assigned to Person 000000 and plugged in (simulated).
-	sk := newSim(t, "KD-0001")
+	sk := simtest.NewKey(t, "KD-0001")
 	if _, err := svc.KeyConnected(t.Context(), app.Plug{ID: "sim", Kind: "simulated", Place: app.PlaceLocal, Open: func() (proto.Transport, error) { return sk.Plug(), nil }}); err != nil {
 		t.Fatal(err)
 	}
@@ -683,7 +684,7 @@ func TestActivityShowsEachEntryOnce(t *testing.T) {
 // activates the key.
 func TestActivationScreenStandsAlone(t *testing.T) {
 	svc := fixture(t, 5)
-	sk := newSim(t, "KD-0001")
+	sk := simtest.NewKey(t, "KD-0001")
 	if _, err := svc.KeyConnected(t.Context(), app.Plug{ID: "sim", Kind: "simulated", Place: app.PlaceLocal, Open: func() (proto.Transport, error) { return sk.Plug(), nil }}); err != nil {
 		t.Fatal(err)
 	}
@@ -739,7 +740,7 @@ func TestActivationScreenStandsAlone(t *testing.T) {
 func TestAnUnverifiedDeviceIsShownAsSuch(t *testing.T) {
 	svc := fixture(t, 5)
 	m := newTestModel(t, svc, 120, 40)
-	clone, err := testMaker(t).NewKeyClaiming("KD-CLONE", "KD-0001")
+	clone, err := simtest.Maker(t).NewKeyClaiming("KD-CLONE", "KD-0001")
 	if err != nil {
 		t.Fatal(err)
 	}
