@@ -33,7 +33,7 @@ const StatusUnverifiedDevice = "unverified-device"
 // and --sim-keys).
 func WithTrustedMakers(m *keys.Makers) Option { return func(s *Service) { s.makers = m } }
 
-// TrustMaker adds one maker CA (the simulated keys' maker).
+// WithTrustedMaker adds one maker CA (the simulated keys' maker).
 func WithTrustedMaker(ca *x509.Certificate) Option {
 	return func(s *Service) {
 		if s.makers == nil {
