@@ -17,6 +17,18 @@ import (
 	"keydesk/rotation"
 )
 
+// domainOf is the configuration of a test DC's domain, bound as its
+// Administrator.
+func domainOf(t *testing.T, dc *adtest.DC, name string) config.Domain {
+	t.Helper()
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte(dc.AdminPassword), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config.Domain{Name: name, URLs: []string{dc.LDAPSURL}, BaseDN: dc.BaseDN, BindDN: dc.AdminUPN, BindPasswordFile: pwFile,
+		CAFile: dc.CAFile, TLS: config.TLSModeLDAPS, ConnectTimeout: config.Duration{Duration: 10 * time.Second}, Timeout: config.Duration{Duration: 30 * time.Second}}
+}
+
 func TestInterval(t *testing.T) {
 	for ticks, want := range map[int64]time.Duration{
 		-864000000000:     24 * time.Hour,
@@ -36,14 +48,10 @@ func TestInterval(t *testing.T) {
 // it, then a fine-grained policy (a PSO) applied to one user, and sees it
 // win for that user only.
 func TestPasswordPolicyFromSamba(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dc := adtest.StartT(t, adtest.Options{Realm: "POLICY.KEYDESK.TEST"})
-	pwFile := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pwFile, []byte(dc.AdminPassword), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d := config.Domain{Name: "policy", URLs: []string{dc.LDAPSURL}, BaseDN: dc.BaseDN, BindDN: dc.AdminUPN, BindPasswordFile: pwFile,
-		CAFile: dc.CAFile, TLS: config.TLSModeLDAPS, ConnectTimeout: config.Duration{Duration: 10 * time.Second}, Timeout: config.Duration{Duration: 30 * time.Second}}
+	d := domainOf(t, dc, "policy")
 	c, err := ldapsync.Dial(ctx, d, dc.AdminPassword)
 	if err != nil {
 		t.Fatal(err)

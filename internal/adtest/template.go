@@ -204,6 +204,10 @@ func (d *DC) writeConf(t *template) error {
 		{"winbindd socket directory", j("winbindd")},
 		{"ntp signd socket directory", j("ntp_signd")},
 		{"log file", j("log.%m")},
+		// Samba, like AD's NTLM network logons, keeps accepting the previous password for an
+		// hour after a change ("old password allowed period", simple binds included); a test
+		// that a rotated-out password stops working needs it to stop at once.
+		{"old password allowed period", "0"},
 		// No fsync on every ldb transaction commit (as Samba's own selftest runs): a test DC
 		// does not need to survive a machine crash, and adds are several times faster.
 		{"ldb:nosync", "true"},
