@@ -207,9 +207,12 @@ func TestConnectionPragmas(t *testing.T) {
 		}
 		defer conn.Close()
 		var mode string
-		var fk, busy int
+		var fk, busy, sync int
 		if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
 			t.Fatal(err)
+		}
+		if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil || sync != 2 {
+			t.Errorf("connection %d: synchronous=%d (%v), want 2 (FULL)", i+1, sync, err)
 		}
 		if err := conn.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
 			t.Fatal(err)
