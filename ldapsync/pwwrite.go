@@ -65,11 +65,16 @@ func (c *Conn) ResetPassword(ctx context.Context, userDN, password string) error
 	}
 	req := ldap.NewModifyRequest(userDN, controls)
 	req.Replace("unicodePwd", []string{EncodePassword(password)})
+	return c.modifyPassword(ctx, req)
+}
+
+// modifyPassword sends a password modify and translates a refusal.
+func (c *Conn) modifyPassword(ctx context.Context, req *ldap.ModifyRequest) error {
 	if err := c.l.Modify(req); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return translatePasswordError(userDN, err)
+		return translatePasswordError(req.DN, err)
 	}
 	return nil
 }
@@ -89,13 +94,7 @@ func ChangeOwnPassword(ctx context.Context, d config.Domain, userDN, oldPassword
 	req := ldap.NewModifyRequest(userDN, nil)
 	req.Delete("unicodePwd", []string{EncodePassword(oldPassword)})
 	req.Add("unicodePwd", []string{EncodePassword(newPassword)})
-	if err := c.l.Modify(req); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return translatePasswordError(userDN, err)
-	}
-	return nil
+	return c.modifyPassword(ctx, req)
 }
 
 // ErrWrongPassword: AD does not accept the password for the user.

@@ -187,15 +187,21 @@ func nextKeyFirst(f Facts) Decision {
 		}
 		return Decision{Do: ActSendAD, Why: "the key holds the new password as pending: change it in AD"}
 	case StepADWritten:
-		switch {
-		case f.Current == SlotNew:
-			return Decision{Do: ActMarkStep, Mark: StepDone, Why: "the key already holds the new password as current"}
-		case f.Pending == SlotNew:
-			return Decision{Do: ActCommitKey, Why: "AD has the new password: make it current on the key"}
-		}
-		return Decision{Do: ActWriteKey, Why: "AD has the new password and the key lost it: give it again from the journal"}
+		return toTheKey(f, "AD has the new password: make it current on the key", "AD has the new password and the key lost it: give it again from the journal")
 	}
 	return Decision{Do: ActNone, Why: fmt.Sprintf("unknown step %q", f.Step)}
+}
+
+// toTheKey is what AD's new password needs from the key at hand: nothing
+// (it is current), a COMMIT (it is pending), or a WRITE (the key lacks it).
+func toTheKey(f Facts, commitWhy, writeWhy string) Decision {
+	switch {
+	case f.Current == SlotNew:
+		return Decision{Do: ActMarkStep, Mark: StepDone, Why: "the key already holds the new password as current"}
+	case f.Pending == SlotNew:
+		return Decision{Do: ActCommitKey, Why: commitWhy}
+	}
+	return Decision{Do: ActWriteKey, Why: writeWhy}
 }
 
 func nextADFirst(f Facts) Decision {
@@ -206,13 +212,7 @@ func nextADFirst(f Facts) Decision {
 		if !f.KeyPresent {
 			return Decision{Do: ActWaitKey, Why: "AD has the new password; it is held sealed until the key is plugged in"}
 		}
-		switch {
-		case f.Current == SlotNew:
-			return Decision{Do: ActMarkStep, Mark: StepDone, Why: "the key already holds the new password as current"}
-		case f.Pending == SlotNew:
-			return Decision{Do: ActCommitKey, Why: "make the held password current on the key"}
-		}
-		return Decision{Do: ActWriteKey, Why: "give the key the held password"}
+		return toTheKey(f, "make the held password current on the key", "give the key the held password")
 	}
 	return Decision{Do: ActNone, Why: fmt.Sprintf("unknown step %q", f.Step)}
 }
