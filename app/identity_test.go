@@ -40,23 +40,7 @@ func secretOf(t *testing.T, s *Service, k *store.Key, sealed []byte) []byte {
 	return sec
 }
 
-// activeSim is a key plugged in, assigned to Ann and activated.
-func activeSim(t *testing.T, s *Service, serial string) *simkey.Key {
-	t.Helper()
-	ctx := context.Background()
-	k := simtest.NewKey(t, serial)
-	plugSim(t, s, k)
-	code, err := s.AssignKey(ctx, testAdmin, serial, "ann@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := s.ActivateKey(ctx, testAdmin, serial, code.String()); err != nil || !res.Activated {
-		t.Fatalf("activate %s: %+v %v", serial, res, err)
-	}
-	return k
-}
-
-// session opens a session on a simulated key with a secret.
+// simSession opens a session on a simulated key with a secret.
 func simSession(t *testing.T, k *simkey.Key, secret []byte) (*proto.Device, *proto.Session) {
 	t.Helper()
 	d, err := proto.Open(context.Background(), k.Plug())
@@ -133,7 +117,7 @@ func TestAClonedKeyChangesNothing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := keyService(t)
-			real := activeSim(t, s, "SIM-REAL")
+			real := activeSim(t, s, "SIM-REAL", "ann@example.com")
 			if tt.withdraw {
 				if err := s.WithdrawKey(ctx, testAdmin, "SIM-REAL", "returned"); err != nil {
 					t.Fatal(err)
@@ -212,7 +196,7 @@ func TestAttestationIsPinned(t *testing.T) {
 func TestAPINLockedKeyIsLockedWithProof(t *testing.T) {
 	ctx := context.Background()
 	s := keyService(t)
-	k := activeSim(t, s, "SIM-PIN")
+	k := activeSim(t, s, "SIM-PIN", "ann@example.com")
 	s.KeyDisconnected("sim:SIM-PIN")
 	row := keyRow(t, s, "SIM-PIN")
 	_, sess := simSession(t, k, secretOf(t, s, row, row.SecretSealed))
@@ -240,7 +224,7 @@ func TestUnlockGivesANewSecret(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			ctx := context.Background()
 			s := keyService(t)
-			k := activeSim(t, s, "SIM-UNL")
+			k := activeSim(t, s, "SIM-UNL", "ann@example.com")
 			old := keyRow(t, s, "SIM-UNL")
 			oldSecret := secretOf(t, s, old, old.SecretSealed)
 			if how == "suspended" {

@@ -45,6 +45,29 @@ func plugSim(t *testing.T, s *Service, k *simkey.Key) {
 	}
 }
 
+// activate assigns a plugged-in key to the employee and activates it.
+func activate(t *testing.T, s *Service, serial, employee string) {
+	t.Helper()
+	ctx := context.Background()
+	code, err := s.AssignKey(ctx, testAdmin, serial, employee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.ActivateKey(ctx, testAdmin, serial, code.String()); err != nil || !res.Activated {
+		t.Fatalf("activate %s: %+v %v", serial, res, err)
+	}
+}
+
+// activeSim is a new key plugged in, assigned to the employee and
+// activated.
+func activeSim(t *testing.T, s *Service, serial, employee string) *simkey.Key {
+	t.Helper()
+	k := simtest.NewKey(t, serial)
+	plugSim(t, s, k)
+	activate(t, s, serial, employee)
+	return k
+}
+
 func keyStatus(t *testing.T, s *Service, serial string) KeyView {
 	t.Helper()
 	k, err := s.Key(context.Background(), testAdmin, serial)
@@ -381,17 +404,8 @@ func TestTwoConsolesCannotBothActivate(t *testing.T) {
 }
 
 func TestLeaverKeyDeactivatedThenWipedWhenPlugged(t *testing.T) {
-	ctx := context.Background()
 	s := keyService(t)
-	k := simtest.NewKey(t, "SIM-0007")
-	plugSim(t, s, k)
-	code, err := s.AssignKey(ctx, testAdmin, "SIM-0007", "ben@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-0007", code.String()); err != nil {
-		t.Fatal(err)
-	}
+	k := activeSim(t, s, "SIM-0007", "ben@example.com")
 	s.KeyDisconnected("sim:SIM-0007")
 	// Ben leaves the sync group.
 	sum := apply(t, s, "corp", full(user("corp", 1, "ann", "ann@example.com", "Ann")), map[string]string{guid("corp", 2): ldapsync.ReasonLeftGroup}, false)
@@ -444,11 +458,10 @@ func TestAdminActionsFollowTheLifecycle(t *testing.T) {
 // the first. (Another device claiming the serial does not prove it: see
 // TestAClonedKeyChangesNothing.)
 func TestASecondKeyWithTheSameSerialIsRefused(t *testing.T) {
-	ctx := context.Background()
 	s := keyService(t)
 	first := simtest.NewKey(t, "DUP-1")
 	plugSim(t, s, first)
-	_, err := s.KeyConnected(ctx, Plug{ID: "sim:other", Kind: "simulated", Open: func() (proto.Transport, error) { return first.Plug(), nil }})
+	err := plugAs(s, "sim:other", first)
 	if err == nil || !strings.Contains(err.Error(), "which the key at sim:DUP-1 has") {
 		t.Fatalf("a second key claiming DUP-1: %v, want a refusal", err)
 	}
@@ -501,15 +514,7 @@ func TestEveryPathThatEndsAnEmployeeEndsTheirKey(t *testing.T) {
 	if _, err := s.AddEmployee(ctx, testAdmin, "guard@example.com", "Night Guard"); err != nil {
 		t.Fatal(err)
 	}
-	k := simtest.NewKey(t, "SIM-GUARD")
-	plugSim(t, s, k)
-	code, err := s.AssignKey(ctx, testAdmin, "SIM-GUARD", "guard@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-GUARD", code.String()); err != nil {
-		t.Fatal(err)
-	}
+	activeSim(t, s, "SIM-GUARD", "guard@example.com")
 	if _, err := s.RemoveEmployee(ctx, testAdmin, "guard@example.com"); err != nil {
 		t.Fatal(err)
 	}

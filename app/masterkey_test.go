@@ -61,18 +61,26 @@ func openWithKeyFile(t *testing.T, st *store.Store, f MasterKeyFile) (*Service, 
 	return New(s.cfg, st, WithMasterKey(mk), WithTrustedMaker(simtest.Maker(t).Cert())), nil
 }
 
+// keyFileService is a service whose master key is a file next to its
+// database (as KeyDesk runs), with that file and the service it was
+// opened from.
+func keyFileService(t *testing.T) (*Service, MasterKeyFile, *Service) {
+	t.Helper()
+	base := newTestService(t, "corp")
+	f := MasterKeyFile{Path: filepath.Join(filepath.Dir(base.st.Path()), keys.MasterKeyFileName)}
+	s, err := openWithKeyFile(t, base.st, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, f, s
+}
+
 // TestTheMasterKeyIsNeverSilentlyReplaced: a master key file that was lost
 // or swapped is refused, with what to do, instead of a new key being made
 // (which would make every right activation code count as wrong).
 func TestTheMasterKeyIsNeverSilentlyReplaced(t *testing.T) {
 	ctx := context.Background()
-	base := newTestService(t, "corp")
-	dir := filepath.Dir(base.st.Path())
-	f := MasterKeyFile{Path: filepath.Join(dir, keys.MasterKeyFileName)}
-	s, err := openWithKeyFile(t, base.st, f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, f, s := keyFileService(t)
 	apply(t, s, "corp", full(user("corp", 1, "ann", "ann@example.com", "Ann")), nil, false)
 	if err := s.AddKeys(ctx, testAdmin, []string{"K1"}); err != nil {
 		t.Fatal(err)
@@ -116,13 +124,7 @@ func TestTheMasterKeyIsNeverSilentlyReplaced(t *testing.T) {
 // refuses to seal or open anything.
 func TestRekey(t *testing.T) {
 	ctx := context.Background()
-	base := newTestService(t, "corp")
-	dir := filepath.Dir(base.st.Path())
-	f := MasterKeyFile{Path: filepath.Join(dir, keys.MasterKeyFileName)}
-	s, err := openWithKeyFile(t, base.st, f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, f, s := keyFileService(t)
 	console, err := openWithKeyFile(t, base.st, f) // another process, started before the rekey
 	if err != nil {
 		t.Fatal(err)
@@ -132,13 +134,7 @@ func TestRekey(t *testing.T) {
 	active, reserved := simtest.NewKey(t, "SIM-ACTIVE"), simtest.NewKey(t, "SIM-RESERVED")
 	plugSim(t, s, active)
 	plugSim(t, s, reserved)
-	code, err := s.AssignKey(ctx, testAdmin, "SIM-ACTIVE", "ann@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ActivateKey(ctx, testAdmin, "SIM-ACTIVE", code.String()); err != nil {
-		t.Fatal(err)
-	}
+	activate(t, s, "SIM-ACTIVE", "ann@example.com")
 	pending, err := s.AssignKey(ctx, testAdmin, "SIM-RESERVED", "ben@example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -194,13 +190,7 @@ func TestRekey(t *testing.T) {
 // after a cut at either point ends in a consistent state.
 func TestARekeyCutOffIsFinishedOrForgotten(t *testing.T) {
 	ctx := context.Background()
-	base := newTestService(t, "corp")
-	dir := filepath.Dir(base.st.Path())
-	f := MasterKeyFile{Path: filepath.Join(dir, keys.MasterKeyFileName)}
-	s, err := openWithKeyFile(t, base.st, f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, f, s := keyFileService(t)
 	oldKey := *s.master
 
 	// Cut before the database switched: only the pending file exists.

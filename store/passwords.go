@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"modernc.org/sqlite"
@@ -171,7 +170,7 @@ func (s *Store) UnfinishedPasswordChanges(ctx context.Context, keyID int64) ([]P
 
 // RecentPasswordChanges lists the newest changes, newest first.
 func (s *Store) RecentPasswordChanges(ctx context.Context, limit int) ([]PasswordChange, error) {
-	return queryChanges(ctx, s.db, `ORDER BY id DESC LIMIT `+strconv.Itoa(limit))
+	return queryChanges(ctx, s.db, `ORDER BY id DESC LIMIT ?`, limit)
 }
 
 // CredentialSlot is the slot of key keyID that holds the account's
