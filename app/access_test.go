@@ -112,6 +112,22 @@ var operations = map[string]operation{
 	"ExportAudit": {PermAuditExport, func(ctx context.Context, s *Service, a Actor) error {
 		return s.ExportAudit(ctx, a, func(store.AuditEntry) error { return nil })
 	}},
+	"RotatePasswords": {PermPasswordRotate, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.RotatePasswords(ctx, a, "ann@example.com", "")
+		return err
+	}},
+	"SetPassword": {PermPasswordSet, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.SetPassword(ctx, a, "ann@example.com", "", "Kq7#vW2!pZ9rTx4m")
+		return err
+	}},
+	"GeneratePassword": {PermPasswordSet, func(ctx context.Context, s *Service, a Actor) error {
+		_, _, err := s.GeneratePassword(ctx, a, "ann@example.com", "", false)
+		return err
+	}},
+	"RevealPassword": {PermPasswordReveal, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.RevealPassword(ctx, a, "ann@example.com", "")
+		return err
+	}},
 	"RekeyMasterKey": {PermMasterRekey, func(ctx context.Context, s *Service, a Actor) error {
 		_, err := s.RekeyMasterKey(ctx, a, MasterKeyFile{Path: s.st.Path() + ".master.key"})
 		return err
@@ -121,7 +137,7 @@ var operations = map[string]operation{
 // notYetOperations are permissions whose operations the next issues add
 // (rotation, invitations, operators over SSH). Each moves to operations when
 // its operation exists.
-var notYetOperations = []Permission{PermPasswordRotate, PermPasswordSet, PermPasswordReveal, PermInvitationSend, PermOperatorManage}
+var notYetOperations = []Permission{PermInvitationSend, PermOperatorManage}
 
 // TestEveryOperationIsListed finds every method of Service that takes an
 // Actor (or a request carrying one) and checks that operations covers it,

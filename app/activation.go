@@ -16,6 +16,9 @@ type ActivationResult struct {
 	Activated bool
 	Left      int // wrong codes still allowed
 	Locked    bool
+	// Passwords are the first domain passwords the activated key received
+	// (one per account in a password group), or why not yet.
+	Passwords []ChangeResult
 }
 
 // maxActivationRounds bounds the decisions of one activation attempt (each
@@ -129,6 +132,9 @@ func (s *Service) activate(ctx context.Context, a Actor, serial string, code *ke
 		case keys.NextRecordActive:
 			res.Activated = true
 			s.publish(DataChanged{What: keysChanged})
+			// The last step: the key at hand gets the employee's first
+			// domain passwords (AD's old ones stay until then).
+			res.Passwords = s.firstPasswords(ctx, a, serial)
 			return res, nil
 		case keys.NextWaitForKey:
 			if !s.devices.plugged(serial) {

@@ -36,6 +36,10 @@ type Service struct {
 	makers    *keys.Makers  // the key makers whose attestations KeyDesk trusts
 	devices   devices       // keys plugged in now
 	simulated SimulatedKeys // nil: no simulated keys here
+
+	// journalHook, when set, runs after each step of a password change is
+	// recorded; an error stops the drive on the spot, as a crash would.
+	journalHook func(change int64, step string) error
 }
 
 // Option configures a Service.
@@ -59,6 +63,13 @@ func WithAuditSink(fn func(store.AuditEntry)) Option { return func(s *Service) {
 // WithSimulatedKeys gives the service simulated keys that operators may
 // create and plug in and out (the demo's, or --sim-keys DIR).
 func WithSimulatedKeys(k SimulatedKeys) Option { return func(s *Service) { s.simulated = k } }
+
+// WithJournalHook runs fn after each recorded step of a password change;
+// an error from fn stops the change there, as if the process had died
+// (tests inject crashes with it).
+func WithJournalHook(fn func(change int64, step string) error) Option {
+	return func(s *Service) { s.journalHook = fn }
+}
 
 // WithClock sets the clock (tests).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }

@@ -129,6 +129,8 @@ func changeOf(e store.AuditEntry) Change {
 		return ChangedEmployees | ChangedAudit
 	case strings.HasPrefix(e.Action, "key."):
 		return keysChanged
+	case strings.HasPrefix(e.Action, "password."):
+		return passwordsChanged
 	}
 	return ChangedAll
 }

@@ -222,10 +222,11 @@ func (s *Service) KeyDisconnected(id string) {
 type plugFollowUp int
 
 const (
-	followNothing  plugFollowUp = iota
-	followWipe                  // a Deactivated key: wipe it, back to Ready
-	followPINLock               // an Active key reports its PIN locked it
-	followActivate              // an activation was cut off: resume it
+	followNothing   plugFollowUp = iota
+	followWipe                   // a Deactivated key: wipe it, back to Ready
+	followPINLock                // an Active key reports its PIN locked it
+	followActivate               // an activation was cut off: resume it
+	followPasswords              // an Active key: the password changes that wait for it
 )
 
 // plugFollowUpOf decides, from the key's status and what the device
@@ -238,6 +239,8 @@ func plugFollowUpOf(status keys.Status, state proto.KeyState, activationUnderWay
 		return followPINLock
 	case status == keys.StatusReserved && activationUnderWay:
 		return followActivate
+	case status == keys.StatusActive && state == proto.StateLinked:
+		return followPasswords
 	}
 	return followNothing
 }
@@ -320,6 +323,12 @@ func (s *Service) onPlugged(ctx context.Context, serial string, pr proof) (strin
 			return status, err
 		}
 		return string(keys.StatusLocked), nil
+	case followPasswords:
+		if s.master == nil {
+			return status, nil
+		}
+		_, err := s.keyPasswords(ctx, serial)
+		return status, err
 	}
 	return status, nil
 }

@@ -42,7 +42,8 @@ const (
 	ChangedKeys                         // the key inventory
 	ChangedDomains                      // sync states, held removals, member counts
 	ChangedAudit                        // the audit log
-	ChangedAll       = ChangedEmployees | ChangedKeys | ChangedDomains | ChangedAudit
+	ChangedPasswords                    // the password journal and schedule
+	ChangedAll       = ChangedEmployees | ChangedKeys | ChangedDomains | ChangedAudit | ChangedPasswords
 )
 
 // Has reports whether c includes any of x.

@@ -287,14 +287,15 @@ func (s *Service) codePepper(ctx context.Context, tx *store.Tx) ([]byte, error) 
 
 // RekeyReport says what a rekey did.
 type RekeyReport struct {
-	Secrets int    // key secrets re-sealed
-	Backup  string // where the old key file is kept
-	Path    string // the key file, now holding the new key
+	Secrets   int    // key secrets re-sealed
+	Passwords int    // passwords held by the password journal, re-sealed
+	Backup    string // where the old key file is kept
+	Path      string // the key file, now holding the new key
 }
 
 // RekeyMasterKey puts every secret of the database under a new master key,
-// in one transaction: each key's master secret, the activation codes'
-// pepper (so outstanding codes stay valid) and the audit log's MAC key.
+// in one transaction: each key's master secret, the passwords the password
+// journal holds, the activation codes' pepper (so outstanding codes stay valid) and the audit log's MAC key.
 // The new key is written first, to a pending file; the database switches
 // in the transaction; then the old file is kept as a dated backup (0600)
 // and the new one takes its place. A rekey cut off at any point is
@@ -351,6 +352,27 @@ func (s *Service) RekeyMasterKey(ctx context.Context, a Actor, f MasterKeyFile) 
 			}
 		}
 		rep.Secrets = len(ks)
+		// The passwords the journal holds until their change is closed.
+		open, err := tx.OpenPasswordChanges(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range open {
+			binding := passwordBinding(c.AccountID)
+			pw, err := old.Open(c.PasswordSealed, binding)
+			if err != nil {
+				return fmt.Errorf("open the password of change %d: %w", c.ID, err)
+			}
+			sealed, err := nk.Seal(pw, binding)
+			clear(pw)
+			if err != nil {
+				return err
+			}
+			if err := tx.ResealPasswordChange(ctx, c.ID, sealed); err != nil {
+				return err
+			}
+		}
+		rep.Passwords = len(open)
 		for _, name := range []string{store.StateCodePepper, store.StateAuditKey} {
 			sealed, err := tx.MasterState(ctx, name)
 			if err != nil || sealed == nil {

@@ -15,7 +15,10 @@ import (
 	"keydesk/store"
 )
 
-var testAdmin = Actor{Name: "test:admin", Role: RoleAdmin}
+var (
+	testAdmin    = Actor{Name: "test:admin", Role: RoleAdmin}
+	testHelpdesk = Actor{Name: "test:helpdesk", Role: RoleHelpdesk}
+)
 
 // newTestService builds a service over a real SQLite file with the named
 // domains configured (in that order). The URLs are never dialled here.

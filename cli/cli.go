@@ -87,6 +87,8 @@ keydesk demo opens it on a built-in demo directory.`,
 		newDoctorCmd(g),
 		newDemoCmd(g),
 		newKeysCmd(g),
+		newRotateCmd(g),
+		newPasswordCmd(g),
 		newAdminCmd(g),
 	)
 	return root

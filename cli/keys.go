@@ -248,6 +248,12 @@ the key. Without SERIAL, the one plugged-in key is used.`,
 // readCode reads a code without echo from the terminal, or a line from
 // standard input when it is not a terminal.
 func (g *globals) readCode(prompt string) (string, error) {
+	return g.readSecret(prompt, "the activation code")
+}
+
+// readSecret reads what without echo from the terminal, or a line from
+// standard input when it is not a terminal.
+func (g *globals) readSecret(prompt, what string) (string, error) {
 	if f, ok := g.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(g.stderr, prompt)
 		b, err := term.ReadPassword(int(f.Fd()))
@@ -256,7 +262,7 @@ func (g *globals) readCode(prompt string) (string, error) {
 	}
 	line, err := bufio.NewReader(g.stdin).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		return "", fmt.Errorf("read the activation code from standard input: %w", err)
+		return "", fmt.Errorf("read %s from standard input: %w", what, err)
 	}
 	return strings.TrimSpace(line), nil
 }
@@ -340,6 +346,6 @@ in, it is shown as an unverified device and nothing about key SERIAL changes.`,
 		c.Flags().StringVar(&dir, "dir", "", "the directory of simulated key files (required)")
 		c.MarkFlagRequired("dir")
 	}
-	cmd.AddCommand(newCmd, readCmd)
+	cmd.AddCommand(newCmd, readCmd, newKeysTypeCmd(&dir, g))
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,12 @@ const (
 	DefaultRemovalShare    = 0.10
 	DefaultRemovalMinimum  = 20
 	DefaultCodeTTL         = 72 * time.Hour
+	DefaultRotationPeriod  = 28 * 24 * time.Hour
+	DefaultRotationWorkers = 4
+	DefaultPasswordLength  = 24
+	minPasswordLength      = 14
+	maxPasswordLength      = 64
+	maxRotationWorkers     = 64
 	maxOperatorNameLength  = 64
 	DefaultUSBVendorID     = 0x1209
 	DefaultUSBProductID    = 0x0001
@@ -144,6 +151,37 @@ type Domain struct {
 	ConnectTimeout    Duration `toml:"connect_timeout"`
 	Timeout           Duration `toml:"timeout"`
 	PageSize          int      `toml:"page_size"`
+	// Passwords are the settings of the domain passwords KeyDesk manages
+	// for the members of PasswordGroup.
+	Passwords Passwords `toml:"passwords"`
+}
+
+// The offline policies: what a rotation does when it falls due while the
+// employee's key is not plugged in.
+const (
+	// OfflineWait: the rotation waits, and runs when the key is plugged in.
+	OfflineWait = "wait"
+	// OfflineRotateAndHold: AD is changed now and the new password is held
+	// sealed until the key connects (an admin can reveal it).
+	OfflineRotateAndHold = "rotate-and-hold"
+)
+
+// Passwords holds a domain's password settings ([domain.passwords]).
+type Passwords struct {
+	// RotationPeriod is how old a managed password may get before it is
+	// rotated (default 28 days; never longer than the domain's maximum
+	// password age allows).
+	RotationPeriod Duration `toml:"rotation_period"`
+	// Offline is OfflineWait (default) or OfflineRotateAndHold.
+	Offline string `toml:"offline"`
+	// Concurrency bounds the rotations of the domain in flight at once
+	// (default 4).
+	Concurrency int `toml:"concurrency"`
+	// Length of generated passwords (default 24; 14..64).
+	Length int `toml:"length"`
+	// LayoutSafe restricts generated passwords to characters that keys type
+	// identically on US, UK, German and French keyboard layouts.
+	LayoutSafe bool `toml:"layout_safe"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("90s", "1h").
@@ -151,9 +189,16 @@ type Duration struct{ time.Duration }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
+	text := string(b)
+	if days, ok := strings.CutSuffix(text, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n < 100000 {
+			d.Duration = time.Duration(n) * 24 * time.Hour
+			return nil
+		}
+	}
+	v, err := time.ParseDuration(text)
 	if err != nil {
-		return fmt.Errorf("%q is not a duration: write it like \"30s\", \"5m\" or \"1h\"", string(b))
+		return fmt.Errorf("%q is not a duration: write it like \"30s\", \"5m\", \"1h\" or \"28d\"", text)
 	}
 	d.Duration = v
 	return nil
@@ -270,6 +315,19 @@ func (c *Config) applyDefaults(jitterSet bool) {
 		}
 		if d.Timeout.Duration == 0 {
 			d.Timeout.Duration = DefaultRequestTimeout
+		}
+		p := &d.Passwords
+		if p.RotationPeriod.Duration == 0 {
+			p.RotationPeriod.Duration = DefaultRotationPeriod
+		}
+		if p.Offline == "" {
+			p.Offline = OfflineWait
+		}
+		if p.Concurrency == 0 {
+			p.Concurrency = DefaultRotationWorkers
+		}
+		if p.Length == 0 {
+			p.Length = DefaultPasswordLength
 		}
 	}
 }
@@ -426,6 +484,25 @@ func (d *Domain) validate() error {
 	}
 	if d.ConnectTimeout.Duration < 0 || d.Timeout.Duration < 0 {
 		return fmt.Errorf("timeout: must not be negative")
+	}
+	return d.Passwords.validate()
+}
+
+func (p *Passwords) validate() error {
+	if p.RotationPeriod.Duration < 24*time.Hour {
+		return fmt.Errorf("passwords.rotation_period: %s is too short; use at least \"1d\" (the default is \"28d\")", p.RotationPeriod)
+	}
+	switch p.Offline {
+	case OfflineWait, OfflineRotateAndHold:
+	default:
+		return fmt.Errorf("passwords.offline: %q is not a policy; use %q (rotate when the key is plugged in) or %q (rotate AD now and hold the password until the key connects)",
+			p.Offline, OfflineWait, OfflineRotateAndHold)
+	}
+	if p.Concurrency < 1 || p.Concurrency > maxRotationWorkers {
+		return fmt.Errorf("passwords.concurrency: %d is out of range; use 1 to %d", p.Concurrency, maxRotationWorkers)
+	}
+	if p.Length < minPasswordLength || p.Length > maxPasswordLength {
+		return fmt.Errorf("passwords.length: %d is out of range; use %d to %d", p.Length, minPasswordLength, maxPasswordLength)
 	}
 	return nil
 }

@@ -53,6 +53,13 @@ connect_timeout = "5s"
 timeout = "2m"
 page_size = 500
 
+[domain.passwords]
+rotation_period = "14d"
+offline = "rotate-and-hold"
+concurrency = 2
+length = 32
+layout_safe = true
+
 [[domain]]
 name = "lab"
 urls = ["ldap://dc.lab.example.com:389/"]
@@ -93,9 +100,9 @@ func tomlKeys(t *testing.T, v any) []string {
 
 func TestFullFileSetsEveryKey(t *testing.T) {
 	// Keeps fullFile complete when a field is added to the structs.
-	for _, v := range []any{Config{}, Sync{}, Domain{}, Keys{}, Operator{}, Audit{}} {
+	for _, v := range []any{Config{}, Sync{}, Domain{}, Keys{}, Operator{}, Audit{}, Passwords{}} {
 		for _, k := range tomlKeys(t, v) {
-			if !strings.Contains(fullFile, "\n"+k+" = ") && !strings.Contains(fullFile, "["+k+"]") {
+			if !strings.Contains(fullFile, "\n"+k+" = ") && !strings.Contains(fullFile, "["+k+"]") && !strings.Contains(fullFile, "."+k+"]") {
 				t.Errorf("fullFile does not set %T key %q", v, k)
 			}
 		}
@@ -134,6 +141,8 @@ func TestParseFullFile(t *testing.T) {
 				ConnectTimeout:   dur(5 * time.Second),
 				Timeout:          dur(2 * time.Minute),
 				PageSize:         500,
+				Passwords: Passwords{RotationPeriod: dur(14 * 24 * time.Hour), Offline: OfflineRotateAndHold, Concurrency: 2,
+					Length: 32, LayoutSafe: true},
 			},
 			{
 				// Everything left out gets its default.
@@ -148,6 +157,7 @@ func TestParseFullFile(t *testing.T) {
 				ConnectTimeout:  dur(10 * time.Second),
 				Timeout:         dur(60 * time.Second),
 				PageSize:        1000,
+				Passwords:       Passwords{RotationPeriod: dur(28 * 24 * time.Hour), Offline: OfflineWait, Concurrency: 4, Length: 24},
 			},
 		},
 		Operators: []Operator{{Name: "alice", Role: "admin", OSUser: "alice"}, {Name: "hd.bob", Role: "helpdesk", OSUser: "bob"}},
@@ -363,6 +373,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{`domain[1] ("corp").page_size: 100001 is out of range`, "use 1 to 100000"}},
 		{"negative timeout", domainBlock(t, map[string]string{"timeout": `"-5s"`}),
 			[]string{`domain[1] ("corp").timeout: must not be negative`}},
+		{"rotation period too short", domainBlock(t, nil) + "[domain.passwords]\nrotation_period = \"12h\"\n",
+			[]string{`domain[1] ("corp").passwords.rotation_period: 12h0m0s is too short`, `"28d"`}},
+		{"unknown offline policy", domainBlock(t, nil) + "[domain.passwords]\noffline = \"hold\"\n",
+			[]string{`passwords.offline: "hold" is not a policy`, `"wait"`, `"rotate-and-hold"`}},
+		{"password length too short", domainBlock(t, nil) + "[domain.passwords]\nlength = 8\n",
+			[]string{`passwords.length: 8 is out of range; use 14 to 64`}},
+		{"rotation concurrency zero", domainBlock(t, nil) + "[domain.passwords]\nconcurrency = -1\n",
+			[]string{`passwords.concurrency: -1 is out of range`}},
 		{"duplicate domain name", domainBlock(t, nil) + second(map[string]string{"name": `"CORP"`}),
 			[]string{`domain[2] ("CORP").name:`, "already the name of domain[1]", "its own name"}},
 		{"second domain invalid", domainBlock(t, nil) + second(map[string]string{"base_dn": `""`}),
@@ -652,6 +670,11 @@ func TestDurationText(t *testing.T) {
 		{"90s", 90 * time.Second, false},
 		{"1h30m", 90 * time.Minute, false},
 		{"0", 0, false},
+		{"28d", 28 * 24 * time.Hour, false},
+		{"1d", 24 * time.Hour, false},
+		{"2xd", 0, true},
+		{"-1d", 0, true},
+		{"d", 0, true},
 		{"5", 0, true},
 		{"soon", 0, true},
 	}

@@ -220,3 +220,45 @@ func (tx *Tx) ForgetCredentialSlots(ctx context.Context, keyID int64) error {
 	}
 	return nil
 }
+
+// OpenPasswordChanges lists, in the transaction, the changes that still
+// hold a sealed password (a new master key re-seals them).
+func (tx *Tx) OpenPasswordChanges(ctx context.Context) ([]PasswordChange, error) {
+	return queryChanges(ctx, tx.tx, `WHERE password_sealed IS NOT NULL ORDER BY id`)
+}
+
+// ResealPasswordChange replaces an open change's sealed password with the
+// same password sealed anew (a new master key); its version does not
+// change.
+func (tx *Tx) ResealPasswordChange(ctx context.Context, id int64, sealed []byte) error {
+	res, err := tx.tx.ExecContext(ctx, `UPDATE password_changes SET password_sealed = ? WHERE id = ? AND password_sealed IS NOT NULL`, sealed, id)
+	if err != nil {
+		return fmt.Errorf("re-seal the password of change %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("re-seal the password of change %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// OpenPasswordChange is the account's change that is neither done nor
+// failed (nil when there is none).
+func (tx *Tx) OpenPasswordChange(ctx context.Context, accountID int64) (*PasswordChange, error) {
+	cs, err := queryChanges(ctx, tx.tx, `WHERE account_id = ? AND step NOT IN ('done', 'failed')`, accountID)
+	if err != nil || len(cs) == 0 {
+		return nil, err
+	}
+	return &cs[0], nil
+}
+
+// Account reads one account inside the transaction.
+func (tx *Tx) Account(ctx context.Context, id int64) (*Account, error) {
+	as, err := queryAccounts(ctx, tx.tx, `WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(as) == 0 {
+		return nil, fmt.Errorf("account %d: %w", id, ErrNotFound)
+	}
+	return &as[0], nil
+}

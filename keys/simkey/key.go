@@ -13,6 +13,7 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -221,3 +222,43 @@ func (k *Key) Unplug() {
 
 // String names the key without revealing anything secret.
 func (k *Key) String() string { return fmt.Sprintf("simkey %s", k.Serial()) }
+
+// Typed is one credential as the key types it at a login screen.
+type Typed struct {
+	Slot int
+	proto.Credential
+}
+
+// ErrPINNeeded: the key has a PIN and types nothing without it.
+var ErrPINNeeded = errors.New("the key has a PIN: give it to have the key type")
+
+// Type is what the key would type at a login screen, one credential per
+// used slot (its current value; a pending value is never typed), as a
+// person pressing the key's button would get it. A key with a PIN needs it
+// (a wrong PIN counts against the retries, as on the device); a locked or
+// blank key types nothing.
+func (k *Key) Type(pin string) ([]Typed, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch k.st.State {
+	case proto.StateLinked:
+	default:
+		return nil, fmt.Errorf("the key is %s: it types nothing", k.st.State)
+	}
+	if k.st.PINHash != nil {
+		if pin == "" {
+			return nil, ErrPINNeeded
+		}
+		var s session
+		if _, code := k.verifyPIN(&s, pin); code != 0 {
+			return nil, fmt.Errorf("the PIN: %w", &proto.KeyError{Cmd: proto.CmdVerifyPIN, Code: code})
+		}
+	}
+	var out []Typed
+	for i, sl := range k.st.Slots {
+		if sl.Current != nil {
+			out = append(out, Typed{Slot: i, Credential: proto.Credential{Login: sl.Current.Login, Password: sl.Current.Password}})
+		}
+	}
+	return out, nil
+}

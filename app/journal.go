@@ -1,0 +1,397 @@
+package app
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+
+	"keydesk/config"
+	"keydesk/keys"
+	"keydesk/keys/proto"
+	"keydesk/ldapsync"
+	"keydesk/rotation"
+	"keydesk/store"
+)
+
+// Carrying out the password journal: rotation.Next decides, this file acts
+// (the key's slot over the encrypted session, AD over LDAP) and records
+// each step, with an audit entry, before the next. A crash or an unplug at
+// any moment leaves a row that the next drive, at start-up or when the key
+// is plugged in, takes up from where it stopped.
+
+// maxChangeRounds bounds the decisions of one drive (a change needs at most
+// six steps; the rest is margin for a key that loses a write).
+const maxChangeRounds = 12
+
+// changeInput is what a drive may need beyond the journal: a user's own
+// change on key and AD needs the user's current password, which is never
+// stored.
+type changeInput struct {
+	old string
+}
+
+// change is a journal row with what carrying it out needs.
+type change struct {
+	row  *store.PasswordChange
+	acct *store.Account
+	dom  config.Domain
+	key  *store.Key // the key that must hold the password (nil: none)
+	pw   string     // the new password, opened from the journal
+	in   changeInput
+}
+
+func (c *change) cred() proto.Credential {
+	return proto.Credential{Login: credentialLogin(c.acct), Password: c.pw}
+}
+
+// loadChange reads a row, its account, domain and key, and opens its
+// password (a closed row has none).
+func (s *Service) loadChange(ctx context.Context, id int64, in changeInput) (*change, error) {
+	c := &change{in: in}
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		if c.row, err = tx.PasswordChange(ctx, id); err != nil {
+			return err
+		}
+		if c.acct, err = tx.Account(ctx, c.row.AccountID); err != nil {
+			return err
+		}
+		if c.row.KeyID != nil {
+			if c.key, err = tx.KeyByID(ctx, *c.row.KeyID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read password change %d: %w", id, err)
+	}
+	if c.dom, err = s.domainOf(c.acct); err != nil {
+		return nil, err
+	}
+	if c.row.PasswordSealed != nil {
+		mk, err := s.masterKey(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		pw, err := mk.Open(c.row.PasswordSealed, passwordBinding(c.acct.ID))
+		if err != nil {
+			return nil, fmt.Errorf("open the password of change %d: %w", id, err)
+		}
+		c.pw = string(pw)
+		clear(pw)
+	}
+	return c, nil
+}
+
+// keyUsable reports whether the change's key can take part now: plugged in,
+// and in a status in which KeyDesk talks to it about credentials.
+func (s *Service) keyUsable(k *store.Key) bool {
+	if k == nil || !s.devices.plugged(k.Serial) {
+		return false
+	}
+	switch keys.Status(k.Status) {
+	case keys.StatusActive, keys.StatusReserved:
+		return true
+	}
+	return false
+}
+
+// driveChange carries change id as far as it can go now: with the key, in
+// one conversation in which it proves who it is and that it holds its
+// secret, when it is plugged in; without it otherwise (what needs the key
+// then waits).
+func (s *Service) driveChange(ctx context.Context, a Actor, id int64, in changeInput) (ChangeResult, error) {
+	c, err := s.loadChange(ctx, id, in)
+	if err != nil {
+		return ChangeResult{ID: id}, err
+	}
+	defer s.publish(DataChanged{What: passwordsChanged})
+	if c.row.Closed() {
+		return resultOf(c.row, c.acct, ""), nil
+	}
+	var waiting string
+	if !s.keyUsable(c.key) {
+		waiting, err = s.stepChange(ctx, a, c, nil)
+		return resultOf(c.row, c.acct, waiting), err
+	}
+	err = s.withProvenKey(ctx, c.key, func(ctx context.Context, d *proto.Device, pr proof, cur, _ []byte) error {
+		sess, err := authWithEither(ctx, d, cur)
+		if err != nil {
+			return fmt.Errorf("authenticate to key %s: %w", c.key.Serial, err)
+		}
+		defer sess.Close()
+		ks := &keySlot{sess: sess, slot: *c.row.Slot, slots: pr.info.Slots}
+		waiting, err = s.stepChange(ctx, a, c, ks)
+		return err
+	})
+	if err != nil && waiting == "" && !c.row.Closed() {
+		waiting = "the key: " + err.Error()
+	}
+	return resultOf(c.row, c.acct, waiting), err
+}
+
+// errCrash is what a journal hook returns to stop a drive on the spot, as
+// a crash would (tests).
+var errCrash = errors.New("stopped by the journal hook")
+
+// stepChange is the loop of decisions: observe, decide (rotation.Next),
+// act, record. ks is nil when the key is not at hand. It returns what the
+// change waits for, if it stops to wait.
+func (s *Service) stepChange(ctx context.Context, a Actor, c *change, ks *keySlot) (string, error) {
+	var adErr error // an AD refusal, returned once the key is cleaned up
+	for range maxChangeRounds {
+		f := rotation.Facts{Step: rotation.Step(c.row.Step), Order: rotation.Order(c.row.Order), Discarded: c.row.Discarded}
+		if ks != nil {
+			var err error
+			f.KeyPresent = true
+			if f.Pending, f.Current, err = ks.observe(ctx, c.cred()); err != nil {
+				return "", err
+			}
+		}
+		d := rotation.Next(f)
+		if d.Do == rotation.ActProbeAD {
+			f.AD = s.probeAD(ctx, c)
+			d = rotation.Next(f)
+		}
+		switch d.Do {
+		case rotation.ActNone:
+			return "", adErr
+		case rotation.ActWaitKey, rotation.ActWaitAD:
+			return d.Why, adErr
+		case rotation.ActWriteKey:
+			if err := ks.write(ctx, c.cred()); err != nil {
+				return "", err
+			}
+			if f.Step == rotation.StepPlanned {
+				if err := s.recordStep(ctx, a, c, rotation.StepKeyPending, d.Why, ""); err != nil {
+					return "", err
+				}
+			}
+		case rotation.ActCommitKey:
+			if err := ks.sess.Commit(ctx, ks.slot); err != nil {
+				return "", err
+			}
+			if err := s.recordStep(ctx, a, c, rotation.StepDone, d.Why, ""); err != nil {
+				return "", err
+			}
+		case rotation.ActDiscardKey:
+			if err := ks.sess.Discard(ctx, ks.slot); err != nil {
+				return "", err
+			}
+			c.row.Discarded = true
+			if err := s.recordStep(ctx, a, c, rotation.StepFailed, d.Why, c.row.Error); err != nil {
+				return "", err
+			}
+		case rotation.ActMarkStep:
+			if d.Mark == rotation.StepFailed {
+				c.row.Discarded = true
+			}
+			if err := s.recordStep(ctx, a, c, d.Mark, d.Why, c.row.Error); err != nil {
+				return "", err
+			}
+		case rotation.ActSendAD:
+			waiting, err := s.sendAD(ctx, a, c, d.Why)
+			if errors.Is(err, errCrash) || waiting != "" {
+				return waiting, err
+			}
+			adErr = err
+		default:
+			return "", fmt.Errorf("change %d: unexpected decision %s", c.row.ID, d.Do)
+		}
+	}
+	return "", fmt.Errorf("change %d: no end after %d steps", c.row.ID, maxChangeRounds)
+}
+
+// sendAD records that the AD write is about to be sent, sends it, and
+// records the outcome: written; failed (AD refused the password: the
+// refusal is returned); back to the step before (the DC could not be
+// reached, so nothing was sent: waiting); or, when the outcome is unknown,
+// left to a probe.
+func (s *Service) sendAD(ctx context.Context, a Actor, c *change, why string) (waiting string, err error) {
+	before := rotation.Step(c.row.Step)
+	if c.row.Kind == KindSelfBoth && c.in.old == "" {
+		// A user's own change is sent bound as the user; cut off, it
+		// cannot be sent again without them.
+		c.row.Error = "the user's change was cut off before AD took it: the user can change the password again"
+		c.row.Discarded = c.row.Order == string(rotation.ADFirst)
+		return "", s.recordStep(ctx, a, c, rotation.StepFailed, "cannot resend a user's change", c.row.Error)
+	}
+	if err := s.recordStep(ctx, a, c, rotation.StepADSending, why, ""); err != nil {
+		return "", err
+	}
+	werr := s.writeAD(ctx, c)
+	var pe *ldapsync.PasswordError
+	var ce *ldapsync.ConnectError
+	switch {
+	case werr == nil:
+		return "", s.recordStep(ctx, a, c, rotation.StepADWritten, "AD took the new password", "")
+	case errors.As(werr, &pe) || errors.Is(werr, ldapsync.ErrNoTLS) || errors.Is(werr, ldapsync.ErrWrongPassword):
+		c.row.Error = werr.Error()
+		// Key first, the key holds it as pending, to be discarded; AD
+		// first, the key never had it.
+		c.row.Discarded = c.row.Order == string(rotation.ADFirst)
+		if err := s.recordStep(ctx, a, c, rotation.StepFailed, "AD refused the password", c.row.Error); err != nil {
+			return "", err
+		}
+		return "", werr
+	case errors.As(werr, &ce):
+		// Nothing reached the DC.
+		c.row.Attempts++
+		if err := s.recordStep(ctx, a, c, before, "the DC could not be reached: nothing was sent", werr.Error()); err != nil {
+			return "", err
+		}
+		return "the DC: " + werr.Error(), werr
+	}
+	// The write may or may not have happened: the row stays at ad-sending
+	// and a probe decides, the next time.
+	c.row.Attempts++
+	if err := s.recordStep(ctx, a, c, rotation.StepADSending, "the AD write was cut off", werr.Error()); err != nil {
+		return "", err
+	}
+	return "the DC: " + werr.Error(), werr
+}
+
+// writeAD writes the new password to AD: an administrative reset, or, for
+// a user's own change, a change bound as the user.
+func (s *Service) writeAD(ctx context.Context, c *change) error {
+	if c.row.Kind == KindSelfBoth {
+		return ldapsync.ChangeOwnPassword(ctx, c.dom, c.acct.DN, c.in.old, c.pw)
+	}
+	pw, err := c.dom.BindPassword()
+	if err != nil {
+		return err
+	}
+	conn, err := ldapsync.Dial(ctx, c.dom, pw)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.ResetPassword(ctx, c.acct.DN, c.pw)
+}
+
+// probeAD learns whether AD has the new password: one bind as the user with
+// it (a failed bind counts toward the domain's lockout threshold, so it is
+// tried once per drive).
+func (s *Service) probeAD(ctx context.Context, c *change) rotation.AD {
+	err := ldapsync.VerifyPassword(ctx, c.dom, c.acct.DN, c.pw)
+	switch {
+	case err == nil:
+		return rotation.ADAcceptsNew
+	case errors.Is(err, ldapsync.ErrWrongPassword):
+		return rotation.ADRefusesNew
+	}
+	s.log.Warn("probe a password change", "account", accountLabel(c.acct), "err", err)
+	return rotation.ADUnreachable
+}
+
+// recordStep records the change at step (with the error text, "" to clear
+// it), with an audit entry, if nobody changed the row meanwhile. A closed
+// change loses its password. The journal hook runs after the commit.
+func (s *Service) recordStep(ctx context.Context, a Actor, c *change, step rotation.Step, why, errText string) error {
+	row := *c.row
+	row.Step, row.Error = string(step), errText
+	if row.Closed() {
+		row.PasswordSealed = nil
+	}
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.UpdatePasswordChange(ctx, &row); err != nil {
+			return err
+		}
+		details := map[string]any{"change": row.ID, "kind": row.Kind, "why": why}
+		if c.key != nil {
+			details["key"] = c.key.Serial
+		}
+		outcome := store.OutcomeSuccess
+		if step == rotation.StepFailed {
+			outcome = store.OutcomeFailure
+			if errText != "" {
+				details["error"] = errText
+			}
+		}
+		return s.audit(ctx, tx, a, "password."+string(step), accountTarget(c.acct), outcome, details)
+	})
+	if err != nil {
+		return fmt.Errorf("record password change %d at %s: %w", c.row.ID, step, err)
+	}
+	*c.row = row
+	if s.journalHook != nil {
+		if err := s.journalHook(row.ID, string(step)); err != nil {
+			return fmt.Errorf("%w: %w", errCrash, err)
+		}
+	}
+	return nil
+}
+
+// keySlot is the change's slot on the key at hand, over its session.
+type keySlot struct {
+	sess  *proto.Session
+	slot  int
+	slots int // the key's number of slots (INFO)
+}
+
+// observe reads what the slot holds, compared with the change's
+// credential. A key with a PIN does not let KeyDesk read its slots without
+// the user: then LIST says whether a pending and a current value exist, and
+// a pending value is the change's own (KeyDesk writes a slot only for the
+// oldest open change of its account, and discards an abandoned one first);
+// a current value counts as another one, so the worst case is writing and
+// committing once more.
+func (k *keySlot) observe(ctx context.Context, want proto.Credential) (pending, current rotation.Slot, err error) {
+	if k.slot >= k.slots {
+		return 0, 0, fmt.Errorf("the key has %d credential slots and this account has slot %d", k.slots, k.slot)
+	}
+	read := func(p bool) (rotation.Slot, bool, error) {
+		var got proto.Credential
+		var err error
+		if p {
+			got, err = k.sess.ReadPending(ctx, k.slot)
+		} else {
+			got, err = k.sess.ReadCredential(ctx, k.slot)
+		}
+		switch {
+		case errors.Is(err, &proto.KeyError{Code: proto.CodeNotFound}):
+			return rotation.SlotEmpty, true, nil
+		case errors.Is(err, &proto.KeyError{Code: proto.CodePINRequired}):
+			return rotation.SlotUnknown, false, nil
+		case err != nil:
+			return rotation.SlotUnknown, false, err
+		}
+		same := got.Login == want.Login && subtle.ConstantTimeCompare([]byte(got.Password), []byte(want.Password)) == 1
+		if same {
+			return rotation.SlotNew, true, nil
+		}
+		return rotation.SlotOther, true, nil
+	}
+	pending, ok, err := read(true)
+	if err != nil {
+		return 0, 0, err
+	}
+	if ok {
+		current, _, err = read(false)
+		return pending, current, err
+	}
+	list, err := k.sess.List(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	pending, current = rotation.SlotEmpty, rotation.SlotEmpty
+	for _, si := range list {
+		if si.Slot != k.slot {
+			continue
+		}
+		if si.Pending {
+			pending = rotation.SlotNew
+		}
+		if si.Current {
+			current = rotation.SlotOther
+		}
+	}
+	return pending, current, nil
+}
+
+// write gives the slot the credential as its pending value.
+func (k *keySlot) write(ctx context.Context, c proto.Credential) error {
+	return k.sess.WriteCredential(ctx, k.slot, c)
+}

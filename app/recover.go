@@ -1,0 +1,126 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"keydesk/keys"
+	"keydesk/rotation"
+	"keydesk/store"
+)
+
+// firstPasswords gives the key just activated the first domain password of
+// each of its employee's managed accounts (the activation's last step). A
+// change that cannot finish now stays in the journal and finishes when the
+// key is plugged in again; one that cannot even be planned (the DC is down)
+// leaves the account due, so the scheduler plans it later.
+func (s *Service) firstPasswords(ctx context.Context, a Actor, serial string) []ChangeResult {
+	k, err := s.st.KeyBySerial(ctx, serial)
+	if err != nil || k.EmployeeID == nil {
+		return nil
+	}
+	var accts []store.Account
+	err = s.st.Update(ctx, func(tx *store.Tx) error {
+		all, err := tx.EmployeeAccounts(ctx, *k.EmployeeID)
+		for _, acct := range all {
+			if managed(&acct) {
+				accts = append(accts, acct)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return []ChangeResult{{Err: fmt.Sprintf("read the accounts of key %s: %v", serial, err)}}
+	}
+	var out []ChangeResult
+	for _, acct := range accts {
+		r, _, err := s.changePassword(ctx, a, changePlan{kind: KindActivation, acct: acct, keyID: &k.ID})
+		if r.ID == 0 {
+			r.Account = accountLabel(&acct)
+		}
+		if err != nil {
+			r.Err = err.Error()
+			s.log.Warn("first password of an activated key", "key", serial, "account", accountLabel(&acct), "err", err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// keyPasswords carries on, when key serial is plugged in, the password
+// changes that wait for it, oldest first (an abandoned change's pending
+// password is dropped before a newer change writes its own).
+func (s *Service) keyPasswords(ctx context.Context, serial string) ([]ChangeResult, error) {
+	k, err := s.st.KeyBySerial(ctx, serial)
+	if err != nil {
+		return nil, err
+	}
+	open, err := s.st.UnfinishedPasswordChanges(ctx, k.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []ChangeResult
+	var errs []error
+	for _, c := range open {
+		r, err := s.driveChange(ctx, rotationActor, c.ID, changeInput{})
+		out = append(out, r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("password change %d of %s: %w", c.ID, r.Account, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// RecoverPasswordChanges takes up every password change left unfinished
+// (at start-up): each is carried as far as it can go without the person;
+// those that need a key that is not plugged in wait for it.
+func (s *Service) RecoverPasswordChanges(ctx context.Context) ([]ChangeResult, error) {
+	if s.master == nil {
+		return nil, nil
+	}
+	open, err := s.st.UnfinishedPasswordChanges(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []ChangeResult
+	var errs []error
+	for _, c := range open {
+		r, err := s.driveChange(ctx, rotationActor, c.ID, changeInput{})
+		out = append(out, r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("password change %d of %s: %w", c.ID, r.Account, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// supersede closes, in tx, an open change of the account that has not
+// reached AD and is meant for a key other than keyID (the employee got a
+// new key): AD still has the old password, and the old key is no longer
+// the employee's. A change that may have reached AD is left alone.
+func (s *Service) supersede(ctx context.Context, tx *store.Tx, a Actor, acct *store.Account, keyID int64) error {
+	c, err := tx.OpenPasswordChange(ctx, acct.ID)
+	if err != nil || c == nil || c.KeyID == nil || *c.KeyID == keyID {
+		return err
+	}
+	switch rotation.Step(c.Step) {
+	case rotation.StepPlanned, rotation.StepKeyPending:
+	default:
+		return nil
+	}
+	old, err := tx.KeyByID(ctx, *c.KeyID)
+	if err != nil {
+		return err
+	}
+	if keys.Status(old.Status) == keys.StatusActive {
+		return nil
+	}
+	c.Step, c.Discarded, c.PasswordSealed = string(rotation.StepFailed), true, nil
+	c.Error = fmt.Sprintf("superseded: key %s is %s and no longer the employee's", old.Serial, old.Status)
+	if err := tx.UpdatePasswordChange(ctx, c); err != nil {
+		return err
+	}
+	return s.audit(ctx, tx, a, "password.failed", accountTarget(acct), store.OutcomeFailure,
+		map[string]any{"change": c.ID, "kind": c.Kind, "why": "superseded", "error": c.Error, "key": old.Serial})
+}

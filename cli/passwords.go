@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"keydesk/app"
+	"keydesk/internal/sanitize"
+	"keydesk/keys/simkey"
+)
+
+// The domain password commands: rotate, password set|generate|reveal,
+// rotations, and keys simulate type.
+
+func newRotateCmd(g *globals) *cobra.Command {
+	var domain string
+	cmd := &cobra.Command{
+		Use:   "rotate EMPLOYEE...",
+		Short: "Rotate the domain passwords of employees now (on the key and in AD)",
+		Long: `Rotate gives each managed account of the employees (id or email; those in a
+domain's password group) a new generated password, on the employee's key and in
+AD. A key that is not plugged in gets it when it next is: the rotation waits for
+it, or, in a domain with offline = "rotate-and-hold", AD is changed now and the
+new password is held, sealed, until the key connects. See keydesk rotations.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+			ctx := cmd.Context()
+			g.scanKeys(ctx, s)
+			var failed int
+			for _, e := range args {
+				rs, err := s.svc.RotatePasswords(ctx, s.actor, e, domain)
+				for _, r := range rs {
+					g.printChange(r)
+				}
+				if err != nil {
+					failed++
+					fmt.Fprintf(g.stderr, "keydesk: %s: %s\n", sanitize.Text(e), sanitize.Lines(err.Error()))
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d employees could not be rotated", failed, len(args))
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&domain, "domain", "", "only the accounts of this domain")
+	return cmd
+}
+
+// printChange prints one line per change: the account, how far it got and
+// what it waits for or why it failed.
+func (g *globals) printChange(r app.ChangeResult) {
+	switch {
+	case r.Done():
+		fmt.Fprintf(g.stdout, "%s: new password on the key and in AD (change %d, %s)\n", sanitize.Text(r.Account), r.ID, r.Kind)
+	case r.Waiting != "":
+		fmt.Fprintf(g.stdout, "%s: %s, waiting for %s (change %d)\n", sanitize.Text(r.Account), r.Step, sanitize.Lines(r.Waiting), r.ID)
+	case r.Err != "":
+		fmt.Fprintf(g.stdout, "%s: %s: %s (change %d)\n", sanitize.Text(r.Account), r.Step, sanitize.Lines(r.Err), r.ID)
+	default:
+		fmt.Fprintf(g.stdout, "%s: %s (change %d)\n", sanitize.Text(r.Account), r.Step, r.ID)
+	}
+}
+
+func newPasswordCmd(g *globals) *cobra.Command {
+	var domain string
+	var reveal bool
+	cmd := &cobra.Command{
+		Use:   "password",
+		Short: "Set, generate or reveal the domain password of an employee's account",
+	}
+	set := &cobra.Command{
+		Use:   "set EMPLOYEE [--domain NAME]",
+		Short: "Set a password you type (without echo; or one line of standard input) on the key and in AD",
+		Long: `Set checks the password against the account's policy (the domain's, or its
+fine-grained policy) before anything is written, then writes it to the
+employee's key and to AD, as a rotation does. --domain names the account when
+the employee has managed accounts in several domains.`,
+		Args: cobra.ExactArgs(1),
+		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+			ctx := cmd.Context()
+			g.scanKeys(ctx, s)
+			pw, err := g.readSecret(fmt.Sprintf("new password for %s: ", sanitize.Text(args[0])), "the password")
+			if err != nil {
+				return err
+			}
+			r, err := s.svc.SetPassword(ctx, s.actor, args[0], domain, pw)
+			if r.ID != 0 {
+				g.printChange(r)
+			}
+			return err
+		}),
+	}
+	generate := &cobra.Command{
+		Use:   "generate EMPLOYEE [--domain NAME] [--reveal]",
+		Short: "Generate a new password on the key and in AD; --reveal shows it (admin only, audited)",
+		Args:  cobra.ExactArgs(1),
+		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+			ctx := cmd.Context()
+			g.scanKeys(ctx, s)
+			r, pw, err := s.svc.GeneratePassword(ctx, s.actor, args[0], domain, reveal)
+			if r.ID != 0 {
+				g.printChange(r)
+			}
+			if pw != "" {
+				fmt.Fprintf(g.stdout, "password (revealed; this is in the audit log): %s\n", pw)
+			}
+			return err
+		}),
+	}
+	generate.Flags().BoolVar(&reveal, "reveal", false, "print the generated password (needs password.reveal; audited)")
+	revealCmd := &cobra.Command{
+		Use:   "reveal EMPLOYEE [--domain NAME]",
+		Short: "Print the password AD has and the journal holds until the key gets it (rotate-and-hold; admin only, audited)",
+		Args:  cobra.ExactArgs(1),
+		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+			pw, err := s.svc.RevealPassword(cmd.Context(), s.actor, args[0], domain)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "password (revealed; this is in the audit log): %s\n", pw)
+			return nil
+		}),
+	}
+	for _, c := range []*cobra.Command{set, generate, revealCmd} {
+		c.Flags().StringVar(&domain, "domain", "", "the account's domain (needed when the employee has managed accounts in several)")
+	}
+	cmd.AddCommand(set, generate, revealCmd)
+	return cmd
+}
+
+// newKeysTypeCmd is keys simulate type: what a simulated key would type.
+func newKeysTypeCmd(dir *string, g *globals) *cobra.Command {
+	var pin string
+	cmd := &cobra.Command{
+		Use:   "type SERIAL --dir DIR [--pin PIN]",
+		Short: "Print what a simulated key would type at a login screen: each slot's account and current password",
+		Long: `Type prints, for each used slot of the simulated key DIR/SERIAL.simkey, the login
+and the current password that the key would type at a login screen, as a person
+pressing its button would get them: a test and demo aid, so that a script can
+log in (bind to AD) with the key's password. It reads the key file, which holds
+the simulated key's secrets; a key with a PIN needs --pin.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			serial := args[0]
+			if strings.ContainsAny(serial, `/\`) || serial == "" || strings.HasPrefix(serial, ".") {
+				return fmt.Errorf("%q is not a serial", serial)
+			}
+			path := filepath.Join(*dir, serial+".simkey")
+			k, err := simkey.Load(path)
+			if err != nil {
+				return fmt.Errorf("simulated key %s: %w", serial, err)
+			}
+			k.SetAutoSave(path) // a wrong PIN counts
+			typed, err := k.Type(pin)
+			if err != nil {
+				return fmt.Errorf("simulated key %s: %w", serial, err)
+			}
+			if len(typed) == 0 {
+				fmt.Fprintln(g.stderr, "the key holds no credential")
+			}
+			for _, t := range typed {
+				fmt.Fprintf(g.stdout, "%d\t%s\t%s\n", t.Slot, sanitize.Text(t.Login), sanitize.Text(t.Password))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&pin, "pin", "", "the key's PIN, when it has one")
+	cmd.Flags().StringVar(dir, "dir", "", "the directory of simulated key files (required)")
+	cmd.MarkFlagRequired("dir")
+	return cmd
+}
