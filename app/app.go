@@ -38,7 +38,8 @@ type Service struct {
 	simulated SimulatedKeys // nil: no simulated keys here
 
 	// journalHook, when set, runs after each step of a password change is
-	// recorded; an error stops the drive on the spot, as a crash would.
+	// recorded and after each effect on the key or AD; an error stops the
+	// drive on the spot, as a crash would.
 	journalHook func(change int64, step string) error
 }
 
@@ -64,9 +65,10 @@ func WithAuditSink(fn func(store.AuditEntry)) Option { return func(s *Service) {
 // create and plug in and out (the demo's, or --sim-keys DIR).
 func WithSimulatedKeys(k SimulatedKeys) Option { return func(s *Service) { s.simulated = k } }
 
-// WithJournalHook runs fn after each recorded step of a password change;
-// an error from fn stops the change there, as if the process had died
-// (tests inject crashes with it).
+// WithJournalHook runs fn after each recorded step of a password change
+// (step is its name) and after each effect before its step is recorded
+// ("key-written", "ad-sent", "key-committed"); an error from fn stops the
+// change there, as if the process had died (tests inject crashes with it).
 func WithJournalHook(fn func(change int64, step string) error) Option {
 	return func(s *Service) { s.journalHook = fn }
 }

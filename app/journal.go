@@ -164,6 +164,9 @@ func (s *Service) stepChange(ctx context.Context, a Actor, c *change, ks *keySlo
 			if err := ks.write(ctx, c.cred()); err != nil {
 				return "", err
 			}
+			if err := s.hookAt(c.row.ID, "key-written"); err != nil {
+				return "", err
+			}
 			if f.Step == rotation.StepPlanned {
 				if err := s.recordStep(ctx, a, c, rotation.StepKeyPending, d.Why, ""); err != nil {
 					return "", err
@@ -171,6 +174,9 @@ func (s *Service) stepChange(ctx context.Context, a Actor, c *change, ks *keySlo
 			}
 		case rotation.ActCommitKey:
 			if err := ks.sess.Commit(ctx, ks.slot); err != nil {
+				return "", err
+			}
+			if err := s.hookAt(c.row.ID, "key-committed"); err != nil {
 				return "", err
 			}
 			if err := s.recordStep(ctx, a, c, rotation.StepDone, d.Why, ""); err != nil {
@@ -222,6 +228,11 @@ func (s *Service) sendAD(ctx context.Context, a Actor, c *change, why string) (w
 		return "", err
 	}
 	werr := s.writeAD(ctx, c)
+	if werr == nil {
+		if err := s.hookAt(c.row.ID, "ad-sent"); err != nil {
+			return "", err
+		}
+	}
 	var pe *ldapsync.PasswordError
 	var ce *ldapsync.ConnectError
 	switch {
@@ -316,10 +327,18 @@ func (s *Service) recordStep(ctx context.Context, a Actor, c *change, step rotat
 		return fmt.Errorf("record password change %d at %s: %w", c.row.ID, step, err)
 	}
 	*c.row = row
-	if s.journalHook != nil {
-		if err := s.journalHook(row.ID, string(step)); err != nil {
-			return fmt.Errorf("%w: %w", errCrash, err)
-		}
+	return s.hookAt(c.row.ID, string(step))
+}
+
+// hookAt runs the journal hook at a point of the change: after a step is
+// recorded (the step's name), or after an effect and before its step is
+// recorded ("key-written", "ad-sent", "key-committed").
+func (s *Service) hookAt(id int64, point string) error {
+	if s.journalHook == nil {
+		return nil
+	}
+	if err := s.journalHook(id, point); err != nil {
+		return fmt.Errorf("%w at %s: %w", errCrash, point, err)
 	}
 	return nil
 }

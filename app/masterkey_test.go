@@ -140,12 +140,30 @@ func TestRekey(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A password held by the journal (as a change under way would hold it).
+	const held = "Held#Password-2026"
+	var change store.PasswordChange
+	if err := s.st.Update(ctx, func(tx *store.Tx) error {
+		accts, err := tx.LoadAccounts(ctx)
+		if err != nil {
+			return err
+		}
+		sealed, err := oldKey.Seal([]byte(held), passwordBinding(accts[0].ID))
+		if err != nil {
+			return err
+		}
+		change = store.PasswordChange{AccountID: accts[0].ID, Kind: KindRotate, Order: "ad-first", Step: "ad-written", PasswordSealed: sealed, Actor: "test"}
+		return tx.InsertPasswordChange(ctx, &change)
+	}); err != nil {
+		t.Fatal(err)
+	}
+
 	rep, err := s.RekeyMasterKey(ctx, testAdmin, f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Secrets != 2 || rep.Backup == "" {
-		t.Errorf("rekey report %+v: want 2 secrets re-sealed and a backup", rep)
+	if rep.Secrets != 2 || rep.Passwords != 1 || rep.Backup == "" {
+		t.Errorf("rekey report %+v: want 2 secrets and 1 held password re-sealed and a backup", rep)
 	}
 	if k, err := keys.ReadMasterKey(rep.Backup); err != nil || k != oldKey {
 		t.Errorf("the backup does not hold the old key: %v", err)
@@ -156,6 +174,20 @@ func TestRekey(t *testing.T) {
 	newKey, err := keys.ReadMasterKey(f.Path)
 	if err != nil || newKey == oldKey {
 		t.Fatalf("the key file does not hold a new key (%v)", err)
+	}
+
+	if err := s.st.Update(ctx, func(tx *store.Tx) error {
+		c, err := tx.PasswordChange(ctx, change.ID)
+		if err != nil {
+			return err
+		}
+		pw, err := newKey.Open(c.PasswordSealed, passwordBinding(c.AccountID))
+		if err != nil || string(pw) != held {
+			t.Errorf("the held password does not open under the new key: %v", err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 
 	// A process started now unlocks the new key and works with both keys.

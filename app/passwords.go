@@ -390,9 +390,32 @@ func (s *Service) oneManagedAccount(ctx context.Context, employee, domain string
 // changePassword plans a change and carries it out as far as it can go now.
 func (s *Service) changePassword(ctx context.Context, a Actor, p changePlan) (ChangeResult, string, error) {
 	c, pw, err := s.planChange(ctx, a, p)
+	if errors.Is(err, store.ErrChangeUnderWay) && (p.kind == KindRotate || p.kind == KindScheduled) {
+		// A rotation asked for while one is under way finishes that one.
+		open, oerr := s.openChange(ctx, p.acct.ID)
+		if oerr != nil || open == nil {
+			return ChangeResult{}, "", errors.Join(err, oerr)
+		}
+		r, err := s.driveChange(ctx, a, open.ID, changeInput{})
+		return r, "", err
+	}
 	if err != nil {
 		return ChangeResult{}, "", err
 	}
+	if err := s.hookAt(c.ID, string(rotation.StepPlanned)); err != nil {
+		return ChangeResult{ID: c.ID, Account: accountLabel(&p.acct), Kind: c.Kind, Order: c.Order, Step: c.Step}, pw, err
+	}
 	r, err := s.driveChange(ctx, a, c.ID, changeInput{})
 	return r, pw, err
+}
+
+// openChange is the account's change under way (nil: none).
+func (s *Service) openChange(ctx context.Context, accountID int64) (*store.PasswordChange, error) {
+	var c *store.PasswordChange
+	err := s.st.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		c, err = tx.OpenPasswordChange(ctx, accountID)
+		return err
+	})
+	return c, err
 }

@@ -291,3 +291,222 @@ func containsStr(xs []string, x string) bool {
 	}
 	return false
 }
+
+// pendingOf reads the key's pending value for the slot (through KeyDesk's
+// secret): "" when there is none.
+func (p *pwDomain) pendingOf(t *testing.T, s *Service, k *simkey.Key, slot int) string {
+	t.Helper()
+	row := keyRow(t, s, k.Serial())
+	_, sess := simSession(t, k, secretOf(t, s, row, row.SecretSealed))
+	c, err := sess.ReadPending(context.Background(), slot)
+	if errors.Is(err, &proto.KeyError{Code: proto.CodeNotFound}) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.seen = append(p.seen, c.Password)
+	return c.Password
+}
+
+var errTestCrash = errors.New("test crash")
+
+// TestACrashAtEveryPointOfARotationConverges stops a rotation, as a crash
+// would, after each recorded step and after each effect before its step is
+// recorded; a restarted KeyDesk first recovers without the key (the
+// password AD accepts must then be the key's, current or pending), then
+// the key is plugged in: the rotation finishes, the key's password binds
+// and the one before does not.
+func TestACrashAtEveryPointOfARotationConverges(t *testing.T) {
+	ctx := context.Background()
+	p := newPWDomain(t, "PWCRASH.KEYDESK.TEST", "")
+	login := "alice@" + strings.ToLower(p.dc.Domain)
+	k, _ := p.activeKey(t, p.s, "SIM-CRASH", "alice@example.com")
+	for _, point := range []string{"planned", "key-written", "key-pending", "ad-sending", "ad-sent", "ad-written", "key-committed"} {
+		t.Run(point, func(t *testing.T) {
+			before := p.typed(t, k, login)
+			s1 := p.service(t, WithJournalHook(func(_ int64, at string) error {
+				if at == point {
+					return errTestCrash
+				}
+				return nil
+			}))
+			plugSim(t, s1, k)
+			if _, err := s1.RotatePasswords(ctx, testAdmin, "alice@example.com", ""); !errors.Is(err, errTestCrash) {
+				t.Fatalf("the rotation did not stop at %s: %v", point, err)
+			}
+			// Restarted, the key not plugged in.
+			s2 := p.service(t)
+			if _, err := s2.RecoverPasswordChanges(ctx); err != nil {
+				t.Fatalf("recovery without the key: %v", err)
+			}
+			cur, pend := p.typed(t, k, login), p.pendingOf(t, s2, k, 0)
+			if !p.binds(t, "alice", cur) && (pend == "" || !p.binds(t, "alice", pend)) {
+				t.Fatalf("after a crash at %s and recovery, AD accepts neither the key's current nor its pending password", point)
+			}
+			plugSim(t, s2, k)
+			after := p.typed(t, k, login)
+			if after == before || !p.binds(t, "alice", after) || p.binds(t, "alice", before) {
+				t.Fatalf("after a crash at %s, a restart and the key plugged in: the key's password must be new and bind, and the previous one must not", point)
+			}
+			open, err := s2.st.UnfinishedPasswordChanges(ctx, 0)
+			if err != nil || len(open) != 0 {
+				t.Fatalf("changes left open: %+v %v", open, err)
+			}
+			if l := slotsOf(t, s2, k); len(l) != 1 || l[0].Pending {
+				t.Fatalf("the key's slots: %+v; want nothing pending", l)
+			}
+		})
+	}
+	p.noPlaintext(t, p.s)
+}
+
+// cutAt is a key connection that is pulled out as a command's request is
+// sent.
+type cutAt struct {
+	proto.Transport
+	cmd proto.Command
+}
+
+func (c *cutAt) WriteReport(r []byte) error {
+	if len(r) > 4 && r[4] == byte(c.cmd)|0x80 {
+		return errCut
+	}
+	return c.Transport.WriteReport(r)
+}
+
+// TestAKeyPulledOutOrADownDCMidRotation: the key pulled out between WRITE
+// and COMMIT leaves AD with the new password and the key with it pending;
+// plugged in again, the key commits it. The DC stopped between the key's
+// WRITE and the AD write leaves AD untouched and the change waiting; when
+// the DC is back, rotate finishes the change under way.
+func TestAKeyPulledOutOrADownDCMidRotation(t *testing.T) {
+	ctx := context.Background()
+	p := newPWDomain(t, "PWCUT.KEYDESK.TEST", "")
+	s := p.s
+	login := "alice@" + strings.ToLower(p.dc.Domain)
+	k, _ := p.activeKey(t, s, "SIM-CUT-PW", "alice@example.com")
+
+	t.Run("key pulled out before COMMIT", func(t *testing.T) {
+		before := p.typed(t, k, login)
+		s.KeyDisconnected("sim:SIM-CUT-PW")
+		if _, err := s.KeyConnected(ctx, Plug{ID: "sim:cut", Kind: "simulated", Open: func() (proto.Transport, error) {
+			return &cutAt{Transport: k.Plug(), cmd: proto.CmdCommit}, nil
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		rs, err := s.RotatePasswords(ctx, testAdmin, "alice@example.com", "")
+		if err == nil || len(rs) != 1 || rs[0].Step != string(rotation.StepADWritten) {
+			t.Fatalf("rotation with the key pulled out at COMMIT: %+v %v", rs, err)
+		}
+		pend := p.pendingOf(t, s, k, 0)
+		if p.typed(t, k, login) != before || pend == "" || !p.binds(t, "alice", pend) || p.binds(t, "alice", before) {
+			t.Fatal("after the cut, AD must have the key's pending password and the key must still type the old one")
+		}
+		s.KeyDisconnected("sim:cut")
+		plugSim(t, s, k)
+		if got := p.typed(t, k, login); got != pend || !p.binds(t, "alice", got) {
+			t.Fatal("plugged in again, the key did not commit the password AD has")
+		}
+	})
+
+	t.Run("DC down before the AD write", func(t *testing.T) {
+		before := p.typed(t, k, login)
+		s1 := p.service(t, WithJournalHook(func(_ int64, at string) error {
+			if at == string(rotation.StepKeyPending) {
+				return p.dc.Stop()
+			}
+			return nil
+		}))
+		plugSim(t, s1, k)
+		rs, err := s1.RotatePasswords(ctx, testAdmin, "alice@example.com", "")
+		if err == nil || len(rs) != 1 || rs[0].Step != string(rotation.StepKeyPending) || !strings.Contains(rs[0].Waiting, "DC") {
+			t.Fatalf("rotation with the DC down: %+v %v", rs, err)
+		}
+		if err := p.dc.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if p.typed(t, k, login) != before || !p.binds(t, "alice", before) {
+			t.Fatal("with the DC down, the key's current password or AD changed")
+		}
+		rs, err = s.RotatePasswords(ctx, testAdmin, "alice@example.com", "")
+		if err != nil || len(rs) != 1 || !rs[0].Done() || rs[0].ID == 0 {
+			t.Fatalf("rotate once the DC is back: %+v %v", rs, err)
+		}
+		if got := p.typed(t, k, login); got == before || !p.binds(t, "alice", got) || p.binds(t, "alice", before) {
+			t.Fatal("once the DC is back, the key's new password must bind and the old one must not")
+		}
+	})
+	p.noPlaintext(t, s)
+}
+
+// TestOfflinePolicies: with the key away, a rotation waits for it by
+// default (AD untouched) and runs when it is plugged in; with offline =
+// "rotate-and-hold" AD is changed at once and the password is held for the
+// key, revealable by an admin only (audited), and given to the key when it
+// is plugged in.
+func TestOfflinePolicies(t *testing.T) {
+	ctx := context.Background()
+	p := newPWDomain(t, "PWHOLD.KEYDESK.TEST", "")
+	s := p.s
+	login := "alice@" + strings.ToLower(p.dc.Domain)
+	k, _ := p.activeKey(t, s, "SIM-AWAY", "alice@example.com")
+
+	t.Run("wait", func(t *testing.T) {
+		before := p.typed(t, k, login)
+		s.KeyDisconnected("sim:SIM-AWAY")
+		rs, err := s.RotatePasswords(ctx, testAdmin, "alice@example.com", "")
+		if err != nil || len(rs) != 1 || rs[0].Step != string(rotation.StepPlanned) || !strings.Contains(rs[0].Waiting, "plugged in") {
+			t.Fatalf("rotation with the key away: %+v %v", rs, err)
+		}
+		if !p.binds(t, "alice", before) {
+			t.Fatal("a rotation waiting for the key changed AD")
+		}
+		if _, err := s.RevealPassword(ctx, testAdmin, "alice@example.com", ""); err == nil || !strings.Contains(err.Error(), "no password is held") {
+			t.Errorf("reveal of a change that AD does not have: %v", err)
+		}
+		plugSim(t, s, k)
+		if got := p.typed(t, k, login); got == before || !p.binds(t, "alice", got) || p.binds(t, "alice", before) {
+			t.Fatal("plugged in, the waiting rotation did not finish")
+		}
+	})
+
+	t.Run("rotate-and-hold", func(t *testing.T) {
+		p.cfg.Domains[0].Passwords.Offline = config.OfflineRotateAndHold
+		before := p.typed(t, k, login)
+		s.KeyDisconnected("sim:SIM-AWAY")
+		rs, err := s.RotatePasswords(ctx, testAdmin, "alice@example.com", "")
+		if err != nil || len(rs) != 1 || rs[0].Step != string(rotation.StepADWritten) || rs[0].Order != string(rotation.ADFirst) {
+			t.Fatalf("rotate and hold: %+v %v", rs, err)
+		}
+		if p.binds(t, "alice", before) {
+			t.Fatal("rotate and hold left AD with the old password")
+		}
+		if _, err := s.RevealPassword(ctx, testHelpdesk, "alice@example.com", ""); !errors.Is(err, ErrPermission) {
+			t.Errorf("helpdesk revealed a held password: %v", err)
+		}
+		held, err := s.RevealPassword(ctx, testAdmin, "alice@example.com", "")
+		if err != nil || !p.binds(t, "alice", held) {
+			t.Fatalf("reveal of the held password: %v", err)
+		}
+		p.seen = append(p.seen, held)
+		plugSim(t, s, k)
+		if got := p.typed(t, k, login); got != held {
+			t.Fatal("plugged in, the key did not get the held password")
+		}
+		if _, err := s.RevealPassword(ctx, testAdmin, "alice@example.com", ""); err == nil {
+			t.Error("a password is still revealable after the key got it")
+		}
+		var reveals int
+		s.AuditEntries(ctx, testAdmin, store.AuditFilter{}, func(e store.AuditEntry) error {
+			if e.Action == "password.reveal" && e.Outcome == store.OutcomeSuccess && e.Actor == testAdmin.Name {
+				reveals++
+			}
+			return nil
+		})
+		if reveals != 1 {
+			t.Errorf("%d successful reveals audited, want 1", reveals)
+		}
+	})
+	p.noPlaintext(t, s)
+}

@@ -25,8 +25,14 @@ func TestPasswordJournal(t *testing.T) {
 	s, _ := openStore(t)
 	acc1, acc2, keyID := journalFixture(t, s)
 	slot := 0
+	if held, err := s.HoldsSealedData(ctx); err != nil || held {
+		t.Fatalf("before any change: HoldsSealedData = %v, %v", held, err)
+	}
 	c := PasswordChange{AccountID: acc1, KeyID: &keyID, Slot: &slot, Kind: "scheduled", Order: "key-first", Step: "planned", PasswordSealed: []byte{1, 2, 3}, Actor: "scheduler"}
 	update(t, s, func(ctx context.Context, tx *Tx) error { return tx.InsertPasswordChange(ctx, &c) })
+	if held, err := s.HoldsSealedData(ctx); err != nil || !held {
+		t.Errorf("a sealed journal password does not count as sealed data: %v, %v", held, err)
+	}
 	if c.ID == 0 || c.Version != 1 || c.FinishedAt != nil {
 		t.Fatalf("inserted %+v", c)
 	}
