@@ -128,6 +128,14 @@ var operations = map[string]operation{
 		_, err := s.RevealPassword(ctx, a, "ann@example.com", "")
 		return err
 	}},
+	"RotateDue": {PermPasswordRotate, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.RotateDue(ctx, a, "")
+		return err
+	}},
+	"Rotations": {PermRead, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.Rotations(ctx, a)
+		return err
+	}},
 	"RekeyMasterKey": {PermMasterRekey, func(ctx context.Context, s *Service, a Actor) error {
 		_, err := s.RekeyMasterKey(ctx, a, MasterKeyFile{Path: s.st.Path() + ".master.key"})
 		return err

@@ -35,12 +35,16 @@ type Service struct {
 	auditSink func(store.AuditEntry)
 	makers    *keys.Makers  // the key makers whose attestations KeyDesk trusts
 	devices   devices       // keys plugged in now
+	rot       rotationState // the rotation scheduler's policies and backoff
 	simulated SimulatedKeys // nil: no simulated keys here
 
 	// journalHook, when set, runs after each step of a password change is
 	// recorded and after each effect on the key or AD; an error stops the
 	// drive on the spot, as a crash would.
 	journalHook func(change int64, step string) error
+
+	leaseTTL      time.Duration // the scheduler lease
+	rotationEvery time.Duration // how often due rotations are looked for
 }
 
 // Option configures a Service.
@@ -73,12 +77,20 @@ func WithJournalHook(fn func(change int64, step string) error) Option {
 	return func(s *Service) { s.journalHook = fn }
 }
 
+// WithSchedule sets the scheduler lease's time (another process takes over
+// within it and a third of it) and how often due rotations are looked for
+// (defaults 45 s and 1 min; tests shorten them).
+func WithSchedule(leaseTTL, rotationEvery time.Duration) Option {
+	return func(s *Service) { s.leaseTTL, s.rotationEvery = leaseTTL, rotationEvery }
+}
+
 // WithClock sets the clock (tests).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
 // New builds the service.
 func New(cfg *config.Config, st *store.Store, opts ...Option) *Service {
-	s := &Service{cfg: cfg, st: st, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now, running: map[string]bool{}, schedule: map[string]time.Time{}}
+	s := &Service{cfg: cfg, st: st, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now, running: map[string]bool{}, schedule: map[string]time.Time{},
+		leaseTTL: defaultLeaseTTL, rotationEvery: defaultRotationEvery}
 	for _, o := range opts {
 		o(s)
 	}

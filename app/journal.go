@@ -102,7 +102,12 @@ func (s *Service) keyUsable(k *store.Key) bool {
 // one conversation in which it proves who it is and that it holds its
 // secret, when it is plugged in; without it otherwise (what needs the key
 // then waits).
+//
+// When ctx ends, the step in flight finishes (its I/O does not see ctx)
+// and the drive stops before the next one.
 func (s *Service) driveChange(ctx context.Context, a Actor, id int64, in changeInput) (ChangeResult, error) {
+	stop := ctx
+	ctx = context.WithoutCancel(ctx)
 	c, err := s.loadChange(ctx, id, in)
 	if err != nil {
 		return ChangeResult{ID: id}, err
@@ -113,7 +118,7 @@ func (s *Service) driveChange(ctx context.Context, a Actor, id int64, in changeI
 	}
 	var waiting string
 	if !s.keyUsable(c.key) {
-		waiting, err = s.stepChange(ctx, a, c, nil)
+		waiting, err = s.stepChange(ctx, stop, a, c, nil)
 		return resultOf(c.row, c.acct, waiting), err
 	}
 	err = s.withProvenKey(ctx, c.key, func(ctx context.Context, d *proto.Device, pr proof, cur, _ []byte) error {
@@ -123,7 +128,7 @@ func (s *Service) driveChange(ctx context.Context, a Actor, id int64, in changeI
 		}
 		defer sess.Close()
 		ks := &keySlot{sess: sess, slot: *c.row.Slot, slots: pr.info.Slots}
-		waiting, err = s.stepChange(ctx, a, c, ks)
+		waiting, err = s.stepChange(ctx, stop, a, c, ks)
 		return err
 	})
 	if err != nil && waiting == "" && !c.row.Closed() {
@@ -137,11 +142,14 @@ func (s *Service) driveChange(ctx context.Context, a Actor, id int64, in changeI
 var errCrash = errors.New("stopped by the journal hook")
 
 // stepChange is the loop of decisions: observe, decide (rotation.Next),
-// act, record. ks is nil when the key is not at hand. It returns what the
-// change waits for, if it stops to wait.
-func (s *Service) stepChange(ctx context.Context, a Actor, c *change, ks *keySlot) (string, error) {
+// act, record, until stop ends. ks is nil when the key is not at hand. It
+// returns what the change waits for, if it stops to wait.
+func (s *Service) stepChange(ctx, stop context.Context, a Actor, c *change, ks *keySlot) (string, error) {
 	var adErr error // an AD refusal, returned once the key is cleaned up
 	for range maxChangeRounds {
+		if stop.Err() != nil {
+			return "KeyDesk to start again (it stopped between two steps)", adErr
+		}
 		f := rotation.Facts{Step: rotation.Step(c.row.Step), Order: rotation.Order(c.row.Order), Discarded: c.row.Discarded}
 		if ks != nil {
 			var err error

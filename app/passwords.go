@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"keydesk/config"
 	"keydesk/keys"
@@ -88,6 +89,10 @@ func resultOf(c *store.PasswordChange, acct *store.Account, waiting string) Chan
 	return ChangeResult{ID: c.ID, Account: accountLabel(acct), Kind: c.Kind, Order: c.Order, Step: c.Step, Waiting: waiting, Err: c.Error}
 }
 
+// errNotYet: a scheduled rotation before the account's minimum password
+// age has passed.
+var errNotYet = errors.New("not yet due: the minimum password age has not passed")
+
 // ErrNotManaged: the account is not one whose password KeyDesk manages.
 var ErrNotManaged = errors.New("KeyDesk does not manage this account's password")
 
@@ -168,6 +173,10 @@ type changePlan struct {
 	// keyID, for an activation: the key being activated (else the
 	// employee's Active key).
 	keyID *int64
+	// lastSet, for a scheduled change: when AD last got a password for
+	// the account (the change waits for the minimum age of the account's
+	// policy since then).
+	lastSet *time.Time
 }
 
 // planChange chooses the new password (generated, or the one given,
@@ -188,6 +197,12 @@ func (s *Service) planChange(ctx context.Context, a Actor, p changePlan) (*store
 	pol, err := s.accountPolicy(ctx, d, acct)
 	if err != nil {
 		return nil, "", fmt.Errorf("read the password policy of %s: %w", accountLabel(acct), err)
+	}
+	if p.kind == KindScheduled && p.lastSet != nil && pol.MinAge > 0 {
+		if ok := p.lastSet.Add(pol.MinAge); s.now().Before(ok) {
+			return nil, "", fmt.Errorf("%w: %s was changed on %s and %s holds it until %s", errNotYet, accountLabel(acct),
+				p.lastSet.Format(time.RFC3339), pol.Source, ok.Format(time.RFC3339))
+		}
 	}
 	who := rotation.Account{SAMAccountName: acct.SAMAccountName, DisplayName: acct.DisplayName}
 	pw := p.password

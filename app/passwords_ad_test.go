@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"keydesk/config"
 	"keydesk/internal/adtest"
@@ -509,4 +510,119 @@ func TestOfflinePolicies(t *testing.T) {
 		}
 	})
 	p.noPlaintext(t, s)
+}
+
+// TestScheduledRotationsAgainstSamba: a rotation falls due after the
+// rotation period, never before the domain's minimum password age (here 3
+// days, with a 1-day period); a due rotation whose key is away waits for
+// it; the report says so; and of two processes on one database exactly one
+// is the scheduler, the other taking over when it stops.
+func TestScheduledRotationsAgainstSamba(t *testing.T) {
+	ctx := context.Background()
+	p := newPWDomain(t, "PWSCHED.KEYDESK.TEST", "[domain.passwords]\nrotation_period = \"1d\"\n")
+	const day = 24 * time.Hour
+	if err := p.dc.Modify(ctx, p.dc.BaseDN, map[string][]string{"minPwdAge": {fmt.Sprint(-3 * int64(day/100))}}); err != nil {
+		t.Fatal(err)
+	}
+	login := "alice@" + strings.ToLower(p.dc.Domain)
+	k, _ := p.activeKey(t, p.s, "SIM-SCHED", "alice@example.com")
+	first := p.typed(t, k, login)
+
+	at := func(d time.Duration) *Service {
+		s := p.service(t, WithClock(func() time.Time { return time.Now().Add(d) }))
+		plugSim(t, s, k)
+		return s
+	}
+	// Two days on: the period has passed, the minimum age not.
+	s := at(2 * day)
+	rs, err := s.RotateDue(ctx, testAdmin, "")
+	if err != nil || len(rs) != 0 {
+		t.Fatalf("before the minimum age: %+v %v", rs, err)
+	}
+	rep, err := s.Rotations(ctx, testAdmin)
+	if err != nil || len(rep.Accounts) != 2 {
+		t.Fatalf("rotations: %+v %v", rep, err)
+	}
+	if c := rotationFor(t, rep, `corp\carol`); c.State != RotationNoKey {
+		t.Errorf("carol, in the password group without a key: %+v", c)
+	}
+	if a := rotationFor(t, rep, `corp\alice`); a.State != RotationOK || !strings.Contains(a.DueWhy, "minimum password age") || a.NextDue.Before(time.Now().Add(3*day-time.Minute)) {
+		t.Errorf("before the minimum age the report says %+v", a)
+	}
+	if got := p.typed(t, k, login); got != first {
+		t.Fatal("a scheduled rotation ran before the minimum age")
+	}
+
+	// Three days and a bit on: due, and done with the key at hand.
+	s = at(3*day + time.Hour)
+	rs, err = s.RotateDue(ctx, testAdmin, "")
+	if err != nil || len(rs) != 1 || !rs[0].Done() || rs[0].Kind != KindScheduled {
+		t.Fatalf("a due rotation: %+v %v", rs, err)
+	}
+	second := p.typed(t, k, login)
+	if second == first || !p.binds(t, "alice", second) || p.binds(t, "alice", first) {
+		t.Fatal("the scheduled rotation did not replace the password")
+	}
+
+	// Due with the key away: it waits for the key, and the report says so.
+	s = p.service(t, WithClock(func() time.Time { return time.Now().Add(7 * day) }))
+	if rs, err = s.RotateDue(ctx, testAdmin, ""); err != nil || len(rs) != 1 || rs[0].Step != string(rotation.StepPlanned) {
+		t.Fatalf("a due rotation with the key away: %+v %v", rs, err)
+	}
+	rep, _ = s.Rotations(ctx, testAdmin)
+	if a := rotationFor(t, rep, `corp\alice`); a.State != RotationWaitingKey || a.Since == nil || !strings.Contains(a.Detail, "SIM-SCHED") {
+		t.Errorf("the report of a rotation waiting for the key: %+v", a)
+	}
+	if !p.binds(t, "alice", second) {
+		t.Fatal("a rotation waiting for the key changed AD")
+	}
+	plugSim(t, s, k)
+	if got := p.typed(t, k, login); got == second || !p.binds(t, "alice", got) {
+		t.Fatal("plugged in, the waiting rotation did not run")
+	}
+
+	// Two processes, one scheduler.
+	s1 := p.service(t, WithSchedule(600*time.Millisecond, time.Hour))
+	s2 := p.service(t, WithSchedule(600*time.Millisecond, time.Hour))
+	ctx1, stop1 := context.WithCancel(ctx)
+	ctx2, stop2 := context.WithCancel(ctx)
+	defer stop2()
+	done1 := make(chan struct{})
+	go func() { defer close(done1); s1.RunScheduler(ctx1) }()
+	holder := func() string {
+		h, _, err := p.s.st.LeaseHolder(ctx, schedulerLease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	waitFor("the first scheduler", func() bool { return holder() != "" })
+	h1 := holder()
+	go s2.RunScheduler(ctx2)
+	time.Sleep(time.Second) // more than a lease's time: s2 tried, and s1 renewed
+	if h := holder(); h != h1 {
+		t.Fatalf("the lease moved from %q to %q while its holder ran", h1, h)
+	}
+	stop1()
+	<-done1
+	waitFor("the second scheduler to take over", func() bool { h := holder(); return h != "" && h != h1 })
+}
+
+func rotationFor(t *testing.T, rep RotationReport, account string) AccountRotation {
+	t.Helper()
+	for _, a := range rep.Accounts {
+		if a.Account == account {
+			return a
+		}
+	}
+	t.Fatalf("no %s in the rotation report %+v", account, rep.Accounts)
+	return AccountRotation{}
 }

@@ -2,26 +2,114 @@ package app
 
 import (
 	"context"
+	crand "crypto/rand"
+	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 )
 
-// RunScheduler syncs every configured domain periodically (the configured
-// interval plus a random jitter) until ctx ends. A domain never synced, or
-// whose last success is older than the interval, is synced at once. A
-// domain already being synced (by a person, say) is not synced twice: that
-// run is skipped and the next one planned.
+// Defaults of the scheduler: the lease that makes one process of those
+// sharing a database the scheduler (renewed every third of its time, so
+// another process takes over within a minute of the holder's end), and how
+// often the due rotations are looked for.
+const (
+	defaultLeaseTTL      = 45 * time.Second
+	defaultRotationEvery = time.Minute
+)
+
+// RunScheduler runs KeyDesk's periodic work until ctx ends: every
+// configured domain is synced periodically (the configured interval plus a
+// random jitter; at once when it was never synced, or its last success is
+// older than the interval; a domain being synced by a person is not synced
+// twice), and the password rotations that fall due are carried out.
+// Several processes may share one database: a lease makes exactly one of
+// them the scheduler; the others wait, and one takes over within a minute
+// when it stops. On ctx's end the step of a password change in flight
+// finishes, then the scheduler stops and gives up its lease.
 func (s *Service) RunScheduler(ctx context.Context) {
+	holder := s.holderID()
+	ttl := s.leaseTTL
+	for {
+		held, err := s.st.TakeLease(ctx, schedulerLease, holder, ttl)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("scheduler lease", "err", err)
+		}
+		if held {
+			s.log.Info("this process is the scheduler", "holder", holder)
+			s.lead(ctx, holder)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(ttl / 3):
+		}
+	}
+}
+
+// lead runs the scheduler's work while this process holds the lease.
+func (s *Service) lead(ctx context.Context, holder string) {
+	lctx, lost := context.WithCancel(ctx)
+	defer lost()
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer lost()
+		t := time.NewTicker(s.leaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+			}
+			held, err := s.st.TakeLease(context.WithoutCancel(lctx), schedulerLease, holder, s.leaseTTL)
+			if err != nil || !held {
+				s.log.Warn("the scheduler lease was lost", "err", err)
+				return
+			}
+		}
+	}()
 	for _, d := range s.cfg.Domains {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.scheduleDomain(ctx, d.Name)
+			s.scheduleDomain(lctx, d.Name)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.rotationLoop(lctx)
+	}()
 	wg.Wait()
+	if err := s.st.ReleaseLease(context.WithoutCancel(ctx), schedulerLease, holder); err != nil {
+		s.log.Warn("release the scheduler lease", "err", err)
+	}
+}
+
+// rotationLoop looks for due rotations at once and then periodically.
+func (s *Service) rotationLoop(ctx context.Context) {
+	for {
+		if _, err := s.rotateDue(ctx, rotationActor, ""); err != nil && ctx.Err() == nil {
+			s.log.Warn("scheduled rotations", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.rotationEvery):
+		}
+	}
+}
+
+// holderID names this process in the scheduler lease.
+func (s *Service) holderID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	crand.Read(b[:])
+	return fmt.Sprintf("%s pid %d (%x)", host, os.Getpid(), b)
 }
 
 func (s *Service) scheduleDomain(ctx context.Context, domain string) {

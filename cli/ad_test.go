@@ -214,3 +214,100 @@ func TestCLIAgainstSamba(t *testing.T) {
 		}
 	})
 }
+
+// TestPasswordsFromTheCommandLineAgainstSamba: a script activates a
+// simulated key for alice (in the password group), logs in as alice with
+// what the key types, rotates, sets and generates her password, and reads
+// the schedule; the old password never binds, and no password shows in the
+// audit export.
+func TestPasswordsFromTheCommandLineAgainstSamba(t *testing.T) {
+	isolate(t)
+	d := startCLIDomain(t)
+	cfg := d.writeConfig(t, nil)
+	data, dir := t.TempDir(), t.TempDir()
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		return mustRun(t, stdin, append([]string{"--config", cfg, "--data", data, "--sim-keys", dir}, args...)...)
+	}
+	binds := func(login, pw string) bool {
+		t.Helper()
+		l, err := d.dc.DialAs(context.Background(), login, pw)
+		if err != nil {
+			return false
+		}
+		l.Close()
+		return true
+	}
+	typed := func(serial string) (string, string) {
+		t.Helper()
+		out := strings.TrimSpace(run("", "keys", "simulate", "type", serial, "--dir", dir))
+		f := strings.Split(out, "\t")
+		if len(f) != 3 || f[0] != "0" {
+			t.Fatalf("simulate type printed %q; want one slot: 0, login, password", out)
+		}
+		return f[1], f[2]
+	}
+	run("", "sync")
+	serial := strings.TrimSpace(run("", "keys", "simulate", "new", "--dir", dir))
+	run("", "keys") // plugged in: registered
+	m := codeRe.FindStringSubmatch(run("", "keys", "assign", serial, "alice@example.com"))
+	if m == nil {
+		t.Fatal("assign printed no code")
+	}
+	if out := run(m[1]+"\n", "keys", "activate", serial); !strings.Contains(out, "is active") || !strings.Contains(out, `corp\alice: new password on the key and in AD`) {
+		t.Fatalf("activate:\n%s", out)
+	}
+	login, pw1 := typed(serial)
+	if !binds(login, pw1) || binds(login, d.dc.PasswordFor(adtest.User{Sam: "alice"})) {
+		t.Fatal("after activation, the key's password must bind and the one before must not")
+	}
+	if out := run("", "rotate", "alice@example.com"); !strings.Contains(out, `corp\alice: new password on the key and in AD`) {
+		t.Fatalf("rotate:\n%s", out)
+	}
+	_, pw2 := typed(serial)
+	if pw2 == pw1 || !binds(login, pw2) || binds(login, pw1) {
+		t.Fatal("after rotate, the key's new password must bind and the previous must not")
+	}
+	const set = "Typed-By-An-Admin-42!"
+	run(set+"\n", "password", "set", "alice@example.com")
+	if _, pw := typed(serial); pw != set || !binds(login, set) {
+		t.Fatal("password set did not put the typed password on the key and in AD")
+	}
+	if rc, _, errOut := runCLIIn(t, "short\n", "--config", cfg, "--data", data, "--sim-keys", dir, "password", "set", "alice@example.com"); rc == 0 || !strings.Contains(errOut, "nothing was changed") {
+		t.Errorf("a password the policy refuses: exit %d %q", rc, errOut)
+	}
+	out := run("", "password", "generate", "alice@example.com", "--reveal")
+	_, pw3 := typed(serial)
+	if !strings.Contains(out, pw3) || !binds(login, pw3) {
+		t.Fatalf("generate --reveal did not show the key's new password:\n%s", out)
+	}
+	var rep struct {
+		Accounts []struct {
+			Account string `json:"account"`
+			State   string `json:"state"`
+			NextDue string `json:"next_due"`
+		} `json:"accounts"`
+		Recent []struct {
+			Kind string `json:"kind"`
+			Step string `json:"step"`
+		} `json:"recent"`
+	}
+	if err := json.Unmarshal([]byte(run("", "rotations", "--json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Accounts) != 1 || rep.Accounts[0].Account != `corp\alice` || rep.Accounts[0].State != "ok" || len(rep.Recent) != 4 {
+		t.Errorf("rotations --json: %+v", rep)
+	}
+	if out := run("", "rotate", "--due"); !strings.Contains(out, "no rotation is due") {
+		t.Errorf("rotate --due with nothing due:\n%s", out)
+	}
+	audit := run("", "audit", "export")
+	for _, pw := range []string{pw1, pw2, set, pw3} {
+		if strings.Contains(audit, pw) {
+			t.Error("the audit export holds a password")
+		}
+	}
+	if !strings.Contains(audit, "password.reveal") {
+		t.Error("the reveal is not in the audit log")
+	}
+}

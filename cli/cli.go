@@ -88,6 +88,7 @@ keydesk demo opens it on a built-in demo directory.`,
 		newDemoCmd(g),
 		newKeysCmd(g),
 		newRotateCmd(g),
+		newRotationsCmd(g),
 		newPasswordCmd(g),
 		newAdminCmd(g),
 	)

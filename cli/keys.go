@@ -240,6 +240,9 @@ the key. Without SERIAL, the one plugged-in key is used.`,
 			if res.Activated {
 				fmt.Fprintf(g.stdout, "key %s is active\n", sanitize.Text(serial))
 			}
+			for _, r := range res.Passwords {
+				g.printChange(r)
+			}
 			return nil
 		}),
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,18 +18,38 @@ import (
 
 func newRotateCmd(g *globals) *cobra.Command {
 	var domain string
+	var due bool
 	cmd := &cobra.Command{
-		Use:   "rotate EMPLOYEE...",
+		Use:   "rotate [--due | EMPLOYEE...] [--domain NAME]",
 		Short: "Rotate the domain passwords of employees now (on the key and in AD)",
 		Long: `Rotate gives each managed account of the employees (id or email; those in a
 domain's password group) a new generated password, on the employee's key and in
 AD. A key that is not plugged in gets it when it next is: the rotation waits for
 it, or, in a domain with offline = "rotate-and-hold", AD is changed now and the
-new password is held, sealed, until the key connects. See keydesk rotations.`,
-		Args: cobra.MinimumNArgs(1),
+new password is held, sealed, until the key connects. See keydesk rotations.
+
+--due runs, now, the rotations that are due (as the scheduler does every minute
+in a running console), and carries on the changes under way that can go on
+without a person.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if due == (len(args) > 0) {
+				return fmt.Errorf("name the employees to rotate, or --due (not both)")
+			}
+			return nil
+		},
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			ctx := cmd.Context()
 			g.scanKeys(ctx, s)
+			if due {
+				rs, err := s.svc.RotateDue(ctx, s.actor, domain)
+				for _, r := range rs {
+					g.printChange(r)
+				}
+				if len(rs) == 0 && err == nil {
+					fmt.Fprintln(g.stdout, "no rotation is due")
+				}
+				return err
+			}
 			var failed int
 			for _, e := range args {
 				rs, err := s.svc.RotatePasswords(ctx, s.actor, e, domain)
@@ -47,7 +68,75 @@ new password is held, sealed, until the key connects. See keydesk rotations.`,
 		}),
 	}
 	cmd.Flags().StringVar(&domain, "domain", "", "only the accounts of this domain")
+	cmd.Flags().BoolVar(&due, "due", false, "rotate what is due now")
 	return cmd
+}
+
+func newRotationsCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "rotations [--json]",
+		Short: "Show the managed accounts' passwords (last changed, next due, waiting, failed) and the recent changes",
+		Args:  cobra.NoArgs,
+		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+			rep, err := s.svc.Rotations(cmd.Context(), s.actor)
+			if err != nil {
+				return err
+			}
+			return g.emit(asJSON, rep, func() { g.printRotations(rep) })
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func (g *globals) printRotations(rep app.RotationReport) {
+	now := time.Now()
+	w := table(g.stdout)
+	fmt.Fprintln(w, "ACCOUNT\tEMPLOYEE\tKEY\tLAST CHANGED\tNEXT DUE\tSTATE")
+	for _, a := range rep.Accounts {
+		changed, due := "never", "now"
+		if a.Changed != nil {
+			changed = a.Changed.Local().Format("2006-01-02 15:04")
+		}
+		if a.NextDue.After(now) {
+			due = a.NextDue.Local().Format("2006-01-02 15:04")
+		}
+		if a.State == app.RotationNoKey {
+			due = "-"
+		}
+		state := a.State
+		if a.Detail != "" {
+			state += ": " + a.Detail
+		}
+		if a.Since != nil {
+			state += " (since " + a.Since.Local().Format("2006-01-02 15:04") + ")"
+		}
+		key := a.Key
+		if key == "" {
+			key = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", sanitize.Text(a.Account), sanitize.Text(a.Employee), sanitize.Text(key), changed, due, sanitize.Lines(state))
+	}
+	w.Flush()
+	if len(rep.Accounts) == 0 {
+		fmt.Fprintln(g.stdout, "no managed accounts (members of a domain's password group with an email, synced)")
+	}
+	if rep.Scheduler == "" {
+		fmt.Fprintln(g.stdout, "\nno scheduler is running: due rotations run in a running console, or with keydesk rotate --due")
+	} else {
+		fmt.Fprintf(g.stdout, "\nscheduler: %s\n", sanitize.Text(rep.Scheduler))
+	}
+	if len(rep.Recent) == 0 {
+		return
+	}
+	fmt.Fprintln(g.stdout, "\nrecent changes:")
+	w = table(g.stdout)
+	fmt.Fprintln(w, "ID\tACCOUNT\tKIND\tSTEP\tBY\tUPDATED\tERROR")
+	for _, c := range rep.Recent {
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, sanitize.Text(c.Account), c.Kind, c.Step, sanitize.Text(c.Actor), c.Updated.Local().Format("2006-01-02 15:04:05"), sanitize.Lines(c.Error))
+	}
+	w.Flush()
 }
 
 // printChange prints one line per change: the account, how far it got and

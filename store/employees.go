@@ -119,11 +119,15 @@ func scanEmployee(sc interface{ Scan(...any) error }) (Employee, error) {
 
 const accountCols = `id, domain, object_guid, employee_id, object_sid, sam_account_name, upn, mail, given_name, sn, display_name, department, title, company, telephone, dn, enabled, pwd_last_set, usn_changed, in_sync_group, password_rotation, COALESCE(left_reason, ''), left_at, first_seen, updated_at`
 
-func scanAccount(sc interface{ Scan(...any) error }) (Account, error) {
+func scanAccount(sc interface{ Scan(...any) error }) (Account, error) { return scanAccountWith(sc) }
+
+// scanAccountWith scans accountCols followed by the extra columns.
+func scanAccountWith(sc interface{ Scan(...any) error }, extra ...any) (Account, error) {
 	var a Account
 	var pwd, leftAt sql.NullInt64
 	var first, updated int64
-	if err := sc.Scan(&a.ID, &a.Domain, &a.ObjectGUID, &a.EmployeeID, &a.ObjectSID, &a.SAMAccountName, &a.UPN, &a.Mail, &a.GivenName, &a.SN, &a.DisplayName, &a.Department, &a.Title, &a.Company, &a.Telephone, &a.DN, &a.Enabled, &pwd, &a.USNChanged, &a.InSyncGroup, &a.PasswordRotation, &a.LeftReason, &leftAt, &first, &updated); err != nil {
+	dest := []any{&a.ID, &a.Domain, &a.ObjectGUID, &a.EmployeeID, &a.ObjectSID, &a.SAMAccountName, &a.UPN, &a.Mail, &a.GivenName, &a.SN, &a.DisplayName, &a.Department, &a.Title, &a.Company, &a.Telephone, &a.DN, &a.Enabled, &pwd, &a.USNChanged, &a.InSyncGroup, &a.PasswordRotation, &a.LeftReason, &leftAt, &first, &updated}
+	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return a, err
 	}
 	a.PwdLastSet = fromNanos(pwd)
