@@ -36,6 +36,7 @@ const (
 	PermPasswordRotate Permission = "password.rotate" // rotate domain passwords now
 	PermPasswordSet    Permission = "password.set"    // set or generate a password
 	PermPasswordReveal Permission = "password.reveal" // show a generated password
+	PermPasswordSelf   Permission = "password.self"   // a person's own password change at their plugged-in key
 	PermInvitationSend Permission = "invitation.send" // send or resend invitations
 	PermOperatorManage Permission = "operator.manage" // add, change and remove operators
 	PermMasterRekey    Permission = "master.rekey"    // put every secret under a new master key
@@ -64,7 +65,8 @@ var permissions = []struct {
 	{PermAuditExport, "export the audit log"},
 	{PermPasswordRotate, "rotate domain passwords now"},
 	{PermPasswordSet, "set or generate a domain password"},
-	{PermPasswordReveal, "reveal a generated password"},
+	{PermPasswordReveal, "reveal a generated or held password"},
+	{PermPasswordSelf, "let the person at a plugged-in key change their own password (with the key's PIN or their current password)"},
 	{PermInvitationSend, "send or resend invitations"},
 	{PermOperatorManage, "manage operators"},
 	{PermMasterRekey, "re-seal every secret under a new master key"},
@@ -107,7 +109,7 @@ var roles = []struct {
 }{
 	{RoleAdmin, Permissions()},
 	{RoleHelpdesk, []Permission{PermRead, PermSync, PermKeyAdd, PermKeyAssign, PermKeyRenewCode, PermKeyActivate,
-		PermKeySuspend, PermKeyUnlock, PermInvitationSend}},
+		PermKeySuspend, PermKeyUnlock, PermPasswordSelf, PermInvitationSend}},
 	{RoleAuditor, []Permission{PermRead, PermAuditRead, PermAuditExport}},
 }
 

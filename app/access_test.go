@@ -128,6 +128,10 @@ var operations = map[string]operation{
 		_, err := s.RevealPassword(ctx, a, "ann@example.com", "")
 		return err
 	}},
+	"ChangeOwnPassword": {PermPasswordSelf, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.ChangeOwnPassword(ctx, a, SelfChange{Serial: "K1", On: SelfBoth, Current: "x", New: "y"})
+		return err
+	}},
 	"RotateDue": {PermPasswordRotate, func(ctx context.Context, s *Service, a Actor) error {
 		_, err := s.RotateDue(ctx, a, "")
 		return err

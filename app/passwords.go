@@ -206,12 +206,17 @@ func (s *Service) planChange(ctx context.Context, a Actor, p changePlan) (*store
 	}
 	who := rotation.Account{SAMAccountName: acct.SAMAccountName, DisplayName: acct.DisplayName}
 	pw := p.password
-	if pw == "" {
+	switch {
+	case pw == "":
 		if pw, err = rotation.Generate(pol, who, rotation.Options{Length: d.Passwords.Length, LayoutSafe: d.Passwords.LayoutSafe}); err != nil {
 			return nil, "", fmt.Errorf("generate a password for %s: %w", accountLabel(acct), err)
 		}
-	} else if err := rotation.Check(pol, who, pw); err != nil {
-		return nil, "", fmt.Errorf("the password for %s: %w; nothing was changed", accountLabel(acct), err)
+	case p.kind == KindSelfKey:
+		// AD already has it (a bind proved it): nothing to check.
+	default:
+		if err := rotation.Check(pol, who, pw); err != nil {
+			return nil, "", fmt.Errorf("the password for %s: %w; nothing was changed", accountLabel(acct), err)
+		}
 	}
 	c := &store.PasswordChange{AccountID: acct.ID, Kind: p.kind, Step: string(rotation.StepPlanned), Actor: a.Name}
 	err = s.st.Update(ctx, func(tx *store.Tx) error {

@@ -626,3 +626,94 @@ func rotationFor(t *testing.T, rep RotationReport, account string) AccountRotati
 	t.Fatalf("no %s in the rotation report %+v", account, rep.Accounts)
 	return AccountRotation{}
 }
+
+// TestSelfServiceAgainstSamba: a person at their key changes their own
+// password. On the key only: a password AD does not have is refused and
+// the key untouched; the one AD has (changed at a workstation) goes onto
+// the key. On both: before the domain's minimum age AD refuses it, the
+// refusal is translated and the key untouched; once the age allows it, the
+// key and AD both have it. A key with a PIN needs it.
+func TestSelfServiceAgainstSamba(t *testing.T) {
+	ctx := context.Background()
+	p := newPWDomain(t, "PWSELF.KEYDESK.TEST", "")
+	s := p.s
+	login := "alice@" + strings.ToLower(p.dc.Domain)
+	k, _ := p.activeKey(t, s, "SIM-SELF", "alice@example.com")
+	onKey := p.typed(t, k, login)
+
+	// Alice changed her password at a workstation: AD has another one now.
+	const atWorkstation = "Changed-At-A-Workstation-7"
+	p.seen = append(p.seen, atWorkstation)
+	if err := p.dc.SetPassword(ctx, p.dns["alice"], atWorkstation); err != nil {
+		t.Fatal(err)
+	}
+	self := func(on, current, pin, newPW string) (ChangeResult, error) {
+		return s.ChangeOwnPassword(ctx, testHelpdesk, SelfChange{Serial: "SIM-SELF", On: on, Current: current, PIN: pin, New: newPW})
+	}
+	if _, err := self(SelfKeyOnly, onKey, "", "Not-What-AD-Has-9"); !errors.Is(err, ldapsync.ErrWrongPassword) || !strings.Contains(err.Error(), "the key is untouched") {
+		t.Errorf("key only, a password AD does not have: %v", err)
+	}
+	if _, err := self(SelfKeyOnly, "wrong current", "", atWorkstation); !errors.Is(err, ErrNotYou) {
+		t.Errorf("key only, the wrong current password: %v", err)
+	}
+	if p.typed(t, k, login) != onKey {
+		t.Fatal("a refused change touched the key")
+	}
+	if r, err := self(SelfKeyOnly, onKey, "", atWorkstation); err != nil || !r.Done() || r.Kind != KindSelfKey {
+		t.Fatalf("key only: %+v %v", r, err)
+	}
+	if p.typed(t, k, login) != atWorkstation {
+		t.Fatal("the key does not hold the password AD has")
+	}
+
+	// On both, before the minimum age (Samba's default, one day, since the
+	// workstation change).
+	const mine = "My-Own-New-Password-42"
+	p.seen = append(p.seen, mine)
+	_, err := self(SelfBoth, atWorkstation, "", mine)
+	var pe *ldapsync.PasswordError
+	if !errors.As(err, &pe) || pe.Reason != ldapsync.RefusedTooYoung || !strings.Contains(err.Error(), "minimum password age") {
+		t.Fatalf("both, before the minimum age: %v; want the refusal translated", err)
+	}
+	if p.typed(t, k, login) != atWorkstation || !p.binds(t, "alice", atWorkstation) {
+		t.Fatal("a change AD refused touched the key or AD")
+	}
+	if l := slotsOf(t, s, k); len(l) != 1 || l[0].Pending {
+		t.Fatalf("a change AD refused left a pending password on the key: %+v", l)
+	}
+	if err := p.dc.Modify(ctx, p.dc.BaseDN, map[string][]string{"minPwdAge": {"0"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := self(SelfBoth, atWorkstation, "", mine); err != nil || !r.Done() {
+		t.Fatalf("both: %+v %v", r, err)
+	}
+	if p.typed(t, k, login) != mine || !p.binds(t, "alice", mine) || p.binds(t, "alice", atWorkstation) {
+		t.Fatal("after a change on both, the key and AD must have the new password, and the old must not bind")
+	}
+
+	// A key with a PIN: the PIN, not the password.
+	row := keyRow(t, s, "SIM-SELF")
+	_, sess := simSession(t, k, secretOf(t, s, row, row.SecretSealed))
+	if err := sess.SetPIN(ctx, "2468"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := self(SelfKeyOnly, mine, "", mine); !errors.Is(err, ErrNotYou) || !strings.Contains(err.Error(), "PIN") {
+		t.Errorf("a key with a PIN, without it: %v", err)
+	}
+	if _, err := self(SelfKeyOnly, "", "1357", mine); !errors.Is(err, ErrNotYou) {
+		t.Errorf("a wrong PIN: %v", err)
+	}
+	if info := simInfo(t, k); info.PINRetries != proto.MaxPINRetries-1 {
+		t.Errorf("a wrong PIN left %d retries, want %d", info.PINRetries, proto.MaxPINRetries-1)
+	}
+	if r, err := self(SelfKeyOnly, "", "2468", mine); err != nil || !r.Done() {
+		t.Fatalf("the right PIN: %+v %v", r, err)
+	}
+	if _, err := k.Type("2468"); err != nil {
+		t.Fatal(err)
+	}
+	if acts := auditActions(t, s, `account:corp\alice`); !containsStr(acts, "password.self:failure") {
+		t.Errorf("refused self-service changes are not audited: %v", acts)
+	}
+	p.noPlaintext(t, s)
+}

@@ -8,6 +8,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ type globals struct {
 	simKeys    string
 	verbose    bool
 	stdin      io.Reader
+	lines      *bufio.Reader // stdin read line by line, when it is not a terminal
 	stdout     io.Writer
 	stderr     io.Writer
 }

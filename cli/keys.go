@@ -215,19 +215,9 @@ the key. Without SERIAL, the one plugged-in key is used.`,
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			ctx := cmd.Context()
 			g.scanKeys(ctx, s)
-			serial := ""
-			if len(args) == 1 {
-				serial = args[0]
-			} else {
-				plugged := s.svc.PluggedKeys()
-				switch len(plugged) {
-				case 0:
-					return fmt.Errorf("no key is plugged in (USB, or --sim-keys DIR): plug the key in and try again")
-				case 1:
-					serial = plugged[0]
-				default:
-					return fmt.Errorf("%d keys are plugged in (%s): say which with keydesk keys activate SERIAL", len(plugged), strings.Join(plugged, ", "))
-				}
+			serial, err := g.onePluggedKey(s, args, "keydesk keys activate SERIAL")
+			if err != nil {
+				return err
 			}
 			code, err := g.readCode(fmt.Sprintf("activation code for key %s: ", serial))
 			if err != nil {
@@ -251,11 +241,13 @@ the key. Without SERIAL, the one plugged-in key is used.`,
 // readCode reads a code without echo from the terminal, or a line from
 // standard input when it is not a terminal.
 func (g *globals) readCode(prompt string) (string, error) {
-	return g.readSecret(prompt, "the activation code")
+	code, err := g.readSecret(prompt, "the activation code")
+	return strings.TrimSpace(code), err
 }
 
 // readSecret reads what without echo from the terminal, or a line from
-// standard input when it is not a terminal.
+// standard input when it is not a terminal (without its line end; spaces
+// are kept: they may be part of a password).
 func (g *globals) readSecret(prompt, what string) (string, error) {
 	if f, ok := g.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(g.stderr, prompt)
@@ -263,11 +255,14 @@ func (g *globals) readSecret(prompt, what string) (string, error) {
 		fmt.Fprintln(g.stderr)
 		return string(b), err
 	}
-	line, err := bufio.NewReader(g.stdin).ReadString('\n')
+	if g.lines == nil {
+		g.lines = bufio.NewReader(g.stdin)
+	}
+	line, err := g.lines.ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
 		return "", fmt.Errorf("read %s from standard input: %w", what, err)
 	}
-	return strings.TrimSpace(line), nil
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func newKeysSimulateCmd(g *globals) *cobra.Command {

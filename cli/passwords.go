@@ -214,11 +214,75 @@ the employee has managed accounts in several domains.`,
 			return nil
 		}),
 	}
-	for _, c := range []*cobra.Command{set, generate, revealCmd} {
+	var on string
+	change := &cobra.Command{
+		Use:   "change [SERIAL] [--on key|both] [--domain NAME]",
+		Short: "A person changes their own password at their plugged-in key: on the key only, or on the key and in AD",
+		Long: `Change is the person at the key changing their own password. They prove who they
+are with the key's PIN, or, when the key has none, with their current password.
+
+--on key (the default): they type the password AD already has (changed elsewhere,
+say at a workstation); KeyDesk proves it with a bind as them before writing it to
+the key, so a key never holds a wrong password.
+--on both: the new password goes to the key and to AD, as their own change (bound
+as them), so the domain's history and minimum age apply; a refusal says why and
+leaves the key as it was.
+
+Asked without echo on a terminal; otherwise three lines of standard input: the
+PIN (empty when the key has none), the current password (empty when the PIN is
+given) and the new password. Without SERIAL, the one plugged-in key is used.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
+			ctx := cmd.Context()
+			g.scanKeys(ctx, s)
+			serial, err := g.onePluggedKey(s, args, "keydesk password change SERIAL")
+			if err != nil {
+				return err
+			}
+			var req = app.SelfChange{Serial: serial, Domain: domain, On: on}
+			if req.PIN, err = g.readSecret("the key's PIN (empty if it has none): ", "the PIN"); err != nil {
+				return err
+			}
+			if req.PIN == "" {
+				if req.Current, err = g.readSecret("your current password: ", "the current password"); err != nil {
+					return err
+				}
+			}
+			prompt := "the new password: "
+			if on == app.SelfKeyOnly {
+				prompt = "the password AD has now: "
+			}
+			if req.New, err = g.readSecret(prompt, "the new password"); err != nil {
+				return err
+			}
+			r, err := s.svc.ChangeOwnPassword(ctx, s.actor, req)
+			if r.ID != 0 {
+				g.printChange(r)
+			}
+			return err
+		}),
+	}
+	change.Flags().StringVar(&on, "on", app.SelfKeyOnly, "key (the key only: AD already has it) or both (the key and AD)")
+	for _, c := range []*cobra.Command{set, generate, revealCmd, change} {
 		c.Flags().StringVar(&domain, "domain", "", "the account's domain (needed when the employee has managed accounts in several)")
 	}
-	cmd.AddCommand(set, generate, revealCmd)
+	cmd.AddCommand(set, generate, revealCmd, change)
 	return cmd
+}
+
+// onePluggedKey is the serial named, or the one key plugged in.
+func (g *globals) onePluggedKey(s *session, args []string, usage string) (string, error) {
+	if len(args) == 1 {
+		return args[0], nil
+	}
+	plugged := s.svc.PluggedKeys()
+	switch len(plugged) {
+	case 0:
+		return "", fmt.Errorf("no key is plugged in (USB, or --sim-keys DIR): plug the key in and try again")
+	case 1:
+		return plugged[0], nil
+	}
+	return "", fmt.Errorf("%d keys are plugged in (%s): say which with %s", len(plugged), strings.Join(plugged, ", "), usage)
 }
 
 // newKeysTypeCmd is keys simulate type: what a simulated key would type.

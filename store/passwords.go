@@ -176,13 +176,9 @@ func (s *Store) RecentPasswordChanges(ctx context.Context, limit int) ([]Passwor
 // CredentialSlot is the slot of key keyID that holds the account's
 // credential, giving it the lowest free slot (below slots) the first time.
 func (tx *Tx) CredentialSlot(ctx context.Context, keyID, accountID int64, slots int) (int, error) {
-	var slot int
-	err := tx.tx.QueryRowContext(ctx, `SELECT slot FROM credential_slots WHERE key_id = ? AND account_id = ?`, keyID, accountID).Scan(&slot)
-	if err == nil {
-		return slot, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("read the slot of account %d on key %d: %w", accountID, keyID, err)
+	slot, err := tx.ExistingCredentialSlot(ctx, keyID, accountID)
+	if err != nil || slot >= 0 {
+		return slot, err
 	}
 	rows, err := tx.tx.QueryContext(ctx, `SELECT slot FROM credential_slots WHERE key_id = ? ORDER BY slot`, keyID)
 	if err != nil {
@@ -261,4 +257,18 @@ func (tx *Tx) Account(ctx context.Context, id int64) (*Account, error) {
 		return nil, fmt.Errorf("account %d: %w", id, ErrNotFound)
 	}
 	return &as[0], nil
+}
+
+// ExistingCredentialSlot is the slot of key keyID that holds the account's
+// credential (-1 when none was given).
+func (tx *Tx) ExistingCredentialSlot(ctx context.Context, keyID, accountID int64) (int, error) {
+	var slot int
+	err := tx.tx.QueryRowContext(ctx, `SELECT slot FROM credential_slots WHERE key_id = ? AND account_id = ?`, keyID, accountID).Scan(&slot)
+	if errors.Is(err, sql.ErrNoRows) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the slot of account %d on key %d: %w", accountID, keyID, err)
+	}
+	return slot, nil
 }
