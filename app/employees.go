@@ -35,6 +35,9 @@ type AccountView struct {
 	PwdLastSet       *time.Time `json:"pwd_last_set"`
 	LeftReason       *string    `json:"left_reason"`
 	LeftAt           *time.Time `json:"left_at"`
+	// Rotation is where the password stands, for an account KeyDesk
+	// manages (nil otherwise).
+	Rotation *AccountRotation `json:"rotation,omitempty"`
 }
 
 // EmployeeView is an employee with its accounts; its JSON is the interface of
@@ -101,10 +104,19 @@ func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]Empl
 			keyOf[*k.EmployeeID] = &EmployeeKey{Serial: k.Serial, Status: k.Status, Reason: k.Reason}
 		}
 	}
+	rot, err := s.rotationsByAccount(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]EmployeeView, len(emps))
 	for i := range emps {
 		out[i] = viewEmployee(&emps[i])
 		out[i].Key = keyOf[emps[i].ID]
+		for j, a := range emps[i].Accounts {
+			if r, ok := rot[a.ID]; ok {
+				out[i].Accounts[j].Rotation = &r
+			}
+		}
 	}
 	return out, nil
 }

@@ -207,6 +207,24 @@ func (s *Service) Rotations(ctx context.Context, a Actor) (RotationReport, error
 	return rep, err
 }
 
+// rotationsByAccount is where each managed account's password stands, by
+// account id (one query; the policies the scheduler read).
+func (s *Service) rotationsByAccount(ctx context.Context) (map[int64]AccountRotation, error) {
+	ms, err := s.st.ManagedAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := make(map[int64]AccountRotation, len(ms))
+	for _, m := range ms {
+		if d, ok := s.cfg.Domain(m.Domain); ok {
+			pol, _, _ := s.domainPolicy(ctx, *d, false)
+			out[m.ID] = s.rotationOf(m, *d, pol, now)
+		}
+	}
+	return out, nil
+}
+
 // accountNames names the accounts of the changes.
 func (s *Service) accountNames(ctx context.Context, cs []store.PasswordChange) (map[int64]string, error) {
 	out := map[int64]string{}

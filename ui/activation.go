@@ -81,7 +81,7 @@ func (a *Activation) Update(msg tea.Msg) (Dialog, tea.Cmd) {
 		a.busy = false
 		switch {
 		case msg.err == nil:
-			return nil, notify("key %s is active", shown)
+			return nil, notify("key %s is active%s", shown, passwordsSummary(msg.res.Passwords))
 		case errors.Is(msg.err, app.ErrWrongCode):
 			a.problem = fmt.Sprintf("wrong code for key %s: %d attempts left", shown, msg.res.Left)
 			a.input.SetValue("")
@@ -151,4 +151,29 @@ func (a *Activation) View(c *Common, width int) string {
 // Help is the screen's footer.
 func (a *Activation) Help(c *Common) []key.Binding {
 	return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "activate")), c.Keys.Cancel}
+}
+
+// passwordsSummary says in a few words how the activation's first
+// passwords went.
+func passwordsSummary(rs []app.ChangeResult) string {
+	if len(rs) == 0 {
+		return ""
+	}
+	done := 0
+	var other string
+	for _, r := range rs {
+		switch {
+		case r.Done():
+			done++
+		case r.Err != "":
+			other = sanitize.Text(r.Account) + ": " + firstLine(r.Err)
+		case r.Waiting != "":
+			other = sanitize.Text(r.Account) + " waits for " + firstLine(r.Waiting)
+		}
+	}
+	s := fmt.Sprintf("; %d of %d domain passwords set on it", done, len(rs))
+	if other != "" {
+		s += " (" + other + ")"
+	}
+	return s
 }

@@ -441,7 +441,9 @@ func (e employeeItem) DetailLines(c *Common, cw int) []string {
 		if a.Title != "" {
 			add("Title", sanitize.Text(a.Title))
 		}
-		if a.PwdLastSet != nil {
+		if a.Rotation != nil {
+			out = append(out, passwordLines(c, a.Rotation, cw)...)
+		} else if a.PwdLastSet != nil {
 			add("Password", "set "+relTime(*a.PwdLastSet, c.Now()))
 		}
 	}

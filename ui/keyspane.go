@@ -108,6 +108,20 @@ func newKeysPane(c *Common) *keysPane {
 				return true, ""
 			},
 			Run: func() tea.Cmd { return openDialog(newActivation(p.c, p.current().Serial)) }},
+		{Key: key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "change own password (at the key)")), Perm: app.PermPasswordSelf, OnItem: true, Priority: 4,
+			Applies: func() (bool, string) {
+				k := p.current()
+				switch {
+				case k == nil:
+					return false, "no key selected"
+				case k.Status != string(keylife.StatusActive):
+					return false, "only at an active key"
+				case !k.PluggedIn:
+					return false, "plug the key in"
+				}
+				return true, ""
+			},
+			Run: func() tea.Cmd { return openDialog(newOwnPassword(p.c, p.current().Serial)) }},
 		{Key: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "new activation code")), Perm: app.PermKeyRenewCode, OnItem: true, Priority: 5,
 			Confirm: ConfirmAsk, Applies: lifecycle(keylife.ActionRenewCode),
 			Ask: func() (string, string) {

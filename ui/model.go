@@ -42,7 +42,8 @@ func panes(c *Common) []slot {
 		{pane: newDomainsPane(c), name: paneDomains, col: 0, size: sizing{fit: 6}},
 		{pane: newEmployeesPane(c), name: paneEmployees, col: 0},
 		{pane: newKeysPane(c), name: paneKeys, col: 0, size: sizing{fit: 6}},
-		{pane: newDetailsPane(c), name: paneDetails, col: 1, size: sizing{share: 55}},
+		{pane: newDetailsPane(c), name: paneDetails, col: 1, size: sizing{share: 45}},
+		{pane: newRotationPane(c), name: paneRotation, col: 1, size: sizing{fit: 8}},
 		{pane: newActivityPane(c), name: paneActivity, col: 1, perm: app.PermAuditRead},
 	}
 }
