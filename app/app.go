@@ -43,6 +43,7 @@ type Service struct {
 	// drive on the spot, as a crash would.
 	journalHook func(change int64, step string) error
 
+	holder        string        // this process, in the leases
 	leaseTTL      time.Duration // the scheduler lease
 	rotationEvery time.Duration // how often due rotations are looked for
 }
@@ -94,6 +95,7 @@ func New(cfg *config.Config, st *store.Store, opts ...Option) *Service {
 	for _, o := range opts {
 		o(s)
 	}
+	s.holder = holderID()
 	return s
 }
 

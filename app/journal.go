@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"keydesk/config"
 	"keydesk/keys"
@@ -19,6 +21,11 @@ import (
 // each step, with an audit entry, before the next. A crash or an unplug at
 // any moment leaves a row that the next drive, at start-up or when the key
 // is plugged in, takes up from where it stopped.
+
+// changeLeaseTTL bounds how long a drive keeps other processes away from
+// its change, should it die without releasing it (a drive's exchanges are
+// bounded by the key's and the DC's timeouts, well within it).
+const changeLeaseTTL = 5 * time.Minute
 
 // maxChangeRounds bounds the decisions of one drive (a change needs at most
 // six steps; the rest is margin for a key that loses a write).
@@ -112,6 +119,24 @@ func (s *Service) driveChange(ctx context.Context, a Actor, id int64, in changeI
 	if err != nil {
 		return ChangeResult{ID: id}, err
 	}
+	// One drive of a change at a time: in this process, and among the
+	// processes sharing the database (a lease on the change).
+	if !s.rot.claim(id) {
+		return resultOf(c.row, c.acct, "the drive of this change already under way"), nil
+	}
+	defer s.rot.release(id)
+	lease := "password-change:" + strconv.FormatInt(id, 10)
+	if held, err := s.st.TakeLease(ctx, lease, s.holder, changeLeaseTTL); err != nil || !held {
+		if err != nil {
+			return resultOf(c.row, c.acct, ""), err
+		}
+		return resultOf(c.row, c.acct, "the drive of this change under way in another KeyDesk process"), nil
+	}
+	defer func() {
+		if err := s.st.ReleaseLease(ctx, lease, s.holder); err != nil {
+			s.log.Warn("release a password change", "change", id, "err", err)
+		}
+	}()
 	defer s.publish(DataChanged{What: passwordsChanged})
 	if c.row.Closed() {
 		return resultOf(c.row, c.acct, ""), nil
@@ -206,11 +231,14 @@ func (s *Service) stepChange(ctx, stop context.Context, a Actor, c *change, ks *
 				return "", err
 			}
 		case rotation.ActSendAD:
-			waiting, err := s.sendAD(ctx, a, c, d.Why)
-			if errors.Is(err, errCrash) || waiting != "" {
-				return waiting, err
+			waiting, refused, err := s.sendAD(ctx, a, c, d.Why)
+			switch {
+			case err != nil:
+				return "", err
+			case waiting != "":
+				return waiting, refused
 			}
-			adErr = err
+			adErr = refused
 		default:
 			return "", fmt.Errorf("change %d: unexpected decision %s", c.row.ID, d.Do)
 		}
@@ -220,74 +248,75 @@ func (s *Service) stepChange(ctx, stop context.Context, a Actor, c *change, ks *
 
 // sendAD records that the AD write is about to be sent, sends it, and
 // records the outcome: written; failed (AD refused the password: the
-// refusal is returned); back to the step before (the DC could not be
-// reached, so nothing was sent: waiting); or, when the outcome is unknown,
-// left to a probe.
-func (s *Service) sendAD(ctx context.Context, a Actor, c *change, why string) (waiting string, err error) {
+// refusal is returned as refused); back to the step before (nothing could
+// be sent: waiting); or, when the outcome is unknown, left to a probe
+// (waiting). err is a failure to record, which ends the drive.
+func (s *Service) sendAD(ctx context.Context, a Actor, c *change, why string) (waiting string, refused, err error) {
 	before := rotation.Step(c.row.Step)
 	if c.row.Kind == KindSelfBoth && c.in.old == "" {
 		// A user's own change is sent bound as the user; cut off, it
 		// cannot be sent again without them.
 		c.row.Error = "the user's change was cut off before AD took it: the user can change the password again"
 		c.row.Discarded = c.row.Order == string(rotation.ADFirst)
-		return "", s.recordStep(ctx, a, c, rotation.StepFailed, "cannot resend a user's change", c.row.Error)
+		return "", nil, s.recordStep(ctx, a, c, rotation.StepFailed, "cannot resend a user's change", c.row.Error)
 	}
 	if err := s.recordStep(ctx, a, c, rotation.StepADSending, why, ""); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	werr := s.writeAD(ctx, c)
+	sent, werr := s.writeAD(ctx, c)
 	if werr == nil {
 		if err := s.hookAt(c.row.ID, "ad-sent"); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	var pe *ldapsync.PasswordError
-	var ce *ldapsync.ConnectError
 	switch {
 	case werr == nil:
-		return "", s.recordStep(ctx, a, c, rotation.StepADWritten, "AD took the new password", "")
+		return "", nil, s.recordStep(ctx, a, c, rotation.StepADWritten, "AD took the new password", "")
 	case errors.As(werr, &pe) || errors.Is(werr, ldapsync.ErrNoTLS) || errors.Is(werr, ldapsync.ErrWrongPassword):
 		c.row.Error = werr.Error()
 		// Key first, the key holds it as pending, to be discarded; AD
 		// first, the key never had it.
 		c.row.Discarded = c.row.Order == string(rotation.ADFirst)
 		if err := s.recordStep(ctx, a, c, rotation.StepFailed, "AD refused the password", c.row.Error); err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return "", werr
-	case errors.As(werr, &ce):
-		// Nothing reached the DC.
+		return "", werr, nil
+	case !sent:
 		c.row.Attempts++
-		if err := s.recordStep(ctx, a, c, before, "the DC could not be reached: nothing was sent", werr.Error()); err != nil {
-			return "", err
+		if err := s.recordStep(ctx, a, c, before, "nothing was sent: the DC could not be reached", werr.Error()); err != nil {
+			return "", nil, err
 		}
-		return "the DC: " + werr.Error(), werr
+		return "the DC: " + werr.Error(), werr, nil
 	}
 	// The write may or may not have happened: the row stays at ad-sending
 	// and a probe decides, the next time.
 	c.row.Attempts++
 	if err := s.recordStep(ctx, a, c, rotation.StepADSending, "the AD write was cut off", werr.Error()); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return "the DC: " + werr.Error(), werr
+	return "the DC: " + werr.Error(), werr, nil
 }
 
 // writeAD writes the new password to AD: an administrative reset, or, for
-// a user's own change, a change bound as the user.
-func (s *Service) writeAD(ctx context.Context, c *change) error {
+// a user's own change, a change bound as the user. sent is false when the
+// write certainly did not reach the DC (no connection, no bind).
+func (s *Service) writeAD(ctx context.Context, c *change) (sent bool, err error) {
 	if c.row.Kind == KindSelfBoth {
-		return ldapsync.ChangeOwnPassword(ctx, c.dom, c.acct.DN, c.in.old, c.pw)
+		err := ldapsync.ChangeOwnPassword(ctx, c.dom, c.acct.DN, c.in.old, c.pw)
+		var ce *ldapsync.ConnectError
+		return !errors.As(err, &ce) && !errors.Is(err, ldapsync.ErrWrongPassword), err
 	}
 	pw, err := c.dom.BindPassword()
 	if err != nil {
-		return err
+		return false, err
 	}
 	conn, err := ldapsync.Dial(ctx, c.dom, pw)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close()
-	return conn.ResetPassword(ctx, c.acct.DN, c.pw)
+	return true, conn.ResetPassword(ctx, c.acct.DN, c.pw)
 }
 
 // probeAD learns whether AD has the new password: one bind as the user with

@@ -712,6 +712,34 @@ func TestSelfServiceAgainstSamba(t *testing.T) {
 	if _, err := k.Type("2468"); err != nil {
 		t.Fatal(err)
 	}
+	// While a person's change is under way, neither another drive in this
+	// process nor the scheduler of another one takes it over.
+	var other []ChangeResult
+	var checked bool
+	s1 := p.service(t, WithJournalHook(func(id int64, at string) error {
+		if at != string(rotation.StepKeyPending) || checked {
+			return nil
+		}
+		checked = true
+		r, err := p.s.driveChange(ctx, rotationActor, id, changeInput{})
+		if err != nil || r.Step != string(rotation.StepKeyPending) {
+			return fmt.Errorf("another process drove the change under way: %+v %v", r, err)
+		}
+		other, err = p.service(t).RotateDue(ctx, testAdmin, "")
+		return err
+	}))
+	plugSim(t, s1, k)
+	const later = "Later-Own-Password-77"
+	p.seen = append(p.seen, later)
+	if r, err := s1.ChangeOwnPassword(ctx, testHelpdesk, SelfChange{Serial: "SIM-SELF", On: SelfBoth, PIN: "2468", New: later}); err != nil || !r.Done() || !checked {
+		t.Fatalf("a change on both with the scheduler of another process running: %+v %v (hook ran: %v)", r, err, checked)
+	}
+	if len(other) != 0 {
+		t.Errorf("the scheduler of another process took part in a person's change: %+v", other)
+	}
+	if !p.binds(t, "alice", later) {
+		t.Fatal("the change on both did not reach AD")
+	}
 	if acts := auditActions(t, s, `account:corp\alice`); !containsStr(acts, "password.self:failure") {
 		t.Errorf("refused self-service changes are not audited: %v", acts)
 	}

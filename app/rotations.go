@@ -26,6 +26,11 @@ import (
 // before it is read again.
 const policyTTL = time.Hour
 
+// quietBeforeRecovery is how long a change under way must have been left
+// alone before the scheduler carries it on (a person's change at a kiosk
+// is driven there; the scheduler takes up only what was cut off).
+const quietBeforeRecovery = 2 * time.Minute
+
 // Backoff of an account whose rotation failed: from minBackoff, doubling,
 // up to maxBackoff.
 const (
@@ -44,6 +49,27 @@ type rotationState struct {
 	mu       sync.Mutex
 	policies map[string]cachedPolicy
 	backoff  map[int64]backoff
+	driving  map[int64]bool // changes being driven in this process
+}
+
+// claim marks change id as being driven; false if it already is.
+func (r *rotationState) claim(id int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.driving[id] {
+		return false
+	}
+	if r.driving == nil {
+		r.driving = map[int64]bool{}
+	}
+	r.driving[id] = true
+	return true
+}
+
+func (r *rotationState) release(id int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.driving, id)
 }
 
 type backoff struct {
@@ -400,6 +426,9 @@ func (s *Service) rotationWork(m store.ManagedAccount, d config.Domain, pol rota
 	case RotationUnderWay, RotationRetrying, RotationHeld, RotationWaitingKey:
 		if r.State == RotationWaitingKey || r.State == RotationHeld {
 			return nil // the key's plug-in carries it on
+		}
+		if now.Sub(m.Open.UpdatedAt) < quietBeforeRecovery {
+			return nil // probably being driven, here or by another process
 		}
 		id := m.Open.ID
 		return func(ctx context.Context, a Actor) (ChangeResult, error) {

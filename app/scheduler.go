@@ -29,7 +29,7 @@ const (
 // when it stops. On ctx's end the step of a password change in flight
 // finishes, then the scheduler stops and gives up its lease.
 func (s *Service) RunScheduler(ctx context.Context) {
-	holder := s.holderID()
+	holder := s.holder
 	ttl := s.leaseTTL
 	for {
 		held, err := s.st.TakeLease(ctx, schedulerLease, holder, ttl)
@@ -104,8 +104,8 @@ func (s *Service) rotationLoop(ctx context.Context) {
 	}
 }
 
-// holderID names this process in the scheduler lease.
-func (s *Service) holderID() string {
+// holderID names this process (and this service in it) in the leases.
+func holderID() string {
 	host, _ := os.Hostname()
 	var b [4]byte
 	crand.Read(b[:])
