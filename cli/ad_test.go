@@ -140,7 +140,9 @@ func TestCLIAgainstSamba(t *testing.T) {
 		t.Errorf("doctor on a good setup exited %d:\n%s", code, out)
 	}
 	for _, want := range []string{"[PASS] bind password", "[PASS] address " + d.dc.LDAPSURL, "[PASS] TLS " + d.dc.LDAPSURL, "[PASS] bind:", "[PASS] paged results",
-		"[PASS] base DN", "[PASS] sync group: CN=Hideez Users Sync", "2 members", "[PASS] password group", "[WARN] password policy hints", "[PASS] integrity", "[PASS] audit log"} {
+		"[PASS] base DN", "[PASS] sync group: CN=Hideez Users Sync", "2 members", "[PASS] password group", "[WARN] password policy hints",
+		"[PASS] password policy: minimum length 7, complexity required, history 24, minimum age 1d, maximum age 42d; KeyDesk rotates every 28d (offline: wait)",
+		"[PASS] reset password right: a deliberately invalid reset of " + d.aliceDN, "[PASS] integrity", "[PASS] audit log"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out)
 		}
@@ -150,6 +152,10 @@ func TestCLIAgainstSamba(t *testing.T) {
 	// World-readable on purpose (it is refused), whatever the umask.
 	loosePW := writeFile(t, filepath.Join(t.TempDir(), "loose.pw"), d.dc.AdminPassword, 0o644)
 	plainURL := fmt.Sprintf("[%q]", d.dc.LDAPURL)
+	// Bob is an ordinary user: he may read the directory, not reset
+	// passwords.
+	bobPW := writeFile(t, filepath.Join(t.TempDir(), "bob.pw"), d.dc.PasswordFor(adtest.User{Sam: "bob"}), 0o600)
+	bobUPN := fmt.Sprintf("%q", "bob@"+d.dc.Domain)
 	tests := []struct {
 		name string
 		over map[string]string
@@ -167,6 +173,8 @@ func TestCLIAgainstSamba(t *testing.T) {
 			[]string{"[FAIL] bind", "Strong(er) authentication required", "use ldaps://"}},
 		{"missing sync group", map[string]string{"sync_group": `"No Such Group"`},
 			[]string{"[PASS] base DN", "[FAIL] sync group", `create the group "No Such Group"`}},
+		{"service account without the reset right", map[string]string{"bind_dn": bobUPN, "bind_password_file": fmt.Sprintf("%q", bobPW)},
+			[]string{"[PASS] bind", "[FAIL] reset password right: the service account may not reset the password of " + d.aliceDN, `delegate "Reset password"`}},
 		{"wrong base DN", map[string]string{"base_dn": `"OU=Nowhere,DC=nowhere,DC=test"`},
 			[]string{"[FAIL] base DN", "set base_dn"}},
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"keydesk/config"
+	"keydesk/rotation"
 )
 
 // Check statuses.
@@ -100,6 +101,7 @@ func Diagnose(ctx context.Context, d config.Domain) []Check {
 	}
 	add(Check{Name: "base DN", Status: CheckPass, Detail: d.BaseDN + " exists"})
 
+	var member string // a member of the password group, for the reset-right check
 	for _, g := range []struct{ label, name string }{{"sync group", d.SyncGroup}, {"password group", d.PasswordGroup}} {
 		dn, err := conn.FindGroup(ctx, g.name)
 		if err != nil {
@@ -112,7 +114,13 @@ func Diagnose(ctx context.Context, d config.Domain) []Check {
 		}
 		n := 0
 		err = conn.pagedSearch(ctx, ldap.NewSearchRequest(d.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-			userFilter(inChain(dn)), []string{"objectGUID"}, nil), func(*ldap.Entry) error { n++; return nil }, nil)
+			userFilter(inChain(dn)), []string{"objectGUID"}, nil), func(e *ldap.Entry) error {
+			if n == 0 && g.label == "password group" {
+				member = e.DN
+			}
+			n++
+			return nil
+		}, nil)
 		if err != nil {
 			add(Check{Name: g.label, Status: CheckFail, Detail: fmt.Sprintf("%s: read members: %v", dn, err), Fix: Explain(err)})
 			continue
@@ -123,7 +131,71 @@ func Diagnose(ctx context.Context, d config.Domain) []Check {
 		}
 		add(c)
 	}
+	add(policyCheck(ctx, conn, d))
+	add(resetRightCheck(ctx, conn, d, member))
 	return checks
+}
+
+// policyCheck reports the domain's password policy and the rotation period
+// it leaves.
+func policyCheck(ctx context.Context, conn *Conn, d config.Domain) Check {
+	pol, err := conn.DomainPolicy(ctx, d.BaseDN, d.Name)
+	if err != nil {
+		return Check{Name: "password policy", Status: CheckFail, Detail: err.Error(), Fix: "the service account must be able to read the domain head's minPwdLength, pwdProperties, pwdHistoryLength, minPwdAge and maxPwdAge (Authenticated Users can, by default)"}
+	}
+	days := func(t time.Duration) string {
+		if t == 0 {
+			return "none"
+		}
+		return fmt.Sprintf("%.3gd", t.Hours()/24)
+	}
+	complexity := "not required"
+	if pol.Complexity {
+		complexity = "required"
+	}
+	if d.Passwords.RotationPeriod.Duration == 0 { // not from a parsed file: the defaults
+		d.Passwords = config.Passwords{RotationPeriod: config.Duration{Duration: config.DefaultRotationPeriod}, Offline: config.OfflineWait, Length: config.DefaultPasswordLength}
+	}
+	eff := rotation.Effective(d.Passwords.RotationPeriod.Duration, pol.MinAge, pol.MaxAge)
+	c := Check{Name: "password policy", Status: CheckPass, Detail: fmt.Sprintf("minimum length %d, complexity %s, history %d, minimum age %s, maximum age %s; KeyDesk rotates every %s (offline: %s)",
+		pol.MinLength, complexity, pol.History, days(pol.MinAge), days(pol.MaxAge), days(eff), d.Passwords.Offline)}
+	if eff != d.Passwords.RotationPeriod.Duration {
+		c.Status = CheckWarn
+		c.Fix = fmt.Sprintf("rotation_period is %s, which the domain's password ages do not allow: KeyDesk uses %s; set [domain.passwords] rotation_period to it to say so", days(d.Passwords.RotationPeriod.Duration), days(eff))
+	}
+	if d.Passwords.Length < pol.MinLength {
+		c.Status = CheckFail
+		c.Fix = fmt.Sprintf("[domain.passwords] length %d is below the domain's minimum length %d: raise it", d.Passwords.Length, pol.MinLength)
+	}
+	return c
+}
+
+// resetRightCheck finds out, without changing anything, whether the service
+// account may reset the password of a member of the password group: it
+// sends a reset whose value can never be a password (not the quoted UTF-16
+// AD requires). A DC that refuses it for rights (insufficientAccessRights)
+// says the right is missing; one that refuses the value has checked the
+// right first (Samba does; Windows DCs may refuse the value before the
+// rights, so the check says how to confirm by hand).
+func resetRightCheck(ctx context.Context, conn *Conn, d config.Domain, member string) Check {
+	byHand := "to confirm by hand: dsacls \"<the users' OU>\" lists \"Reset Password\" for " + d.BindDN
+	if member == "" {
+		return Check{Name: "reset password right", Status: CheckSkip, Detail: "the password group has no member to check on; " + byHand}
+	}
+	req := ldap.NewModifyRequest(member, nil)
+	req.Replace("unicodePwd", []string{"keydesk doctor: not a password"})
+	err := conn.l.Modify(req)
+	var le *ldap.Error
+	switch {
+	case err == nil:
+		return Check{Name: "reset password right", Status: CheckWarn, Detail: "the DC accepted a reset with a value that is not a password, on " + member, Fix: "the server does not behave as an AD DC: check urls"}
+	case errors.As(err, &le) && le.ResultCode == ldap.LDAPResultInsufficientAccessRights:
+		return Check{Name: "reset password right", Status: CheckFail, Detail: "the service account may not reset the password of " + member,
+			Fix: "delegate \"Reset password\" on the users' OU to " + d.BindDN + " (Active Directory Users and Computers, Delegate Control), or make it an Account Operator"}
+	case errors.As(err, &le):
+		return Check{Name: "reset password right", Status: CheckPass, Detail: fmt.Sprintf("a deliberately invalid reset of %s was refused for its value, not for rights (nothing changed); %s", member, byHand)}
+	}
+	return Check{Name: "reset password right", Status: CheckFail, Detail: err.Error(), Fix: Explain(err)}
 }
 
 func orDefault(s, def string) string {
