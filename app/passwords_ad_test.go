@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"keydesk/config"
 	"keydesk/internal/adtest"
 	"keydesk/internal/simtest"
@@ -744,4 +746,57 @@ func TestSelfServiceAgainstSamba(t *testing.T) {
 		t.Errorf("refused self-service changes are not audited: %v", acts)
 	}
 	p.noPlaintext(t, s)
+}
+
+// TestAFineGrainedPolicyIsObeyed: a PSO with a 40-character minimum applies
+// to carol: her generated passwords are that long (longer than the domain's
+// default of 24 that KeyDesk generates), and a typed one that is shorter is
+// refused, naming the PSO, before anything is written.
+func TestAFineGrainedPolicyIsObeyed(t *testing.T) {
+	ctx := context.Background()
+	p := newPWDomain(t, "PWPSO.KEYDESK.TEST", "")
+	req := ldap.NewAddRequest("CN=Very Long,CN=Password Settings Container,CN=System,"+p.dc.BaseDN, nil)
+	for k, v := range map[string][]string{
+		"objectClass":                              {"msDS-PasswordSettings"},
+		"msDS-PasswordSettingsPrecedence":          {"10"},
+		"msDS-PasswordReversibleEncryptionEnabled": {"FALSE"},
+		"msDS-PasswordHistoryLength":               {"5"},
+		"msDS-PasswordComplexityEnabled":           {"TRUE"},
+		"msDS-MinimumPasswordLength":               {"40"},
+		"msDS-MinimumPasswordAge":                  {"0"},
+		"msDS-MaximumPasswordAge":                  {"-864000000000000"},
+		"msDS-LockoutThreshold":                    {"0"},
+		"msDS-LockoutObservationWindow":            {"-18000000000"},
+		"msDS-LockoutDuration":                     {"-18000000000"},
+		"msDS-PSOAppliesTo":                        {p.dns["carol"]},
+	} {
+		req.Attribute(k, v)
+	}
+	admin, err := p.dc.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.Add(req); err != nil {
+		t.Fatalf("add a PSO: %v", err)
+	}
+	login := "carol@" + strings.ToLower(p.dc.Domain)
+	k, rs := p.activeKey(t, p.s, "SIM-PSO", "carol@example.com")
+	if len(rs) != 1 || !rs[0].Done() {
+		t.Fatalf("activation under the PSO: %+v", rs)
+	}
+	pw := p.typed(t, k, login)
+	if len(pw) < 40 || !p.binds(t, "carol", pw) {
+		t.Fatalf("under a 40-character PSO the generated password has %d characters", len(pw))
+	}
+	short := "Thirty-Characters-Long-Pass-1!"
+	_, err = p.s.SetPassword(ctx, testAdmin, "carol@example.com", "", short)
+	var v *rotation.Violation
+	if !errors.As(err, &v) || v.Rule != "length" || !strings.Contains(err.Error(), "Very Long") {
+		t.Fatalf("a password shorter than the PSO allows: %v", err)
+	}
+	if p.typed(t, k, login) != pw || !p.binds(t, "carol", pw) {
+		t.Fatal("a refused password changed the key or AD")
+	}
+	p.noPlaintext(t, p.s)
 }
