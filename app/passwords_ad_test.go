@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +37,26 @@ type pwDomain struct {
 	dir   string
 	dns   map[string]string // sam -> DN
 	users map[string]adtest.User
-	seen  []string // every password the test saw, for the plaintext search
+	seen  []string     // every password the test saw, for the plaintext search
+	logs  lockedBuffer // every service's log, at debug level
+}
+
+// lockedBuffer is a log destination shared by goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // newPWDomain starts a DC and syncs users alice and carol (in the password
@@ -107,7 +128,8 @@ func (p *pwDomain) service(t *testing.T, opts ...Option) *Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return New(p.cfg, st, append([]Option{WithMasterKey(p.mk), WithTrustedMaker(simtest.Maker(t).Cert())}, opts...)...)
+	log := slog.New(slog.NewTextHandler(&p.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return New(p.cfg, st, append([]Option{WithMasterKey(p.mk), WithTrustedMaker(simtest.Maker(t).Cert()), WithLogger(log)}, opts...)...)
 }
 
 // binds reports whether AD accepts the password for the user.
@@ -187,14 +209,14 @@ func (p *pwDomain) noPlaintext(t *testing.T, s *Service) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	hay = append(hay, audit.String())
+	hay = append(hay, audit.String(), p.logs.String())
 	if len(p.seen) == 0 {
 		t.Fatal("no password was seen: the search would prove nothing")
 	}
 	for _, pw := range p.seen {
 		for i, h := range hay {
 			if strings.Contains(h, pw) {
-				t.Errorf("a password the test saw is in plain text in %s", []string{"the database", "its WAL", "the audit export"}[i])
+				t.Errorf("a password the test saw is in plain text in %s", []string{"the database", "its WAL", "the audit export", "the log"}[i])
 			}
 		}
 	}
