@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"keydesk/config"
+	"keydesk/ldapsync"
 )
 
 // tmux drives a real terminal: the binary runs in a tmux session, keys are
@@ -262,4 +266,127 @@ func TestCommandLineChangesReachTheOpenConsole(t *testing.T) {
 	})
 	tm.send("q")
 	tm.waitFor("the console to close", 10*time.Second, func(s string) bool { return !strings.Contains(s, "KeyDesk [demo]") })
+}
+
+var managedRow = regexp.MustCompile(`(corp|branch)\\(\S+)\s+○ no active key`)
+
+// TestDemoPasswordsInTmux: in the demo console, a key activated for a
+// member of the password group ends with a new domain password on it (the
+// activation says so, the Rotation pane shows the account ok); a script
+// logs in to the demo directory with what the key types; the person's own
+// change on key and AD before the minimum age is refused in the key
+// screen, saying why; and "rotate now" from the Rotation pane gives the key
+// a new password that logs in while the old one no longer does.
+func TestDemoPasswordsInTmux(t *testing.T) {
+	requireTmux(t)
+	bin := buildBinary(t)
+	isolate(t)
+	home, data := t.TempDir(), t.TempDir()
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}
+	tm := startTmux(t, 140, 45, env, bin, "--data", data, "demo", "--users", "60", "--no-churn")
+	screen := tm.waitFor("a managed account without a key", 30*time.Second, func(s string) bool { return managedRow.MatchString(s) })
+	m := managedRow.FindStringSubmatch(screen)
+	domain, sam := m[1], m[2]
+
+	// Select that employee, then make, assign and activate a key.
+	tm.send("/")
+	tm.typeLiteral(sam)
+	tm.send("Enter")
+	tm.send("Tab")
+	tm.send("n")
+	screen = tm.waitFor("the new key", 10*time.Second, func(s string) bool {
+		return regexp.MustCompile(`SIM-\S+\s+ready`).MatchString(s)
+	})
+	serial := regexp.MustCompile(`SIM-[0-9A-F]{4}-[0-9A-F]{4}`).FindString(screen)
+	tm.send("a")
+	tm.waitFor("the assign confirmation", 5*time.Second, func(s string) bool { return strings.Contains(s, "Assign key "+serial) })
+	tm.send("y")
+	screen = tm.waitFor("the activation code", 10*time.Second, func(s string) bool { return shownCode.MatchString(s) })
+	code := strings.ReplaceAll(shownCode.FindStringSubmatch(screen)[1], " ", "")
+	tm.send("Enter")
+	tm.send("Enter")
+	tm.waitFor("the activation screen", 10*time.Second, func(s string) bool { return strings.Contains(s, "Activate key "+serial) })
+	tm.typeLiteral(code)
+	tm.send("Enter")
+	account := domain + `\` + sam
+	// An employee with accounts in both domains gets a password for each.
+	allSet := regexp.MustCompile(`is active; (\d) of (\d) domain passwords set on it`)
+	screen = tm.waitFor("the first password on the key", 20*time.Second, func(s string) bool {
+		m := allSet.FindStringSubmatch(s)
+		return m != nil && m[1] == m[2] && regexp.MustCompile(regexp.QuoteMeta(account)+`\s+● ok · due in 28d`).MatchString(s)
+	})
+	if !strings.Contains(screen, "password.done") {
+		t.Errorf("the activity log does not show the password change:\n%s", screen)
+	}
+
+	typed := func() (string, string) {
+		t.Helper()
+		cmd := exec.Command(bin, "--data", data, "keys", "simulate", "type", serial, "--dir", filepath.Join(data, "simulated-keys"))
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("keys simulate type: %v %q", err, out)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if f := strings.Split(line, "\t"); len(f) == 3 && strings.HasPrefix(f[1], sam+"@"+domain+".") {
+				return f[1], f[2]
+			}
+		}
+		t.Fatalf("the key types nothing for %s:\n%s", account, out)
+		return "", ""
+	}
+	cfg, err := config.Load(filepath.Join(data, "keydesk.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dom, ok := cfg.Domain(domain)
+	if !ok {
+		t.Fatalf("the demo's configuration has no domain %s", domain)
+	}
+	logsIn := func(login, pw string) bool {
+		t.Helper()
+		d := *dom
+		d.BindDN = login
+		c, err := ldapsync.Dial(context.Background(), d, pw)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	login, first := typed()
+	if !logsIn(login, first) {
+		t.Fatalf("%s does not log in with what the key types", login)
+	}
+
+	// The person's own change on key and AD, before the minimum age.
+	tm.send("o")
+	tm.waitFor("the key screen's password change", 10*time.Second, func(s string) bool { return strings.Contains(s, "Change your password at key "+serial) })
+	tm.send("C-t")
+	tm.send("Tab")
+	tm.typeLiteral(first)
+	tm.send("Tab")
+	tm.typeLiteral("Brand-New-Own-Passw0rd-77")
+	tm.send("Enter")
+	tm.waitFor("the refusal, in the screen", 20*time.Second, func(s string) bool {
+		return strings.Contains(s, "minimum") && strings.Contains(s, "Change your password at key")
+	})
+	if strings.Contains(tm.capture(), first) {
+		t.Fatal("the password shows on screen")
+	}
+	tm.send("Escape")
+	tm.waitFor("the screen to close", 10*time.Second, func(s string) bool { return !strings.Contains(s, "Change your password at key") })
+
+	// Rotate now, from the Rotation pane (Keys -> Details -> Rotation).
+	tm.send("Tab")
+	tm.send("Tab")
+	tm.waitFor("the Rotation pane focused", 5*time.Second, func(s string) bool { return strings.Contains(s, "KeyDesk [demo] › Rotation") })
+	tm.send("r")
+	tm.waitFor("the rotate confirmation", 5*time.Second, func(s string) bool { return strings.Contains(s, "Rotate the password of "+account+" now?") })
+	tm.send("y")
+	tm.waitFor("the rotation done", 20*time.Second, func(s string) bool { return strings.Contains(s, "1 done: the new password is on the key and in AD") })
+	_, second := typed()
+	if second == first || !logsIn(login, second) || logsIn(login, first) {
+		t.Fatal("after rotate now, the key's new password must log in and the old one must not")
+	}
 }
