@@ -38,7 +38,7 @@ func keyServiceConf(t *testing.T, conf string) *Service {
 }
 
 // plugSim plugs a simulated key into the service, as the watcher does.
-func plugSim(t *testing.T, s *Service, k *simkey.Key) {
+func plugSim(t testing.TB, s *Service, k *simkey.Key) {
 	t.Helper()
 	if _, err := s.KeyConnected(context.Background(), Plug{ID: "sim:" + k.Serial(), Kind: "simulated", Open: func() (proto.Transport, error) { return k.Plug(), nil }}); err != nil {
 		t.Fatalf("plug %s: %v", k.Serial(), err)

@@ -37,6 +37,8 @@ type pwDomain struct {
 	dir   string
 	dns   map[string]string // sam -> DN
 	users map[string]adtest.User
+	// syncDN and pwDN are the domain's sync and password groups.
+	syncDN, pwDN string
 	seen  []string     // every password the test saw, for the plaintext search
 	logs  lockedBuffer // every service's log, at debug level
 }
@@ -63,7 +65,7 @@ func (l *lockedBuffer) String() string {
 // group), bob (not), and dan (in the password group, in a second domain
 // section of the test's choosing later). extra is TOML for
 // [domain.passwords].
-func newPWDomain(t *testing.T, realm, extra string) *pwDomain {
+func newPWDomain(t testing.TB, realm, extra string) *pwDomain {
 	t.Helper()
 	ctx := context.Background()
 	dc := adtest.StartT(t, adtest.Options{Realm: realm})
@@ -76,6 +78,7 @@ func newPWDomain(t *testing.T, realm, extra string) *pwDomain {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.syncDN, p.pwDN = syncDN, pwDN
 	for _, u := range []adtest.User{
 		{Sam: "alice", GivenName: "Alice", SN: "Liddell", DisplayName: "Alice Liddell", Mail: "alice@example.com"},
 		{Sam: "bob", DisplayName: "Bob Brown", Mail: "bob@example.com"},
@@ -121,7 +124,7 @@ timeout = "20s"
 }
 
 // service opens (again) a service on the domain's database: a restart.
-func (p *pwDomain) service(t *testing.T, opts ...Option) *Service {
+func (p *pwDomain) service(t testing.TB, opts ...Option) *Service {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(p.dir, store.FileName))
 	if err != nil {
@@ -133,7 +136,7 @@ func (p *pwDomain) service(t *testing.T, opts ...Option) *Service {
 }
 
 // binds reports whether AD accepts the password for the user.
-func (p *pwDomain) binds(t *testing.T, sam, pw string) bool {
+func (p *pwDomain) binds(t testing.TB, sam, pw string) bool {
 	t.Helper()
 	err := ldapsync.VerifyPassword(context.Background(), p.dom, p.dns[sam], pw)
 	if err != nil && !errors.Is(err, ldapsync.ErrWrongPassword) {
@@ -144,7 +147,7 @@ func (p *pwDomain) binds(t *testing.T, sam, pw string) bool {
 
 // typed is the password key k types for login (its current value), read
 // as the key would type it.
-func (p *pwDomain) typed(t *testing.T, k *simkey.Key, login string) string {
+func (p *pwDomain) typed(t testing.TB, k *simkey.Key, login string) string {
 	t.Helper()
 	creds, err := k.Type("")
 	if err != nil {
@@ -174,7 +177,7 @@ func slotsOf(t *testing.T, s *Service, k *simkey.Key) []proto.SlotInfo {
 
 // activeKey plugs in a new key, assigns it to the employee and activates
 // it, returning the key and the activation's password results.
-func (p *pwDomain) activeKey(t *testing.T, s *Service, serial, email string) (*simkey.Key, []ChangeResult) {
+func (p *pwDomain) activeKey(t testing.TB, s *Service, serial, email string) (*simkey.Key, []ChangeResult) {
 	t.Helper()
 	ctx := context.Background()
 	k := simtest.NewKey(t, serial)

@@ -260,7 +260,7 @@ func summaryOf(t *testing.T, rep SyncReport, domain string) DomainSummary {
 	return DomainSummary{}
 }
 
-func mustSync(t *testing.T, s *Service, req SyncRequest) SyncReport {
+func mustSync(t testing.TB, s *Service, req SyncRequest) SyncReport {
 	t.Helper()
 	if req.Actor.Name == "" {
 		req.Actor = testAdmin
