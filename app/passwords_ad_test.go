@@ -39,8 +39,8 @@ type pwDomain struct {
 	users map[string]adtest.User
 	// syncDN and pwDN are the domain's sync and password groups.
 	syncDN, pwDN string
-	seen  []string     // every password the test saw, for the plaintext search
-	logs  lockedBuffer // every service's log, at debug level
+	seen         []string     // every password the test saw, for the plaintext search
+	logs         lockedBuffer // every service's log, at debug level
 }
 
 // lockedBuffer is a log destination shared by goroutines.
