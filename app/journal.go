@@ -126,7 +126,7 @@ func (s *Service) driveChange(ctx context.Context, a Actor, id int64, in changeI
 	}
 	defer s.rot.release(id)
 	lease := "password-change:" + strconv.FormatInt(id, 10)
-	if held, err := s.st.TakeLease(ctx, lease, s.holder, changeLeaseTTL); err != nil || !held {
+	if held, err := s.takeLease(ctx, lease, changeLeaseTTL); err != nil || !held {
 		if err != nil {
 			return resultOf(c.row, c.acct, ""), err
 		}

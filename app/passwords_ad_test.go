@@ -825,3 +825,65 @@ func TestAFineGrainedPolicyIsObeyed(t *testing.T) {
 	}
 	p.noPlaintext(t, p.s)
 }
+
+// TestOneSlotPerAccountAcrossDomains: an employee with accounts in two
+// domains, both in their domain's password group, gets one credential slot
+// per account when their key is activated, each with a password its own DC
+// accepts.
+func TestOneSlotPerAccountAcrossDomains(t *testing.T) {
+	ctx := context.Background()
+	corp, branch := startDCs(t)
+	dir := t.TempDir()
+	var conf strings.Builder
+	dns := map[string]string{}
+	for _, x := range []struct {
+		name string
+		dc   *adtest.DC
+	}{{"corp", corp}, {"branch", branch}} {
+		syncDN, err := x.dc.AddGroup(ctx, "Hideez Users Sync", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pwDN, err := x.dc.AddGroup(ctx, "Security Key Auto Password Change", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dn, err := x.dc.AddUser(ctx, adtest.User{Sam: "dana", DisplayName: "Dana Two", Mail: "dana@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dns[x.name] = dn
+		for _, g := range []string{syncDN, pwDN} {
+			if err := x.dc.AddMembers(ctx, g, dn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pwFile := filepath.Join(dir, x.name+".pw")
+		if err := os.WriteFile(pwFile, []byte(x.dc.AdminPassword), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&conf, "[[domain]]\nname = %q\nurls = [%q]\nbase_dn = %q\nbind_dn = %q\nbind_password_file = %q\nca_file = %q\n\n",
+			x.name, x.dc.LDAPSURL, x.dc.BaseDN, x.dc.AdminUPN, pwFile, x.dc.CAFile)
+	}
+	s := serviceFor(t, conf.String(), dir)
+	mustSync(t, s, SyncRequest{})
+	p := &pwDomain{}
+	k, rs := p.activeKey(t, s, "SIM-TWO", "dana@example.com")
+	if len(rs) != 2 || !rs[0].Done() || !rs[1].Done() {
+		t.Fatalf("activation of a key for two managed accounts: %+v", rs)
+	}
+	creds, err := k.Type("")
+	if err != nil || len(creds) != 2 || creds[0].Slot == creds[1].Slot {
+		t.Fatalf("the key holds %+v (%v); want two credentials in two slots", creds, err)
+	}
+	for _, c := range creds {
+		name := "corp"
+		if strings.Contains(c.Login, strings.ToLower(branch.Domain)) {
+			name = "branch"
+		}
+		d, _ := s.cfg.Domain(name)
+		if err := ldapsync.VerifyPassword(ctx, *d, dns[name], c.Password); err != nil {
+			t.Errorf("the key's credential for %s (%s) does not bind: %v", name, c.Login, err)
+		}
+	}
+}

@@ -3,10 +3,12 @@ package app
 import (
 	"context"
 	crand "crypto/rand"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -32,7 +34,7 @@ func (s *Service) RunScheduler(ctx context.Context) {
 	holder := s.holder
 	ttl := s.leaseTTL
 	for {
-		held, err := s.st.TakeLease(ctx, schedulerLease, holder, ttl)
+		held, err := s.takeLease(ctx, schedulerLease, ttl)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("scheduler lease", "err", err)
 		}
@@ -104,12 +106,51 @@ func (s *Service) rotationLoop(ctx context.Context) {
 	}
 }
 
-// holderID names this process (and this service in it) in the leases.
+// holderID names this process (and this service in it) in the leases:
+// "HOST pid PID (RANDOM)".
 func holderID() string {
 	host, _ := os.Hostname()
 	var b [4]byte
 	crand.Read(b[:])
 	return fmt.Sprintf("%s pid %d (%x)", host, os.Getpid(), b)
+}
+
+// takeLease takes lease name for this process. A lease whose holder is a
+// process of this machine that no longer runs (killed, crashed) is taken
+// over at once instead of after its time: a KeyDesk started after a crash
+// carries on at once what the dead one held.
+func (s *Service) takeLease(ctx context.Context, name string, ttl time.Duration) (bool, error) {
+	held, err := s.st.TakeLease(ctx, name, s.holder, ttl)
+	if held || err != nil {
+		return held, err
+	}
+	holder, _, err := s.st.LeaseHolder(ctx, name)
+	if err != nil || !deadHere(holder) {
+		return false, err
+	}
+	s.log.Info("taking over a lease from a process that no longer runs", "lease", name, "holder", holder)
+	if err := s.st.ReleaseLease(ctx, name, holder); err != nil {
+		return false, err
+	}
+	return s.st.TakeLease(ctx, name, s.holder, ttl)
+}
+
+// deadHere reports whether a lease holder is a process of this machine
+// that no longer runs. Anything it cannot tell counts as alive.
+func deadHere(holder string) bool {
+	var host, rest string
+	var pid int
+	if n, _ := fmt.Sscanf(holder, "%s pid %d %s", &host, &pid, &rest); n != 3 || pid <= 0 {
+		return false
+	}
+	if me, _ := os.Hostname(); host != me || pid == os.Getpid() {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return errors.Is(p.Signal(syscall.Signal(0)), os.ErrProcessDone)
 }
 
 func (s *Service) scheduleDomain(ctx context.Context, domain string) {

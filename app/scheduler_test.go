@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -132,5 +134,25 @@ func TestConcurrentSyncOfOneDomainIsRefused(t *testing.T) {
 	}
 	if failed.Error == "" || !errors.Is(failed.Err, ErrSyncRunning) {
 		t.Errorf("the refused sync says %q", failed.Error)
+	}
+}
+
+func TestDeadHere(t *testing.T) {
+	host, _ := os.Hostname()
+	done := exec.Command("true")
+	if err := done.Run(); err != nil {
+		t.Skipf("cannot run a process to see it end: %v", err)
+	}
+	for holder, want := range map[string]bool{
+		fmt.Sprintf("%s pid %d (ab12)", host, done.Process.Pid):  true,  // ended
+		fmt.Sprintf("%s pid %d (ab12)", host, os.Getpid()):       false, // this process
+		fmt.Sprintf("%s pid %d (ab12)", host, os.Getppid()):      false, // running
+		fmt.Sprintf("elsewhere pid %d (ab12)", done.Process.Pid): false, // another machine: cannot tell
+		"garbage": false,
+		"":        false,
+	} {
+		if got := deadHere(holder); got != want {
+			t.Errorf("deadHere(%q) = %v, want %v", holder, got, want)
+		}
 	}
 }

@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -317,5 +319,65 @@ func TestPasswordsFromTheCommandLineAgainstSamba(t *testing.T) {
 	}
 	if !strings.Contains(audit, "password.reveal") {
 		t.Error("the reveal is not in the audit log")
+	}
+}
+
+// TestAKilledRotationConvergesAgainstSamba kills keydesk (a binary built
+// with the tests' crash hook) at each point of a rotation: after each
+// recorded step, and after each effect on the key or AD before its step
+// is recorded. The next keydesk run that sees the key finishes the change:
+// the key's password binds and the one before does not.
+func TestAKilledRotationConvergesAgainstSamba(t *testing.T) {
+	bin := buildBinary(t, "crashhook")
+	isolate(t)
+	d := startCLIDomain(t)
+	cfg := d.writeConfig(t, nil)
+	data, dir := t.TempDir(), t.TempDir()
+	base := []string{"--config", cfg, "--data", data, "--sim-keys", dir}
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		return mustRun(t, stdin, append(base, args...)...)
+	}
+	run("", "sync")
+	serial := strings.TrimSpace(run("", "keys", "simulate", "new", "--dir", dir))
+	run("", "keys")
+	m := codeRe.FindStringSubmatch(run("", "keys", "assign", serial, "alice@example.com"))
+	run(m[1]+"\n", "keys", "activate", serial)
+	typed := func() string {
+		t.Helper()
+		f := strings.Split(strings.TrimSpace(run("", "keys", "simulate", "type", serial, "--dir", dir)), "\t")
+		return f[2]
+	}
+	login := "alice@" + d.dc.Domain
+	binds := func(pw string) bool {
+		l, err := d.dc.DialAs(context.Background(), login, pw)
+		if err == nil {
+			l.Close()
+		}
+		return err == nil
+	}
+	for _, point := range []string{"planned", "key-written", "key-pending", "ad-sending", "ad-sent", "ad-written", "key-committed"} {
+		t.Run(point, func(t *testing.T) {
+			before := typed()
+			cmd := exec.Command(bin, append(base, "rotate", "alice@example.com")...)
+			cmd.Env = append(os.Environ(), "KEYDESK_CRASH_AT="+point)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 97 {
+				t.Fatalf("keydesk was not killed at %s: %v\n%s", point, err, out)
+			}
+			// The next run that sees the key plugged in takes the change up.
+			run("", "keys")
+			after := typed()
+			if after == before || !binds(after) || binds(before) {
+				t.Fatalf("killed at %s, then run again: the key's password must be new and bind, and the one before must not", point)
+			}
+			var rep struct {
+				Accounts []struct{ State string } `json:"accounts"`
+			}
+			if err := json.Unmarshal([]byte(run("", "rotations", "--json")), &rep); err != nil || len(rep.Accounts) != 1 || rep.Accounts[0].State != "ok" {
+				t.Errorf("rotations after the recovery: %+v %v", rep, err)
+			}
+		})
 	}
 }

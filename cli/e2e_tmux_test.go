@@ -38,10 +38,14 @@ func requireTmux(t *testing.T) {
 
 // buildBinary builds keydesk for the test. Call it before isolate, which
 // moves HOME and with it Go's build and module caches.
-func buildBinary(t *testing.T) string {
+func buildBinary(t *testing.T, tags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "keydesk")
-	out, err := exec.Command("go", "build", "-o", bin, "keydesk").CombinedOutput()
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	out, err := exec.Command("go", append(args, "keydesk")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

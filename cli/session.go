@@ -91,7 +91,7 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, dataDir s
 		makers.Add(sess.sim.Maker().Cert())
 		opts = append(opts, app.WithSimulatedKeys(sess.sim))
 	}
-	sess.svc = app.New(cfg, st, opts...)
+	sess.svc = app.New(cfg, st, append(opts, journalHooks()...)...)
 	if err := sess.svc.OpenAuditLog(ctx); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("open the audit log: %w", err)
@@ -227,13 +227,22 @@ func (g *globals) needTerminal(what string) error {
 }
 
 // runConsole shows the console while the background work of a long-lived
-// KeyDesk runs: the periodic sync, the watch for changes made by other
+// KeyDesk runs: the recovery of password changes cut off, the scheduler
+// (periodic sync and due rotations), the watch for changes made by other
 // processes, and the keys plugged into this machine.
 func (g *globals) runConsole(ctx context.Context, s *session, label string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan struct{}, 3)
+	done := make(chan struct{}, 4)
+	log := g.logger()
 	background := []func(){
+		func() {
+			// Password changes cut off by a crash are taken up at once (those
+			// that need a key wait for it).
+			if _, err := s.svc.RecoverPasswordChanges(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("recover password changes", "err", err)
+			}
+		},
 		func() { s.svc.RunScheduler(ctx) },
 		func() { s.svc.WatchChanges(ctx, time.Second) },
 		func() { g.feedKeys(ctx, s) },
