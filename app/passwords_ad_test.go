@@ -135,6 +135,9 @@ func (p *pwDomain) service(t testing.TB, opts ...Option) *Service {
 	return New(p.cfg, st, append([]Option{WithMasterKey(p.mk), WithTrustedMaker(simtest.Maker(t).Cert()), WithLogger(log)}, opts...)...)
 }
 
+// login is what the key types as the user's login: their UPN.
+func (p *pwDomain) login(sam string) string { return sam + "@" + strings.ToLower(p.dc.Domain) }
+
 // binds reports whether AD accepts the password for the user.
 func (p *pwDomain) binds(t testing.TB, sam, pw string) bool {
 	t.Helper()
@@ -234,7 +237,7 @@ func TestPasswordsOnKeyAndADAgainstSamba(t *testing.T) {
 	ctx := context.Background()
 	p := newPWDomain(t, "PWAPP.KEYDESK.TEST", "")
 	s := p.s
-	login := "alice@" + strings.ToLower(p.dc.Domain)
+	login := p.login("alice")
 	first := p.dc.PasswordFor(p.users["alice"])
 	p.seen = append(p.seen, first)
 
@@ -348,7 +351,7 @@ var errTestCrash = errors.New("test crash")
 func TestACrashAtEveryPointOfARotationConverges(t *testing.T) {
 	ctx := context.Background()
 	p := newPWDomain(t, "PWCRASH.KEYDESK.TEST", "")
-	login := "alice@" + strings.ToLower(p.dc.Domain)
+	login := p.login("alice")
 	k, _ := p.activeKey(t, p.s, "SIM-CRASH", "alice@example.com")
 	for _, point := range []string{"planned", "key-written", "key-pending", "ad-sending", "ad-sent", "ad-written", "key-committed"} {
 		t.Run(point, func(t *testing.T) {
@@ -412,7 +415,7 @@ func TestAKeyPulledOutOrADownDCMidRotation(t *testing.T) {
 	ctx := context.Background()
 	p := newPWDomain(t, "PWCUT.KEYDESK.TEST", "")
 	s := p.s
-	login := "alice@" + strings.ToLower(p.dc.Domain)
+	login := p.login("alice")
 	k, _ := p.activeKey(t, s, "SIM-CUT-PW", "alice@example.com")
 
 	t.Run("key pulled out before COMMIT", func(t *testing.T) {
@@ -477,7 +480,7 @@ func TestOfflinePolicies(t *testing.T) {
 	ctx := context.Background()
 	p := newPWDomain(t, "PWHOLD.KEYDESK.TEST", "")
 	s := p.s
-	login := "alice@" + strings.ToLower(p.dc.Domain)
+	login := p.login("alice")
 	k, _ := p.activeKey(t, s, "SIM-AWAY", "alice@example.com")
 
 	t.Run("wait", func(t *testing.T) {
@@ -551,7 +554,7 @@ func TestScheduledRotationsAgainstSamba(t *testing.T) {
 	if err := p.dc.Modify(ctx, p.dc.BaseDN, map[string][]string{"minPwdAge": {fmt.Sprint(-3 * int64(day/100))}}); err != nil {
 		t.Fatal(err)
 	}
-	login := "alice@" + strings.ToLower(p.dc.Domain)
+	login := p.login("alice")
 	k, _ := p.activeKey(t, p.s, "SIM-SCHED", "alice@example.com")
 	first := p.typed(t, k, login)
 
@@ -664,7 +667,7 @@ func TestSelfServiceAgainstSamba(t *testing.T) {
 	ctx := context.Background()
 	p := newPWDomain(t, "PWSELF.KEYDESK.TEST", "")
 	s := p.s
-	login := "alice@" + strings.ToLower(p.dc.Domain)
+	login := p.login("alice")
 	k, _ := p.activeKey(t, s, "SIM-SELF", "alice@example.com")
 	onKey := p.typed(t, k, login)
 
@@ -805,7 +808,7 @@ func TestAFineGrainedPolicyIsObeyed(t *testing.T) {
 	if err := admin.Add(req); err != nil {
 		t.Fatalf("add a PSO: %v", err)
 	}
-	login := "carol@" + strings.ToLower(p.dc.Domain)
+	login := p.login("carol")
 	k, rs := p.activeKey(t, p.s, "SIM-PSO", "carol@example.com")
 	if len(rs) != 1 || !rs[0].Done() {
 		t.Fatalf("activation under the PSO: %+v", rs)

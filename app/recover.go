@@ -56,20 +56,7 @@ func (s *Service) keyPasswords(ctx context.Context, serial string) ([]ChangeResu
 	if err != nil {
 		return nil, err
 	}
-	open, err := s.st.UnfinishedPasswordChanges(ctx, k.ID)
-	if err != nil {
-		return nil, err
-	}
-	var out []ChangeResult
-	var errs []error
-	for _, c := range open {
-		r, err := s.driveChange(ctx, rotationActor, c.ID, changeInput{})
-		out = append(out, r)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("password change %d of %s: %w", c.ID, r.Account, err))
-		}
-	}
-	return out, errors.Join(errs...)
+	return s.driveUnfinished(ctx, k.ID)
 }
 
 // RecoverPasswordChanges takes up every password change left unfinished
@@ -79,7 +66,13 @@ func (s *Service) RecoverPasswordChanges(ctx context.Context) ([]ChangeResult, e
 	if s.master == nil {
 		return nil, nil
 	}
-	open, err := s.st.UnfinishedPasswordChanges(ctx, 0)
+	return s.driveUnfinished(ctx, 0)
+}
+
+// driveUnfinished carries on the unfinished changes (of key keyID; 0: all),
+// oldest first.
+func (s *Service) driveUnfinished(ctx context.Context, keyID int64) ([]ChangeResult, error) {
+	open, err := s.st.UnfinishedPasswordChanges(ctx, keyID)
 	if err != nil {
 		return nil, err
 	}
