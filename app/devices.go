@@ -138,13 +138,19 @@ func (s *Service) PluggedKeys() []string {
 	return out
 }
 
-// withDevice opens a connection to a plugged key for one conversation.
+// withDevice opens a connection to a plugged key for one conversation,
+// bounded by exchangeTimeout.
 func (s *Service) withDevice(ctx context.Context, serial string, fn func(ctx context.Context, d *proto.Device) error) error {
+	return s.withDeviceFor(ctx, serial, exchangeTimeout, fn)
+}
+
+// withDeviceFor is withDevice with a conversation of at most timeout.
+func (s *Service) withDeviceFor(ctx context.Context, serial string, timeout time.Duration, fn func(ctx context.Context, d *proto.Device) error) error {
 	p, ok := s.devices.get(serial)
 	if !ok {
 		return fmt.Errorf("key %s: %w: plug it in first", serial, ErrNotPluggedIn)
 	}
-	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	t, err := p.Open()
 	if err != nil {
@@ -395,13 +401,18 @@ func authWithEither(ctx context.Context, d *proto.Device, secrets ...[]byte) (*p
 // what it proved and k's secrets (the current one, and the one from before
 // an unlock; nil when none), which are cleared afterwards.
 func (s *Service) withProvenKey(ctx context.Context, k *store.Key, fn func(ctx context.Context, d *proto.Device, pr proof, cur, prev []byte) error) error {
+	return s.withProvenKeyFor(ctx, k, exchangeTimeout, fn)
+}
+
+// withProvenKeyFor is withProvenKey with a conversation of at most timeout.
+func (s *Service) withProvenKeyFor(ctx context.Context, k *store.Key, timeout time.Duration, fn func(ctx context.Context, d *proto.Device, pr proof, cur, prev []byte) error) error {
 	cur, prev, err := s.keySecrets(ctx, k)
 	if err != nil {
 		return err
 	}
 	defer clear(cur)
 	defer clear(prev)
-	return s.withDevice(ctx, k.Serial, func(ctx context.Context, d *proto.Device) error {
+	return s.withDeviceFor(ctx, k.Serial, timeout, func(ctx context.Context, d *proto.Device) error {
 		pr, err := s.identify(ctx, d)
 		if err != nil {
 			return err

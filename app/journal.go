@@ -115,28 +115,36 @@ func (s *Service) keyUsable(k *store.Key) bool {
 func (s *Service) driveChange(ctx context.Context, a Actor, id int64, in changeInput) (ChangeResult, error) {
 	stop := ctx
 	ctx = context.WithoutCancel(ctx)
+	// One drive of a change at a time: in this process, and among the
+	// processes sharing the database (a lease on the change). The row is
+	// read once both are held, so that no drive acts on a stale step.
+	busy := ""
+	if !s.rot.claim(id) {
+		busy = "the drive of this change already under way"
+	} else {
+		defer s.rot.release(id)
+		lease := "password-change:" + strconv.FormatInt(id, 10)
+		held, err := s.takeLease(ctx, lease, changeLeaseTTL)
+		if err != nil {
+			return ChangeResult{ID: id}, err
+		}
+		if !held {
+			busy = "the drive of this change under way in another KeyDesk process"
+		} else {
+			defer func() {
+				if err := s.st.ReleaseLease(ctx, lease, s.holder); err != nil {
+					s.log.Warn("release a password change", "change", id, "err", err)
+				}
+			}()
+		}
+	}
 	c, err := s.loadChange(ctx, id, in)
 	if err != nil {
 		return ChangeResult{ID: id}, err
 	}
-	// One drive of a change at a time: in this process, and among the
-	// processes sharing the database (a lease on the change).
-	if !s.rot.claim(id) {
-		return resultOf(c.row, c.acct, "the drive of this change already under way"), nil
+	if busy != "" {
+		return resultOf(c.row, c.acct, busy), nil
 	}
-	defer s.rot.release(id)
-	lease := "password-change:" + strconv.FormatInt(id, 10)
-	if held, err := s.takeLease(ctx, lease, changeLeaseTTL); err != nil || !held {
-		if err != nil {
-			return resultOf(c.row, c.acct, ""), err
-		}
-		return resultOf(c.row, c.acct, "the drive of this change under way in another KeyDesk process"), nil
-	}
-	defer func() {
-		if err := s.st.ReleaseLease(ctx, lease, s.holder); err != nil {
-			s.log.Warn("release a password change", "change", id, "err", err)
-		}
-	}()
 	defer s.publish(DataChanged{What: passwordsChanged})
 	if c.row.Closed() {
 		return resultOf(c.row, c.acct, ""), nil
@@ -146,7 +154,7 @@ func (s *Service) driveChange(ctx context.Context, a Actor, id int64, in changeI
 		waiting, err = s.stepChange(ctx, stop, a, c, nil)
 		return resultOf(c.row, c.acct, waiting), err
 	}
-	err = s.withProvenKey(ctx, c.key, func(ctx context.Context, d *proto.Device, pr proof, cur, _ []byte) error {
+	err = s.withProvenKeyFor(ctx, c.key, driveTimeout, func(ctx context.Context, d *proto.Device, pr proof, cur, _ []byte) error {
 		sess, err := authWithEither(ctx, d, cur)
 		if err != nil {
 			return fmt.Errorf("authenticate to key %s: %w", c.key.Serial, err)
@@ -161,6 +169,11 @@ func (s *Service) driveChange(ctx context.Context, a Actor, id int64, in changeI
 	}
 	return resultOf(c.row, c.acct, waiting), err
 }
+
+// driveTimeout bounds the conversation with the key in which a change is
+// carried out (its AD write and probe included); each exchange with the
+// key stays bounded by the protocol's own timeout.
+const driveTimeout = 2 * time.Minute
 
 // errCrash is what a journal hook returns to stop a drive on the spot, as
 // a crash would (tests).
@@ -179,7 +192,7 @@ func (s *Service) stepChange(ctx, stop context.Context, a Actor, c *change, ks *
 		if ks != nil {
 			var err error
 			f.KeyPresent = true
-			if f.Pending, f.Current, err = ks.observe(ctx, c.cred()); err != nil {
+			if f.Pending, f.Current, err = ks.observe(ctx, c.cred(), f.Step == rotation.StepFailed); err != nil {
 				return "", err
 			}
 		}
@@ -191,8 +204,16 @@ func (s *Service) stepChange(ctx, stop context.Context, a Actor, c *change, ks *
 		switch d.Do {
 		case rotation.ActNone:
 			return "", adErr
-		case rotation.ActWaitKey, rotation.ActWaitAD:
+		case rotation.ActWaitKey:
 			return d.Why, adErr
+		case rotation.ActWaitAD:
+			// The probe could not tell: note it (the scheduler backs off,
+			// and each probe is a bind that counts toward the lockout).
+			c.row.Attempts++
+			if err := s.recordStep(ctx, a, c, f.Step, d.Why, d.Why); err != nil {
+				return "", err
+			}
+			return d.Why, fmt.Errorf("change %d: %s", c.row.ID, d.Why)
 		case rotation.ActWriteKey:
 			if err := ks.write(ctx, c.cred()); err != nil {
 				return "", err
@@ -206,6 +227,19 @@ func (s *Service) stepChange(ctx, stop context.Context, a Actor, c *change, ks *
 				}
 			}
 		case rotation.ActCommitKey:
+			if c.row.Order == string(rotation.KeyOnly) {
+				// The password AD has may have changed since the person
+				// typed it (a rotation finished meanwhile): a key never
+				// gets one AD does not accept.
+				if err := ldapsync.VerifyPassword(ctx, c.dom, c.acct.DN, c.pw); err != nil {
+					c.row.Error = "AD no longer accepts the password typed: " + err.Error()
+					if err := s.recordStep(ctx, a, c, rotation.StepFailed, "AD no longer accepts the password typed", c.row.Error); err != nil {
+						return "", err
+					}
+					adErr = fmt.Errorf("%s: %s; the key is untouched", accountLabel(c.acct), c.row.Error)
+					continue
+				}
+			}
 			if err := ks.sess.Commit(ctx, ks.slot); err != nil {
 				return "", err
 			}
@@ -224,10 +258,11 @@ func (s *Service) stepChange(ctx, stop context.Context, a Actor, c *change, ks *
 				return "", err
 			}
 		case rotation.ActMarkStep:
+			errText := "" // what happened is settled: no error stands
 			if d.Mark == rotation.StepFailed {
-				c.row.Discarded = true
+				c.row.Discarded, errText = true, c.row.Error
 			}
-			if err := s.recordStep(ctx, a, c, d.Mark, d.Why, c.row.Error); err != nil {
+			if err := s.recordStep(ctx, a, c, d.Mark, d.Why, errText); err != nil {
 				return "", err
 			}
 		case rotation.ActSendAD:
@@ -325,7 +360,7 @@ func (s *Service) writeAD(ctx context.Context, c *change) (sent bool, err error)
 func (s *Service) probeAD(ctx context.Context, c *change) rotation.AD {
 	err := ldapsync.VerifyPassword(ctx, c.dom, c.acct.DN, c.pw)
 	switch {
-	case err == nil:
+	case err == nil, ldapsync.PasswordValid(err):
 		return rotation.ADAcceptsNew
 	case errors.Is(err, ldapsync.ErrWrongPassword):
 		return rotation.ADRefusesNew
@@ -384,17 +419,18 @@ func (s *Service) hookAt(id int64, point string) error {
 type keySlot struct {
 	sess  *proto.Session
 	slot  int
-	slots int // the key's number of slots (INFO)
+	slots int  // the key's number of slots (INFO)
+	wrote bool // this conversation wrote the change's pending value
 }
 
 // observe reads what the slot holds, compared with the change's
 // credential. A key with a PIN does not let KeyDesk read its slots without
-// the user: then LIST says whether a pending and a current value exist, and
-// a pending value is the change's own (KeyDesk writes a slot only for the
-// oldest open change of its account, and discards an abandoned one first);
-// a current value counts as another one, so the worst case is writing and
-// committing once more.
-func (k *keySlot) observe(ctx context.Context, want proto.Credential) (pending, current rotation.Slot, err error) {
+// the user: then LIST says only whether a pending and a current value
+// exist. A pending value counts as the change's own only when this
+// conversation wrote it (or, for an abandoned change, to be dropped); a
+// current value counts as another one. The worst case is writing and
+// committing once more; never committing a value that is not the change's.
+func (k *keySlot) observe(ctx context.Context, want proto.Credential, abandoned bool) (pending, current rotation.Slot, err error) {
 	if k.slot >= k.slots {
 		return 0, 0, fmt.Errorf("the key has %d credential slots and this account has slot %d", k.slots, k.slot)
 	}
@@ -437,8 +473,16 @@ func (k *keySlot) observe(ctx context.Context, want proto.Credential) (pending, 
 		if si.Slot != k.slot {
 			continue
 		}
-		if si.Pending {
+		switch {
+		case !si.Pending:
+		case k.wrote || abandoned:
+			// Written in this conversation; or, for an abandoned change,
+			// whatever is pending is dropped (a change under way that
+			// loses its pending value writes it again from the journal).
 			pending = rotation.SlotNew
+		default:
+			// Not known to be this change's: it is written again.
+			pending = rotation.SlotOther
 		}
 		if si.Current {
 			current = rotation.SlotOther
@@ -449,5 +493,9 @@ func (k *keySlot) observe(ctx context.Context, want proto.Credential) (pending, 
 
 // write gives the slot the credential as its pending value.
 func (k *keySlot) write(ctx context.Context, c proto.Credential) error {
-	return k.sess.WriteCredential(ctx, k.slot, c)
+	if err := k.sess.WriteCredential(ctx, k.slot, c); err != nil {
+		return err
+	}
+	k.wrote = true
+	return nil
 }

@@ -219,6 +219,7 @@ func (s *Service) planChange(ctx context.Context, a Actor, p changePlan) (*store
 		}
 	}
 	c := &store.PasswordChange{AccountID: acct.ID, Kind: p.kind, Step: string(rotation.StepPlanned), Actor: a.Name}
+	var moved *store.PasswordChange // a held password moved to this key instead
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
 		cur, err := tx.Account(ctx, acct.ID)
 		if err != nil {
@@ -248,7 +249,7 @@ func (s *Service) planChange(ctx context.Context, a Actor, p changePlan) (*store
 		} else if !s.devices.plugged(k.Serial) && d.Passwords.Offline == config.OfflineRotateAndHold && p.kind != KindSelfBoth {
 			c.Order = string(rotation.ADFirst)
 		}
-		if err := s.supersede(ctx, tx, a, cur, k.ID); err != nil {
+		if moved, err = s.supersede(ctx, tx, a, cur, k.ID); err != nil || moved != nil {
 			return err
 		}
 		slot, err := tx.CredentialSlot(ctx, k.ID, cur.ID, keySlotLimit)
@@ -269,8 +270,16 @@ func (s *Service) planChange(ctx context.Context, a Actor, p changePlan) (*store
 		return nil, "", fmt.Errorf("plan a password change for %s: %w", accountLabel(acct), err)
 	}
 	s.publish(DataChanged{What: passwordsChanged})
+	if moved != nil {
+		return moved, "", errMovedHeld
+	}
 	return c, pw, nil
 }
+
+// errMovedHeld: instead of a new change, a password AD has and that was
+// held for the employee's former key goes to their key (planChange returns
+// that change).
+var errMovedHeld = errors.New("a held password goes to the employee's key first")
 
 // passwordsChanged is what a password change touches.
 const passwordsChanged = ChangedPasswords | ChangedEmployees | ChangedAudit
@@ -410,6 +419,16 @@ func (s *Service) oneManagedAccount(ctx context.Context, employee, domain string
 // changePassword plans a change and carries it out as far as it can go now.
 func (s *Service) changePassword(ctx context.Context, a Actor, p changePlan) (ChangeResult, string, error) {
 	c, pw, err := s.planChange(ctx, a, p)
+	if errors.Is(err, errMovedHeld) {
+		// AD has the password held for the former key: the key gets it.
+		// That is the activation's first password, or a rotation's; what
+		// an admin asked for is planned once it is done.
+		r, derr := s.driveChange(ctx, a, c.ID, changeInput{})
+		if derr != nil || !r.Done() || p.kind == KindActivation || p.kind == KindScheduled || p.kind == KindRotate {
+			return r, "", derr
+		}
+		c, pw, err = s.planChange(ctx, a, p)
+	}
 	if errors.Is(err, store.ErrChangeUnderWay) && (p.kind == KindRotate || p.kind == KindScheduled) {
 		// A rotation asked for while one is under way finishes that one.
 		open, oerr := s.openChange(ctx, p.acct.ID)

@@ -539,6 +539,33 @@ func TestOfflinePolicies(t *testing.T) {
 			t.Errorf("%d successful reveals audited, want 1", reveals)
 		}
 	})
+
+	t.Run("held for a key that is then replaced", func(t *testing.T) {
+		s.KeyDisconnected("sim:SIM-AWAY")
+		rs, err := s.RotatePasswords(ctx, testAdmin, "alice@example.com", "")
+		if err != nil || len(rs) != 1 || rs[0].Step != string(rotation.StepADWritten) {
+			t.Fatalf("rotate and hold: %+v %v", rs, err)
+		}
+		held, err := s.RevealPassword(ctx, testAdmin, "alice@example.com", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.seen = append(p.seen, held)
+		// The key is lost before it got the password; alice gets a new one.
+		if err := s.WithdrawKey(ctx, testAdmin, "SIM-AWAY", "lost on a train"); err != nil {
+			t.Fatal(err)
+		}
+		k2, rs := p.activeKey(t, s, "SIM-AWAY-2", "alice@example.com")
+		if len(rs) != 1 || !rs[0].Done() || rs[0].Order != string(rotation.ADFirst) {
+			t.Fatalf("activation of the new key: %+v; want the held change carried on", rs)
+		}
+		if got := p.typed(t, k2, login); got != held || !p.binds(t, "alice", held) {
+			t.Fatal("the new key did not get the password AD has")
+		}
+		if acts := auditActions(t, s, `account:corp\alice`); !containsStr(acts, "password.moved:success") {
+			t.Errorf("moving the held password is not audited: %v", acts)
+		}
+	})
 	p.noPlaintext(t, s)
 }
 
@@ -888,5 +915,70 @@ func TestOneSlotPerAccountAcrossDomains(t *testing.T) {
 		if err := ldapsync.VerifyPassword(ctx, *d, dns[name], c.Password); err != nil {
 			t.Errorf("the key's credential for %s (%s) does not bind: %v", name, c.Login, err)
 		}
+	}
+}
+
+// TestAPendingValueThatIsNotTheChangesIsNeverCommitted: a key with a PIN
+// does not let KeyDesk read its slots, only list them. A pending value left
+// on the key (by a change that was abandoned and never cleaned up) is not
+// taken for a new change's own: the rotation writes its password and
+// commits that, and the key types a password AD accepts.
+func TestAPendingValueThatIsNotTheChangesIsNeverCommitted(t *testing.T) {
+	ctx := context.Background()
+	p := newPWDomain(t, "PWPIN.KEYDESK.TEST", "")
+	k, _ := p.activeKey(t, p.s, "SIM-PIN", "alice@example.com")
+	row := keyRow(t, p.s, "SIM-PIN")
+	_, sess := simSession(t, k, secretOf(t, p.s, row, row.SecretSealed))
+	if err := sess.SetPIN(ctx, "2468"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.WriteCredential(ctx, 0, proto.Credential{Login: p.login("alice"), Password: "Stale-Pending-Passw0rd"}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := p.s.RotatePasswords(ctx, testAdmin, "alice@example.com", "")
+	if err != nil || len(rs) != 1 || !rs[0].Done() {
+		t.Fatalf("rotation of a key with a PIN and a stale pending value: %+v %v", rs, err)
+	}
+	creds, err := k.Type("2468")
+	if err != nil || len(creds) != 1 {
+		t.Fatalf("the key types %d credentials (%v)", len(creds), err)
+	}
+	p.seen = append(p.seen, creds[0].Password)
+	if creds[0].Password == "Stale-Pending-Passw0rd" || !p.binds(t, "alice", creds[0].Password) {
+		t.Fatal("the key committed a pending value that was not the rotation's: AD does not accept what it types")
+	}
+	p.noPlaintext(t, p.s)
+}
+
+// TestAKeyOnlyChangeIsCheckedAgainBeforeCommit: the password a person
+// typed for their key is checked with AD again just before it is made
+// current: if AD's changed meanwhile (a rotation elsewhere), the key keeps
+// what it had.
+func TestAKeyOnlyChangeIsCheckedAgainBeforeCommit(t *testing.T) {
+	ctx := context.Background()
+	p := newPWDomain(t, "PWRECHECK.KEYDESK.TEST", "")
+	k, _ := p.activeKey(t, p.s, "SIM-RECHECK", "alice@example.com")
+	onKey := p.typed(t, k, p.login("alice"))
+	const atWorkstation, meanwhile = "Typed-At-A-Workstation-1", "Changed-Meanwhile-Elsewhere-2"
+	p.seen = append(p.seen, atWorkstation, meanwhile)
+	if err := p.dc.SetPassword(ctx, p.dns["alice"], atWorkstation); err != nil {
+		t.Fatal(err)
+	}
+	s := p.service(t, WithJournalHook(func(_ int64, at string) error {
+		if at == string(rotation.StepKeyPending) {
+			return p.dc.SetPassword(ctx, p.dns["alice"], meanwhile)
+		}
+		return nil
+	}))
+	plugSim(t, s, k)
+	_, err := s.ChangeOwnPassword(ctx, testHelpdesk, SelfChange{Serial: "SIM-RECHECK", On: SelfKeyOnly, Current: onKey, New: atWorkstation})
+	if err == nil || !strings.Contains(err.Error(), "no longer accepts") {
+		t.Fatalf("a key-only change whose password AD no longer has: %v", err)
+	}
+	if got := p.typed(t, k, p.login("alice")); got != onKey {
+		t.Fatal("the key took a password AD no longer accepts")
+	}
+	if l := slotsOf(t, s, k); len(l) != 1 || l[0].Pending {
+		t.Fatalf("the abandoned password is still pending on the key: %+v", l)
 	}
 }

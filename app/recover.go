@@ -88,32 +88,50 @@ func (s *Service) driveUnfinished(ctx context.Context, keyID int64) ([]ChangeRes
 	return out, errors.Join(errs...)
 }
 
-// supersede closes, in tx, an open change of the account that has not
-// reached AD and is meant for a key other than keyID (the employee got a
-// new key): AD still has the old password, and the old key is no longer
-// the employee's. A change that may have reached AD is left alone.
-func (s *Service) supersede(ctx context.Context, tx *store.Tx, a Actor, acct *store.Account, keyID int64) error {
+// supersede settles, in tx, an open change of the account that is meant
+// for a key other than keyID (the employee got a new key) and whose old key
+// is no longer active. One that has not reached AD is closed (AD still has
+// the old password, and the old key is no longer the employee's). One that
+// AD has (held for the old key) is moved to key keyID, which then gets that
+// password: it is returned, to be carried on instead of a new one. One
+// whose AD write may or may not have happened is left to its recovery.
+func (s *Service) supersede(ctx context.Context, tx *store.Tx, a Actor, acct *store.Account, keyID int64) (*store.PasswordChange, error) {
 	c, err := tx.OpenPasswordChange(ctx, acct.ID)
 	if err != nil || c == nil || c.KeyID == nil || *c.KeyID == keyID {
-		return err
-	}
-	switch rotation.Step(c.Step) {
-	case rotation.StepPlanned, rotation.StepKeyPending:
-	default:
-		return nil
+		return nil, err
 	}
 	old, err := tx.KeyByID(ctx, *c.KeyID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if keys.Status(old.Status) == keys.StatusActive {
-		return nil
+		return nil, nil
 	}
-	c.Step, c.Discarded, c.PasswordSealed = string(rotation.StepFailed), true, nil
-	c.Error = fmt.Sprintf("superseded: key %s is %s and no longer the employee's", old.Serial, old.Status)
-	if err := tx.UpdatePasswordChange(ctx, c); err != nil {
-		return err
+	switch rotation.Step(c.Step) {
+	case rotation.StepPlanned, rotation.StepKeyPending:
+		c.Step, c.Discarded, c.PasswordSealed = string(rotation.StepFailed), true, nil
+		c.Error = fmt.Sprintf("superseded: key %s is %s and no longer the employee's", old.Serial, old.Status)
+		if err := tx.UpdatePasswordChange(ctx, c); err != nil {
+			return nil, err
+		}
+		return nil, s.audit(ctx, tx, a, "password.failed", accountTarget(acct), store.OutcomeFailure,
+			map[string]any{"change": c.ID, "kind": c.Kind, "why": "superseded", "error": c.Error, "key": old.Serial})
+	case rotation.StepADWritten:
+		slot, err := tx.CredentialSlot(ctx, keyID, acct.ID, keySlotLimit)
+		if err != nil {
+			return nil, err
+		}
+		nk, err := tx.KeyByID(ctx, keyID)
+		if err != nil {
+			return nil, err
+		}
+		c.KeyID, c.Slot, c.Error = &keyID, &slot, ""
+		if err := tx.UpdatePasswordChange(ctx, c); err != nil {
+			return nil, err
+		}
+		return c, s.audit(ctx, tx, a, "password.moved", accountTarget(acct), store.OutcomeSuccess,
+			map[string]any{"change": c.ID, "kind": c.Kind, "from": old.Serial, "key": nk.Serial,
+				"why": fmt.Sprintf("AD has the password held for key %s, which is %s: it goes to the employee's key %s", old.Serial, old.Status, nk.Serial)})
 	}
-	return s.audit(ctx, tx, a, "password.failed", accountTarget(acct), store.OutcomeFailure,
-		map[string]any{"change": c.ID, "kind": c.Kind, "why": "superseded", "error": c.Error, "key": old.Serial})
+	return nil, nil
 }

@@ -369,7 +369,9 @@ func (s *Service) rotateDue(ctx context.Context, a Actor, domain string) ([]Chan
 		}
 		pol, _, err := s.domainPolicy(ctx, *d, true)
 		if err != nil {
+			mu.Lock()
 			errs = append(errs, fmt.Errorf("domain %s: read its password policy: %w", name, err))
+			mu.Unlock()
 			continue
 		}
 		sem := make(chan struct{}, d.Passwords.Concurrency)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -107,12 +108,22 @@ func (s *Service) rotationLoop(ctx context.Context) {
 }
 
 // holderID names this process (and this service in it) in the leases:
-// "HOST pid PID (RANDOM)".
+// "HOST pid PID NAMESPACE (RANDOM)", the namespace being the process's pid
+// namespace (containers that share a host name have their own).
 func holderID() string {
 	host, _ := os.Hostname()
 	var b [4]byte
 	crand.Read(b[:])
-	return fmt.Sprintf("%s pid %d (%x)", host, os.Getpid(), b)
+	return fmt.Sprintf("%s pid %d %s (%x)", host, os.Getpid(), pidNamespace(), b)
+}
+
+// pidNamespace names this process's pid namespace ("-" when unknown).
+func pidNamespace() string {
+	ns, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil || strings.ContainsAny(ns, " ()") {
+		return "-"
+	}
+	return ns
 }
 
 // takeLease takes lease name for this process. A lease whose holder is a
@@ -136,14 +147,15 @@ func (s *Service) takeLease(ctx context.Context, name string, ttl time.Duration)
 }
 
 // deadHere reports whether a lease holder is a process of this machine
-// that no longer runs. Anything it cannot tell counts as alive.
+// (and of this pid namespace) that no longer runs. Anything it cannot tell
+// counts as alive.
 func deadHere(holder string) bool {
-	var host, rest string
+	var host, ns, rest string
 	var pid int
-	if n, _ := fmt.Sscanf(holder, "%s pid %d %s", &host, &pid, &rest); n != 3 || pid <= 0 {
+	if n, _ := fmt.Sscanf(holder, "%s pid %d %s %s", &host, &pid, &ns, &rest); n != 4 || pid <= 0 {
 		return false
 	}
-	if me, _ := os.Hostname(); host != me || pid == os.Getpid() {
+	if me, _ := os.Hostname(); host != me || pid == os.Getpid() || ns == "-" || ns != pidNamespace() {
 		return false
 	}
 	p, err := os.FindProcess(pid)

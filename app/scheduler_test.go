@@ -139,17 +139,25 @@ func TestConcurrentSyncOfOneDomainIsRefused(t *testing.T) {
 
 func TestDeadHere(t *testing.T) {
 	host, _ := os.Hostname()
+	ns := pidNamespace()
+	if ns == "-" {
+		t.Skip("no pid namespace to read here (/proc/self/ns/pid)")
+	}
 	done := exec.Command("true")
 	if err := done.Run(); err != nil {
 		t.Skipf("cannot run a process to see it end: %v", err)
 	}
+	ended := done.Process.Pid
 	for holder, want := range map[string]bool{
-		fmt.Sprintf("%s pid %d (ab12)", host, done.Process.Pid):  true,  // ended
-		fmt.Sprintf("%s pid %d (ab12)", host, os.Getpid()):       false, // this process
-		fmt.Sprintf("%s pid %d (ab12)", host, os.Getppid()):      false, // running
-		fmt.Sprintf("elsewhere pid %d (ab12)", done.Process.Pid): false, // another machine: cannot tell
-		"garbage": false,
-		"":        false,
+		fmt.Sprintf("%s pid %d %s (ab12)", host, ended, ns):        true,  // ended
+		fmt.Sprintf("%s pid %d %s (ab12)", host, os.Getpid(), ns):  false, // this process
+		fmt.Sprintf("%s pid %d %s (ab12)", host, os.Getppid(), ns): false, // running
+		fmt.Sprintf("elsewhere pid %d %s (ab12)", ended, ns):       false, // another machine: cannot tell
+		fmt.Sprintf("%s pid %d pid:[1] (ab12)", host, ended):       false, // another container
+		fmt.Sprintf("%s pid %d - (ab12)", host, ended):             false, // namespace unknown
+		holderID(): false,
+		"garbage":  false,
+		"":         false,
 	} {
 		if got := deadHere(holder); got != want {
 			t.Errorf("deadHere(%q) = %v, want %v", holder, got, want)

@@ -141,8 +141,15 @@ func (s *Service) provePerson(ctx context.Context, a Actor, k *store.Key, acct *
 		return "", err
 	}
 	if pinSet {
-		if req.Current != "" {
+		switch {
+		case req.Current != "":
 			return req.Current, nil
+		case onKey == "" && req.On == SelfBoth:
+			// A change on both is sent as the person, with the password
+			// AD has now.
+			err := fmt.Errorf("the key holds no password for %s: enter your current password too", accountLabel(acct))
+			s.auditSelf(ctx, a, acct, k, "no current password", err)
+			return "", err
 		}
 		return onKey, nil
 	}

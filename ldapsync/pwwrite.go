@@ -97,6 +97,14 @@ func ChangeOwnPassword(ctx context.Context, d config.Domain, userDN, oldPassword
 	return c.modifyPassword(ctx, req)
 }
 
+// PasswordValid reports whether a bind refusal still proves that the
+// password is right: AD answers "password expired" (532) and "must change
+// the password" (773) only to a bind with the right one.
+func PasswordValid(err error) bool {
+	var be *BindError
+	return errors.As(err, &be) && be.ResultCode == ldap.LDAPResultInvalidCredentials && (be.DataCode == "532" || be.DataCode == "773")
+}
+
 // ErrWrongPassword: AD does not accept the password for the user.
 var ErrWrongPassword = errors.New("AD does not accept this password for the user")
 
@@ -138,7 +146,7 @@ func dialAsUser(ctx context.Context, d config.Domain, userDN, password string) (
 			return nil, fmt.Errorf("bind as %s: %w", userDN, ErrWrongPassword)
 		}
 		if h, ok := userBindHints[be.DataCode]; ok {
-			return nil, fmt.Errorf("bind as %s refused: %s (AD data code %s)", userDN, h, be.DataCode)
+			return nil, fmt.Errorf("bind as %s refused: %s (AD data code %s): %w", userDN, h, be.DataCode, err)
 		}
 	}
 	return nil, err
@@ -147,8 +155,10 @@ func dialAsUser(ctx context.Context, d config.Domain, userDN, password string) (
 // translatePasswordError says why AD refused a password write.
 func translatePasswordError(userDN string, err error) error {
 	var le *ldap.Error
-	if !errors.As(err, &le) {
-		return fmt.Errorf("write the password of %s: %w", userDN, unwrapLDAPNetErr(err))
+	if !errors.As(err, &le) || le.ResultCode >= ldap.ErrorNetwork {
+		// Not the DC's answer: the connection failed (a timeout, a reset)
+		// or the client gave up. The write may or may not have happened.
+		return fmt.Errorf("write the password of %s: no answer from the DC: %w", userDN, unwrapLDAPNetErr(err))
 	}
 	pe := &PasswordError{Account: userDN, Err: err, Reason: RefusedOther}
 	diag := strings.ToLower(le.Error())

@@ -30,6 +30,9 @@ type PasswordChange struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	FinishedAt     *time.Time
+	// ADWrittenAt is when AD got the password (set by the store when the
+	// change reaches ad-written; nil before).
+	ADWrittenAt *time.Time
 }
 
 // Closed reports whether nothing is left to do for the change.
@@ -43,15 +46,16 @@ var (
 	ErrChangeChanged = errors.New("the password change was changed meanwhile")
 )
 
-const changeCols = `id, account_id, key_id, slot, kind, ord, step, password_sealed, discarded, actor, error, attempts, version, created_at, updated_at, finished_at`
+const changeCols = `id, account_id, key_id, slot, kind, ord, step, password_sealed, discarded, actor, error, attempts, version, created_at, updated_at, finished_at, ad_written_at`
 
 func scanChange(sc interface{ Scan(...any) error }) (PasswordChange, error) {
 	var c PasswordChange
-	var key, slot, finished sql.NullInt64
+	var key, slot, finished, adWritten sql.NullInt64
 	var created, updated int64
-	if err := sc.Scan(&c.ID, &c.AccountID, &key, &slot, &c.Kind, &c.Order, &c.Step, &c.PasswordSealed, &c.Discarded, &c.Actor, &c.Error, &c.Attempts, &c.Version, &created, &updated, &finished); err != nil {
+	if err := sc.Scan(&c.ID, &c.AccountID, &key, &slot, &c.Kind, &c.Order, &c.Step, &c.PasswordSealed, &c.Discarded, &c.Actor, &c.Error, &c.Attempts, &c.Version, &created, &updated, &finished, &adWritten); err != nil {
 		return c, err
 	}
+	c.ADWrittenAt = fromNanos(adWritten)
 	if key.Valid {
 		id, s := key.Int64, int(slot.Int64)
 		c.KeyID, c.Slot = &id, &s
@@ -132,9 +136,17 @@ func (tx *Tx) InsertPasswordChange(ctx context.Context, c *PasswordChange) error
 // counters, if it is still at c.Version (else ErrChangeChanged), and
 // advances the version.
 func (tx *Tx) UpdatePasswordChange(ctx context.Context, c *PasswordChange) error {
+	if c.Step == "ad-written" && c.ADWrittenAt == nil {
+		t := tx.now
+		c.ADWrittenAt = &t
+	}
+	var adWritten any
+	if c.ADWrittenAt != nil {
+		adWritten = nanos(*c.ADWrittenAt)
+	}
 	res, err := tx.tx.ExecContext(ctx, `UPDATE password_changes SET key_id = ?, slot = ?, step = ?, password_sealed = ?, discarded = ?, error = ?, attempts = ?,
-		version = version + 1, updated_at = ?, finished_at = ? WHERE id = ? AND version = ?`,
-		nullKey(c.KeyID), nullSlot(c.Slot), c.Step, nullBytes(c.PasswordSealed), c.Discarded, c.Error, c.Attempts, nanos(tx.now), tx.finishedAt(c), c.ID, c.Version)
+		version = version + 1, updated_at = ?, finished_at = ?, ad_written_at = ? WHERE id = ? AND version = ?`,
+		nullKey(c.KeyID), nullSlot(c.Slot), c.Step, nullBytes(c.PasswordSealed), c.Discarded, c.Error, c.Attempts, nanos(tx.now), tx.finishedAt(c), adWritten, c.ID, c.Version)
 	if err != nil {
 		return fmt.Errorf("record password change %d: %w", c.ID, err)
 	}

@@ -77,7 +77,8 @@ type ManagedAccount struct {
 	// LastOnKey: when the key last received a password for the account
 	// (nil: never).
 	LastOnKey *time.Time
-	// LastInAD: when KeyDesk last changed the password in AD (nil: never).
+	// LastInAD: when KeyDesk last changed the password in AD (nil: never),
+	// whether or not the key has it yet.
 	LastInAD *time.Time
 	// Open is the change under way, or the last change when it failed
 	// (nil: none).
@@ -90,7 +91,8 @@ func (s *Store) ManagedAccounts(ctx context.Context) ([]ManagedAccount, error) {
 	rows, err := s.db.QueryContext(ctx, `WITH m AS (
 		SELECT a.*, COALESCE(e.email, '') AS m_email, k.id AS m_key, COALESCE(k.serial, '') AS m_serial, COALESCE(k.status, '') AS m_status,
 			(SELECT MAX(pc.finished_at) FROM password_changes pc WHERE pc.account_id = a.id AND pc.step = 'done' AND pc.key_id = k.id) AS m_on_key,
-			(SELECT MAX(pc.finished_at) FROM password_changes pc WHERE pc.account_id = a.id AND pc.step = 'done' AND pc.ord <> 'key-only') AS m_in_ad
+			(SELECT MAX(COALESCE(pc.ad_written_at, CASE WHEN pc.step = 'done' AND pc.ord <> 'key-only' THEN pc.finished_at END))
+				FROM password_changes pc WHERE pc.account_id = a.id) AS m_in_ad
 		FROM accounts a JOIN employees e ON e.id = a.employee_id
 		LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+`
 		WHERE a.password_rotation = 1 AND a.in_sync_group = 1 AND a.left_reason IS NULL AND e.status = 'active')

@@ -55,7 +55,7 @@ func TestLeaseHasOneHolderUntilItExpires(t *testing.T) {
 
 func TestManagedAccounts(t *testing.T) {
 	ctx := context.Background()
-	s, _ := openStore(t)
+	s, clk := openStore(t)
 	ann, ben := keyEmployee(t, s, "Ann"), keyEmployee(t, s, "Ben")
 	accts := []Account{
 		{Domain: "corp", ObjectGUID: "g1", EmployeeID: ann, SAMAccountName: "ann", InSyncGroup: true, PasswordRotation: true},
@@ -103,6 +103,32 @@ func TestManagedAccounts(t *testing.T) {
 	}
 	if b := got[`branch\ann`]; b.LastOnKey != nil || b.Open != nil || b.KeyID == nil {
 		t.Errorf("branch\\ann (never changed): %+v", b)
+	}
+
+	// Rotate and hold: AD gets the password now, the key much later; the
+	// password's age in AD counts from the first.
+	held := PasswordChange{AccountID: accts[1].ID, KeyID: &k.ID, Slot: &slot, Kind: "scheduled", Order: "ad-first", Step: "planned", PasswordSealed: []byte{3}, Actor: "t"}
+	update(t, s, func(ctx context.Context, tx *Tx) error {
+		if err := tx.InsertPasswordChange(ctx, &held); err != nil {
+			return err
+		}
+		held.Step = "ad-written"
+		return tx.UpdatePasswordChange(ctx, &held)
+	})
+	written := *held.ADWrittenAt
+	clk.t = clk.t.Add(20 * 24 * time.Hour)
+	update(t, s, func(ctx context.Context, tx *Tx) error {
+		held.Step, held.PasswordSealed = "done", nil
+		return tx.UpdatePasswordChange(ctx, &held)
+	})
+	ms, err = s.ManagedAccounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Domain == "branch" && (m.LastInAD == nil || !m.LastInAD.Equal(written) || m.LastOnKey == nil || !m.LastOnKey.After(written.Add(19*24*time.Hour))) {
+			t.Errorf("branch\\ann after rotate and hold: in AD %v (want %v), on the key %v", m.LastInAD, written, m.LastOnKey)
+		}
 	}
 	if b := got[`corp\ben`]; b.KeyID != nil || b.Open == nil || b.Open.Error != "AD refused" {
 		t.Errorf("corp\\ben (no key, last change failed): %+v", b)
