@@ -295,6 +295,10 @@ func (s *Service) rotationOf(m store.ManagedAccount, d config.Domain, pol rotati
 	if c := m.Open; c != nil {
 		r.Change = c.ID
 		switch {
+		case c.Step == string(rotation.StepFailed) && (c.Kind == KindSelfKey || c.Kind == KindSelfBoth):
+			// A person's own change that did not go through leaves the
+			// rotation as it was: it is only mentioned.
+			r.Change, r.Detail = 0, "the last change by the person at the key did not go through: "+c.Error
 		case c.Step == string(rotation.StepFailed):
 			// The last change failed: the account is due again (after
 			// its backoff), and what failed is shown.
@@ -316,8 +320,7 @@ func (s *Service) rotationOf(m store.ManagedAccount, d config.Domain, pol rotati
 		}
 	}
 	if m.KeyID == nil || keys.Status(m.KeyStatus) != keys.StatusActive {
-		r.State, r.NextDue, r.DueWhy = RotationNoKey, time.Time{}, ""
-		r.Detail = "KeyDesk rotates the password once the employee has an active key"
+		r.State, r.NextDue, r.DueWhy, r.Detail = RotationNoKey, time.Time{}, "", ""
 		if m.KeyID != nil {
 			r.Detail = "key " + m.KeySerial + " is " + m.KeyStatus
 		}
