@@ -982,3 +982,90 @@ func TestAKeyOnlyChangeIsCheckedAgainBeforeCommit(t *testing.T) {
 		t.Fatalf("the abandoned password is still pending on the key: %+v", l)
 	}
 }
+
+// TestScheduledRotationsRunBoundedAndIsolated: with concurrency = 2, no
+// more than two rotations of the domain are in flight at once (and two
+// are); an account whose rotation fails (deleted from AD after the sync)
+// does not stop the others, and backs off instead of being retried at once.
+func TestScheduledRotationsRunBoundedAndIsolated(t *testing.T) {
+	ctx := context.Background()
+	p := newPWDomain(t, "PWCONC.KEYDESK.TEST", "[domain.passwords]\nconcurrency = 2\n")
+	const n = 6
+	us := make([]adtest.User, n)
+	for i := range us {
+		us[i] = adtest.User{Sam: fmt.Sprintf("conc%d", i), DisplayName: fmt.Sprintf("Concurrent %d", i), Mail: fmt.Sprintf("conc%d@example.com", i)}
+	}
+	dns, err := p.dc.AddUsers(ctx, us)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{p.syncDN, p.pwDN} {
+		if err := p.dc.AddMembers(ctx, g, dns...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSync(t, p.s, SyncRequest{})
+	var keys []*simkey.Key
+	for i := range n {
+		k, _ := p.activeKey(t, p.s, fmt.Sprintf("SIM-CONC-%d", i), us[i].Mail)
+		keys = append(keys, k)
+	}
+	// conc0 is deleted from AD: its rotation can only fail.
+	if err := p.dc.Delete(ctx, dns[0]); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	later := func() time.Time { return time.Now().Add(30 * 24 * time.Hour) }
+	s := p.service(t, WithClock(later), WithJournalHook(func(_ int64, at string) error {
+		switch at {
+		case string(rotation.StepKeyPending):
+			mu.Lock()
+			inFlight++
+			most = max(most, inFlight)
+			mu.Unlock()
+			// Hold each rotation here until a second one is in flight
+			// (or a while has passed: with a limit of one, none comes).
+			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				mu.Lock()
+				two := inFlight >= 2
+				mu.Unlock()
+				if two {
+					break
+				}
+			}
+		case string(rotation.StepDone), string(rotation.StepFailed):
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+		}
+		return nil
+	}))
+	for _, k := range keys {
+		plugSim(t, s, k)
+	}
+	rs, err := s.RotateDue(ctx, testAdmin, "")
+	done := 0
+	for _, r := range rs {
+		if r.Done() {
+			done++
+		}
+	}
+	if done != n-1 || err == nil || !strings.Contains(err.Error(), `corp\conc0`) {
+		t.Fatalf("rotations with one account gone from AD: %d done, err %v; want %d done and conc0's failure", done, err, n-1)
+	}
+	if most != 2 {
+		t.Errorf("at most %d rotations were in flight at once; want exactly the concurrency, 2", most)
+	}
+	// At once again (the others are due again too, as this service's clock
+	// is a month ahead): the failed account backs off.
+	rs, err = s.RotateDue(ctx, testAdmin, "")
+	if err != nil {
+		t.Errorf("right after, the pass tried conc0 again: %v", err)
+	}
+	for _, r := range rs {
+		if r.Account == `corp\conc0` {
+			t.Errorf("right after, the pass tried conc0 again: %+v", r)
+		}
+	}
+}
