@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -393,4 +394,69 @@ func TestDemoPasswordsInTmux(t *testing.T) {
 	if second == first || !logsIn(login, second) || logsIn(login, first) {
 		t.Fatal("after rotate now, the key's new password must log in and the old one must not")
 	}
+}
+
+var schedulerPID = regexp.MustCompile(` pid (\d+) `)
+
+// TestTwoConsolesOneSchedulerAgainstSamba opens two consoles on one
+// database (each in its own terminal): exactly one is the scheduler. Killed
+// (SIGKILL: no chance to give up its lease), the other takes over within a
+// minute.
+func TestTwoConsolesOneSchedulerAgainstSamba(t *testing.T) {
+	requireTmux(t)
+	bin := buildBinary(t)
+	home := isolate(t)
+	d := startCLIDomain(t)
+	cfg := d.writeConfig(t, nil)
+	data := t.TempDir()
+	if code, out, errOut := runCLI(t, "--config", cfg, "--data", data, "sync"); code != 0 {
+		t.Fatalf("sync: %s%s", out, errOut)
+	}
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}
+	scheduler := func() string {
+		t.Helper()
+		code, out, errOut := runCLI(t, "--config", cfg, "--data", data, "rotations", "--json")
+		if code != 0 {
+			t.Fatalf("rotations: %s%s", out, errOut)
+		}
+		var rep struct{ Scheduler string }
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep.Scheduler
+	}
+	waitScheduler := func(what string, ok func(string) bool) string {
+		t.Helper()
+		for deadline := time.Now().Add(75 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if h := scheduler(); ok(h) {
+				return h
+			}
+		}
+		t.Fatalf("timed out waiting for %s (scheduler: %q)", what, scheduler())
+		return ""
+	}
+	for range 2 {
+		tm := startTmux(t, 120, 40, env, bin, "--config", cfg, "--data", data)
+		tm.waitFor("the console", 20*time.Second, func(s string) bool { return strings.Contains(s, "KeyDesk › ") })
+	}
+	first := waitScheduler("a scheduler", func(h string) bool { return h != "" })
+	m := schedulerPID.FindStringSubmatch(first)
+	if m == nil {
+		t.Fatalf("the scheduler %q does not name its process", first)
+	}
+	var pid int
+	fmt.Sscan(m[1], &pid)
+	time.Sleep(time.Second)
+	if h := scheduler(); h != first {
+		t.Fatalf("the scheduler changed from %q to %q with both consoles running", first, h)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill the scheduler's process %d: %v", pid, err)
+	}
+	start := time.Now()
+	second := waitScheduler("the other console to take over", func(h string) bool { return h != "" && h != first })
+	if schedulerPID.FindStringSubmatch(second)[1] == m[1] {
+		t.Fatalf("the new scheduler %q is the killed process", second)
+	}
+	t.Logf("the other console took over %.1fs after the kill", time.Since(start).Seconds())
 }
