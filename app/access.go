@@ -166,6 +166,9 @@ const (
 	AuthOSUser AuthMethod = "os-user"
 	// AuthSystem: KeyDesk itself (the scheduler, a key being plugged in).
 	AuthSystem AuthMethod = "system"
+	// AuthSSHKey: an SSH session that proved one of the operator's keys
+	// (Subject is the key's fingerprint).
+	AuthSSHKey AuthMethod = "ssh-key"
 )
 
 // Auth is the proof of an actor's identity, as the audit log records it.

@@ -132,6 +132,10 @@ var operations = map[string]operation{
 		_, err := s.ChangeOwnPassword(ctx, a, SelfChange{Serial: "K1", On: SelfBoth, Current: "x", New: "y"})
 		return err
 	}},
+	"Operators": {PermRead, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.Operators(ctx, a)
+		return err
+	}},
 	"RotateDue": {PermPasswordRotate, func(ctx context.Context, s *Service, a Actor) error {
 		_, err := s.RotateDue(ctx, a, "")
 		return err

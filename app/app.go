@@ -115,3 +115,7 @@ func (s *Service) release(domain string) {
 	defer s.mu.Unlock()
 	delete(s.running, domain)
 }
+
+// AnnounceStop tells every watcher that KeyDesk stops in d (the server's
+// sessions show it).
+func (s *Service) AnnounceStop(d time.Duration) { s.publish(Stopping{In: d}) }

@@ -66,12 +66,17 @@ type ScheduleChanged struct {
 // was dropped: it should reload everything.
 type EventsLost struct{}
 
+// Stopping is sent when KeyDesk is about to stop (keydesk serve got
+// SIGTERM): sessions end In from now.
+type Stopping struct{ In time.Duration }
+
 func (SyncStarted) event()     {}
 func (SyncProgressed) event()  {}
 func (SyncFinished) event()    {}
 func (DataChanged) event()     {}
 func (ScheduleChanged) event() {}
 func (EventsLost) event()      {}
+func (Stopping) event()        {}
 
 // SubscribeOptions say what a watcher wants to hear.
 type SubscribeOptions struct {

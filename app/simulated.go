@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"keydesk/store"
 )
 
 // SimulatedKeys creates simulated keys and plugs them in and out: a test and
@@ -42,6 +44,16 @@ func (s *Service) NewSimulatedKey(ctx context.Context, a Actor, claim string) (s
 		return "", fmt.Errorf("new simulated key: %w", err)
 	}
 	s.log.Info("simulated key created", "serial", serial, "claims", claim, "actor", a.Name)
+	details := map[string]any{}
+	if claim != "" {
+		details["claims"] = claim
+	}
+	if err := s.st.Update(ctx, func(tx *store.Tx) error {
+		return s.audit(ctx, tx, a, "key.simulate", keyTarget(serial), store.OutcomeSuccess, details)
+	}); err != nil {
+		return serial, err
+	}
+	s.publish(DataChanged{What: ChangedAudit})
 	return serial, nil
 }
 

@@ -92,6 +92,8 @@ keydesk demo opens it on a built-in demo directory.`,
 		newRotateCmd(g),
 		newRotationsCmd(g),
 		newPasswordCmd(g),
+		newServeCmd(g),
+		newOperatorsCmd(g),
 		newAdminCmd(g),
 	)
 	return root

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -459,4 +460,190 @@ func TestTwoConsolesOneSchedulerAgainstSamba(t *testing.T) {
 		t.Fatalf("the new scheduler %q is the killed process", second)
 	}
 	t.Logf("the other console took over %.1fs after the kill", time.Since(start).Seconds())
+}
+
+// sshKey makes an ed25519 key pair with ssh-keygen and returns the private
+// key's path and the public key's line.
+func sshKey(t *testing.T, dir, name string) (string, string) {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name+"@test", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	pub, err := os.ReadFile(path + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, strings.TrimSpace(string(pub))
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestServeOverSSHInTmux runs keydesk serve and connects real OpenSSH
+// clients in real terminals: an admin's key gets the console as that
+// admin; a client that offers the admin's key but cannot prove it (its
+// agent refuses to sign) and then proves the helpdesk operator's key is
+// the helpdesk operator; a key of no operator is refused; a key made in
+// one session shows in the other at once; the helpdesk session is not
+// offered marking a key compromised; the audit log names the operator, the
+// key's fingerprint and the session; SIGTERM tells the sessions and stops.
+func TestServeOverSSHInTmux(t *testing.T) {
+	requireTmux(t)
+	for _, tool := range []string{"ssh", "ssh-keygen", "ssh-agent", "ssh-add"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("KEYDESK_REQUIRE_AD") != "" {
+				t.Fatalf("%s is required for the SSH tests (apt-get install openssh-client)", tool)
+			}
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	bin := buildBinary(t)
+	home := isolate(t)
+	dir, data, sim := t.TempDir(), t.TempDir(), t.TempDir()
+	annKey, annPub := sshKey(t, dir, "ann")
+	bobKey, bobPub := sshKey(t, dir, "bob")
+	eveKey, _ := sshKey(t, dir, "eve")
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cfg := writeFile(t, filepath.Join(dir, "keydesk.toml"), fmt.Sprintf(`[ssh]
+listen = "127.0.0.1:%d"
+
+[[operator]]
+name = "owner"
+role = "admin"
+os_user = %q
+
+[[operator]]
+name = "ann"
+role = "admin"
+authorized_keys = [%q]
+
+[[operator]]
+name = "hd.bob"
+role = "helpdesk"
+authorized_keys = [%q, "this line is not a key"]
+`, port, me.Username, annPub, bobPub), 0o600)
+	env := append(os.Environ(), "HOME="+home)
+	base := []string{"--config", cfg, "--data", data}
+
+	serve := exec.Command(bin, append(base, "--sim-keys", sim, "serve")...)
+	serve.Env = env
+	var serveOut strings.Builder
+	serve.Stdout, serve.Stderr = &serveOut, &serveOut
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			serve.Process.Kill()
+			serve.Wait()
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(serveOut.String(), "operator keys"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("keydesk serve did not start:\n%s", serveOut.String())
+		}
+	}
+	fp := exec.Command(bin, append(base, "serve", "--fingerprint")...)
+	fp.Env = env
+	printed, err := fp.Output()
+	if err != nil || !strings.Contains(serveOut.String(), "host key "+strings.TrimSpace(string(printed))) {
+		t.Fatalf("serve --fingerprint printed %q (%v); the server said:\n%s", printed, err, serveOut.String())
+	}
+	if !strings.Contains(serveOut.String(), `operator "hd.bob": authorized_keys line 2: not an OpenSSH public key`) {
+		t.Errorf("the malformed key line is not reported with its line:\n%s", serveOut.String())
+	}
+
+	sshArgs := func(extra ...string) []string {
+		return append([]string{"ssh", "-p", fmt.Sprint(port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR"}, extra...)
+	}
+	// A key of no operator.
+	stranger := exec.Command(sshArgs("-o", "BatchMode=yes", "-i", eveKey, "x@127.0.0.1", "true")[0], sshArgs("-o", "BatchMode=yes", "-i", eveKey, "x@127.0.0.1", "true")[1:]...)
+	if out, err := stranger.CombinedOutput(); err == nil || !strings.Contains(string(out), "Permission denied (publickey)") {
+		t.Errorf("a key of no operator: %v\n%s", err, out)
+	}
+
+	// Ann, admin.
+	ann := startTmux(t, 120, 40, nil, strings.Join(sshArgs("-tt", "-i", annKey, "ann@127.0.0.1"), " "))
+	ann.waitFor("ann's console", 20*time.Second, func(s string) bool { return strings.Contains(s, "ann (admin)") })
+
+	// Bob's client offers ann's key from an agent that refuses to sign with
+	// it, then proves his own.
+	agent, err := exec.Command("ssh-agent", "-s").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := regexp.MustCompile(`SSH_AUTH_SOCK=([^;]+);`).FindSubmatch(agent)
+	pid := regexp.MustCompile(`SSH_AGENT_PID=(\d+);`).FindSubmatch(agent)
+	if sock == nil || pid == nil {
+		t.Fatalf("ssh-agent said %q", agent)
+	}
+	t.Cleanup(func() { exec.Command("kill", string(pid[1])).Run() })
+	agentEnv := []string{"SSH_AUTH_SOCK=" + string(sock[1]), "SSH_ASKPASS=/bin/false", "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none"}
+	add := exec.Command("ssh-add", "-c", annKey)
+	add.Env = append(os.Environ(), agentEnv...)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add -c: %v\n%s", err, out)
+	}
+	bob := startTmux(t, 120, 40, agentEnv, strings.Join(sshArgs("-tt", "-o", "IdentityFile="+annKey+".pub", "-o", "IdentityFile="+bobKey, "bob@127.0.0.1"), " "))
+	screen := bob.waitFor("bob's console", 20*time.Second, func(s string) bool { return strings.Contains(s, "KeyDesk › ") })
+	if !strings.Contains(screen, "hd.bob (helpdesk)") {
+		t.Fatalf("a client that offered ann's key without proving it, then proved bob's, is not bob:\n%s", screen)
+	}
+
+	// Ann makes a simulated key; bob sees it at once.
+	ann.send("Tab")
+	ann.send("n")
+	screen = ann.waitFor("the new key in ann's console", 10*time.Second, func(s string) bool { return strings.Contains(s, "Keys (1)") })
+	serial := regexp.MustCompile(`SIM-[0-9A-F]{4}-[0-9A-F]{4}`).FindString(screen)
+	bob.waitFor("the new key in bob's console", 10*time.Second, func(s string) bool { return strings.Contains(s, serial) })
+	// Bob cannot mark it compromised.
+	bob.send("Tab")
+	bob.send("x")
+	bob.waitFor("the refusal", 10*time.Second, func(s string) bool { return strings.Contains(s, "your role (helpdesk) cannot do this") })
+
+	code, out, errOut := runCLI(t, append(base, "audit", "export")...)
+	if code != 0 {
+		t.Fatalf("audit export: %s", errOut)
+	}
+	annFP := strings.Fields(string(mustOutput(t, "ssh-keygen", "-lf", annKey+".pub")))[1]
+	if !regexp.MustCompile(`"actor":"ann","role":"admin","auth":"ssh-key ` + regexp.QuoteMeta(annFP) + ` via ssh 127\.0\.0\.1:\d+ #[0-9a-f]{8}","action":"key\.simulate"`).MatchString(out) {
+		t.Errorf("the audit log does not name ann, her key and her session for the simulated key she made:\n%s", out)
+	}
+
+	// SIGTERM: the sessions are told, then the server stops.
+	serve.Process.Signal(syscall.SIGTERM)
+	ann.waitFor("the stop announced", 10*time.Second, func(s string) bool { return strings.Contains(s, "KeyDesk is stopping") })
+	done := make(chan error, 1)
+	go func() { done <- serve.Wait() }()
+	select {
+	case err := <-done:
+		stopped = true
+		if err != nil || !strings.Contains(serveOut.String(), "keydesk stopped") {
+			t.Errorf("keydesk serve after SIGTERM: %v\n%s", err, serveOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("keydesk serve did not stop after SIGTERM")
+	}
+}
+
+func mustOutput(t *testing.T, name string, args ...string) []byte {
+	t.Helper()
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return out
 }

@@ -134,12 +134,18 @@ func localActor(cfg *config.Config, dataDir, via string) (app.Actor, error) {
 			return app.Actor{}, fmt.Errorf("read the owner of the configuration: %w", err)
 		}
 		for _, o := range cfg.Operators {
+			if o.OSUser == "" {
+				continue
+			}
 			if ou, err := user.Lookup(o.OSUser); err == nil {
 				if id, err := strconv.Atoi(ou.Uid); err == nil {
 					setup.OperatorUIDs[o.OSUser] = id
 				}
 			}
 		}
+	}
+	if via == "serve" {
+		return app.ServerActor(setup, me)
 	}
 	return app.LocalActor(setup, me, via)
 }
@@ -231,9 +237,18 @@ func (g *globals) needTerminal(what string) error {
 // (periodic sync and due rotations), the watch for changes made by other
 // processes, and the keys plugged into this machine.
 func (g *globals) runConsole(ctx context.Context, s *session, label string) error {
+	return g.withBackground(ctx, s, func(ctx context.Context) error {
+		return ui.Run(ctx, s.svc, ui.RunOptions{Actor: s.actor, Label: label})
+	})
+}
+
+// withBackground runs fn while the background work of a long-lived
+// KeyDesk (the console, the server) runs; once fn returns, the background
+// stops and is waited for (the step of a password change in flight
+// finishes).
+func (g *globals) withBackground(ctx context.Context, s *session, fn func(ctx context.Context) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan struct{}, 4)
 	log := g.logger()
 	background := []func(){
 		func() {
@@ -247,13 +262,14 @@ func (g *globals) runConsole(ctx context.Context, s *session, label string) erro
 		func() { s.svc.WatchChanges(ctx, time.Second) },
 		func() { g.feedKeys(ctx, s) },
 	}
-	for _, fn := range background {
+	done := make(chan struct{}, len(background))
+	for _, bg := range background {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			fn()
+			bg()
 		}()
 	}
-	err := ui.Run(ctx, s.svc, ui.RunOptions{Actor: s.actor, Label: label})
+	err := fn(ctx)
 	cancel()
 	for range background {
 		<-done

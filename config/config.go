@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,6 +35,10 @@ const (
 	DefaultRemovalShare    = 0.10
 	DefaultRemovalMinimum  = 20
 	DefaultCodeTTL         = 72 * time.Hour
+	DefaultSSHListen       = "127.0.0.1:2222"
+	DefaultSSHIdleTimeout  = 15 * time.Minute
+	DefaultSSHMaxTimeout   = 12 * time.Hour
+	DefaultSSHMaxSessions  = 32
 	DefaultRotationPeriod  = 28 * 24 * time.Hour
 	DefaultRotationWorkers = 4
 	DefaultPasswordLength  = 24
@@ -67,6 +72,7 @@ type Config struct {
 	Sync    Sync     `toml:"sync"`
 	Keys    Keys     `toml:"keys"`
 	Audit   Audit    `toml:"audit"`
+	SSH     SSH      `toml:"ssh"`
 	Domains []Domain `toml:"domain"`
 	// Operators are the people who may use KeyDesk, each with a role. When
 	// none is listed, the OS user who owns the data directory is the one
@@ -85,8 +91,29 @@ type Operator struct {
 	// Role is admin, helpdesk or auditor (README "Operators and roles").
 	Role string `toml:"role"`
 	// OSUser is the local account (login name) that runs KeyDesk's commands
-	// and console as this operator.
+	// and console as this operator ("" for one who only connects over SSH).
 	OSUser string `toml:"os_user"`
+	// AuthorizedKeys are the operator's SSH public keys, as lines of an
+	// OpenSSH authorized_keys file ("ssh-ed25519 AAAA... comment"), for
+	// keydesk serve. A malformed line is reported when the server starts
+	// and does not hide the others.
+	AuthorizedKeys []string `toml:"authorized_keys"`
+}
+
+// SSH holds the settings of keydesk serve.
+type SSH struct {
+	// Listen is the address the server listens on (default
+	// 127.0.0.1:2222: this machine only).
+	Listen string `toml:"listen"`
+	// HostKey is the server's ed25519 host key file, created on first
+	// start (default ssh_host_ed25519_key in the data directory).
+	HostKey string `toml:"host_key"`
+	// IdleTimeout ends a session nobody types in (default 15m);
+	// MaxTimeout ends any session (default 12h).
+	IdleTimeout Duration `toml:"idle_timeout"`
+	MaxTimeout  Duration `toml:"max_timeout"`
+	// MaxSessions bounds the sessions open at once (default 32).
+	MaxSessions int `toml:"max_sessions"`
 }
 
 // Audit holds the settings of the audit log.
@@ -287,6 +314,18 @@ func (c *Config) applyDefaults(jitterSet bool) {
 	if c.Keys.CodeTTL.Duration == 0 {
 		c.Keys.CodeTTL.Duration = DefaultCodeTTL
 	}
+	if c.SSH.Listen == "" {
+		c.SSH.Listen = DefaultSSHListen
+	}
+	if c.SSH.IdleTimeout.Duration == 0 {
+		c.SSH.IdleTimeout.Duration = DefaultSSHIdleTimeout
+	}
+	if c.SSH.MaxTimeout.Duration == 0 {
+		c.SSH.MaxTimeout.Duration = DefaultSSHMaxTimeout
+	}
+	if c.SSH.MaxSessions == 0 {
+		c.SSH.MaxSessions = DefaultSSHMaxSessions
+	}
 	if c.Keys.USBVendorID == 0 {
 		c.Keys.USBVendorID = DefaultUSBVendorID
 	}
@@ -358,6 +397,18 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: %d is out of range; use a 16-bit USB id such as 0x1209", id.name, id.v)
 		}
 	}
+	if _, port, err := net.SplitHostPort(c.SSH.Listen); err != nil || port == "" {
+		return fmt.Errorf("ssh.listen: %q is not an address; write it like \"127.0.0.1:2222\" or \":2222\" (every interface)", c.SSH.Listen)
+	}
+	if c.SSH.HostKey != "" && !filepath.IsAbs(c.SSH.HostKey) {
+		return fmt.Errorf("ssh.host_key: %q: give an absolute path (default: ssh_host_ed25519_key in the data directory)", c.SSH.HostKey)
+	}
+	if c.SSH.IdleTimeout.Duration < time.Minute || c.SSH.MaxTimeout.Duration < c.SSH.IdleTimeout.Duration {
+		return fmt.Errorf("ssh.idle_timeout and ssh.max_timeout: %s and %s; use at least \"1m\" for the first and no less for the second", c.SSH.IdleTimeout, c.SSH.MaxTimeout)
+	}
+	if c.SSH.MaxSessions < 1 || c.SSH.MaxSessions > 10000 {
+		return fmt.Errorf("ssh.max_sessions: %d is out of range; use 1 to 10000", c.SSH.MaxSessions)
+	}
 	for i, p := range c.Keys.TrustedMakers {
 		if p == "" || !filepath.IsAbs(p) {
 			return fmt.Errorf("keys.trusted_makers[%d]: %q: give the absolute path of a PEM file with the maker's CA certificate", i+1, p)
@@ -410,16 +461,19 @@ func (c *Config) validateOperators() error {
 			return fmt.Errorf("%s.name: may only hold letters, digits, '.', '-', '_' and '@' (at most %d)", where, maxOperatorNameLength)
 		case !slices.Contains(OperatorRoles, o.Role):
 			return fmt.Errorf("%s.role: %q is not a role; use one of %s", where, o.Role, strings.Join(OperatorRoles, ", "))
-		case o.OSUser == "":
-			return fmt.Errorf("%s.os_user: required, the local login that runs KeyDesk as this operator, e.g. \"alice\"", where)
+		case o.OSUser == "" && len(o.AuthorizedKeys) == 0:
+			return fmt.Errorf("%s.os_user: required (or authorized_keys): the local login that runs KeyDesk as this operator, e.g. \"alice\", or their SSH public keys for keydesk serve", where)
 		}
 		if j, dup := names[strings.ToLower(o.Name)]; dup {
 			return fmt.Errorf("%s.name: %q is already operator[%d]'s name", where, o.Name, j+1)
 		}
-		if j, dup := users[o.OSUser]; dup {
+		if j, dup := users[o.OSUser]; dup && o.OSUser != "" {
 			return fmt.Errorf("%s.os_user: %q is already operator[%d]'s; one OS user is one operator", where, o.OSUser, j+1)
 		}
-		names[strings.ToLower(o.Name)], users[o.OSUser] = i, i
+		names[strings.ToLower(o.Name)] = i
+		if o.OSUser != "" {
+			users[o.OSUser] = i
+		}
 	}
 	return nil
 }

@@ -30,6 +30,13 @@ removal_guard_minimum = 5
 syslog = true
 syslog_address = "udp:loghost:514"
 
+[ssh]
+listen = "0.0.0.0:2200"
+host_key = "/var/lib/keydesk/host_key"
+idle_timeout = "30m"
+max_timeout = "8h"
+max_sessions = 8
+
 [keys]
 code_ttl = "48h"
 usb_vendor_id = 0x20a0
@@ -77,6 +84,7 @@ os_user = "alice"
 name = "hd.bob"
 role = "helpdesk"
 os_user = "bob"
+authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6m8Q bob@laptop"]
 `
 
 func dur(d time.Duration) Duration { return Duration{d} }
@@ -100,7 +108,7 @@ func tomlKeys(t *testing.T, v any) []string {
 
 func TestFullFileSetsEveryKey(t *testing.T) {
 	// Keeps fullFile complete when a field is added to the structs.
-	for _, v := range []any{Config{}, Sync{}, Domain{}, Keys{}, Operator{}, Audit{}, Passwords{}} {
+	for _, v := range []any{Config{}, Sync{}, Domain{}, Keys{}, Operator{}, Audit{}, Passwords{}, SSH{}} {
 		for _, k := range tomlKeys(t, v) {
 			if !strings.Contains(fullFile, "\n"+k+" = ") && !strings.Contains(fullFile, "["+k+"]") && !strings.Contains(fullFile, "."+k+"]") {
 				t.Errorf("fullFile does not set %T key %q", v, k)
@@ -127,6 +135,7 @@ func TestParseFullFile(t *testing.T) {
 		Keys: Keys{CodeTTL: dur(48 * time.Hour), USBVendorID: 0x20a0, USBProductID: 0x4287, USBInterface: &one,
 			TrustedMakers: []string{"/etc/keydesk/makers/acme-ca.pem"}, RequireAttestation: &no},
 		Audit: Audit{Syslog: true, SyslogAddress: "udp:loghost:514"},
+		SSH:   SSH{Listen: "0.0.0.0:2200", HostKey: "/var/lib/keydesk/host_key", IdleTimeout: dur(30 * time.Minute), MaxTimeout: dur(8 * time.Hour), MaxSessions: 8},
 		Domains: []Domain{
 			{
 				Name:             "corp",
@@ -160,7 +169,8 @@ func TestParseFullFile(t *testing.T) {
 				Passwords:       Passwords{RotationPeriod: dur(28 * 24 * time.Hour), Offline: OfflineWait, Concurrency: 4, Length: 24},
 			},
 		},
-		Operators: []Operator{{Name: "alice", Role: "admin", OSUser: "alice"}, {Name: "hd.bob", Role: "helpdesk", OSUser: "bob"}},
+		Operators: []Operator{{Name: "alice", Role: "admin", OSUser: "alice"},
+			{Name: "hd.bob", Role: "helpdesk", OSUser: "bob", AuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6m8Q bob@laptop"}}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse result differs\n got: %+v\nwant: %+v", c, want)
@@ -381,6 +391,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`passwords.length: 8 is out of range; use 14 to 64`}},
 		{"rotation concurrency zero", domainBlock(t, nil) + "[domain.passwords]\nconcurrency = -1\n",
 			[]string{`passwords.concurrency: -1 is out of range`}},
+		{"ssh listen not an address", "[ssh]\nlisten = \"2222\"\n" + domainBlock(t, nil),
+			[]string{`ssh.listen: "2222" is not an address`, `"127.0.0.1:2222"`}},
+		{"ssh host key relative", "[ssh]\nhost_key = \"key\"\n" + domainBlock(t, nil),
+			[]string{`ssh.host_key: "key": give an absolute path`}},
+		{"operator with neither os_user nor keys", domainBlock(t, nil) + "[[operator]]\nname = \"x\"\nrole = \"admin\"\n",
+			[]string{`operator[1] ("x").os_user: required (or authorized_keys)`}},
 		{"duplicate domain name", domainBlock(t, nil) + second(map[string]string{"name": `"CORP"`}),
 			[]string{`domain[2] ("CORP").name:`, "already the name of domain[1]", "its own name"}},
 		{"second domain invalid", domainBlock(t, nil) + second(map[string]string{"base_dn": `""`}),

@@ -288,6 +288,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.pendingSyncs--
 		return m.syncDone(msg)
 	case eventMsg:
+		if e, ok := msg.e.(app.Stopping); ok {
+			m.message, m.messageAt = fmt.Sprintf("KeyDesk is stopping: this session ends in %d s", int(e.In.Seconds())), m.c.Now()
+		}
 		cmd := m.broadcast(msg)
 		if m.events != nil {
 			cmd = tea.Batch(waitEvent(m.events), cmd)
@@ -484,10 +487,12 @@ func (m *Model) header() string {
 		left += " [" + m.c.Label + "]"
 	}
 	left += " › " + m.mgr.focusedName()
-	var right string
+	// Who works here (over SSH, the operator the session's key proved),
+	// then what the scheduler does next.
+	right := sanitize.Text(m.c.Actor.Name) + " (" + string(m.c.Actor.Role) + ") "
 	for _, s := range m.mgr.slots {
 		if sl, ok := s.pane.(statusLine); ok {
-			right = sl.Status() + " "
+			right += "· " + sl.Status() + " "
 		}
 	}
 	pad := m.width - ansi.StringWidth(left) - ansi.StringWidth(right)

@@ -1,0 +1,345 @@
+package sshd_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/ssh"
+	"github.com/charmbracelet/wish"
+	gossh "golang.org/x/crypto/ssh"
+
+	"keydesk/app"
+	"keydesk/config"
+	"keydesk/keys"
+	"keydesk/sshd"
+	"keydesk/store"
+	"keydesk/ui"
+)
+
+// newKey is a fresh ed25519 key: its signer and its authorized_keys line.
+func newKey(t *testing.T, comment string) (gossh.Signer, string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer, strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))) + " " + comment
+}
+
+func TestParseOperators(t *testing.T) {
+	_, annKey := newKey(t, "ann@laptop")
+	_, bobKey := newKey(t, "bob@desk")
+	_, shared := newKey(t, "shared")
+	ops := []config.Operator{
+		{Name: "ann", Role: "admin", AuthorizedKeys: []string{annKey, "ssh-ed25519 not-base64!"}},
+		{Name: "bob", Role: "helpdesk", AuthorizedKeys: []string{`from="10.0.0.1" ` + bobKey, bobKey, shared}},
+		{Name: "eve", Role: "auditor", AuthorizedKeys: []string{shared}},
+	}
+	keys, problems := sshd.ParseOperators(ops)
+	var got []string
+	for _, k := range keys {
+		got = append(got, k.Operator.Name+":"+k.Comment)
+	}
+	if strings.Join(got, ",") != "ann:ann@laptop,bob:bob@desk" {
+		t.Errorf("keys %v; want ann's and bob's good keys only (the shared one belongs to neither)", got)
+	}
+	want := []string{
+		`operator "ann": authorized_keys line 2: not an OpenSSH public key`,
+		`operator "bob": authorized_keys line 1: options (from="10.0.0.1") are not supported`,
+		`operator "eve": authorized_keys line 1: key SHA256:`,
+	}
+	if len(problems) != len(want) {
+		t.Fatalf("problems %v; want %d", problems, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(problems[i].Error(), w) {
+			t.Errorf("problem %d: %q; want it to start %q", i+1, problems[i].Error(), w)
+		}
+	}
+}
+
+func TestHostKey(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, sshd.HostKeyFile)
+	pem1, fp1, err := sshd.LoadOrCreateHostKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("host key mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	pem2, fp2, err := sshd.LoadOrCreateHostKey(path)
+	if err != nil || fp2 != fp1 || string(pem2) != string(pem1) || !strings.HasPrefix(fp1, "SHA256:") {
+		t.Fatalf("the host key was not reused: %s then %s (%v)", fp1, fp2, err)
+	}
+	os.Chmod(path, 0o644)
+	if _, _, err := sshd.LoadOrCreateHostKey(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a host key others can read: %v", err)
+	}
+	link := filepath.Join(dir, "link")
+	os.Symlink(path, link)
+	if _, _, err := sshd.LoadOrCreateHostKey(link); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a symlink as host key: %v", err)
+	}
+}
+
+// testServer serves a handler (instead of the console) on loopback to the
+// given operators, and returns its address.
+func testServer(t *testing.T, ops []config.Operator, maxSessions int, console wish.Middleware) string {
+	t.Helper()
+	keys, problems := sshd.ParseOperators(ops)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	hostKey, _, err := sshd.LoadOrCreateHostKey(filepath.Join(t.TempDir(), sshd.HostKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.SSH{Listen: "127.0.0.1:0", IdleTimeout: config.Duration{Duration: time.Minute}, MaxTimeout: config.Duration{Duration: time.Hour}, MaxSessions: maxSessions}
+	srv, err := sshd.New(sshd.Options{Config: cfg, HostKey: hostKey, Keys: keys, Console: console})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx, l, 0) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return l.Addr().String()
+}
+
+// dial connects with auth and opens a session with a pty; out collects
+// what the server writes.
+func dial(addr string, auth ...gossh.AuthMethod) (*gossh.Client, *gossh.Session, error) {
+	c, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{User: "x", Auth: auth, HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := c.NewSession()
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	if err := s.RequestPty("xterm-256color", 40, 120, gossh.TerminalModes{}); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, s, nil
+}
+
+// TestTheRoleComesFromTheProvenKey: each operator's key gives that
+// operator, with their role, the key's fingerprint and the session in the
+// audit's authentication; a key of no operator and a password get nothing.
+// (A client that offers one key and proves another is tested with OpenSSH,
+// in cli's TestServeOverSSHInTmux.)
+func TestTheRoleComesFromTheProvenKey(t *testing.T) {
+	admin, adminLine := newKey(t, "ann")
+	hd, hdLine := newKey(t, "bob")
+	stranger, _ := newKey(t, "eve")
+	ops := []config.Operator{{Name: "ann", Role: "admin", AuthorizedKeys: []string{adminLine}}, {Name: "bob", Role: "helpdesk", AuthorizedKeys: []string{hdLine}}}
+	addr := testServer(t, ops, 4, func(next ssh.Handler) ssh.Handler {
+		return func(sess ssh.Session) {
+			a, ok := sshd.ActorOf(sess)
+			fmt.Fprintf(sess, "actor=%s role=%s ok=%v auth=%s\n", a.Name, a.Role, ok, a.Auth)
+			next(sess)
+		}
+	})
+	who := func(auth ...gossh.AuthMethod) (string, error) {
+		c, s, err := dial(addr, auth...)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		out, err := s.CombinedOutput("")
+		return string(out), err
+	}
+	out, err := who(gossh.PublicKeys(hd))
+	if err != nil || !strings.Contains(out, "actor=bob role=helpdesk ok=true auth=ssh-key "+gossh.FingerprintSHA256(hd.PublicKey())+" via ssh 127.0.0.1:") {
+		t.Errorf("bob's key: %q %v", out, err)
+	}
+	out, err = who(gossh.PublicKeys(admin))
+	if err != nil || !strings.Contains(out, "actor=ann role=admin ok=true") {
+		t.Errorf("the admin's key: %q %v", out, err)
+	}
+	if _, err := who(gossh.PublicKeys(stranger)); err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+		t.Errorf("a key of no operator: %v", err)
+	}
+	if _, err := who(gossh.Password("hunter2")); err == nil {
+		t.Error("a password was accepted")
+	}
+}
+
+func TestSessionLimit(t *testing.T) {
+	k, line := newKey(t, "ann")
+	hold := make(chan struct{})
+	addr := testServer(t, []config.Operator{{Name: "ann", Role: "admin", AuthorizedKeys: []string{line}}}, 1, func(next ssh.Handler) ssh.Handler {
+		return func(sess ssh.Session) {
+			io.WriteString(sess, "in\n")
+			<-hold
+		}
+	})
+	c1, s1, err := dial(addr, gossh.PublicKeys(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	out1, _ := s1.StdoutPipe()
+	if err := s1.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 3)
+	if _, err := io.ReadFull(out1, buf); err != nil || string(buf) != "in\n" {
+		t.Fatalf("first session: %q %v", buf, err)
+	}
+	c2, s2, err := dial(addr, gossh.PublicKeys(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	out, _ := s2.CombinedOutput("")
+	if !strings.Contains(string(out), "too many sessions") {
+		t.Errorf("a session beyond the limit got %q", out)
+	}
+	close(hold)
+}
+
+// TestManyConsoleSessionsLeaveNothingBehind opens and closes 200 console
+// sessions (the real console, over a real SSH connection) and counts the
+// goroutines before and after.
+func TestManyConsoleSessionsLeaveNothingBehind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200 SSH sessions: not in -short")
+	}
+	k, line := newKey(t, "ann")
+	ops := []config.Operator{{Name: "ann", Role: "admin", AuthorizedKeys: []string{line}}}
+	cfg, err := config.Parse("test.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var mk keys.MasterKey
+	rand.Read(mk[:])
+	svc := app.New(cfg, st, app.WithMasterKey(mk))
+	addr := testServer(t, ops, 8, ui.SSHMiddleware(svc, sshd.ActorOf))
+	session := func() error {
+		c, s, err := dial(addr, gossh.PublicKeys(k))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		out, err := s.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := s.Shell(); err != nil {
+			return err
+		}
+		buf := make([]byte, 4096)
+		var seen strings.Builder
+		for !strings.Contains(seen.String(), "Employees") {
+			n, err := out.Read(buf)
+			if err != nil {
+				return fmt.Errorf("read the console: %w (got %q)", err, seen.String())
+			}
+			seen.Write(buf[:n])
+		}
+		return nil
+	}
+	if err := session(); err != nil { // warm up: pools, the store
+		t.Fatal(err)
+	}
+	settle := func() int {
+		time.Sleep(200 * time.Millisecond)
+		return runtime.NumGoroutine()
+	}
+	before := settle()
+	for i := range 200 {
+		if err := session(); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+	}
+	var after int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if after = settle(); after <= before+2 {
+			break
+		}
+	}
+	if after > before+2 {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		t.Fatalf("%d goroutines before 200 sessions, %d after:\n%s", before, after, buf[:n])
+	}
+}
+
+// TestAHelpdeskSessionIsRefusedByTheApplicationLayer: whatever a helpdesk
+// session asks for, the application layer checks its role: marking a key
+// compromised or revealing a password is refused, and each refusal is
+// audited with the operator, the key's fingerprint and the session.
+func TestAHelpdeskSessionIsRefusedByTheApplicationLayer(t *testing.T) {
+	hd, hdLine := newKey(t, "bob")
+	cfg, err := config.Parse("test.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var mk keys.MasterKey
+	rand.Read(mk[:])
+	svc := app.New(cfg, st, app.WithMasterKey(mk))
+	ops := []config.Operator{{Name: "hd.bob", Role: "helpdesk", AuthorizedKeys: []string{hdLine}}}
+	addr := testServer(t, ops, 4, func(next ssh.Handler) ssh.Handler {
+		return func(sess ssh.Session) {
+			a, _ := sshd.ActorOf(sess)
+			ctx := sess.Context()
+			err1 := svc.CompromiseKey(ctx, a, "K1", keys.ReasonStolen, "")
+			_, err2 := svc.RevealPassword(ctx, a, "ann@example.com", "")
+			fmt.Fprintf(sess, "compromise: %v\nreveal: %v\n", errors.Is(err1, app.ErrPermission), errors.Is(err2, app.ErrPermission))
+			next(sess)
+		}
+	})
+	c, s, err := dial(addr, gossh.PublicKeys(hd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	out, _ := s.CombinedOutput("")
+	if !strings.Contains(string(out), "compromise: true") || !strings.Contains(string(out), "reveal: true") {
+		t.Fatalf("a helpdesk session: %q; want both refused for permission", out)
+	}
+	var denied []string
+	fp := gossh.FingerprintSHA256(hd.PublicKey())
+	st.AuditEntries(context.Background(), store.AuditFilter{}, func(e store.AuditEntry) error {
+		if e.Outcome == store.OutcomeDenied && e.Actor == "hd.bob" && e.Role == "helpdesk" && strings.HasPrefix(e.Auth, "ssh-key "+fp+" via ssh 127.0.0.1:") {
+			denied = append(denied, e.Action)
+		}
+		return nil
+	})
+	if strings.Join(denied, ",") != "key.compromise,password.reveal" {
+		t.Errorf("audited refusals %v; want key.compromise and password.reveal, naming hd.bob, his key and his session", denied)
+	}
+}

@@ -1,0 +1,54 @@
+package ui
+
+import (
+	"context"
+	"io"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/ssh"
+	"github.com/charmbracelet/wish"
+	bm "github.com/charmbracelet/wish/bubbletea"
+	"github.com/muesli/termenv"
+
+	"keydesk/app"
+)
+
+// SSHMiddleware serves the console to SSH sessions: one Bubble Tea program
+// per session, in the session's own window size and colours (its TERM,
+// NO_COLOR and COLORFGBG), ended when the connection drops (its context).
+// actorOf gives the operator the session proved; a session without one
+// gets nothing. Events reach every session through its own subscription,
+// which a slow client cannot hold up for the others.
+func SSHMiddleware(svc *app.Service, actorOf func(ssh.Session) (app.Actor, bool)) wish.Middleware {
+	return bm.MiddlewareWithProgramHandler(func(sess ssh.Session) *tea.Program {
+		a, ok := actorOf(sess)
+		if !ok {
+			return nil
+		}
+		pty, _, _ := sess.Pty()
+		var out io.Writer = sess
+		if pty.Slave != nil {
+			out = pty.Slave
+		}
+		r, color := Renderer(out, append(sess.Environ(), "TERM="+pty.Term))
+		if pty.Term == "" || pty.Term == "dumb" {
+			r.SetColorProfile(termenv.Ascii)
+		}
+		ctx := sess.Context()
+		// Keys plugged in somewhere are not this session's: it has a place
+		// of its own (the kiosk's will carry keys).
+		m := New(svc, Options{Actor: a, Renderer: r, NoColor: !color, Context: ctx, Places: []string{"ssh:" + ctx.SessionID()}})
+		context.AfterFunc(ctx, m.Close)
+		// A dropped connection ends the program: the middleware asks it to
+		// quit when the session's context ends, which lets its input
+		// reader finish; the program's own context, a second later, is the
+		// backstop (ending by it alone leaves the reader of the pty behind:
+		// Bubble Tea does not wait for it when it is killed).
+		pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		context.AfterFunc(ctx, func() { time.AfterFunc(time.Second, stop) })
+		// The server's signals are the server's: a SIGTERM lets it tell the
+		// sessions it stops, and it must not end them unannounced.
+		return tea.NewProgram(m, append(bm.MakeOptions(sess), tea.WithContext(pctx), tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithoutSignalHandler())...)
+	}, termenv.Ascii)
+}
