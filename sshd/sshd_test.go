@@ -98,6 +98,24 @@ func TestHostKey(t *testing.T) {
 	}
 }
 
+// testService is an application layer on a fresh database, with a master
+// key and no domains.
+func testService(t *testing.T) (*app.Service, *store.Store) {
+	t.Helper()
+	cfg, err := config.Parse("test.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var mk keys.MasterKey
+	rand.Read(mk[:])
+	return app.New(cfg, st, app.WithMasterKey(mk)), st
+}
+
 // testServer serves a handler (instead of the console) on loopback to the
 // given operators, and returns its address.
 func testServer(t *testing.T, ops []config.Operator, maxSessions int, console wish.Middleware) string {
@@ -230,18 +248,7 @@ func TestManyConsoleSessionsLeaveNothingBehind(t *testing.T) {
 	}
 	k, line := newKey(t, "ann")
 	ops := []config.Operator{{Name: "ann", Role: "admin", AuthorizedKeys: []string{line}}}
-	cfg, err := config.Parse("test.toml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), store.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var mk keys.MasterKey
-	rand.Read(mk[:])
-	svc := app.New(cfg, st, app.WithMasterKey(mk))
+	svc, _ := testService(t)
 	addr := testServer(t, ops, 8, ui.SSHMiddleware(svc, sshd.ActorOf))
 	session := func() error {
 		c, s, err := dial(addr, gossh.PublicKeys(k))
@@ -299,18 +306,7 @@ func TestManyConsoleSessionsLeaveNothingBehind(t *testing.T) {
 // audited with the operator, the key's fingerprint and the session.
 func TestAHelpdeskSessionIsRefusedByTheApplicationLayer(t *testing.T) {
 	hd, hdLine := newKey(t, "bob")
-	cfg, err := config.Parse("test.toml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), store.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var mk keys.MasterKey
-	rand.Read(mk[:])
-	svc := app.New(cfg, st, app.WithMasterKey(mk))
+	svc, st := testService(t)
 	ops := []config.Operator{{Name: "hd.bob", Role: "helpdesk", AuthorizedKeys: []string{hdLine}}}
 	addr := testServer(t, ops, 4, func(next ssh.Handler) ssh.Handler {
 		return func(sess ssh.Session) {
