@@ -93,6 +93,7 @@ keydesk demo opens it on a built-in demo directory.`,
 		newRotationsCmd(g),
 		newPasswordCmd(g),
 		newServeCmd(g),
+		newKioskCmd(g),
 		newOperatorsCmd(g),
 		newAdminCmd(g),
 	)

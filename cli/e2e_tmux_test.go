@@ -647,3 +647,57 @@ func mustOutput(t *testing.T, name string, args ...string) []byte {
 	}
 	return out
 }
+
+// TestKioskInTmux: keydesk kiosk in a real terminal, with a simulated key
+// plugged in at it: the operator sets the exit code; the key's activation
+// opens by itself and the code activates it; ctrl+c does not leave; the
+// exit code does.
+func TestKioskInTmux(t *testing.T) {
+	requireTmux(t)
+	bin := buildBinary(t)
+	home := isolate(t)
+	data, sim := t.TempDir(), t.TempDir()
+	base := []string{"--data", data, "--sim-keys", sim}
+	run := func(args ...string) string {
+		t.Helper()
+		return mustRun(t, "", append(base, args...)...)
+	}
+	run("employees", "add", "--email", "ann@example.com", "--name", "Ann Kiosk")
+	run("employees", "add", "--email", "ben@example.com", "--name", "Ben Elsewhere")
+	serial := strings.TrimSpace(run("keys", "simulate", "new", "--dir", sim))
+	run("keys")
+	m := codeRe.FindStringSubmatch(run("keys", "assign", serial, "ann@example.com"))
+	if m == nil {
+		t.Fatal("assign printed no code")
+	}
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}
+	tm := startTmux(t, 100, 30, env, append([]string{bin}, append(base, "kiosk")...)...)
+	tm.waitFor("the exit code prompt", 10*time.Second, func(s string) bool { return strings.Contains(s, "exit code for this kiosk") })
+	tm.typeLiteral("4711")
+	tm.send("Enter")
+	tm.waitFor("the second prompt", 10*time.Second, func(s string) bool { return strings.Contains(s, "the exit code again") })
+	tm.typeLiteral("4711")
+	tm.send("Enter")
+	screen := tm.waitFor("the key's activation", 20*time.Second, func(s string) bool { return strings.Contains(s, "Activate key "+serial+" for Ann Kiosk") })
+	if strings.Contains(screen, "Ben Elsewhere") || strings.Contains(screen, "ben@example.com") {
+		t.Errorf("the kiosk shows another employee:\n%s", screen)
+	}
+	tm.send("C-c")
+	tm.typeLiteral(strings.ReplaceAll(m[1], " ", ""))
+	tm.send("Enter")
+	tm.waitFor("the key active", 20*time.Second, func(s string) bool { return strings.Contains(s, "key "+serial+" is active") })
+	tm.send("C-c")
+	tm.send("q")
+	time.Sleep(300 * time.Millisecond)
+	if s := tm.capture(); !strings.Contains(s, "KeyDesk") {
+		t.Fatalf("ctrl+c or q left the kiosk:\n%s", s)
+	}
+	tm.send("C-x")
+	tm.waitFor("the exit prompt", 5*time.Second, func(s string) bool { return strings.Contains(s, "Leave the kiosk") })
+	tm.typeLiteral("4711")
+	tm.send("Enter")
+	tm.waitFor("the kiosk to close", 10*time.Second, func(s string) bool { return !strings.Contains(s, "KeyDesk") })
+	if out := run("keys"); !regexp.MustCompile(serial + `\s+active`).MatchString(out) {
+		t.Errorf("the key is not active after the kiosk:\n%s", out)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -81,6 +82,30 @@ func Run(ctx context.Context, svc *app.Service, o RunOptions) error {
 		tea.WithAltScreen(), tea.WithMouseCellMotion())
 	if _, err := p.Run(); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("console: %w", err)
+	}
+	return nil
+}
+
+// RunKiosk shows the kiosk screen on this terminal until the operator
+// leaves it with the exit code, or ctx ends.
+func RunKiosk(ctx context.Context, svc *app.Service, o RunOptions, idle time.Duration, exitCode string) error {
+	if o.Input == nil {
+		o.Input = os.Stdin
+	}
+	if o.Output == nil {
+		o.Output = os.Stdout
+	}
+	if o.Environ == nil {
+		o.Environ = os.Environ()
+	}
+	r, color := Renderer(o.Output, o.Environ)
+	k := NewKiosk(svc, KioskOptions{Actor: o.Actor, Renderer: r, NoColor: !color, Context: ctx, Idle: idle, ExitCode: exitCode})
+	defer k.Close()
+	// ctrl+c is a key like any other here (only the exit code leaves), and
+	// only the process's owner can stop it otherwise.
+	p := tea.NewProgram(k, tea.WithContext(ctx), tea.WithInput(o.Input), tea.WithOutput(o.Output), tea.WithAltScreen(), tea.WithoutSignalHandler())
+	if _, err := p.Run(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("kiosk: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"keydesk/ui"
+)
+
+func newKioskCmd(g *globals) *cobra.Command {
+	var idle time.Duration
+	cmd := &cobra.Command{
+		Use:   "kiosk [--idle 60s]",
+		Short: "A locked-down screen where people plug in their key: activation with the code, or their own password change",
+		Long: `Kiosk opens a locked-down screen on this terminal: "plug in your key", then, for the
+key plugged in at this machine only, its activation with the one-time code, or the
+person's own password change (with the key's PIN or their current password). It
+shows nothing about anyone else, returns to the start after --idle without a key
+press and after each person, and cannot be left but with the exit code the
+operator sets when starting it (ctrl+x asks for it).
+
+It runs as the operator who starts it (key.activate and password.self are
+needed), with the simulated keys of --sim-keys DIR as well as USB keys.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if err := g.needTerminal("the kiosk"); err != nil {
+				return err
+			}
+			exit, err := g.readSecret("exit code for this kiosk (the operator's; at least 4 characters): ", "the exit code")
+			if err != nil {
+				return err
+			}
+			again, err := g.readSecret("the exit code again: ", "the exit code")
+			if err != nil {
+				return err
+			}
+			switch {
+			case len(exit) < 4:
+				return errors.New("the exit code is too short: use at least 4 characters")
+			case exit != again:
+				return errors.New("the two exit codes differ: nothing was started")
+			}
+			s, err := g.open(ctx, "kiosk")
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return g.withBackground(ctx, s, func(ctx context.Context) error {
+				return ui.RunKiosk(ctx, s.svc, ui.RunOptions{Actor: s.actor}, idle, exit)
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&idle, "idle", ui.DefaultKioskIdle, "return to the start after this long without a key press")
+	return cmd
+}
