@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"keydesk/config"
+	"keydesk/internal/dbtamper"
 	"keydesk/ldapsync"
+	"keydesk/store"
 )
 
 // tmux drives a real terminal: the binary runs in a tmux session, keys are
@@ -636,6 +638,15 @@ authorized_keys = [%q, "this line is not a key"]
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("keydesk serve did not stop after SIGTERM")
+	}
+
+	// The audit log of the mixed session checks; one row edited, it does not.
+	if code, out, errOut := runCLI(t, append(base, "audit", "verify")...); code != 0 || !strings.Contains(out, "intact") {
+		t.Fatalf("audit verify after the SSH sessions: %d %s%s", code, out, errOut)
+	}
+	dbtamper.Exec(t, filepath.Join(data, store.FileName), `DROP TRIGGER audit_log_no_update`, `UPDATE audit_log SET actor = 'someone-else' WHERE action = 'key.simulate'`)
+	if code, out, _ := runCLI(t, append(base, "audit", "verify")...); code == 0 || strings.Contains(out, "intact") {
+		t.Errorf("audit verify after an entry of the SSH session was edited: %d %s", code, out)
 	}
 }
 
