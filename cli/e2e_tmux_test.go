@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -541,7 +542,7 @@ authorized_keys = [%q, "this line is not a key"]
 
 	serve := exec.Command(bin, append(base, "--sim-keys", sim, "serve")...)
 	serve.Env = env
-	var serveOut strings.Builder
+	var serveOut syncBuffer
 	serve.Stdout, serve.Stderr = &serveOut, &serveOut
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
@@ -711,4 +712,23 @@ func TestKioskInTmux(t *testing.T) {
 	if out := run("keys"); !regexp.MustCompile(serial + `\s+active`).MatchString(out) {
 		t.Errorf("the key is not active after the kiosk:\n%s", out)
 	}
+}
+
+// syncBuffer collects a process's output for a test that reads it
+// meanwhile.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -133,7 +133,9 @@ type Server struct {
 }
 
 // New builds the server: public keys only (no password, no
-// keyboard-interactive), a real pty, idle and maximum session timeouts, a
+// keyboard-interactive), an emulated pty (the session's channel is the
+// terminal: nothing of the server's own to close under a running program),
+// idle and maximum session timeouts, a
 // limit on concurrent sessions, and these middlewares, outermost first:
 // recover (a panic ends one session, not the server), logging, the session
 // limit, the role (from the proven key), an active terminal, the console.
@@ -148,7 +150,7 @@ func New(o Options) (*Server, error) {
 		wish.WithPublicKeyAuth(s.allowed),
 		wish.WithIdleTimeout(o.Config.IdleTimeout.Duration),
 		wish.WithMaxTimeout(o.Config.MaxTimeout.Duration),
-		ssh.AllocatePty(),
+		ssh.EmulatePty(),
 		wish.WithMiddleware(
 			o.Console,
 			activeterm.Middleware(),

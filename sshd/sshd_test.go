@@ -210,7 +210,7 @@ func TestSessionLimit(t *testing.T) {
 	hold := make(chan struct{})
 	addr := testServer(t, []config.Operator{{Name: "ann", Role: "admin", AuthorizedKeys: []string{line}}}, 1, func(next ssh.Handler) ssh.Handler {
 		return func(sess ssh.Session) {
-			io.WriteString(sess, "in\n")
+			io.WriteString(sess, "in")
 			<-hold
 		}
 	})
@@ -223,8 +223,8 @@ func TestSessionLimit(t *testing.T) {
 	if err := s1.Shell(); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 3)
-	if _, err := io.ReadFull(out1, buf); err != nil || string(buf) != "in\n" {
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(out1, buf); err != nil || string(buf) != "in" {
 		t.Fatalf("first session: %q %v", buf, err)
 	}
 	c2, s2, err := dial(addr, gossh.PublicKeys(k))

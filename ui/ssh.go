@@ -2,10 +2,10 @@ package ui
 
 import (
 	"context"
-	"io"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
 	bm "github.com/charmbracelet/wish/bubbletea"
@@ -27,11 +27,12 @@ func SSHMiddleware(svc *app.Service, actorOf func(ssh.Session) (app.Actor, bool)
 			return nil
 		}
 		pty, _, _ := sess.Pty()
-		var out io.Writer = sess
-		if pty.Slave != nil {
-			out = pty.Slave
-		}
-		r, color := Renderer(out, append(sess.Environ(), "TERM="+pty.Term))
+		env := envFromList(append(sess.Environ(), "TERM="+pty.Term))
+		// The session is the terminal (an emulated pty: the client's own
+		// terminal is already raw); its colours come from its environment.
+		r := lipgloss.NewRenderer(sess, termenv.WithEnvironment(env), termenv.WithUnsafe(), termenv.WithColorCache(true))
+		r.SetHasDarkBackground(darkBackground(env.Getenv("COLORFGBG")))
+		color := env.Getenv("NO_COLOR") == ""
 		if pty.Term == "" || pty.Term == "dumb" {
 			r.SetColorProfile(termenv.Ascii)
 		}
@@ -40,6 +41,9 @@ func SSHMiddleware(svc *app.Service, actorOf func(ssh.Session) (app.Actor, bool)
 		// of its own (the kiosk's will carry keys).
 		m := New(svc, Options{Actor: a, Renderer: r, NoColor: !color, Context: ctx, Places: []string{"ssh:" + ctx.SessionID()}})
 		context.AfterFunc(ctx, m.Close)
+		// The window's size as the client gave it (later changes arrive as
+		// messages).
+		m.Update(tea.WindowSizeMsg{Width: pty.Window.Width, Height: pty.Window.Height})
 		// A dropped connection ends the program: the middleware asks it to
 		// quit when the session's context ends, which lets its input
 		// reader finish; the program's own context, a second later, is the
@@ -49,6 +53,6 @@ func SSHMiddleware(svc *app.Service, actorOf func(ssh.Session) (app.Actor, bool)
 		context.AfterFunc(ctx, func() { time.AfterFunc(time.Second, stop) })
 		// The server's signals are the server's: a SIGTERM lets it tell the
 		// sessions it stops, and it must not end them unannounced.
-		return tea.NewProgram(m, append(bm.MakeOptions(sess), tea.WithContext(pctx), tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithoutSignalHandler())...)
+		return tea.NewProgram(m, tea.WithInput(sess), tea.WithOutput(sess), tea.WithContext(pctx), tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithoutSignalHandler())
 	}, termenv.Ascii)
 }
