@@ -99,6 +99,7 @@ const (
 	RoleAdmin    Role = "admin"    // everything
 	RoleHelpdesk Role = "helpdesk" // day-to-day key handling: never compromise, withdraw, removals, passwords, operators
 	RoleAuditor  Role = "auditor"  // read everything, change nothing
+	RoleKiosk    Role = "kiosk"    // a kiosk: serves only the key plugged in at it
 )
 
 // roles is THE table of which role holds which permission. Nothing else in
@@ -111,6 +112,7 @@ var roles = []struct {
 	{RoleHelpdesk, []Permission{PermRead, PermSync, PermKeyAdd, PermKeyAssign, PermKeyRenewCode, PermKeyActivate,
 		PermKeySuspend, PermKeyUnlock, PermPasswordSelf, PermInvitationSend}},
 	{RoleAuditor, []Permission{PermRead, PermAuditRead, PermAuditExport}},
+	{RoleKiosk, []Permission{PermKeyActivate, PermPasswordSelf}},
 }
 
 // Roles lists the roles, from most to least powerful.
@@ -197,6 +199,9 @@ type Actor struct {
 	Name string // the operator's name, or a system actor's ("scheduler")
 	Role Role
 	Auth Auth
+	// Place is where a kiosk's keys are plugged in: a kiosk actor serves
+	// only the key plugged in there.
+	Place string
 }
 
 // String is the actor's name, as the audit log's actor field holds it.

@@ -136,6 +136,10 @@ var operations = map[string]operation{
 		_, err := s.Operators(ctx, a)
 		return err
 	}},
+	"KeyAtHand": {PermKeyActivate, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.KeyAtHand(ctx, a, "K1")
+		return err
+	}},
 	"RotateDue": {PermPasswordRotate, func(ctx context.Context, s *Service, a Actor) error {
 		_, err := s.RotateDue(ctx, a, "")
 		return err

@@ -46,6 +46,9 @@ func (s *Service) ActivateKey(ctx context.Context, a Actor, serial, codeText str
 	if !s.devices.plugged(serial) {
 		return ActivationResult{}, fmt.Errorf("key %s: %w: plug it in first", serial, ErrNotPluggedIn)
 	}
+	if err := s.atTheKiosk(ctx, a, serial); err != nil {
+		return ActivationResult{}, err
+	}
 	code, err := keys.ParseCode(codeText)
 	if err != nil {
 		return ActivationResult{}, err

@@ -351,3 +351,49 @@ func BenchmarkKeyPluggedIn(b *testing.B) {
 		}
 	}
 }
+
+// TestAKioskServesOnlyTheKeyPluggedInAtIt: a kiosk actor may read and
+// activate the key plugged in at its place, and nothing plugged in
+// elsewhere (refused and audited), whatever it asks.
+func TestAKioskServesOnlyTheKeyPluggedInAtIt(t *testing.T) {
+	ctx := context.Background()
+	s := keyService(t)
+	here, there := simtest.NewKey(t, "SIM-HERE"), simtest.NewKey(t, "SIM-THERE")
+	if _, err := s.KeyConnected(ctx, Plug{ID: "kiosk-a:1", Kind: "simulated", Place: "kiosk:a", Open: func() (proto.Transport, error) { return here.Plug(), nil }}); err != nil {
+		t.Fatal(err)
+	}
+	plugSim(t, s, there) // on this machine
+	hereCode, err := s.AssignKey(ctx, testAdmin, "SIM-HERE", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	thereCode, err := s.AssignKey(ctx, testAdmin, "SIM-THERE", "ben@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kiosk := Actor{Name: "kiosk-a", Role: RoleKiosk, Auth: Auth{Method: AuthSSHKey, Subject: "SHA256:x"}, Place: "kiosk:a"}
+	if v, err := s.KeyAtHand(ctx, kiosk, "SIM-HERE"); err != nil || v.Owner == "" {
+		t.Fatalf("the kiosk's own key: %+v %v", v, err)
+	}
+	if _, err := s.KeyAtHand(ctx, kiosk, "SIM-THERE"); !errors.Is(err, ErrNotHere) {
+		t.Errorf("a key plugged in elsewhere, read by the kiosk: %v", err)
+	}
+	if _, err := s.ActivateKey(ctx, kiosk, "SIM-THERE", thereCode.String()); !errors.Is(err, ErrNotHere) {
+		t.Errorf("a key plugged in elsewhere, activated by the kiosk: %v", err)
+	}
+	if _, err := s.ChangeOwnPassword(ctx, kiosk, SelfChange{Serial: "SIM-THERE", On: SelfKeyOnly, Current: "x", New: "y"}); !errors.Is(err, ErrNotHere) {
+		t.Errorf("a key plugged in elsewhere, password changed by the kiosk: %v", err)
+	}
+	if res, err := s.ActivateKey(ctx, kiosk, "SIM-HERE", hereCode.String()); err != nil || !res.Activated {
+		t.Errorf("the kiosk's own key, activated: %+v %v", res, err)
+	}
+	if _, err := s.Keys(ctx, kiosk); !errors.Is(err, ErrPermission) {
+		t.Errorf("the kiosk listed the keys: %v", err)
+	}
+	if got := keyStatus(t, s, "SIM-THERE").Status; got != "reserved" {
+		t.Errorf("the key elsewhere is %s", got)
+	}
+	if acts := auditActions(t, s, "key:SIM-THERE"); !containsStr(acts, "kiosk.refused:failure") {
+		t.Errorf("the kiosk's refusals are not audited: %v", acts)
+	}
+}

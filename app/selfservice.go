@@ -59,6 +59,9 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, a Actor, req SelfChange
 	if !s.devices.plugged(req.Serial) {
 		return ChangeResult{}, fmt.Errorf("key %s: %w: plug it in first", req.Serial, ErrNotPluggedIn)
 	}
+	if err := s.atTheKiosk(ctx, a, req.Serial); err != nil {
+		return ChangeResult{}, err
+	}
 	k, err := s.st.KeyBySerial(ctx, req.Serial)
 	if err != nil {
 		return ChangeResult{}, fmt.Errorf("key %s: %w", req.Serial, err)

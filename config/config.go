@@ -82,7 +82,7 @@ type Config struct {
 
 // OperatorRoles are the roles an operator may be given: the roles of the
 // application layer (package app), which a test keeps in step with these.
-var OperatorRoles = []string{"admin", "helpdesk", "auditor"}
+var OperatorRoles = []string{"admin", "helpdesk", "auditor", "kiosk"}
 
 // Operator is a person who may use KeyDesk.
 type Operator struct {

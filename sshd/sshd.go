@@ -191,6 +191,10 @@ func (s *Server) role(next ssh.Handler) ssh.Handler {
 			wish.Fatalln(sess, "keydesk: "+err.Error())
 			return
 		}
+		if a.Role == app.RoleKiosk {
+			// A kiosk serves the keys plugged in at it: a place of its own.
+			a.Place = "kiosk:" + sess.Context().SessionID()
+		}
 		sess.Context().SetValue(actorKey{}, a)
 		next(sess)
 	}

@@ -339,3 +339,39 @@ func TestAHelpdeskSessionIsRefusedByTheApplicationLayer(t *testing.T) {
 		t.Errorf("audited refusals %v; want key.compromise and password.reveal, naming hd.bob, his key and his session", denied)
 	}
 }
+
+// TestAKioskKeyGetsTheKioskScreen: the session of a kiosk's key shows the
+// kiosk ("Plug in your key."), not the console, and names no one.
+func TestAKioskKeyGetsTheKioskScreen(t *testing.T) {
+	kiosk, kioskLine := newKey(t, "kiosk-lobby")
+	svc, _ := testService(t)
+	if _, err := svc.AddEmployee(context.Background(), app.Actor{Name: "t", Role: app.RoleAdmin}, "ann@example.com", "Ann Elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	ops := []config.Operator{{Name: "lobby", Role: "kiosk", AuthorizedKeys: []string{kioskLine}}}
+	addr := testServer(t, ops, 4, ui.SSHMiddleware(svc, sshd.ActorOf))
+	c, s, err := dial(addr, gossh.PublicKeys(kiosk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	out, err := s.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), "Plug in your key.") {
+		n, err := out.Read(buf)
+		if err != nil {
+			t.Fatalf("read the kiosk: %v (got %q)", err, seen.String())
+		}
+		seen.Write(buf[:n])
+	}
+	if strings.Contains(seen.String(), "Ann Elsewhere") || strings.Contains(seen.String(), "Employees") {
+		t.Errorf("the kiosk's session shows the console or an employee: %q", seen.String())
+	}
+}

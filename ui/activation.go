@@ -52,7 +52,7 @@ func newActivation(c *Common, serial string) *Activation {
 func (a *Activation) Init() tea.Cmd {
 	svc, ctx, actor, serial := a.c.Svc, a.c.Ctx, a.c.Actor, a.serial
 	return tea.Batch(a.input.Focus(), func() tea.Msg {
-		k, err := svc.Key(ctx, actor, serial)
+		k, err := svc.KeyAtHand(ctx, actor, serial)
 		return activationKeyMsg{k: k, err: err}
 	})
 }

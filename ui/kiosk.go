@@ -68,13 +68,14 @@ type Kiosk struct {
 	exit      *textinput.Model // the exit prompt, when open
 	problem   string
 	exitKey   key.Binding
+	places    []string // where the keys it serves are plugged in
 }
 
 // NewKiosk builds a kiosk over the service.
 func NewKiosk(svc *app.Service, o KioskOptions) *Kiosk {
 	opts := Options{Actor: o.Actor, Renderer: o.Renderer, NoColor: o.NoColor, Now: o.Now, Context: o.Context, Places: o.Places, Label: "kiosk"}
 	c := newCommon(svc, &opts)
-	k := &Kiosk{c: c, idle: o.Idle, exitKey: key.NewBinding(key.WithKeys("ctrl+x"), key.WithHelp("ctrl+x", "operator: leave the kiosk"))}
+	k := &Kiosk{c: c, idle: o.Idle, places: opts.Places, exitKey: key.NewBinding(key.WithKeys("ctrl+x"), key.WithHelp("ctrl+x", "operator: leave the kiosk"))}
 	if k.idle <= 0 {
 		k.idle = DefaultKioskIdle
 	}
@@ -106,13 +107,16 @@ func (k *Kiosk) Init() tea.Cmd {
 		cmds = append(cmds, waitEvent(k.events))
 	}
 	if svc := k.c.Svc; svc != nil {
-		ctx, actor := k.c.Ctx, k.c.Actor
+		ctx, actor, places := k.c.Ctx, k.c.Actor, k.places
 		cmds = append(cmds, func() tea.Msg {
-			plugged := svc.PluggedKeys()
+			var plugged []string
+			for _, p := range places {
+				plugged = append(plugged, svc.PluggedAt(p)...)
+			}
 			if len(plugged) != 1 {
 				return nil
 			}
-			v, err := svc.Key(ctx, actor, plugged[0])
+			v, err := svc.KeyAtHand(ctx, actor, plugged[0])
 			if err != nil {
 				return nil
 			}

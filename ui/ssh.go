@@ -37,6 +37,16 @@ func SSHMiddleware(svc *app.Service, actorOf func(ssh.Session) (app.Actor, bool)
 			r.SetColorProfile(termenv.Ascii)
 		}
 		ctx := sess.Context()
+		if a.Role == app.RoleKiosk {
+			// A kiosk's session gets the kiosk screen, for the keys plugged
+			// in at it; it leaves by disconnecting.
+			k := NewKiosk(svc, KioskOptions{Actor: a, Renderer: r, NoColor: !color, Context: ctx, Places: []string{a.Place}})
+			context.AfterFunc(ctx, k.Close)
+			k.Update(tea.WindowSizeMsg{Width: pty.Window.Width, Height: pty.Window.Height})
+			pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+			context.AfterFunc(ctx, func() { time.AfterFunc(time.Second, stop) })
+			return tea.NewProgram(k, tea.WithInput(sess), tea.WithOutput(sess), tea.WithContext(pctx), tea.WithAltScreen(), tea.WithoutSignalHandler())
+		}
 		// Keys plugged in somewhere are not this session's: it has a place
 		// of its own (the kiosk's will carry keys).
 		m := New(svc, Options{Actor: a, Renderer: r, NoColor: !color, Context: ctx, Places: []string{"ssh:" + ctx.SessionID()}})
