@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 	"keydesk/app"
 	"keydesk/config"
+	"keydesk/internal/builtinad"
 	"keydesk/keys"
 	"keydesk/sshd"
 	"keydesk/store"
@@ -374,4 +376,92 @@ func TestAKioskKeyGetsTheKioskScreen(t *testing.T) {
 	if strings.Contains(seen.String(), "Ann Elsewhere") || strings.Contains(seen.String(), "Employees") {
 		t.Errorf("the kiosk's session shows the console or an employee: %q", seen.String())
 	}
+}
+
+// screenReader collects what a console session draws.
+type screenReader struct {
+	mu   sync.Mutex
+	seen strings.Builder
+}
+
+func (r *screenReader) run(out io.Reader) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := out.Read(buf)
+		r.mu.Lock()
+		r.seen.Write(buf[:n])
+		r.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (r *screenReader) waitFor(t *testing.T, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		r.mu.Lock()
+		ok := strings.Contains(r.seen.String(), what)
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %q on the screen", what)
+}
+
+// TestTwoAdminsSeeEachOthersSync: two console sessions over SSH on one
+// server; a sync one admin starts (S) shows in the other's console as it
+// runs and when it is done.
+func TestTwoAdminsSeeEachOthersSync(t *testing.T) {
+	dir, err := builtinad.Start(context.Background(), builtinad.Options{Users: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	var cfgText strings.Builder
+	for _, d := range dir.Domains() {
+		pw := filepath.Join(t.TempDir(), d.Name+".pw")
+		if err := os.WriteFile(pw, []byte(d.AdminPassword), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&cfgText, "[[domain]]\nname = %q\nurls = [%q]\nbase_dn = %q\nbind_dn = %q\nbind_password_file = %q\nca_file = %q\n\n",
+			d.Name, d.LDAPSURL, d.BaseDN, d.AdminUPN, pw, dir.CAFile())
+	}
+	cfg, err := config.Parse(filepath.Join(t.TempDir(), "k.toml"), []byte(cfgText.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc := app.New(cfg, st)
+	ann, annLine := newKey(t, "ann")
+	cid, cidLine := newKey(t, "cid")
+	ops := []config.Operator{{Name: "ann", Role: "admin", AuthorizedKeys: []string{annLine}}, {Name: "cid", Role: "admin", AuthorizedKeys: []string{cidLine}}}
+	addr := testServer(t, ops, 4, ui.SSHMiddleware(svc, sshd.ActorOf))
+	open := func(k gossh.Signer) (io.Writer, *screenReader) {
+		c, s, err := dial(addr, gossh.PublicKeys(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		out, _ := s.StdoutPipe()
+		in, _ := s.StdinPipe()
+		if err := s.Shell(); err != nil {
+			t.Fatal(err)
+		}
+		r := &screenReader{}
+		go r.run(out)
+		r.waitFor(t, "Employees (0)")
+		return in, r
+	}
+	_, annScreen := open(ann)
+	cidKeys, cidScreen := open(cid)
+	io.WriteString(cidKeys, "S")
+	annScreen.waitFor(t, "syncing") // as it runs, in the other admin's console
+	annScreen.waitFor(t, "● ok")    // and done
+	cidScreen.waitFor(t, "● ok")
 }
