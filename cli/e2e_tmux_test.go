@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"keydesk/config"
 	"keydesk/internal/dbtamper"
+	"keydesk/keys"
 	"keydesk/ldapsync"
 	"keydesk/store"
 )
@@ -731,4 +733,112 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestRemoteKioskInTmux: keydesk kiosk --server on "another machine" (a
+// second process with its own simulated key directory and no database of
+// the server's) connects to keydesk serve over SSH with the kiosk's key;
+// a key plugged in at the kiosk is activated by the server; the audit
+// names the kiosk; what crossed the kiosk machine (every byte of the key
+// channel) holds no secret of the key; a wrong host key is refused before
+// anything is sent.
+func TestRemoteKioskInTmux(t *testing.T) {
+	requireTmux(t)
+	bin := buildBinary(t)
+	home := isolate(t)
+	dir, data, kioskDir := t.TempDir(), t.TempDir(), t.TempDir()
+	kioskKey, kioskPub := sshKey(t, dir, "lobby")
+	// The kiosk's simulated key, made on the kiosk machine.
+	serial := strings.TrimSpace(mustRun(t, "", "--data", t.TempDir(), "keys", "simulate", "new", "--dir", kioskDir))
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cfg := writeFile(t, filepath.Join(dir, "keydesk.toml"), fmt.Sprintf(`[ssh]
+listen = "127.0.0.1:%d"
+
+[keys]
+trusted_makers = [%q]
+
+[[operator]]
+name = "owner"
+role = "admin"
+os_user = %q
+
+[[operator]]
+name = "lobby"
+role = "kiosk"
+authorized_keys = [%q]
+`, port, filepath.Join(kioskDir, "maker-ca.pem"), me.Username, kioskPub), 0o600)
+	base := []string{"--config", cfg, "--data", data}
+	mustRun(t, "", append(base, "employees", "add", "--email", "ann@example.com", "--name", "Ann Remote")...)
+	mustRun(t, "", append(base, "keys", "add", serial)...)
+	m := codeRe.FindStringSubmatch(mustRun(t, "", append(base, "keys", "assign", serial, "ann@example.com")...))
+	if m == nil {
+		t.Fatal("assign printed no code")
+	}
+	serve := exec.Command(bin, append(base, "serve")...)
+	serve.Env = append(os.Environ(), "HOME="+home)
+	var serveOut syncBuffer
+	serve.Stdout, serve.Stderr = &serveOut, &serveOut
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { serve.Process.Kill(); serve.Wait() })
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(serveOut.String(), "operator keys"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("keydesk serve did not start:\n%s", serveOut.String())
+		}
+	}
+	fp := regexp.MustCompile(`host key (SHA256:\S+)`).FindStringSubmatch(serveOut.String())[1]
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}
+
+	wrong := startTmux(t, 100, 30, env, bin, "kiosk", "--server", fmt.Sprintf("ssh://lobby@127.0.0.1:%d", port), "--key", kioskKey, "--host-key", "SHA256:not-the-server", "--sim-keys", kioskDir)
+	wrong.waitFor("the wrong host key refused", 10*time.Second, func(s string) bool {
+		return strings.Contains(strings.ReplaceAll(s, "\n", ""), "not the KeyDesk server you named")
+	})
+
+	tap := filepath.Join(dir, "tap")
+	tm := startTmux(t, 100, 30, env, bin, "kiosk", "--server", fmt.Sprintf("ssh://lobby@127.0.0.1:%d", port), "--key", kioskKey, "--host-key", fp, "--sim-keys", kioskDir, "--tap", tap)
+	tm.waitFor("the key's activation, drawn by the server", 20*time.Second, func(s string) bool { return strings.Contains(s, "Activate key "+serial+" for Ann Remote") })
+	tm.typeLiteral(strings.ReplaceAll(m[1], " ", ""))
+	tm.send("Enter")
+	tm.waitFor("the key active", 20*time.Second, func(s string) bool { return strings.Contains(s, "key "+serial+" is active") })
+
+	if out := mustRun(t, "", append(base, "keys")...); !regexp.MustCompile(serial + `\s+active`).MatchString(out) {
+		t.Errorf("the server does not have the key active:\n%s", out)
+	}
+	audit := mustRun(t, "", append(base, "audit", "export")...)
+	if !regexp.MustCompile(`"actor":"lobby","role":"kiosk","auth":"ssh-key SHA256:\S+ via ssh 127\.0\.0\.1:\d+ #[0-9a-f]{8}","action":"key\.activate"`).MatchString(audit) {
+		t.Errorf("the audit log does not name the kiosk for the activation:\n%s", audit)
+	}
+	// What crossed the kiosk machine: the key channel's bytes.
+	captured, err := os.ReadFile(tap)
+	if err != nil || len(captured) < 10*64 {
+		t.Fatalf("the tap holds %d bytes (%v)", len(captured), err)
+	}
+	mk, err := keys.ReadMasterKey(filepath.Join(data, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(data, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k, err := st.KeyBySerial(context.Background(), serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := mk.Open(k.SecretSealed, keys.SecretBinding(k.ID, k.Serial))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(captured, secret) {
+		t.Error("the key's secret crossed the kiosk machine in clear")
+	}
+	if bytes.Contains(captured, []byte(strings.ReplaceAll(m[1], " ", ""))) {
+		t.Error("the activation code crossed the key channel")
+	}
 }

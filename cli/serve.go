@@ -61,7 +61,7 @@ SIGTERM tells the sessions, finishes the step in flight and stops.`,
 				fmt.Fprintln(g.stderr, "keydesk: warning: no operator has an authorized key: nobody can connect (add authorized_keys to an [[operator]])")
 			}
 			srv, err := sshd.New(sshd.Options{Config: s.cfg.SSH, HostKey: hostKey, Keys: keys, Log: g.logger(),
-				Console: ui.SSHMiddleware(s.svc, sshd.ActorOf), OnStop: s.svc.AnnounceStop})
+				Console: ui.SSHMiddleware(s.svc, sshd.ActorOf), OnStop: s.svc.AnnounceStop, Sink: s.svc})
 			if err != nil {
 				return err
 			}

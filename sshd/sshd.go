@@ -14,6 +14,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/ssh"
@@ -25,6 +26,7 @@ import (
 
 	"keydesk/app"
 	"keydesk/config"
+	"keydesk/keys/device"
 )
 
 // Key is one operator's authorized key.
@@ -119,6 +121,9 @@ type Options struct {
 	// OnStop is called when the server is told to stop, with the time the
 	// sessions have left (the console shows it).
 	OnStop func(grace time.Duration)
+	// Sink hears about the keys plugged in at kiosks (KeyChannel): the
+	// application layer. Nil: kiosks cannot carry keys.
+	Sink device.Sink
 }
 
 // Server is KeyDesk's SSH server.
@@ -127,6 +132,8 @@ type Server struct {
 	log      *slog.Logger
 	keys     []Key
 	onStop   func(time.Duration)
+	sink     device.Sink
+	keySeq   atomic.Int64
 	sessions chan struct{} // one token per open session
 	mu       sync.Mutex
 	open     map[ssh.Session]bool
@@ -143,7 +150,7 @@ func New(o Options) (*Server, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: o.Log, keys: o.Keys, onStop: o.OnStop, sessions: make(chan struct{}, o.Config.MaxSessions), open: map[ssh.Session]bool{}}
+	s := &Server{log: o.Log, keys: o.Keys, onStop: o.OnStop, sink: o.Sink, sessions: make(chan struct{}, o.Config.MaxSessions), open: map[ssh.Session]bool{}}
 	srv, err := wish.NewServer(
 		wish.WithAddress(o.Config.Listen),
 		wish.WithHostKeyPEM(o.HostKey),
@@ -163,6 +170,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up the SSH server: %w", err)
 	}
+	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": ssh.DefaultSessionHandler, KeyChannel: s.keyChannel}
 	s.srv = srv
 	return s, nil
 }

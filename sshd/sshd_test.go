@@ -23,7 +23,10 @@ import (
 	"keydesk/app"
 	"keydesk/config"
 	"keydesk/internal/builtinad"
+	"keydesk/internal/simtest"
 	"keydesk/keys"
+	"keydesk/keys/device"
+	"keydesk/keys/proto"
 	"keydesk/sshd"
 	"keydesk/store"
 	"keydesk/ui"
@@ -464,4 +467,89 @@ func TestTwoAdminsSeeEachOthersSync(t *testing.T) {
 	annScreen.waitFor(t, "syncing") // as it runs, in the other admin's console
 	annScreen.waitFor(t, "● ok")    // and done
 	cidScreen.waitFor(t, "● ok")
+}
+
+// TestKeysCrossOnlyAKiosksConnection: a kiosk's connection carries a
+// simulated key plugged in at it to the server, which proves it (its
+// attestation, over the channel) and sees it plugged in at that kiosk's
+// place, and unplugged when the channel closes; an admin's connection may
+// not open a key channel.
+func TestKeysCrossOnlyAKiosksConnection(t *testing.T) {
+	kiosk, kioskLine := newKey(t, "lobby")
+	admin, adminLine := newKey(t, "ann")
+	cfg, err := config.Parse("test.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var mk keys.MasterKey
+	rand.Read(mk[:])
+	svc := app.New(cfg, st, app.WithMasterKey(mk), app.WithTrustedMaker(simtest.Maker(t).Cert()))
+	ops := []config.Operator{{Name: "lobby", Role: "kiosk", AuthorizedKeys: []string{kioskLine}}, {Name: "ann", Role: "admin", AuthorizedKeys: []string{adminLine}}}
+	keysOf, _ := sshd.ParseOperators(ops)
+	hostKey, _, err := sshd.LoadOrCreateHostKey(filepath.Join(t.TempDir(), sshd.HostKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sshd.New(sshd.Options{Config: config.SSH{Listen: "127.0.0.1:0", IdleTimeout: config.Duration{Duration: time.Minute}, MaxTimeout: config.Duration{Duration: time.Hour}, MaxSessions: 4},
+		HostKey: hostKey, Keys: keysOf, Sink: svc, Console: func(next ssh.Handler) ssh.Handler { return next }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx, l, 0) }()
+	defer func() { cancel(); <-done }()
+
+	connect := func(k gossh.Signer) *gossh.Client {
+		c, err := gossh.Dial("tcp", l.Addr().String(), &gossh.ClientConfig{User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(k)}, HostKeyCallback: gossh.InsecureIgnoreHostKey()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	adminConn := connect(admin)
+	defer adminConn.Close()
+	if _, _, err := adminConn.OpenChannel(sshd.KeyChannel, nil); err == nil || !strings.Contains(err.Error(), "only a kiosk's key may carry keys") {
+		t.Errorf("an admin's connection opened a key channel: %v", err)
+	}
+
+	kioskConn := connect(kiosk)
+	defer kioskConn.Close()
+	fwd := &sshd.Forwarder{Conn: kioskConn}
+	sk := simtest.NewKey(t, "SIM-AT-KIOSK")
+	plug := device.Plug{ID: "sim:1", Kind: "simulated", Place: device.PlaceLocal, Open: func() (proto.Transport, error) { return sk.Plug(), nil }}
+	if _, err := fwd.KeyConnected(context.Background(), plug); err != nil {
+		t.Fatal(err)
+	}
+	waitKiosk := func(want bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			var here []string
+			for _, s := range svc.PluggedKeys() {
+				if s == "SIM-AT-KIOSK" {
+					here = append(here, s)
+				}
+			}
+			if (len(here) == 1) == want {
+				return
+			}
+		}
+		t.Fatalf("the key at the kiosk: plugged in %v never came", want)
+	}
+	waitKiosk(true)
+	v, err := svc.Key(context.Background(), app.Actor{Name: "t", Role: app.RoleAdmin}, "SIM-AT-KIOSK")
+	if err != nil || v.Attestation != "verified" {
+		t.Errorf("the key at the kiosk was not proved over the channel: %+v %v", v, err)
+	}
+	fwd.KeyDisconnected("sim:1")
+	waitKiosk(false)
 }
