@@ -794,13 +794,24 @@ authorized_keys = [%q]
 	fp := regexp.MustCompile(`host key (SHA256:\S+)`).FindStringSubmatch(serveOut.String())[1]
 	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}
 
+	exitCode := func(tm *tmux) {
+		t.Helper()
+		tm.waitFor("the exit code prompt", 10*time.Second, func(s string) bool { return strings.Contains(s, "exit code for this kiosk") })
+		tm.typeLiteral("4711")
+		tm.send("Enter")
+		tm.waitFor("the second prompt", 10*time.Second, func(s string) bool { return strings.Contains(s, "the exit code again") })
+		tm.typeLiteral("4711")
+		tm.send("Enter")
+	}
 	wrong := startTmux(t, 100, 30, env, bin, "kiosk", "--server", fmt.Sprintf("ssh://lobby@127.0.0.1:%d", port), "--key", kioskKey, "--host-key", "SHA256:not-the-server", "--sim-keys", kioskDir)
+	exitCode(wrong)
 	wrong.waitFor("the wrong host key refused", 10*time.Second, func(s string) bool {
 		return strings.Contains(strings.ReplaceAll(s, "\n", ""), "not the KeyDesk server you named")
 	})
 
 	tap := filepath.Join(dir, "tap")
 	tm := startTmux(t, 100, 30, env, bin, "kiosk", "--server", fmt.Sprintf("ssh://lobby@127.0.0.1:%d", port), "--key", kioskKey, "--host-key", fp, "--sim-keys", kioskDir, "--tap", tap)
+	exitCode(tm)
 	tm.waitFor("the key's activation, drawn by the server", 20*time.Second, func(s string) bool { return strings.Contains(s, "Activate key "+serial+" for Ann Remote") })
 	tm.typeLiteral(strings.ReplaceAll(m[1], " ", ""))
 	tm.send("Enter")
@@ -841,4 +852,15 @@ authorized_keys = [%q]
 	if bytes.Contains(captured, []byte(strings.ReplaceAll(m[1], " ", ""))) {
 		t.Error("the activation code crossed the key channel")
 	}
+	// ctrl+c does not leave the remote kiosk; its exit code does.
+	tm.send("C-c")
+	time.Sleep(300 * time.Millisecond)
+	if s := tm.capture(); !strings.Contains(s, "KeyDesk") {
+		t.Fatalf("ctrl+c left the remote kiosk:\n%s", s)
+	}
+	tm.send("C-x")
+	tm.waitFor("the exit prompt", 5*time.Second, func(s string) bool { return strings.Contains(s, "Leave the kiosk") })
+	tm.typeLiteral("4711")
+	tm.send("Enter")
+	tm.waitFor("the remote kiosk to close", 10*time.Second, func(s string) bool { return !strings.Contains(s, "KeyDesk") })
 }

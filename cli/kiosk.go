@@ -41,19 +41,9 @@ machine keeps no database and sees no secret.`,
 			if remote.server != "" {
 				return g.runRemoteKiosk(ctx, remote)
 			}
-			exit, err := g.readSecret("exit code for this kiosk (the operator's; at least 4 characters): ", "the exit code")
+			exit, err := g.readExitCode()
 			if err != nil {
 				return err
-			}
-			again, err := g.readSecret("the exit code again: ", "the exit code")
-			if err != nil {
-				return err
-			}
-			switch {
-			case len(exit) < 4:
-				return errors.New("the exit code is too short: use at least 4 characters")
-			case exit != again:
-				return errors.New("the two exit codes differ: nothing was started")
 			}
 			s, err := g.open(ctx, "kiosk")
 			if err != nil {
@@ -72,4 +62,23 @@ machine keeps no database and sees no secret.`,
 	cmd.Flags().StringVar(&remote.tap, "tap", "", "write every byte of the key channels to this file (a test aid)")
 	cmd.Flags().MarkHidden("tap")
 	return cmd
+}
+
+// readExitCode asks the operator for the kiosk's exit code, twice.
+func (g *globals) readExitCode() (string, error) {
+	exit, err := g.readSecret("exit code for this kiosk (the operator's; at least 4 characters): ", "the exit code")
+	if err != nil {
+		return "", err
+	}
+	again, err := g.readSecret("the exit code again: ", "the exit code")
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case len(exit) < 4:
+		return "", errors.New("the exit code is too short: use at least 4 characters")
+	case exit != again:
+		return "", errors.New("the two exit codes differ: nothing was started")
+	}
+	return exit, nil
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"keydesk/keys/simkey"
 	"keydesk/keys/usbhid"
 	"keydesk/sshd"
+	"keydesk/ui"
 )
 
 // remoteKiosk is keydesk kiosk --server: the kiosk screen that the server
@@ -45,6 +48,10 @@ func (g *globals) runRemoteKiosk(ctx context.Context, o remoteKiosk) error {
 	}
 	if o.keyFile == "" || o.hostKey == "" {
 		return errors.New("a kiosk connects with its own key and checks the server's: give --key FILE and --host-key SHA256:... (keydesk serve --fingerprint prints it)")
+	}
+	exit, err := g.readExitCode()
+	if err != nil {
+		return err
 	}
 	pem, err := os.ReadFile(o.keyFile)
 	if err != nil {
@@ -83,6 +90,12 @@ func (g *globals) runRemoteKiosk(ctx context.Context, o remoteKiosk) error {
 	}
 	if err := sess.RequestPty(termName, h, w, gossh.TerminalModes{}); err != nil {
 		return err
+	}
+	// The server's kiosk screen leaves only with the exit code: it gets its
+	// hash, never the code.
+	sum := sha256.Sum256([]byte(exit))
+	if err := sess.Setenv(ui.KioskExitEnv, hex.EncodeToString(sum[:])); err != nil {
+		return fmt.Errorf("send the kiosk's exit code: %w", err)
 	}
 	sess.Stdout, sess.Stderr = out, out
 	stdin, err := sess.StdinPipe()

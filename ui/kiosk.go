@@ -42,6 +42,9 @@ type KioskOptions struct {
 	// ExitCode is the operator's code that leaves the kiosk (compared as a
 	// hash; "" means the kiosk cannot be left but by stopping its process).
 	ExitCode string
+	// ExitHash is the SHA-256 of the exit code, when only that is known
+	// (a remote kiosk sends it, never the code).
+	ExitHash []byte
 	// NoEvents turns off following the service's events (tests).
 	NoEvents bool
 }
@@ -79,8 +82,12 @@ func NewKiosk(svc *app.Service, o KioskOptions) *Kiosk {
 	if k.idle <= 0 {
 		k.idle = DefaultKioskIdle
 	}
-	if o.ExitCode != "" {
+	switch {
+	case o.ExitCode != "":
 		k.exitHash, k.hasExit = sha256.Sum256([]byte(o.ExitCode)), true
+	case len(o.ExitHash) == len(k.exitHash):
+		copy(k.exitHash[:], o.ExitHash)
+		k.hasExit = true
 	}
 	if !o.NoEvents && svc != nil {
 		k.events, k.unsub = svc.Subscribe(app.SubscribeOptions{Places: opts.Places})

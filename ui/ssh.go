@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"encoding/hex"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -13,6 +14,10 @@ import (
 
 	"keydesk/app"
 )
+
+// KioskExitEnv is the environment variable in which a remote kiosk sends
+// the SHA-256 (hex) of its exit code.
+const KioskExitEnv = "KEYDESK_KIOSK_EXIT"
 
 // SSHMiddleware serves the console to SSH sessions: one Bubble Tea program
 // per session, in the session's own window size and colours (its TERM,
@@ -40,7 +45,9 @@ func SSHMiddleware(svc *app.Service, actorOf func(ssh.Session) (app.Actor, bool)
 		if a.Role == app.RoleKiosk {
 			// A kiosk's session gets the kiosk screen, for the keys plugged
 			// in at it; it leaves by disconnecting.
-			k := NewKiosk(svc, KioskOptions{Actor: a, Renderer: r, NoColor: !color, Context: ctx, Places: []string{a.Place}})
+			// The kiosk machine sets its exit code, and sends only its hash.
+			exitHash, _ := hex.DecodeString(env.Getenv(KioskExitEnv))
+			k := NewKiosk(svc, KioskOptions{Actor: a, Renderer: r, NoColor: !color, Context: ctx, Places: []string{a.Place}, ExitHash: exitHash})
 			context.AfterFunc(ctx, k.Close)
 			k.Update(tea.WindowSizeMsg{Width: pty.Window.Width, Height: pty.Window.Height})
 			pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
