@@ -104,6 +104,11 @@ func (s *Service) Key(ctx context.Context, a Actor, serial string) (KeyView, err
 	if err := s.authorize(ctx, a, PermRead, keyTarget(serial)); err != nil {
 		return KeyView{}, err
 	}
+	return s.keyBySerial(ctx, serial)
+}
+
+// keyBySerial is one key as operations show it.
+func (s *Service) keyBySerial(ctx context.Context, serial string) (KeyView, error) {
 	k, err := s.st.KeyView(ctx, serial)
 	if errors.Is(err, store.ErrNotFound) {
 		return KeyView{}, fmt.Errorf("%w: %s", ErrUnknownSerial, serial)

@@ -45,14 +45,7 @@ func (s *Service) KeyAtHand(ctx context.Context, a Actor, serial string) (KeyVie
 	if err := s.atTheKiosk(ctx, a, serial); err != nil {
 		return KeyView{}, err
 	}
-	k, err := s.st.KeyView(ctx, serial)
-	if errors.Is(err, store.ErrNotFound) {
-		return KeyView{}, fmt.Errorf("%w: %s", ErrUnknownSerial, serial)
-	}
-	if err != nil {
-		return KeyView{}, err
-	}
-	return s.keyView(*k), nil
+	return s.keyBySerial(ctx, serial)
 }
 
 // PluggedAt lists the serials of the keys plugged in at place.

@@ -64,8 +64,8 @@ func (e envFromList) Getenv(k string) string {
 	return ""
 }
 
-// Run shows the console until the user quits or ctx ends.
-func Run(ctx context.Context, svc *app.Service, o RunOptions) error {
+// defaults fills in this process's terminal.
+func (o *RunOptions) defaults() {
 	if o.Input == nil {
 		o.Input = os.Stdin
 	}
@@ -75,6 +75,11 @@ func Run(ctx context.Context, svc *app.Service, o RunOptions) error {
 	if o.Environ == nil {
 		o.Environ = os.Environ()
 	}
+}
+
+// Run shows the console until the user quits or ctx ends.
+func Run(ctx context.Context, svc *app.Service, o RunOptions) error {
+	o.defaults()
 	r, color := Renderer(o.Output, o.Environ)
 	m := New(svc, Options{Actor: o.Actor, Renderer: r, NoColor: !color, Context: ctx, Label: o.Label})
 	defer m.Close()
@@ -89,15 +94,7 @@ func Run(ctx context.Context, svc *app.Service, o RunOptions) error {
 // RunKiosk shows the kiosk screen on this terminal until the operator
 // leaves it with the exit code, or ctx ends.
 func RunKiosk(ctx context.Context, svc *app.Service, o RunOptions, idle time.Duration, exitCode string) error {
-	if o.Input == nil {
-		o.Input = os.Stdin
-	}
-	if o.Output == nil {
-		o.Output = os.Stdout
-	}
-	if o.Environ == nil {
-		o.Environ = os.Environ()
-	}
+	o.defaults()
 	r, color := Renderer(o.Output, o.Environ)
 	k := NewKiosk(svc, KioskOptions{Actor: o.Actor, Renderer: r, NoColor: !color, Context: ctx, Idle: idle, ExitCode: exitCode})
 	defer k.Close()
