@@ -755,6 +755,13 @@ func TestRemoteKioskInTmux(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := freePort(t)
+	// A real domain: alice is in its password group, so her activation
+	// writes her first password to the key, through the kiosk.
+	d := startCLIDomain(t)
+	domainBlock, err := os.ReadFile(d.writeConfig(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := writeFile(t, filepath.Join(dir, "keydesk.toml"), fmt.Sprintf(`[ssh]
 listen = "127.0.0.1:%d"
 
@@ -770,11 +777,12 @@ os_user = %q
 name = "lobby"
 role = "kiosk"
 authorized_keys = [%q]
-`, port, filepath.Join(kioskDir, "maker-ca.pem"), me.Username, kioskPub), 0o600)
+
+%s`, port, filepath.Join(kioskDir, "maker-ca.pem"), me.Username, kioskPub, domainBlock), 0o600)
 	base := []string{"--config", cfg, "--data", data}
-	mustRun(t, "", append(base, "employees", "add", "--email", "ann@example.com", "--name", "Ann Remote")...)
+	mustRun(t, "", append(base, "sync")...)
 	mustRun(t, "", append(base, "keys", "add", serial)...)
-	m := codeRe.FindStringSubmatch(mustRun(t, "", append(base, "keys", "assign", serial, "ann@example.com")...))
+	m := codeRe.FindStringSubmatch(mustRun(t, "", append(base, "keys", "assign", serial, "alice@example.com")...))
 	if m == nil {
 		t.Fatal("assign printed no code")
 	}
@@ -812,10 +820,25 @@ authorized_keys = [%q]
 	tap := filepath.Join(dir, "tap")
 	tm := startTmux(t, 100, 30, env, bin, "kiosk", "--server", fmt.Sprintf("ssh://lobby@127.0.0.1:%d", port), "--key", kioskKey, "--host-key", fp, "--sim-keys", kioskDir, "--tap", tap)
 	exitCode(tm)
-	tm.waitFor("the key's activation, drawn by the server", 20*time.Second, func(s string) bool { return strings.Contains(s, "Activate key "+serial+" for Ann Remote") })
+	tm.waitFor("the key's activation, drawn by the server", 20*time.Second, func(s string) bool { return strings.Contains(s, "Activate key "+serial+" for Alice Adams") })
 	tm.typeLiteral(strings.ReplaceAll(m[1], " ", ""))
 	tm.send("Enter")
-	tm.waitFor("the key active", 20*time.Second, func(s string) bool { return strings.Contains(s, "key "+serial+" is active") })
+	tm.waitFor("the key active, with alice's first password", 20*time.Second, func(s string) bool {
+		// The message wraps inside its box: read it as one line.
+		flat := strings.Join(strings.Fields(strings.ReplaceAll(s, "║", " ")), " ")
+		return strings.Contains(flat, "key "+serial+" is active; 1 of 1 domain passwords set on it")
+	})
+	// What the key types logs alice in.
+	f := strings.Split(strings.TrimSpace(mustRun(t, "", "--data", t.TempDir(), "keys", "simulate", "type", serial, "--dir", kioskDir)), "\t")
+	if len(f) != 3 {
+		t.Fatalf("the key types %q", f)
+	}
+	password := f[2]
+	if l, err := d.dc.DialAs(context.Background(), f[1], password); err != nil {
+		t.Fatalf("alice's password from the key does not bind: %v", err)
+	} else {
+		l.Close()
+	}
 
 	if out := mustRun(t, "", append(base, "keys")...); !regexp.MustCompile(serial + `\s+active`).MatchString(out) {
 		t.Errorf("the server does not have the key active:\n%s", out)
@@ -851,6 +874,9 @@ authorized_keys = [%q]
 	}
 	if bytes.Contains(captured, []byte(strings.ReplaceAll(m[1], " ", ""))) {
 		t.Error("the activation code crossed the key channel")
+	}
+	if bytes.Contains(captured, []byte(password)) {
+		t.Error("alice's password crossed the kiosk machine in clear")
 	}
 	// ctrl+c does not leave the remote kiosk; its exit code does.
 	tm.send("C-c")
