@@ -414,8 +414,7 @@ func (r *screenReader) waitFor(t *testing.T, what string) {
 }
 
 // TestTwoAdminsSeeEachOthersSync: two console sessions over SSH on one
-// server; a sync one admin starts (S) shows in the other's console as it
-// runs and when it is done.
+// server; a sync one admin starts (S) shows in the other's console.
 func TestTwoAdminsSeeEachOthersSync(t *testing.T) {
 	dir, err := builtinad.Start(context.Background(), builtinad.Options{Users: 200})
 	if err != nil {
@@ -464,8 +463,11 @@ func TestTwoAdminsSeeEachOthersSync(t *testing.T) {
 	_, annScreen := open(ann)
 	cidKeys, cidScreen := open(cid)
 	io.WriteString(cidKeys, "S")
-	annScreen.waitFor(t, "syncing") // as it runs, in the other admin's console
-	annScreen.waitFor(t, "● ok")    // and done
+	// The sync cid started shows in ann's console: its result, and its
+	// entry under cid's name in the activity log. (Whether a frame shows it
+	// running depends on how fast it runs.)
+	annScreen.waitFor(t, "● ok")
+	annScreen.waitFor(t, "cid sync")
 	cidScreen.waitFor(t, "● ok")
 }
 
