@@ -107,6 +107,12 @@ func TestHostKey(t *testing.T) {
 // key and no domains.
 func testService(t *testing.T) (*app.Service, *store.Store) {
 	t.Helper()
+	return testServiceWith(t)
+}
+
+// testServiceWith is testService with more options.
+func testServiceWith(t *testing.T, opts ...app.Option) (*app.Service, *store.Store) {
+	t.Helper()
 	cfg, err := config.Parse("test.toml", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -118,12 +124,24 @@ func testService(t *testing.T) (*app.Service, *store.Store) {
 	t.Cleanup(func() { st.Close() })
 	var mk keys.MasterKey
 	rand.Read(mk[:])
-	return app.New(cfg, st, app.WithMasterKey(mk)), st
+	return app.New(cfg, st, append([]app.Option{app.WithMasterKey(mk)}, opts...)...), st
+}
+
+// testServerWith serves svc's kiosks (their keys) to the given operators,
+// with no console, and returns its address.
+func testServerWith(t *testing.T, ops []config.Operator, svc *app.Service) string {
+	t.Helper()
+	return serve(t, ops, 4, func(next ssh.Handler) ssh.Handler { return next }, svc)
 }
 
 // testServer serves a handler (instead of the console) on loopback to the
 // given operators, and returns its address.
 func testServer(t *testing.T, ops []config.Operator, maxSessions int, console wish.Middleware) string {
+	t.Helper()
+	return serve(t, ops, maxSessions, console, nil)
+}
+
+func serve(t *testing.T, ops []config.Operator, maxSessions int, console wish.Middleware, sink device.Sink) string {
 	t.Helper()
 	keys, problems := sshd.ParseOperators(ops)
 	if len(problems) > 0 {
@@ -134,7 +152,7 @@ func testServer(t *testing.T, ops []config.Operator, maxSessions int, console wi
 		t.Fatal(err)
 	}
 	cfg := config.SSH{Listen: "127.0.0.1:0", IdleTimeout: config.Duration{Duration: time.Minute}, MaxTimeout: config.Duration{Duration: time.Hour}, MaxSessions: maxSessions}
-	srv, err := sshd.New(sshd.Options{Config: cfg, HostKey: hostKey, Keys: keys, Console: console})
+	srv, err := sshd.New(sshd.Options{Config: cfg, HostKey: hostKey, Keys: keys, Console: console, Sink: sink})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,40 +497,12 @@ func TestTwoAdminsSeeEachOthersSync(t *testing.T) {
 func TestKeysCrossOnlyAKiosksConnection(t *testing.T) {
 	kiosk, kioskLine := newKey(t, "lobby")
 	admin, adminLine := newKey(t, "ann")
-	cfg, err := config.Parse("test.toml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), store.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var mk keys.MasterKey
-	rand.Read(mk[:])
-	svc := app.New(cfg, st, app.WithMasterKey(mk), app.WithTrustedMaker(simtest.Maker(t).Cert()))
+	svc, _ := testServiceWith(t, app.WithTrustedMaker(simtest.Maker(t).Cert()))
 	ops := []config.Operator{{Name: "lobby", Role: "kiosk", AuthorizedKeys: []string{kioskLine}}, {Name: "ann", Role: "admin", AuthorizedKeys: []string{adminLine}}}
-	keysOf, _ := sshd.ParseOperators(ops)
-	hostKey, _, err := sshd.LoadOrCreateHostKey(filepath.Join(t.TempDir(), sshd.HostKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sshd.New(sshd.Options{Config: config.SSH{Listen: "127.0.0.1:0", IdleTimeout: config.Duration{Duration: time.Minute}, MaxTimeout: config.Duration{Duration: time.Hour}, MaxSessions: 4},
-		HostKey: hostKey, Keys: keysOf, Sink: svc, Console: func(next ssh.Handler) ssh.Handler { return next }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ctx, l, 0) }()
-	defer func() { cancel(); <-done }()
+	addr := testServerWith(t, ops, svc)
 
 	connect := func(k gossh.Signer) *gossh.Client {
-		c, err := gossh.Dial("tcp", l.Addr().String(), &gossh.ClientConfig{User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(k)}, HostKeyCallback: gossh.InsecureIgnoreHostKey()})
+		c, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(k)}, HostKeyCallback: gossh.InsecureIgnoreHostKey()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -554,4 +544,68 @@ func TestKeysCrossOnlyAKiosksConnection(t *testing.T) {
 	}
 	fwd.KeyDisconnected("sim:1")
 	waitKiosk(false)
+}
+
+// TestAKioskDroppedMidActivation: the kiosk's connection drops while the
+// server is giving its key its secret; the key stays reserved with its
+// code valid, and plugged in again through a new connection the same code
+// activates it, as after a local unplug.
+func TestAKioskDroppedMidActivation(t *testing.T) {
+	kiosk, kioskLine := newKey(t, "lobby")
+	svc, _ := testServiceWith(t, app.WithTrustedMaker(simtest.Maker(t).Cert()))
+	admin := app.Actor{Name: "t", Role: app.RoleAdmin}
+	ctx := context.Background()
+	if _, err := svc.AddEmployee(ctx, admin, "ann@example.com", "Ann"); err != nil {
+		t.Fatal(err)
+	}
+	addr := testServerWith(t, []config.Operator{{Name: "lobby", Role: "kiosk", AuthorizedKeys: []string{kioskLine}}}, svc)
+	sk := simtest.NewKey(t, "SIM-DROP")
+	plug := device.Plug{ID: "sim:drop", Kind: "simulated", Place: device.PlaceLocal, Open: func() (proto.Transport, error) { return sk.Plug(), nil }}
+	connect := func() (*gossh.Client, *sshd.Forwarder) {
+		c, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(kiosk)}, HostKeyCallback: gossh.InsecureIgnoreHostKey()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &sshd.Forwarder{Conn: c}
+		if _, err := f.KeyConnected(ctx, plug); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); len(svc.PluggedKeys()) == 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the key at the kiosk never arrived")
+			}
+		}
+		return c, f
+	}
+	c1, _ := connect()
+	code, err := svc.AssignKey(ctx, admin, "SIM-DROP", "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := sk.Hold() // the key stops before each command: the conversation hangs
+	done := make(chan error, 1)
+	go func() {
+		_, err := svc.ActivateKey(ctx, admin, "SIM-DROP", code.String())
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	c1.Close() // the kiosk's connection drops
+	release()
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "stays reserved") {
+		t.Fatalf("activation cut by a dropped kiosk: %v", err)
+	}
+	v, err := svc.Key(ctx, admin, "SIM-DROP")
+	if err != nil || v.Status != "reserved" || v.CodeExpiresAt == nil {
+		t.Fatalf("after the drop the key is %+v (%v); want reserved with its code", v, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(svc.PluggedKeys()) > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the dropped kiosk's key is still plugged in")
+		}
+	}
+	c2, _ := connect()
+	defer c2.Close()
+	if res, err := svc.ActivateKey(ctx, admin, "SIM-DROP", code.String()); err != nil || !res.Activated {
+		t.Fatalf("the same code through a new connection: %+v %v", res, err)
+	}
 }
