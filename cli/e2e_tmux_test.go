@@ -700,17 +700,7 @@ func TestKioskInTmux(t *testing.T) {
 	tm.typeLiteral(strings.ReplaceAll(m[1], " ", ""))
 	tm.send("Enter")
 	tm.waitFor("the key active", 20*time.Second, func(s string) bool { return strings.Contains(s, "key "+serial+" is active") })
-	tm.send("C-c")
-	tm.send("q")
-	time.Sleep(300 * time.Millisecond)
-	if s := tm.capture(); !strings.Contains(s, "KeyDesk") {
-		t.Fatalf("ctrl+c or q left the kiosk:\n%s", s)
-	}
-	tm.send("C-x")
-	tm.waitFor("the exit prompt", 5*time.Second, func(s string) bool { return strings.Contains(s, "Leave the kiosk") })
-	tm.typeLiteral("4711")
-	tm.send("Enter")
-	tm.waitFor("the kiosk to close", 10*time.Second, func(s string) bool { return !strings.Contains(s, "KeyDesk") })
+	leaveKiosk(t, tm, "4711")
 	if out := run("keys"); !regexp.MustCompile(serial + `\s+active`).MatchString(out) {
 		t.Errorf("the key is not active after the kiosk:\n%s", out)
 	}
@@ -878,15 +868,22 @@ authorized_keys = [%q]
 	if bytes.Contains(captured, []byte(password)) {
 		t.Error("alice's password crossed the kiosk machine in clear")
 	}
-	// ctrl+c does not leave the remote kiosk; its exit code does.
+	leaveKiosk(t, tm, "4711")
+}
+
+// leaveKiosk checks that ctrl+c and q do not leave the kiosk in tm, and
+// that its exit code does.
+func leaveKiosk(t *testing.T, tm *tmux, code string) {
+	t.Helper()
 	tm.send("C-c")
+	tm.send("q")
 	time.Sleep(300 * time.Millisecond)
 	if s := tm.capture(); !strings.Contains(s, "KeyDesk") {
-		t.Fatalf("ctrl+c left the remote kiosk:\n%s", s)
+		t.Fatalf("ctrl+c or q left the kiosk:\n%s", s)
 	}
 	tm.send("C-x")
 	tm.waitFor("the exit prompt", 5*time.Second, func(s string) bool { return strings.Contains(s, "Leave the kiosk") })
-	tm.typeLiteral("4711")
+	tm.typeLiteral(code)
 	tm.send("Enter")
-	tm.waitFor("the remote kiosk to close", 10*time.Second, func(s string) bool { return !strings.Contains(s, "KeyDesk") })
+	tm.waitFor("the kiosk to close", 10*time.Second, func(s string) bool { return !strings.Contains(s, "KeyDesk") })
 }

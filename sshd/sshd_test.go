@@ -522,23 +522,20 @@ func TestKeysCrossOnlyAKiosksConnection(t *testing.T) {
 	if _, err := fwd.KeyConnected(context.Background(), plug); err != nil {
 		t.Fatal(err)
 	}
+	reader := app.Actor{Name: "t", Role: app.RoleAdmin}
 	waitKiosk := func(want bool) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			var here []string
-			for _, s := range svc.PluggedKeys() {
-				if s == "SIM-AT-KIOSK" {
-					here = append(here, s)
-				}
-			}
-			if (len(here) == 1) == want {
+			// Plugged in, and handled: registered with what it proved.
+			v, err := svc.Key(context.Background(), reader, "SIM-AT-KIOSK")
+			if err == nil && v.PluggedIn == want && (!want || v.Attestation != "") {
 				return
 			}
 		}
 		t.Fatalf("the key at the kiosk: plugged in %v never came", want)
 	}
 	waitKiosk(true)
-	v, err := svc.Key(context.Background(), app.Actor{Name: "t", Role: app.RoleAdmin}, "SIM-AT-KIOSK")
+	v, err := svc.Key(context.Background(), reader, "SIM-AT-KIOSK")
 	if err != nil || v.Attestation != "verified" {
 		t.Errorf("the key at the kiosk was not proved over the channel: %+v %v", v, err)
 	}
@@ -570,7 +567,11 @@ func TestAKioskDroppedMidActivation(t *testing.T) {
 		if _, err := f.KeyConnected(ctx, plug); err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(10 * time.Second); len(svc.PluggedKeys()) == 0; time.Sleep(20 * time.Millisecond) {
+		// Plugged in, and handled: registered.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if v, err := svc.Key(ctx, admin, "SIM-DROP"); err == nil && v.PluggedIn {
+				break
+			}
 			if time.Now().After(deadline) {
 				t.Fatal("the key at the kiosk never arrived")
 			}
