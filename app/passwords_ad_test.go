@@ -135,6 +135,33 @@ func (p *pwDomain) service(t testing.TB, opts ...Option) *Service {
 	return New(p.cfg, st, append([]Option{WithMasterKey(p.mk), WithTrustedMaker(simtest.Maker(t).Cert()), WithLogger(log)}, opts...)...)
 }
 
+// managedUsers adds n users (prefix000, prefix001, ...) to the domain's
+// sync and password groups, syncs, and activates a key for each; it returns
+// their DNs and keys.
+func (p *pwDomain) managedUsers(t testing.TB, prefix string, n int) ([]string, []*simkey.Key) {
+	t.Helper()
+	ctx := context.Background()
+	us := make([]adtest.User, n)
+	for i := range us {
+		us[i] = adtest.User{Sam: fmt.Sprintf("%s%03d", prefix, i), DisplayName: fmt.Sprintf("Managed %s %03d", prefix, i), Mail: fmt.Sprintf("%s%03d@example.com", prefix, i)}
+	}
+	dns, err := p.dc.AddUsers(ctx, us)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{p.syncDN, p.pwDN} {
+		if err := p.dc.AddMembers(ctx, g, dns...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSync(t, p.s, SyncRequest{})
+	keys := make([]*simkey.Key, n)
+	for i := range n {
+		keys[i], _ = p.activeKey(t, p.s, fmt.Sprintf("SIM-%s-%03d", strings.ToUpper(prefix), i), us[i].Mail)
+	}
+	return dns, keys
+}
+
 // login is what the key types as the user's login: their UPN.
 func (p *pwDomain) login(sam string) string { return sam + "@" + strings.ToLower(p.dc.Domain) }
 
@@ -991,26 +1018,8 @@ func TestScheduledRotationsRunBoundedAndIsolated(t *testing.T) {
 	ctx := context.Background()
 	p := newPWDomain(t, "PWCONC.KEYDESK.TEST", "[domain.passwords]\nconcurrency = 2\n")
 	const n = 6
-	us := make([]adtest.User, n)
-	for i := range us {
-		us[i] = adtest.User{Sam: fmt.Sprintf("conc%d", i), DisplayName: fmt.Sprintf("Concurrent %d", i), Mail: fmt.Sprintf("conc%d@example.com", i)}
-	}
-	dns, err := p.dc.AddUsers(ctx, us)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, g := range []string{p.syncDN, p.pwDN} {
-		if err := p.dc.AddMembers(ctx, g, dns...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustSync(t, p.s, SyncRequest{})
-	var keys []*simkey.Key
-	for i := range n {
-		k, _ := p.activeKey(t, p.s, fmt.Sprintf("SIM-CONC-%d", i), us[i].Mail)
-		keys = append(keys, k)
-	}
-	// conc0 is deleted from AD: its rotation can only fail.
+	dns, keys := p.managedUsers(t, "conc", n)
+	// conc000 is deleted from AD: its rotation can only fail.
 	if err := p.dc.Delete(ctx, dns[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -1051,7 +1060,7 @@ func TestScheduledRotationsRunBoundedAndIsolated(t *testing.T) {
 			done++
 		}
 	}
-	if done != n-1 || err == nil || !strings.Contains(err.Error(), `corp\conc0`) {
+	if done != n-1 || err == nil || !strings.Contains(err.Error(), `corp\conc000`) {
 		t.Fatalf("rotations with one account gone from AD: %d done, err %v; want %d done and conc0's failure", done, err, n-1)
 	}
 	if most != 2 {
@@ -1064,7 +1073,7 @@ func TestScheduledRotationsRunBoundedAndIsolated(t *testing.T) {
 		t.Errorf("right after, the pass tried conc0 again: %v", err)
 	}
 	for _, r := range rs {
-		if r.Account == `corp\conc0` {
+		if r.Account == `corp\conc000` {
 			t.Errorf("right after, the pass tried conc0 again: %+v", r)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"keydesk/internal/adtest"
-	"keydesk/keys/simkey"
 	"keydesk/ldapsync"
 )
 
@@ -30,26 +29,7 @@ func BenchmarkRotationSamba(b *testing.B) {
 	const n = 100
 	ctx := context.Background()
 	p := newPWDomain(b, "PWBENCH.KEYDESK.TEST", "")
-	us := make([]adtest.User, n)
-	for i := range us {
-		us[i] = adtest.User{Sam: fmt.Sprintf("rb%03d", i), DisplayName: fmt.Sprintf("Rotation Bench %03d", i), Mail: fmt.Sprintf("rb%03d@example.com", i)}
-	}
-	dns, err := p.dc.AddUsers(ctx, us)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := p.dc.AddMembers(ctx, p.syncDN, dns...); err != nil {
-		b.Fatal(err)
-	}
-	if err := p.dc.AddMembers(ctx, p.pwDN, dns...); err != nil {
-		b.Fatal(err)
-	}
-	mustSync(b, p.s, SyncRequest{})
-	var keys []*simkey.Key
-	for i := range n {
-		k, _ := p.activeKey(b, p.s, fmt.Sprintf("SIM-RB-%03d", i), fmt.Sprintf("rb%03d@example.com", i))
-		keys = append(keys, k)
-	}
+	dns, keys := p.managedUsers(b, "rb", n)
 
 	b.Run("keydesk", func(b *testing.B) {
 		days := 0
