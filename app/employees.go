@@ -104,9 +104,13 @@ func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]Empl
 			keyOf[*k.EmployeeID] = &EmployeeKey{Serial: k.Serial, Status: k.Status, Reason: k.Reason}
 		}
 	}
-	rot, err := s.rotationsByAccount(ctx)
+	rs, ids, err := s.accountRotations(ctx)
 	if err != nil {
 		return nil, err
+	}
+	rot := make(map[int64]AccountRotation, len(rs))
+	for i, r := range rs {
+		rot[ids[i]] = r
 	}
 	out := make([]EmployeeView, len(emps))
 	for i := range emps {

@@ -342,11 +342,7 @@ func (s *Service) writeAD(ctx context.Context, c *change) (sent bool, err error)
 		var ce *ldapsync.ConnectError
 		return !errors.As(err, &ce) && !errors.Is(err, ldapsync.ErrWrongPassword), err
 	}
-	pw, err := c.dom.BindPassword()
-	if err != nil {
-		return false, err
-	}
-	conn, err := ldapsync.Dial(ctx, c.dom, pw)
+	conn, err := dialService(ctx, c.dom)
 	if err != nil {
 		return false, err
 	}

@@ -146,14 +146,19 @@ func (s *Service) domainOf(acct *store.Account) (config.Domain, error) {
 	return *d, nil
 }
 
+// dialService connects to the domain as its service account.
+func dialService(ctx context.Context, d config.Domain) (*ldapsync.Conn, error) {
+	pw, err := d.BindPassword()
+	if err != nil {
+		return nil, err
+	}
+	return ldapsync.Dial(ctx, d, pw)
+}
+
 // accountPolicy reads the password policy that applies to the account:
 // the domain's, or its fine-grained policy.
 func (s *Service) accountPolicy(ctx context.Context, d config.Domain, acct *store.Account) (rotation.Policy, error) {
-	pw, err := d.BindPassword()
-	if err != nil {
-		return rotation.Policy{}, err
-	}
-	conn, err := ldapsync.Dial(ctx, d, pw)
+	conn, err := dialService(ctx, d)
 	if err != nil {
 		return rotation.Policy{}, err
 	}

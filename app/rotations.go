@@ -9,7 +9,6 @@ import (
 
 	"keydesk/config"
 	"keydesk/keys"
-	"keydesk/ldapsync"
 	"keydesk/rotation"
 	"keydesk/store"
 )
@@ -87,11 +86,7 @@ func (s *Service) domainPolicy(ctx context.Context, d config.Domain, read bool) 
 	if !read || ok && s.now().Sub(c.at) < policyTTL {
 		return c.pol, ok, nil
 	}
-	pw, err := d.BindPassword()
-	if err != nil {
-		return rotation.Policy{}, false, err
-	}
-	conn, err := ldapsync.Dial(ctx, d, pw)
+	conn, err := dialService(ctx, d)
 	if err != nil {
 		return rotation.Policy{}, false, err
 	}
@@ -204,70 +199,41 @@ func (s *Service) Rotations(ctx context.Context, a Actor) (RotationReport, error
 	if err := s.authorize(ctx, a, PermRead, "rotations"); err != nil {
 		return rep, err
 	}
-	ms, err := s.st.ManagedAccounts(ctx)
-	if err != nil {
+	var err error
+	if rep.Accounts, _, err = s.accountRotations(ctx); err != nil {
 		return rep, err
-	}
-	now := s.now()
-	for _, m := range ms {
-		d, ok := s.cfg.Domain(m.Domain)
-		if !ok {
-			continue
-		}
-		pol, _, _ := s.domainPolicy(ctx, *d, false)
-		rep.Accounts = append(rep.Accounts, s.rotationOf(m, *d, pol, now))
 	}
 	cs, err := s.st.RecentPasswordChanges(ctx, recentChanges)
 	if err != nil {
 		return rep, err
 	}
-	names, err := s.accountNames(ctx, cs)
-	if err != nil {
-		return rep, err
-	}
 	for _, c := range cs {
-		rep.Recent = append(rep.Recent, ChangeView{ID: c.ID, Account: names[c.AccountID], Kind: c.Kind, Order: c.Order, Step: c.Step, Error: c.Error,
+		rep.Recent = append(rep.Recent, ChangeView{ID: c.ID, Account: c.Domain + `\` + c.SAMAccountName, Kind: c.Kind, Order: c.Order, Step: c.Step, Error: c.Error,
 			Actor: c.Actor, Attempts: c.Attempts, Created: c.CreatedAt, Updated: c.UpdatedAt, Finished: c.FinishedAt})
 	}
 	rep.Scheduler, _, err = s.st.LeaseHolder(ctx, schedulerLease)
 	return rep, err
 }
 
-// rotationsByAccount is where each managed account's password stands, by
-// account id (one query; the policies the scheduler read).
-func (s *Service) rotationsByAccount(ctx context.Context) (map[int64]AccountRotation, error) {
+// accountRotations is where each managed account's password stands, in
+// the order of ManagedAccounts, with their account ids (one query; the
+// policies the scheduler read, no directory I/O).
+func (s *Service) accountRotations(ctx context.Context) ([]AccountRotation, []int64, error) {
 	ms, err := s.st.ManagedAccounts(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.now()
-	out := make(map[int64]AccountRotation, len(ms))
+	var out []AccountRotation
+	var ids []int64
 	for _, m := range ms {
 		if d, ok := s.cfg.Domain(m.Domain); ok {
 			pol, _, _ := s.domainPolicy(ctx, *d, false)
-			out[m.ID] = s.rotationOf(m, *d, pol, now)
+			out = append(out, s.rotationOf(m, *d, pol, now))
+			ids = append(ids, m.ID)
 		}
 	}
-	return out, nil
-}
-
-// accountNames names the accounts of the changes.
-func (s *Service) accountNames(ctx context.Context, cs []store.PasswordChange) (map[int64]string, error) {
-	out := map[int64]string{}
-	err := s.st.Update(ctx, func(tx *store.Tx) error {
-		for _, c := range cs {
-			if _, ok := out[c.AccountID]; ok {
-				continue
-			}
-			a, err := tx.Account(ctx, c.AccountID)
-			if err != nil {
-				return err
-			}
-			out[c.AccountID] = accountLabel(a)
-		}
-		return nil
-	})
-	return out, err
+	return out, ids, nil
 }
 
 // lastSet is when AD last got a password for the account, as far as

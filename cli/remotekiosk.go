@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -151,8 +150,11 @@ func (g *globals) runRemoteKiosk(ctx context.Context, o remoteKiosk) error {
 	go func() { done <- sess.Wait() }()
 	select {
 	case err := <-done:
-		var ee *gossh.ExitMissingError
-		if err != nil && !errors.As(err, &ee) && !strings.Contains(err.Error(), "exited") {
+		// The server ends the session when the kiosk is left (with or
+		// without an exit status): only a broken connection is an error.
+		var exited *gossh.ExitError
+		var missing *gossh.ExitMissingError
+		if err != nil && !errors.As(err, &exited) && !errors.As(err, &missing) {
 			return fmt.Errorf("the kiosk session: %w", err)
 		}
 		return nil

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -49,10 +50,16 @@ var (
 const changeCols = `id, account_id, key_id, slot, kind, ord, step, password_sealed, discarded, actor, error, attempts, version, created_at, updated_at, finished_at, ad_written_at`
 
 func scanChange(sc interface{ Scan(...any) error }) (PasswordChange, error) {
+	return scanChangeWith(sc)
+}
+
+// scanChangeWith scans changeCols followed by the extra columns.
+func scanChangeWith(sc interface{ Scan(...any) error }, extra ...any) (PasswordChange, error) {
 	var c PasswordChange
 	var key, slot, finished, adWritten sql.NullInt64
 	var created, updated int64
-	if err := sc.Scan(&c.ID, &c.AccountID, &key, &slot, &c.Kind, &c.Order, &c.Step, &c.PasswordSealed, &c.Discarded, &c.Actor, &c.Error, &c.Attempts, &c.Version, &created, &updated, &finished, &adWritten); err != nil {
+	dest := []any{&c.ID, &c.AccountID, &key, &slot, &c.Kind, &c.Order, &c.Step, &c.PasswordSealed, &c.Discarded, &c.Actor, &c.Error, &c.Attempts, &c.Version, &created, &updated, &finished, &adWritten}
+	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return c, err
 	}
 	c.ADWrittenAt = fromNanos(adWritten)
@@ -180,9 +187,42 @@ func (s *Store) UnfinishedPasswordChanges(ctx context.Context, keyID int64) ([]P
 	return queryChanges(ctx, s.db, `WHERE password_sealed IS NOT NULL ORDER BY id`)
 }
 
-// RecentPasswordChanges lists the newest changes, newest first.
-func (s *Store) RecentPasswordChanges(ctx context.Context, limit int) ([]PasswordChange, error) {
-	return queryChanges(ctx, s.db, `ORDER BY id DESC LIMIT ?`, limit)
+// RecentChange is a change of the journal with its account's name.
+type RecentChange struct {
+	PasswordChange
+	Domain, SAMAccountName string
+}
+
+// RecentPasswordChanges lists the newest changes, newest first, with their
+// accounts' names (one query).
+func (s *Store) RecentPasswordChanges(ctx context.Context, limit int) ([]RecentChange, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+prefixed("c.", changeCols)+`, a.domain, a.sam_account_name
+		FROM password_changes c JOIN accounts a ON a.id = c.account_id ORDER BY c.id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read the recent password changes: %w", err)
+	}
+	defer rows.Close()
+	var out []RecentChange
+	for rows.Next() {
+		var r RecentChange
+		if r.PasswordChange, err = scanChangeWith(rows, &r.Domain, &r.SAMAccountName); err != nil {
+			return nil, fmt.Errorf("read the recent password changes: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the recent password changes: %w", err)
+	}
+	return out, nil
+}
+
+// prefixed qualifies each column of a column list with a table alias.
+func prefixed(alias, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i, c := range parts {
+		parts[i] = alias + c
+	}
+	return strings.Join(parts, ", ")
 }
 
 // CredentialSlot is the slot of key keyID that holds the account's

@@ -83,6 +83,8 @@ func TestPasswordJournal(t *testing.T) {
 	recent, err := s.RecentPasswordChanges(ctx, 10)
 	if err != nil || len(recent) != 3 || recent[0].ID != next.ID {
 		t.Errorf("recent = %d changes, %v; want 3, newest first", len(recent), err)
+	} else if recent[0].Domain != "corp" || recent[0].SAMAccountName != "ann" || recent[1].Domain != "branch" {
+		t.Errorf("recent changes' accounts: %s\\%s, %s\\%s; want each change's own account", recent[0].Domain, recent[0].SAMAccountName, recent[1].Domain, recent[1].SAMAccountName)
 	}
 }
 

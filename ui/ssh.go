@@ -42,21 +42,23 @@ func SSHMiddleware(svc *app.Service, actorOf func(ssh.Session) (app.Actor, bool)
 			r.SetColorProfile(termenv.Ascii)
 		}
 		ctx := sess.Context()
+		var m interface {
+			tea.Model
+			Close()
+		}
+		opts := []tea.ProgramOption{tea.WithAltScreen()}
 		if a.Role == app.RoleKiosk {
 			// A kiosk's session gets the kiosk screen, for the keys plugged
-			// in at it; it leaves by disconnecting.
-			// The kiosk machine sets its exit code, and sends only its hash.
+			// in at it. The kiosk machine sets its exit code, and sends
+			// only its hash.
 			exitHash, _ := hex.DecodeString(env.Getenv(KioskExitEnv))
-			k := NewKiosk(svc, KioskOptions{Actor: a, Renderer: r, NoColor: !color, Context: ctx, Places: []string{a.Place}, ExitHash: exitHash})
-			context.AfterFunc(ctx, k.Close)
-			k.Update(tea.WindowSizeMsg{Width: pty.Window.Width, Height: pty.Window.Height})
-			pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-			context.AfterFunc(ctx, func() { time.AfterFunc(time.Second, stop) })
-			return tea.NewProgram(k, tea.WithInput(sess), tea.WithOutput(sess), tea.WithContext(pctx), tea.WithAltScreen(), tea.WithoutSignalHandler())
+			m = NewKiosk(svc, KioskOptions{Actor: a, Renderer: r, NoColor: !color, Context: ctx, Places: []string{a.Place}, ExitHash: exitHash})
+		} else {
+			// Keys plugged in somewhere are not this session's: it has a
+			// place of its own.
+			m = New(svc, Options{Actor: a, Renderer: r, NoColor: !color, Context: ctx, Places: []string{"ssh:" + ctx.SessionID()}})
+			opts = append(opts, tea.WithMouseCellMotion())
 		}
-		// Keys plugged in somewhere are not this session's: it has a place
-		// of its own (the kiosk's will carry keys).
-		m := New(svc, Options{Actor: a, Renderer: r, NoColor: !color, Context: ctx, Places: []string{"ssh:" + ctx.SessionID()}})
 		context.AfterFunc(ctx, m.Close)
 		// The window's size as the client gave it (later changes arrive as
 		// messages).
@@ -64,12 +66,12 @@ func SSHMiddleware(svc *app.Service, actorOf func(ssh.Session) (app.Actor, bool)
 		// A dropped connection ends the program: the middleware asks it to
 		// quit when the session's context ends, which lets its input
 		// reader finish; the program's own context, a second later, is the
-		// backstop (ending by it alone leaves the reader of the pty behind:
-		// Bubble Tea does not wait for it when it is killed).
+		// backstop (ended by it alone, Bubble Tea does not wait for its
+		// input reader). The server's signals are the server's: a SIGTERM
+		// lets it tell the sessions it stops, and must not end them
+		// unannounced.
 		pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 		context.AfterFunc(ctx, func() { time.AfterFunc(time.Second, stop) })
-		// The server's signals are the server's: a SIGTERM lets it tell the
-		// sessions it stops, and it must not end them unannounced.
-		return tea.NewProgram(m, tea.WithInput(sess), tea.WithOutput(sess), tea.WithContext(pctx), tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithoutSignalHandler())
+		return tea.NewProgram(m, append(opts, tea.WithInput(sess), tea.WithOutput(sess), tea.WithContext(pctx), tea.WithoutSignalHandler())...)
 	}, termenv.Ascii)
 }
