@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"keydesk/config"
 	"keydesk/internal/adtest"
 	"keydesk/internal/simtest"
@@ -837,29 +835,7 @@ func TestSelfServiceAgainstSamba(t *testing.T) {
 func TestAFineGrainedPolicyIsObeyed(t *testing.T) {
 	ctx := context.Background()
 	p := newPWDomain(t, "PWPSO.KEYDESK.TEST", "")
-	req := ldap.NewAddRequest("CN=Very Long,CN=Password Settings Container,CN=System,"+p.dc.BaseDN, nil)
-	for k, v := range map[string][]string{
-		"objectClass":                              {"msDS-PasswordSettings"},
-		"msDS-PasswordSettingsPrecedence":          {"10"},
-		"msDS-PasswordReversibleEncryptionEnabled": {"FALSE"},
-		"msDS-PasswordHistoryLength":               {"5"},
-		"msDS-PasswordComplexityEnabled":           {"TRUE"},
-		"msDS-MinimumPasswordLength":               {"40"},
-		"msDS-MinimumPasswordAge":                  {"0"},
-		"msDS-MaximumPasswordAge":                  {"-864000000000000"},
-		"msDS-LockoutThreshold":                    {"0"},
-		"msDS-LockoutObservationWindow":            {"-18000000000"},
-		"msDS-LockoutDuration":                     {"-18000000000"},
-		"msDS-PSOAppliesTo":                        {p.dns["carol"]},
-	} {
-		req.Attribute(k, v)
-	}
-	admin, err := p.dc.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if err := admin.Add(req); err != nil {
+	if _, err := p.dc.AddPSO(ctx, adtest.PSO{Name: "Very Long", MinLength: 40, History: 5, MaxAge: 1000 * 24 * time.Hour, AppliesTo: []string{p.dns["carol"]}}); err != nil {
 		t.Fatalf("add a PSO: %v", err)
 	}
 	login := p.login("carol")
@@ -872,7 +848,7 @@ func TestAFineGrainedPolicyIsObeyed(t *testing.T) {
 		t.Fatalf("under a 40-character PSO the generated password has %d characters", len(pw))
 	}
 	short := "Thirty-Characters-Long-Pass-1!"
-	_, err = p.s.SetPassword(ctx, testAdmin, "carol@example.com", "", short)
+	_, err := p.s.SetPassword(ctx, testAdmin, "carol@example.com", "", short)
 	var v *rotation.Violation
 	if !errors.As(err, &v) || v.Rule != "length" || !strings.Contains(err.Error(), "Very Long") {
 		t.Fatalf("a password shorter than the PSO allows: %v", err)

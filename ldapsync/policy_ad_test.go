@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
 
 	"keydesk/config"
 	"keydesk/internal/adtest"
@@ -74,30 +73,7 @@ func TestPasswordPolicyFromSamba(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	psoDN := "CN=Long Passwords,CN=Password Settings Container,CN=System," + dc.BaseDN
-	req := ldap.NewAddRequest(psoDN, nil)
-	for k, v := range map[string][]string{
-		"objectClass":                              {"msDS-PasswordSettings"},
-		"msDS-PasswordSettingsPrecedence":          {"10"},
-		"msDS-PasswordReversibleEncryptionEnabled": {"FALSE"},
-		"msDS-PasswordHistoryLength":               {"5"},
-		"msDS-PasswordComplexityEnabled":           {"TRUE"},
-		"msDS-MinimumPasswordLength":               {"20"},
-		"msDS-MinimumPasswordAge":                  {"-36000000000"},     // 1 hour
-		"msDS-MaximumPasswordAge":                  {"-864000000000000"}, // 1000 days
-		"msDS-LockoutThreshold":                    {"0"},
-		"msDS-LockoutObservationWindow":            {"-18000000000"},
-		"msDS-LockoutDuration":                     {"-18000000000"},
-		"msDS-PSOAppliesTo":                        {strict},
-	} {
-		req.Attribute(k, v)
-	}
-	admin, err := dc.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if err := admin.Add(req); err != nil {
+	if _, err := dc.AddPSO(ctx, adtest.PSO{Name: "Long Passwords", MinLength: 20, History: 5, MinAge: time.Hour, MaxAge: 1000 * 24 * time.Hour, AppliesTo: []string{strict}}); err != nil {
 		t.Fatalf("add a PSO: %v", err)
 	}
 	if p, err := c.UserPolicy(ctx, plain, domain); err != nil || p != domain {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -345,6 +346,44 @@ func (d *DC) Modify(ctx context.Context, dn string, replace map[string][]string)
 		return fmt.Errorf("adtest: modify %s: %w", dn, err)
 	}
 	return nil
+}
+
+// PSO is a fine-grained password policy (msDS-PasswordSettings).
+type PSO struct {
+	Name      string
+	MinLength int
+	History   int
+	MinAge    time.Duration
+	MaxAge    time.Duration
+	AppliesTo []string // DNs of users or groups
+}
+
+// AddPSO adds a fine-grained password policy (precedence 10, complexity
+// on, no lockout) and returns its DN.
+func (d *DC) AddPSO(ctx context.Context, p PSO) (string, error) {
+	dn := "CN=" + ldap.EscapeDN(p.Name) + ",CN=Password Settings Container,CN=System," + d.BaseDN
+	ticks := func(t time.Duration) string { return strconv.FormatInt(-int64(t/100), 10) }
+	req := ldap.NewAddRequest(dn, nil)
+	for k, v := range map[string][]string{
+		"objectClass":                              {"msDS-PasswordSettings"},
+		"msDS-PasswordSettingsPrecedence":          {"10"},
+		"msDS-PasswordReversibleEncryptionEnabled": {"FALSE"},
+		"msDS-PasswordHistoryLength":               {strconv.Itoa(p.History)},
+		"msDS-PasswordComplexityEnabled":           {"TRUE"},
+		"msDS-MinimumPasswordLength":               {strconv.Itoa(p.MinLength)},
+		"msDS-MinimumPasswordAge":                  {ticks(p.MinAge)},
+		"msDS-MaximumPasswordAge":                  {ticks(p.MaxAge)},
+		"msDS-LockoutThreshold":                    {"0"},
+		"msDS-LockoutObservationWindow":            {"-18000000000"},
+		"msDS-LockoutDuration":                     {"-18000000000"},
+		"msDS-PSOAppliesTo":                        p.AppliesTo,
+	} {
+		req.Attribute(k, v)
+	}
+	if err := d.withConn(ctx, func(c *ldap.Conn) error { return c.Add(req) }); err != nil {
+		return "", fmt.Errorf("adtest: add PSO %s: %w", p.Name, err)
+	}
+	return dn, nil
 }
 
 // Delete deletes the leaf object dn.
