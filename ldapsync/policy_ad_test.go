@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"keydesk/config"
 	"keydesk/internal/adtest"
 	"keydesk/ldapsync"
