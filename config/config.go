@@ -68,12 +68,17 @@ type Config struct {
 	// Path is the file the configuration was read from ("" when none).
 	Path string `toml:"-"`
 	// DataDir holds the database and other state; the --data flag overrides it.
-	DataDir string   `toml:"data_dir"`
-	Sync    Sync     `toml:"sync"`
-	Keys    Keys     `toml:"keys"`
-	Audit   Audit    `toml:"audit"`
-	SSH     SSH      `toml:"ssh"`
-	Domains []Domain `toml:"domain"`
+	DataDir string `toml:"data_dir"`
+	Sync    Sync   `toml:"sync"`
+	Keys    Keys   `toml:"keys"`
+	Audit   Audit  `toml:"audit"`
+	SSH     SSH    `toml:"ssh"`
+	// Mail is the SMTP server that sends invitations.
+	Mail Mail `toml:"mail"`
+	// Invitations are the settings of invitation emails and authenticator
+	// enrollment (each domain turns them on in [domain.invitations]).
+	Invitations Invitations `toml:"invitations"`
+	Domains     []Domain    `toml:"domain"`
 	// Operators are the people who may use KeyDesk, each with a role. When
 	// none is listed, the OS user who owns the data directory is the one
 	// operator, an admin.
@@ -181,6 +186,71 @@ type Domain struct {
 	// Passwords are the settings of the domain passwords KeyDesk manages
 	// for the members of PasswordGroup.
 	Passwords Passwords `toml:"passwords"`
+	// Invitations turns on invitation emails for the domain's newly
+	// imported employees ([domain.invitations]).
+	Invitations DomainInvitations `toml:"invitations"`
+}
+
+// DomainInvitations holds a domain's invitation switch.
+type DomainInvitations struct {
+	// Enabled: each newly imported employee of the domain who has an email
+	// and no key gets one invitation.
+	Enabled bool `toml:"enabled"`
+}
+
+// The mail security modes.
+const (
+	MailSTARTTLS = "starttls" // plain connection, upgraded with STARTTLS (port 587)
+	MailTLS      = "tls"      // implicit TLS (port 465)
+	MailNone     = "none"     // no TLS: only to a server on this machine (loopback)
+)
+
+// Mail is the SMTP server invitations go through ([mail]).
+type Mail struct {
+	Host     string `toml:"host"`
+	Port     int    `toml:"port"`
+	Security string `toml:"security"`
+	// Username, with the password from PasswordFile or PasswordEnv, logs in
+	// (none: no authentication).
+	Username     string `toml:"username"`
+	PasswordFile string `toml:"password_file"`
+	PasswordEnv  string `toml:"password_env"`
+	// From is the sender, e.g. "KeyDesk <keydesk@example.com>".
+	From string `toml:"from"`
+	// CAFile is a PEM file of the CA that signed the server's certificate
+	// (default: the system's).
+	CAFile  string   `toml:"ca_file"`
+	Timeout Duration `toml:"timeout"`
+}
+
+// Configured reports whether a mail server is set.
+func (m *Mail) Configured() bool { return m.Host != "" }
+
+// Password reads the mail password from its file or environment variable
+// ("" when no username is set).
+func (m *Mail) Password() (string, error) {
+	if m.Username == "" {
+		return "", nil
+	}
+	return readSecret("mail", "password", m.PasswordFile, m.PasswordEnv)
+}
+
+// DefaultInviteTTL is how long an enrollment code is valid by default.
+const DefaultInviteTTL = 7 * 24 * time.Hour
+
+// Invitations are the settings of invitations ([invitations]).
+type Invitations struct {
+	// Organisation names the sender in the email and the account in the
+	// authenticator app (default "KeyDesk").
+	Organisation string `toml:"organisation"`
+	// CodeTTL is how long an enrollment code is valid (default "7d").
+	CodeTTL Duration `toml:"code_ttl"`
+	// Where tells the employee where to enroll, e.g. "at the KeyDesk
+	// kiosk at reception".
+	Where string `toml:"where"`
+	// TemplatesDir holds templates that replace the built-in ones:
+	// invitation.subject, invitation.txt, invitation.html.
+	TemplatesDir string `toml:"templates_dir"`
 }
 
 // The offline policies: what a rotation does when it falls due while the
@@ -332,6 +402,21 @@ func (c *Config) applyDefaults(jitterSet bool) {
 	if c.Keys.USBProductID == 0 {
 		c.Keys.USBProductID = DefaultUSBProductID
 	}
+	if c.Mail.Security == "" {
+		c.Mail.Security = MailSTARTTLS
+	}
+	if c.Mail.Port == 0 {
+		c.Mail.Port = map[string]int{MailSTARTTLS: 587, MailTLS: 465, MailNone: 25}[c.Mail.Security]
+	}
+	if c.Mail.Timeout.Duration == 0 {
+		c.Mail.Timeout.Duration = 30 * time.Second
+	}
+	if c.Invitations.Organisation == "" {
+		c.Invitations.Organisation = "KeyDesk"
+	}
+	if c.Invitations.CodeTTL.Duration == 0 {
+		c.Invitations.CodeTTL.Duration = DefaultInviteTTL
+	}
 	for i := range c.Domains {
 		d := &c.Domains[i]
 		if d.TLS == "" {
@@ -426,6 +511,9 @@ func (c *Config) Validate() error {
 	if err := c.validateOperators(); err != nil {
 		return err
 	}
+	if err := c.validateMail(); err != nil {
+		return err
+	}
 	seen := map[string]int{}
 	for i := range c.Domains {
 		d := &c.Domains[i]
@@ -441,6 +529,47 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.name: %q is already the name of domain[%d]; each domain needs its own name", where, d.Name, j+1)
 		}
 		seen[key] = i
+	}
+	return nil
+}
+
+func (c *Config) validateMail() error {
+	m := &c.Mail
+	invites := false
+	for _, d := range c.Domains {
+		invites = invites || d.Invitations.Enabled
+	}
+	if !m.Configured() {
+		if invites {
+			return fmt.Errorf("mail.host: required: a domain turns invitations on, and they are sent by email; set [mail] host, from and security")
+		}
+		return nil
+	}
+	switch m.Security {
+	case MailSTARTTLS, MailTLS:
+	case MailNone:
+		if ip := net.ParseIP(m.Host); m.Host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("mail.security: \"none\" sends enrollment codes in the clear, so only to a server on this machine (localhost); use \"starttls\" or \"tls\" for %s", m.Host)
+		}
+	default:
+		return fmt.Errorf("mail.security: %q is not a mode; use \"starttls\" (port 587), \"tls\" (port 465) or \"none\" (localhost only)", m.Security)
+	}
+	if m.Port < 1 || m.Port > 65535 {
+		return fmt.Errorf("mail.port: %d is out of range; use 1 to 65535", m.Port)
+	}
+	if m.From == "" || !strings.Contains(m.From, "@") {
+		return fmt.Errorf("mail.from: %q: required, the sender, e.g. \"KeyDesk <keydesk@example.com>\"", m.From)
+	}
+	if m.Username != "" {
+		switch {
+		case m.PasswordFile == "" && m.PasswordEnv == "":
+			return fmt.Errorf("mail.password_file: required with mail.username (or mail.password_env): the password is never written in this file")
+		case m.PasswordFile != "" && m.PasswordEnv != "":
+			return fmt.Errorf("mail.password_file: set together with mail.password_env; keep only one")
+		}
+	}
+	if c.Invitations.CodeTTL.Duration < time.Hour || c.Invitations.CodeTTL.Duration > 90*24*time.Hour {
+		return fmt.Errorf("invitations.code_ttl: %s is out of range; use between \"1h\" and \"90d\" (default \"7d\")", c.Invitations.CodeTTL)
 	}
 	return nil
 }
@@ -564,38 +693,44 @@ func (p *Passwords) validate() error {
 // BindPassword reads the bind password from the file or the environment
 // variable the domain names. A trailing newline in the file is dropped.
 func (d *Domain) BindPassword() (string, error) {
-	if d.BindPasswordEnv != "" {
-		v, ok := os.LookupEnv(d.BindPasswordEnv)
+	return readSecret(fmt.Sprintf("domain %q", d.Name), "bind_password", d.BindPasswordFile, d.BindPasswordEnv)
+}
+
+// readSecret reads a password from the file or the environment variable
+// (setting names name_file and name_env, in section what).
+func readSecret(what, name, file, env string) (string, error) {
+	if env != "" {
+		v, ok := os.LookupEnv(env)
 		if !ok || v == "" {
-			return "", fmt.Errorf("domain %q: environment variable %s (bind_password_env) is not set; export it before running keydesk", d.Name, d.BindPasswordEnv)
+			return "", fmt.Errorf("%s: environment variable %s (%s_env) is not set; export it before running keydesk", what, env, name)
 		}
 		return v, nil
 	}
-	f, err := os.Open(d.BindPasswordFile)
+	f, err := os.Open(file)
 	if err != nil {
-		return "", fmt.Errorf("domain %q: read bind_password_file: %w", d.Name, err)
+		return "", fmt.Errorf("%s: read %s_file: %w", what, name, err)
 	}
 	defer f.Close()
 	// As OpenSSH refuses a private key that others can read: a password
 	// others could have read may be known to them.
 	if fi, err := f.Stat(); err != nil {
-		return "", fmt.Errorf("domain %q: read bind_password_file: %w", d.Name, err)
+		return "", fmt.Errorf("%s: read %s_file: %w", what, name, err)
 	} else if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("domain %q: read bind_password_file: %s is not a regular file", d.Name, d.BindPasswordFile)
+		return "", fmt.Errorf("%s: read %s_file: %s is not a regular file", what, name, file)
 	} else if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
-		return "", fmt.Errorf("domain %q: bind_password_file %s has mode %#o: %w; run: chmod 600 %s", d.Name, d.BindPasswordFile, uint32(perm), ErrLoosePasswordFile, d.BindPasswordFile)
+		return "", fmt.Errorf("%s: %s_file %s has mode %#o: %w; run: chmod 600 %s", what, name, file, uint32(perm), ErrLoosePasswordFile, file)
 	}
 	buf, err := io.ReadAll(io.LimitReader(f, passwordFileMaxBytes+1))
 	if err != nil {
-		return "", fmt.Errorf("domain %q: read bind_password_file: %w", d.Name, err)
+		return "", fmt.Errorf("%s: read %s_file: %w", what, name, err)
 	}
 	n := len(buf)
 	if n > passwordFileMaxBytes {
-		return "", fmt.Errorf("domain %q: bind_password_file %s is larger than %d bytes; it should hold only the password", d.Name, d.BindPasswordFile, passwordFileMaxBytes)
+		return "", fmt.Errorf("%s: %s_file %s is larger than %d bytes; it should hold only the password", what, name, file, passwordFileMaxBytes)
 	}
 	pw := strings.TrimRight(string(buf[:n]), "\r\n")
 	if pw == "" {
-		return "", fmt.Errorf("domain %q: bind_password_file %s is empty", d.Name, d.BindPasswordFile)
+		return "", fmt.Errorf("%s: %s_file %s is empty", what, name, file)
 	}
 	return pw, nil
 }

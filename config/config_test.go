@@ -37,6 +37,23 @@ idle_timeout = "30m"
 max_timeout = "8h"
 max_sessions = 8
 
+[mail]
+host = "smtp.example.com"
+port = 2525
+security = "tls"
+username = "keydesk"
+password_file = "/etc/keydesk/smtp.pw"
+password_env = ""
+from = "KeyDesk <keydesk@example.com>"
+ca_file = "/etc/keydesk/smtp-ca.pem"
+timeout = "20s"
+
+[invitations]
+organisation = "Example Corp"
+code_ttl = "3d"
+where = "at the kiosk at reception"
+templates_dir = "/etc/keydesk/templates"
+
 [keys]
 code_ttl = "48h"
 usb_vendor_id = 0x20a0
@@ -66,6 +83,9 @@ offline = "rotate-and-hold"
 concurrency = 2
 length = 32
 layout_safe = true
+
+[domain.invitations]
+enabled = true
 
 [[domain]]
 name = "lab"
@@ -108,7 +128,7 @@ func tomlKeys(t *testing.T, v any) []string {
 
 func TestFullFileSetsEveryKey(t *testing.T) {
 	// Keeps fullFile complete when a field is added to the structs.
-	for _, v := range []any{Config{}, Sync{}, Domain{}, Keys{}, Operator{}, Audit{}, Passwords{}, SSH{}} {
+	for _, v := range []any{Config{}, Sync{}, Domain{}, Keys{}, Operator{}, Audit{}, Passwords{}, SSH{}, Mail{}, Invitations{}, DomainInvitations{}} {
 		for _, k := range tomlKeys(t, v) {
 			if !strings.Contains(fullFile, "\n"+k+" = ") && !strings.Contains(fullFile, "["+k+"]") && !strings.Contains(fullFile, "."+k+"]") {
 				t.Errorf("fullFile does not set %T key %q", v, k)
@@ -136,6 +156,9 @@ func TestParseFullFile(t *testing.T) {
 			TrustedMakers: []string{"/etc/keydesk/makers/acme-ca.pem"}, RequireAttestation: &no},
 		Audit: Audit{Syslog: true, SyslogAddress: "udp:loghost:514"},
 		SSH:   SSH{Listen: "0.0.0.0:2200", HostKey: "/var/lib/keydesk/host_key", IdleTimeout: dur(30 * time.Minute), MaxTimeout: dur(8 * time.Hour), MaxSessions: 8},
+		Mail: Mail{Host: "smtp.example.com", Port: 2525, Security: MailTLS, Username: "keydesk", PasswordFile: "/etc/keydesk/smtp.pw",
+			From: "KeyDesk <keydesk@example.com>", CAFile: "/etc/keydesk/smtp-ca.pem", Timeout: dur(20 * time.Second)},
+		Invitations: Invitations{Organisation: "Example Corp", CodeTTL: dur(72 * time.Hour), Where: "at the kiosk at reception", TemplatesDir: "/etc/keydesk/templates"},
 		Domains: []Domain{
 			{
 				Name:             "corp",
@@ -152,6 +175,7 @@ func TestParseFullFile(t *testing.T) {
 				PageSize:         500,
 				Passwords: Passwords{RotationPeriod: dur(14 * 24 * time.Hour), Offline: OfflineRotateAndHold, Concurrency: 2,
 					Length: 32, LayoutSafe: true},
+				Invitations: DomainInvitations{Enabled: true},
 			},
 			{
 				// Everything left out gets its default.
@@ -391,6 +415,18 @@ func TestParseErrors(t *testing.T) {
 			[]string{`passwords.length: 8 is out of range; use 14 to 64`}},
 		{"rotation concurrency zero", domainBlock(t, nil) + "[domain.passwords]\nconcurrency = -1\n",
 			[]string{`passwords.concurrency: -1 is out of range`}},
+		{"invitations without mail", domainBlock(t, nil) + "[domain.invitations]\nenabled = true\n",
+			[]string{`mail.host: required: a domain turns invitations on`}},
+		{"mail in the clear to another host", "[mail]\nhost = \"smtp.example.com\"\nsecurity = \"none\"\nfrom = \"k@example.com\"\n" + domainBlock(t, nil),
+			[]string{`mail.security: "none" sends enrollment codes in the clear`, "smtp.example.com"}},
+		{"mail security unknown", "[mail]\nhost = \"smtp.example.com\"\nsecurity = \"ssl\"\nfrom = \"k@example.com\"\n" + domainBlock(t, nil),
+			[]string{`mail.security: "ssl" is not a mode`}},
+		{"mail without sender", "[mail]\nhost = \"smtp.example.com\"\n" + domainBlock(t, nil),
+			[]string{`mail.from: "": required`}},
+		{"mail user without password", "[mail]\nhost = \"smtp.example.com\"\nfrom = \"k@example.com\"\nusername = \"k\"\n" + domainBlock(t, nil),
+			[]string{`mail.password_file: required with mail.username`}},
+		{"invitation code ttl too long", "[mail]\nhost = \"smtp.example.com\"\nfrom = \"k@example.com\"\n[invitations]\ncode_ttl = \"100d\"\n" + domainBlock(t, nil),
+			[]string{`invitations.code_ttl: 2400h0m0s is out of range`}},
 		{"ssh listen not an address", "[ssh]\nlisten = \"2222\"\n" + domainBlock(t, nil),
 			[]string{`ssh.listen: "2222" is not an address`, `"127.0.0.1:2222"`}},
 		{"ssh host key relative", "[ssh]\nhost_key = \"key\"\n" + domainBlock(t, nil),

@@ -19,6 +19,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
+	"github.com/skip2/go-qrcode"
 )
 
 // codeBytes is the enrollment code's randomness: 15 bytes, 120 bits.
@@ -92,6 +93,8 @@ var (
 	ErrWrongCode   = errors.New("this enrollment code is not right: check the invitation, or ask for a new one")
 	ErrCodeExpired = errors.New("this enrollment code has expired: ask the helpdesk to send a new invitation")
 	ErrCodeUsed    = errors.New("this enrollment code was used already: each code enrolls once; ask for a new invitation")
+	// ErrCodeReplaced: a newer invitation (a resend, or a reset) took its place.
+	ErrCodeReplaced = errors.New("this enrollment code was replaced by a newer invitation: use the code of the latest email")
 )
 
 // CodeState is what is stored of an invitation's code.
@@ -99,6 +102,8 @@ type CodeState struct {
 	Hash      []byte
 	ExpiresAt time.Time
 	UsedAt    *time.Time
+	// ReplacedAt is when a newer invitation took its place (nil: never).
+	ReplacedAt *time.Time
 }
 
 // CheckCode decides whether c is the stored code and may be used at now.
@@ -109,6 +114,8 @@ func CheckCode(st CodeState, c Code, pepper []byte, now time.Time) error {
 	switch {
 	case st.UsedAt != nil:
 		return ErrCodeUsed
+	case st.ReplacedAt != nil:
+		return ErrCodeReplaced
 	case !now.Before(st.ExpiresAt):
 		return ErrCodeExpired
 	}
@@ -189,4 +196,14 @@ func VerifyTOTP(s Secret, code string, now time.Time, lastStep int64) (int64, er
 		}
 	}
 	return 0, ErrWrongTOTP
+}
+
+// QR is the QR code of text (the otpauth URI), as rows of modules (true:
+// dark), with the standard quiet zone of 4 light modules around it.
+func QR(text string) ([][]bool, error) {
+	q, err := qrcode.New(text, qrcode.Medium)
+	if err != nil {
+		return nil, fmt.Errorf("make the QR code: %w", err)
+	}
+	return q.Bitmap(), nil
 }

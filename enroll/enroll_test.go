@@ -109,6 +109,9 @@ func TestEnrollmentCodes(t *testing.T) {
 		{"another pepper", CodeState{Hash: Hash([]byte("other"), c), ExpiresAt: st.ExpiresAt}, c, now, ErrWrongCode},
 		{"expired", st, c, now.Add(DefaultCodeTTL), ErrCodeExpired},
 		{"used", CodeState{Hash: st.Hash, ExpiresAt: st.ExpiresAt, UsedAt: &used}, c, now, ErrCodeUsed},
+		{"replaced", CodeState{Hash: st.Hash, ExpiresAt: st.ExpiresAt, ReplacedAt: &used}, c, now, ErrCodeReplaced},
+		{"used beats expired", CodeState{Hash: st.Hash, ExpiresAt: st.ExpiresAt, UsedAt: &used}, c, now.Add(DefaultCodeTTL), ErrCodeUsed},
+		{"wrong beats everything", CodeState{Hash: st.Hash, ExpiresAt: now, UsedAt: &used}, other, now.Add(DefaultCodeTTL), ErrWrongCode},
 	}
 	for _, tt := range tests {
 		if err := CheckCode(tt.st, tt.code, pepper, tt.at); !errors.Is(err, tt.want) {

@@ -52,12 +52,16 @@ func (tx *Tx) PutMasterState(ctx context.Context, name string, value []byte) err
 }
 
 // HoldsSealedData reports whether the database holds anything its master
-// key protects: a sealed key secret, an activation code hash, a password
-// held in the password journal, or a sealed key of its own.
+// key protects: a sealed key secret, an activation or enrollment code hash,
+// a password held in the password journal, an invitation's code waiting in
+// the outbox, an authenticator secret, or a sealed key of its own.
 func (s *Store) HoldsSealedData(ctx context.Context) (bool, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM keys WHERE secret_sealed IS NOT NULL OR prev_secret_sealed IS NOT NULL OR code_hash IS NOT NULL)
 		+ (SELECT COUNT(*) FROM password_changes WHERE password_sealed IS NOT NULL)
+		+ (SELECT COUNT(*) FROM outbox WHERE payload_sealed IS NOT NULL)
+		+ (SELECT COUNT(*) FROM enrollments WHERE secret_sealed IS NOT NULL OR pending_sealed IS NOT NULL)
+		+ (SELECT COUNT(*) FROM invitations)
 		+ (SELECT COUNT(*) FROM master_state WHERE name <> ?)`, StateFingerprint).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("look for sealed data: %w", err)
