@@ -62,9 +62,18 @@ func LoadTemplates(dir string) (*Templates, error) {
 		name  string
 		parse func(string) error
 	}{
-		{SubjectFile, func(s string) (err error) { t.subject, err = texttemplate.New(SubjectFile).Option("missingkey=error").Parse(s); return }},
-		{TextFile, func(s string) (err error) { t.text, err = texttemplate.New(TextFile).Option("missingkey=error").Parse(s); return }},
-		{HTMLFile, func(s string) (err error) { t.html, err = htmltemplate.New(HTMLFile).Option("missingkey=error").Parse(s); return }},
+		{SubjectFile, func(s string) (err error) {
+			t.subject, err = texttemplate.New(SubjectFile).Option("missingkey=error").Parse(s)
+			return
+		}},
+		{TextFile, func(s string) (err error) {
+			t.text, err = texttemplate.New(TextFile).Option("missingkey=error").Parse(s)
+			return
+		}},
+		{HTMLFile, func(s string) (err error) {
+			t.html, err = htmltemplate.New(HTMLFile).Option("missingkey=error").Parse(s)
+			return
+		}},
 	} {
 		src, err := read(f.name)
 		if err != nil {
