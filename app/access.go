@@ -17,29 +17,31 @@ type Permission string
 
 // The permissions, in the order README's table lists them.
 const (
-	PermRead           Permission = "read"            // domains, employees, keys, doctor
-	PermSync           Permission = "sync"            // sync domains now
-	PermRemovalsApply  Permission = "removals.apply"  // apply removals the accident guard held
-	PermEmployeeAdd    Permission = "employee.add"    // add a person who is not in AD
-	PermEmployeeRemove Permission = "employee.remove" // mark such a person removed
-	PermKeyAdd         Permission = "key.add"         // add keys to the inventory (a list, a simulated key)
-	PermKeyAssign      Permission = "key.assign"      // give a ready key to an employee, with a code
-	PermKeyRenewCode   Permission = "key.renew-code"  // a new activation code for a reserved key
-	PermKeyActivate    Permission = "key.activate"    // enter the code of a plugged-in key on site
-	PermKeySuspend     Permission = "key.suspend"     // take an active key out of service
-	PermKeyUnlock      Permission = "key.unlock"      // bring a locked or suspended key back, with a new code
-	PermKeyWithdraw    Permission = "key.withdraw"    // take a key from its employee
-	PermKeyCompromise  Permission = "key.compromise"  // mark a key lost, stolen or broken (final)
-	PermKeyInspect     Permission = "key.inspect"     // read what a plugged-in key holds
-	PermAuditRead      Permission = "audit.read"      // the activity log, audit verify
-	PermAuditExport    Permission = "audit.export"    // audit export
-	PermPasswordRotate Permission = "password.rotate" // rotate domain passwords now
-	PermPasswordSet    Permission = "password.set"    // set or generate a password
-	PermPasswordReveal Permission = "password.reveal" // show a generated password
-	PermPasswordSelf   Permission = "password.self"   // a person's own password change at their plugged-in key
-	PermInvitationSend Permission = "invitation.send" // send or resend invitations
-	PermOperatorManage Permission = "operator.manage" // add, change and remove operators
-	PermMasterRekey    Permission = "master.rekey"    // put every secret under a new master key
+	PermRead            Permission = "read"              // domains, employees, keys, doctor
+	PermSync            Permission = "sync"              // sync domains now
+	PermRemovalsApply   Permission = "removals.apply"    // apply removals the accident guard held
+	PermEmployeeAdd     Permission = "employee.add"      // add a person who is not in AD
+	PermEmployeeRemove  Permission = "employee.remove"   // mark such a person removed
+	PermKeyAdd          Permission = "key.add"           // add keys to the inventory (a list, a simulated key)
+	PermKeyAssign       Permission = "key.assign"        // give a ready key to an employee, with a code
+	PermKeyRenewCode    Permission = "key.renew-code"    // a new activation code for a reserved key
+	PermKeyActivate     Permission = "key.activate"      // enter the code of a plugged-in key on site
+	PermKeySuspend      Permission = "key.suspend"       // take an active key out of service
+	PermKeyUnlock       Permission = "key.unlock"        // bring a locked or suspended key back, with a new code
+	PermKeyWithdraw     Permission = "key.withdraw"      // take a key from its employee
+	PermKeyCompromise   Permission = "key.compromise"    // mark a key lost, stolen or broken (final)
+	PermKeyInspect      Permission = "key.inspect"       // read what a plugged-in key holds
+	PermAuditRead       Permission = "audit.read"        // the activity log, audit verify
+	PermAuditExport     Permission = "audit.export"      // audit export
+	PermPasswordRotate  Permission = "password.rotate"   // rotate domain passwords now
+	PermPasswordSet     Permission = "password.set"      // set or generate a password
+	PermPasswordReveal  Permission = "password.reveal"   // show a generated password
+	PermPasswordSelf    Permission = "password.self"     // a person's own password change at their plugged-in key
+	PermInvitationSend  Permission = "invitation.send"   // send or resend invitations
+	PermEnroll          Permission = "enrollment.enroll" // enter an enrollment code and register an authenticator
+	PermEnrollmentReset Permission = "enrollment.reset"  // forget a person's authenticator
+	PermOperatorManage  Permission = "operator.manage"   // add, change and remove operators
+	PermMasterRekey     Permission = "master.rekey"      // put every secret under a new master key
 )
 
 // permissions lists every permission with what it allows, in table order.
@@ -68,6 +70,8 @@ var permissions = []struct {
 	{PermPasswordReveal, "reveal a generated or held password"},
 	{PermPasswordSelf, "let the person at a plugged-in key change their own password (with the key's PIN or their current password)"},
 	{PermInvitationSend, "send or resend invitations"},
+	{PermEnroll, "enroll an authenticator app with an invitation's code"},
+	{PermEnrollmentReset, "reset a person's authenticator enrollment"},
 	{PermOperatorManage, "manage operators"},
 	{PermMasterRekey, "re-seal every secret under a new master key"},
 }
@@ -110,9 +114,9 @@ var roles = []struct {
 }{
 	{RoleAdmin, Permissions()},
 	{RoleHelpdesk, []Permission{PermRead, PermSync, PermKeyAdd, PermKeyAssign, PermKeyRenewCode, PermKeyActivate,
-		PermKeySuspend, PermKeyUnlock, PermPasswordSelf, PermInvitationSend}},
+		PermKeySuspend, PermKeyUnlock, PermPasswordSelf, PermInvitationSend, PermEnroll, PermEnrollmentReset}},
 	{RoleAuditor, []Permission{PermRead, PermAuditRead, PermAuditExport}},
-	{RoleKiosk, []Permission{PermKeyActivate, PermPasswordSelf}},
+	{RoleKiosk, []Permission{PermKeyActivate, PermPasswordSelf, PermEnroll}},
 }
 
 // Roles lists the roles, from most to least powerful.

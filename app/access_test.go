@@ -148,6 +148,30 @@ var operations = map[string]operation{
 		_, err := s.Rotations(ctx, a)
 		return err
 	}},
+	"Invite": {PermInvitationSend, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.Invite(ctx, a, []string{"ann@example.com"}, false)
+		return err
+	}},
+	"Invitations": {PermRead, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.Invitations(ctx, a)
+		return err
+	}},
+	"InvitationOf": {PermRead, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.InvitationOf(ctx, a, 1)
+		return err
+	}},
+	"BeginEnrollment": {PermEnroll, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.BeginEnrollment(ctx, a, "AAAA-AAAA-AAAA-AAAA-AAAA-AAAA")
+		return err
+	}},
+	"ConfirmEnrollment": {PermEnroll, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.ConfirmEnrollment(ctx, a, "AAAA-AAAA-AAAA-AAAA-AAAA-AAAA", "123456")
+		return err
+	}},
+	"ResetEnrollment": {PermEnrollmentReset, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.ResetEnrollment(ctx, a, "ann@example.com")
+		return err
+	}},
 	"RekeyMasterKey": {PermMasterRekey, func(ctx context.Context, s *Service, a Actor) error {
 		_, err := s.RekeyMasterKey(ctx, a, MasterKeyFile{Path: s.st.Path() + ".master.key"})
 		return err
@@ -157,7 +181,7 @@ var operations = map[string]operation{
 // notYetOperations are permissions whose operations the next issues add
 // (rotation, invitations, operators over SSH). Each moves to operations when
 // its operation exists.
-var notYetOperations = []Permission{PermInvitationSend, PermOperatorManage}
+var notYetOperations = []Permission{PermOperatorManage}
 
 // TestEveryOperationIsListed finds every method of Service that takes an
 // Actor (or a request carrying one) and checks that operations covers it,

@@ -37,6 +37,7 @@ type Service struct {
 	devices   devices       // keys plugged in now
 	rot       rotationState // the rotation scheduler's policies and backoff
 	simulated SimulatedKeys // nil: no simulated keys here
+	mail      mailState     // the invitations' mail sender and templates
 
 	// journalHook, when set, runs after each step of a password change is
 	// recorded and after each effect on the key or AD; an error stops the

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"keydesk/ldapsync"
+	"keydesk/mailer"
 )
 
 // DoctorSection is the checks of one domain, or of the database.
@@ -79,7 +80,52 @@ func (s *Service) Doctor(ctx context.Context, a Actor) (DoctorReport, error) {
 	}
 	rep.Sections = append(rep.Sections, DoctorSection{Title: "database", Checks: db})
 	rep.Sections = append(rep.Sections, DoctorSection{Title: "keys", Checks: s.keyTrustChecks(ctx)})
+	if s.cfg.Mail.Configured() {
+		rep.Sections = append(rep.Sections, DoctorSection{Title: "mail", Checks: s.mailChecks(ctx)})
+	}
 	return rep, nil
+}
+
+// mailChecks try the mail server (connect, TLS, login; nothing is sent),
+// the templates, and the outbox.
+func (s *Service) mailChecks(ctx context.Context) []ldapsync.Check {
+	var out []ldapsync.Check
+	m := s.cfg.Mail
+	where := fmt.Sprintf("%s:%d (%s)", m.Host, m.Port, m.Security)
+	if _, err := mailer.LoadTemplates(s.cfg.Invitations.TemplatesDir); err != nil {
+		out = append(out, ldapsync.Check{Name: "templates", Status: ldapsync.CheckFail, Detail: err.Error(), Fix: "mend the template, or remove it from invitations.templates_dir to use the built-in one"})
+	} else {
+		out = append(out, ldapsync.Check{Name: "templates", Status: ldapsync.CheckPass, Detail: "the invitation's subject, text and HTML render"})
+	}
+	smtp, err := mailer.New(m)
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, m.Timeout.Duration)
+		err = smtp.Check(cctx)
+		cancel()
+	}
+	if err != nil {
+		out = append(out, ldapsync.Check{Name: "server", Status: ldapsync.CheckFail, Detail: err.Error(),
+			Fix: "check [mail] host, port and security (starttls on 587, tls on 465), the CA in ca_file, and the username and password"})
+	} else {
+		who := "without logging in"
+		if m.Username != "" {
+			who = "logged in as " + m.Username
+		}
+		out = append(out, ldapsync.Check{Name: "server", Status: ldapsync.CheckPass, Detail: where + ": connected, " + who})
+	}
+	if ivs, err := s.st.Invitations(ctx); err == nil {
+		failed := 0
+		for _, v := range ivs {
+			if st, _ := invitationState(v, s.now()); st == InviteFailed {
+				failed++
+			}
+		}
+		if failed > 0 {
+			out = append(out, ldapsync.Check{Name: "outbox", Status: ldapsync.CheckWarn, Detail: fmt.Sprintf("%d invitations could not be sent", failed),
+				Fix: "see keydesk invitations; mend the cause, then keydesk invite --resend EMAIL"})
+		}
+	}
+	return out
 }
 
 // keyTrustChecks say which makers' keys KeyDesk trusts and whether a key

@@ -289,13 +289,27 @@ func (s *Service) codePepper(ctx context.Context, tx *store.Tx) ([]byte, error) 
 type RekeyReport struct {
 	Secrets   int    // key secrets re-sealed
 	Passwords int    // passwords held by the password journal, re-sealed
+	// Invitations not sent yet and authenticator secrets, re-sealed.
+	Invitations, Authenticators int
 	Backup    string // where the old key file is kept
 	Path      string // the key file, now holding the new key
 }
 
+// reseal opens sealed under old and seals it under nk.
+func reseal(old *keys.MasterKey, nk keys.MasterKey, sealed []byte, binding string) ([]byte, error) {
+	plain, err := old.Open(sealed, binding)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	return nk.Seal(plain, binding)
+}
+
 // RekeyMasterKey puts every secret of the database under a new master key,
 // in one transaction: each key's master secret, the passwords the password
-// journal holds, the activation codes' pepper (so outstanding codes stay valid) and the audit log's MAC key.
+// journal holds, the codes of invitations not sent yet, the authenticator
+// secrets, the activation and enrollment codes' pepper (so outstanding
+// codes stay valid) and the audit log's MAC key.
 // The new key is written first, to a pending file; the database switches
 // in the transaction; then the old file is kept as a dated backup (0600)
 // and the new one takes its place. A rekey cut off at any point is
@@ -373,6 +387,42 @@ func (s *Service) RekeyMasterKey(ctx context.Context, a Actor, f MasterKeyFile) 
 			}
 		}
 		rep.Passwords = len(open)
+		// The codes of invitations not sent yet, and the authenticators.
+		msgs, err := tx.SealedMessages(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if m.InvitationID == nil {
+				continue
+			}
+			sealed, err := reseal(old, nk, m.PayloadSealed, invitationBinding(*m.InvitationID))
+			if err != nil {
+				return fmt.Errorf("the code of outbox message %d: %w", m.ID, err)
+			}
+			if err := tx.ResealMessage(ctx, m.ID, sealed); err != nil {
+				return err
+			}
+		}
+		ens, err := tx.SealedEnrollments(ctx)
+		if err != nil {
+			return err
+		}
+		for _, e := range ens {
+			var resealed [2][]byte
+			for i, sealed := range [2][]byte{e.SecretSealed, e.PendingSealed} {
+				if sealed == nil {
+					continue
+				}
+				if resealed[i], err = reseal(old, nk, sealed, enrollmentBinding(e.EmployeeID)); err != nil {
+					return fmt.Errorf("the authenticator of employee %d: %w", e.EmployeeID, err)
+				}
+			}
+			if err := tx.ResealEnrollment(ctx, e.EmployeeID, resealed[0], resealed[1]); err != nil {
+				return err
+			}
+		}
+		rep.Invitations, rep.Authenticators = len(msgs), len(ens)
 		for _, name := range []string{store.StateCodePepper, store.StateAuditKey} {
 			sealed, err := tx.MasterState(ctx, name)
 			if err != nil || sealed == nil {

@@ -26,7 +26,8 @@ const (
 // configured domain is synced periodically (the configured interval plus a
 // random jitter; at once when it was never synced, or its last success is
 // older than the interval; a domain being synced by a person is not synced
-// twice), and the password rotations that fall due are carried out.
+// twice), the password rotations that fall due are carried out, and the
+// invitations in the outbox are sent (and retried).
 // Several processes may share one database: a lease makes exactly one of
 // them the scheduler; the others wait, and one takes over within a minute
 // when it stops. On ctx's end the step of a password change in flight
@@ -87,6 +88,13 @@ func (s *Service) lead(ctx context.Context, holder string) {
 		defer wg.Done()
 		s.rotationLoop(lctx)
 	}()
+	if s.cfg.Mail.Configured() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.mailLoop(lctx)
+		}()
+	}
 	wg.Wait()
 	if err := s.st.ReleaseLease(context.WithoutCancel(ctx), schedulerLease, holder); err != nil {
 		s.log.Warn("release the scheduler lease", "err", err)
@@ -103,6 +111,31 @@ func (s *Service) rotationLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(s.rotationEvery):
+		}
+	}
+}
+
+// mailLoop sends the outbox: at once, when a message is put in it, when
+// the next retry is due, and at least every rotationEvery (another process
+// may have put one in).
+func (s *Service) mailLoop(ctx context.Context) {
+	wake := s.mailWake()
+	for {
+		rep, err := s.DeliverMail(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("sending invitations", "err", err)
+		}
+		wait := s.rotationEvery
+		if rep.Pending > 0 {
+			if next, err := s.st.NextMessageDue(ctx); err == nil && next != nil {
+				wait = min(wait, max(time.Until(*next), time.Second))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-time.After(wait):
 		}
 	}
 }

@@ -36,6 +36,9 @@ type SelfChange struct {
 	PIN, Current string
 	// New is the new password: for SelfKeyOnly, the one AD has.
 	New string
+	// TOTP is the authenticator app's current code, asked of a person who
+	// enrolled one (see BeginEnrollment).
+	TOTP string
 }
 
 // ErrNotYou: the person did not prove they are the key's owner.
@@ -75,6 +78,11 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, a Actor, req SelfChange
 	}
 	d, err := s.domainOf(&acct)
 	if err != nil {
+		return ChangeResult{}, err
+	}
+	// A person who enrolled an authenticator proves it first: a stolen key
+	// and its PIN are not enough.
+	if err := s.checkAuthenticator(ctx, a, *k.EmployeeID, req.TOTP, accountTarget(&acct)); err != nil {
 		return ChangeResult{}, err
 	}
 	// The person proves who they are; the old password AD has comes with it.

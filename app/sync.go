@@ -51,6 +51,7 @@ type DomainSummary struct {
 	Unchanged        int           `json:"unchanged"`
 	PasswordRotation int           `json:"password_rotation"`
 	KeysDeactivated  int           `json:"keys_deactivated"`
+	Invited          int           `json:"invited"` // newly imported people sent an invitation
 	Pages            int           `json:"pages"`
 	DurationMS       int64         `json:"duration_ms"`
 	Duration         time.Duration `json:"-"`
@@ -258,6 +259,9 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		if sum.KeysDeactivated, err = s.deactivateLeaversKeys(ctx, tx, req.Actor, ms.removed, keys.ReasonLeftSyncGroup); err != nil {
 			return err
 		}
+		if sum.Invited, err = s.inviteNewlyImported(ctx, tx, req.Actor, d.Name, ms.invitable(d.Name)); err != nil {
+			return err
+		}
 		sum.Added, sum.Updated, sum.Merged, sum.Removed, sum.Unchanged, sum.Held =
 			plan.Added, plan.Updated, plan.Merged, plan.Removed, plan.Unchanged, len(plan.Held)
 		sum.Duration = s.now().Sub(start)
@@ -272,7 +276,7 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		details := map[string]any{
 			"server": snap.Server, "mode": sum.Mode, "members": sum.Members,
 			"added": sum.Added, "updated": sum.Updated, "merged": sum.Merged, "removed": sum.Removed,
-			"held": sum.Held, "unchanged": sum.Unchanged, "allow_removals": req.AllowRemovals, "keys_deactivated": sum.KeysDeactivated,
+			"held": sum.Held, "unchanged": sum.Unchanged, "allow_removals": req.AllowRemovals, "keys_deactivated": sum.KeysDeactivated, "invited": sum.Invited,
 		}
 		if sum.FullReason != "" {
 			details["full_reason"] = sum.FullReason
@@ -312,6 +316,39 @@ func (s *Service) recordFailure(ctx context.Context, domain string, a Actor, sum
 		}
 		return s.audit(ctx, tx, a, "sync", "domain:"+domain, store.OutcomeFailure, details)
 	})
+}
+
+// invitable are the employees (after write) that this merge brought into
+// the domain or gave an email: the ones an invitation may be due to.
+func (ms *mergeState) invitable(domain string) []*store.Employee {
+	if len(ms.newAccs) == 0 && len(ms.emailChanged) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*store.Employee, len(ms.employees))
+	for _, e := range ms.employees {
+		byID[e.ID] = e
+	}
+	for _, e := range ms.newEmps {
+		byID[e.ID] = e
+	}
+	seen := map[int64]bool{}
+	var out []*store.Employee
+	add := func(id int64) {
+		if e := byID[id]; e != nil && id > 0 && !seen[id] {
+			seen[id] = true
+			out = append(out, e)
+		}
+	}
+	for _, a := range ms.newAccs {
+		if strings.EqualFold(a.Domain, domain) {
+			add(a.EmployeeID)
+		}
+	}
+	for id := range ms.emailChanged {
+		add(id)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // write stores what the merge changed: new employees first (so accounts can

@@ -31,7 +31,7 @@ is finished, or forgotten, the next time KeyDesk starts.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "re-sealed %d key secrets, %d held passwords, the code pepper and the audit key under a new master key in %s\n", rep.Secrets, rep.Passwords, rep.Path)
+			fmt.Fprintf(g.stdout, "re-sealed %d key secrets, %d held passwords, %d unsent invitations, %d authenticators, the code pepper and the audit key under a new master key in %s\n", rep.Secrets, rep.Passwords, rep.Invitations, rep.Authenticators, rep.Path)
 			if rep.Backup != "" {
 				fmt.Fprintf(g.stdout, "the old master key is kept as %s: keep it with the backups made before now\n", rep.Backup)
 			}

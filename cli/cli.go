@@ -96,6 +96,10 @@ keydesk demo opens it on a built-in demo directory.`,
 		newKioskCmd(g),
 		newOperatorsCmd(g),
 		newAdminCmd(g),
+		newInviteCmd(g),
+		newInvitationsCmd(g),
+		newEnrollCmd(g),
+		newEnrollmentCmd(g),
 	)
 	return root
 }

@@ -13,6 +13,7 @@ import (
 
 	"keydesk/config"
 	"keydesk/internal/builtinad"
+	"keydesk/internal/smtpsink"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -32,6 +33,10 @@ for the run, and opens the console on it. The directory is generated from a
 seed: nested groups, people in both domains with the same email, people
 without email, disabled accounts, non-ASCII names, and a few display names
 carrying terminal escape sequences (shown as harmless text).
+
+Invitations are on (up to 2000 users): each person is sent an invitation to
+enroll an authenticator app, and a mail sink on this machine takes the mail;
+the Invitations pane shows each message, and e enrolls with its code.
 
 Nothing touches your configuration or data: without --data the demo uses a
 temporary directory, removed on exit. Unless --no-churn is given, the directory
@@ -65,6 +70,10 @@ changes a little every minute, so that the periodic sync has something to show.`
 	return cmd
 }
 
+// demoInviteMax is the largest demo whose people are all invited (an
+// email each, to the demo's mail sink); a larger one leaves invitations off.
+const demoInviteMax = 2000
+
 type demoOptions struct {
 	users        int
 	seed         int64
@@ -75,6 +84,7 @@ type demoOptions struct {
 type demo struct {
 	*session
 	dir     *builtinad.Server
+	sink    *smtpsink.Sink // the demo's mail sink
 	cleanup []func()
 }
 
@@ -115,15 +125,26 @@ func startDemo(ctx context.Context, g *globals, o demoOptions) (_ *demo, err err
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create demo data directory: %w", err)
 	}
+	// A local mail sink takes the invitations (kept in DIR/mail; the
+	// console's Invitations pane shows them).
+	sink, err := smtpsink.Start(smtpsink.Options{Dir: filepath.Join(dataDir, "mail")})
+	if err != nil {
+		return nil, err
+	}
+	d.sink = sink
+	d.cleanup = append(d.cleanup, func() { sink.Close() })
+	invite := o.users <= demoInviteMax
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "# Written by keydesk demo: the built-in directory of this run.\n[sync]\ninterval = %q\njitter = \"15s\"\n\n", o.syncInterval.String())
+	fmt.Fprintf(&sb, "# The demo's own mail sink (on this machine only).\n[mail]\nhost = %q\nport = %d\nsecurity = \"none\"\nfrom = \"KeyDesk demo <keydesk@demo.invalid>\"\n\n", sink.Host(), sink.Port())
+	fmt.Fprintf(&sb, "[invitations]\norganisation = \"KeyDesk demo\"\nwhere = \"to the KeyDesk kiosk (in the demo: the Invitations pane, e)\"\n\n")
 	for _, dom := range srv.Domains() {
 		pwFile := filepath.Join(dataDir, "demo-"+dom.Name+".pw")
 		if err := os.WriteFile(pwFile, []byte(dom.AdminPassword), 0o600); err != nil {
 			return nil, fmt.Errorf("write demo password file: %w", err)
 		}
-		fmt.Fprintf(&sb, "[[domain]]\nname = %q\nurls = [%q]\nbase_dn = %q\nbind_dn = %q\nbind_password_file = %q\nca_file = %q\ntls = \"ldaps\"\n\n",
-			dom.Name, dom.LDAPSURL, dom.BaseDN, dom.AdminUPN, pwFile, srv.CAFile())
+		fmt.Fprintf(&sb, "[[domain]]\nname = %q\nurls = [%q]\nbase_dn = %q\nbind_dn = %q\nbind_password_file = %q\nca_file = %q\ntls = \"ldaps\"\n\n[domain.invitations]\nenabled = %v\n\n",
+			dom.Name, dom.LDAPSURL, dom.BaseDN, dom.AdminUPN, pwFile, srv.CAFile(), invite)
 	}
 	cfgPath := filepath.Join(dataDir, "keydesk.toml")
 	if err := os.WriteFile(cfgPath, []byte(sb.String()), 0o600); err != nil {

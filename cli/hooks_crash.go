@@ -27,3 +27,12 @@ func journalHooks() []app.Option {
 		return nil
 	})}
 }
+
+// crashPoint ends the process when KEYDESK_CRASH_AT names this point (e.g.
+// "invitations-decided": after the invitations were committed, before the
+// mail goes).
+func crashPoint(name string) {
+	if os.Getenv("KEYDESK_CRASH_AT") == name {
+		os.Exit(crashExitCode)
+	}
+}

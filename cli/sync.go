@@ -43,8 +43,17 @@ them.`,
 			if err != nil {
 				return err
 			}
+
 			if err := g.emit(asJSON, rep, func() { printSyncReport(g, rep) }); err != nil {
 				return err
+			}
+			for _, d := range rep.Domains {
+				if d.Invited > 0 {
+					// The invitations this sync decided go now; what
+					// fails stays in the outbox for the scheduler.
+					g.deliverNow(cmd.Context(), s, asJSON)
+					break
+				}
 			}
 			if n := len(rep.Failed()); n > 0 {
 				if !asJSON {
@@ -61,6 +70,13 @@ them.`,
 	f.BoolVar(&allowRemovals, "allow-removals", false, "apply removals that the accident guard would hold")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return cmd
+}
+
+func people(n int) string {
+	if n == 1 {
+		return "1 newly imported person"
+	}
+	return fmt.Sprintf("%d newly imported people", n)
 }
 
 func printSyncReport(g *globals, rep app.SyncReport) {
@@ -85,6 +101,9 @@ func printSyncReport(g *globals, rep app.SyncReport) {
 		case d.Held > 0:
 			fmt.Fprintf(g.stdout, "\n%s: %d removals held by the accident guard (more than the allowed share of the domain's accounts left at once).\n", d.Domain, d.Held)
 			fmt.Fprintf(g.stdout, "  check the directory; if they are right, apply them with: keydesk sync --domain %s --allow-removals\n", d.Domain)
+		}
+		if d.Invited > 0 {
+			fmt.Fprintf(g.stdout, "\n%s: %s invited to enroll an authenticator (see keydesk invitations)\n", d.Domain, people(d.Invited))
 		}
 		if d.OK && d.FullReason != "" && d.FullReason != "requested" && d.FullReason != "first sync" {
 			fmt.Fprintf(g.stdout, "\n%s: full sync because %s\n", d.Domain, d.FullReason)

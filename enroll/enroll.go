@@ -150,6 +150,15 @@ func (s Secret) Format(f fmt.State, _ rune) { f.Write([]byte("Secret(redacted)")
 // fallback when the QR code cannot be shown).
 func (s Secret) Base32() string { return b32.EncodeToString(s) }
 
+// ParseSecret reads a secret in base32, as a URI or an app shows it.
+func ParseSecret(s string) (Secret, error) {
+	b, err := b32.DecodeString(strings.ToUpper(strings.ReplaceAll(s, " ", "")))
+	if err != nil {
+		return nil, fmt.Errorf("a TOTP secret is base32 (A-Z, 2-7): %w", err)
+	}
+	return Secret(b), nil
+}
+
 // URI is the otpauth:// URI that the QR code carries.
 func URI(issuer, account string, s Secret) (string, error) {
 	k, err := totp.Generate(totp.GenerateOpts{Issuer: issuer, AccountName: account, Secret: s, Period: uint(Period / time.Second), Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
@@ -206,4 +215,31 @@ func QR(text string) ([][]bool, error) {
 		return nil, fmt.Errorf("make the QR code: %w", err)
 	}
 	return q.Bitmap(), nil
+}
+
+// HalfBlocks draws QR modules as text, two module rows per line and one
+// module per column, with the half-block characters. Light modules are
+// drawn (as the terminal's text colour) and dark ones left blank: that
+// reads right on a terminal with light text on a dark background, and a
+// caller that sets its own colours sets dark on light.
+func HalfBlocks(modules [][]bool) string {
+	var b strings.Builder
+	for y := 0; y < len(modules); y += 2 {
+		for x := range modules[y] {
+			top := !modules[y][x]
+			bottom := y+1 < len(modules) && !modules[y+1][x]
+			switch {
+			case top && bottom:
+				b.WriteRune('█')
+			case top:
+				b.WriteRune('▀')
+			case bottom:
+				b.WriteRune('▄')
+			default:
+				b.WriteByte(' ')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"keydesk/internal/qrtest"
 )
 
 // RFC 6238, appendix B: the SHA-1 vectors (8 digits there; the last 6 are
@@ -137,5 +139,30 @@ func TestURI(t *testing.T) {
 	}
 	if s := fmt.Sprintf("%v %s %+v", secret, secret, secret); strings.Contains(s, "1234") {
 		t.Errorf("a secret printed: %s", s)
+	}
+}
+
+// TestHalfBlocksDecode draws a URI's QR code as text and reads it back
+// with a QR decoder, from the text alone: light text (the blocks) on a dark
+// background.
+func TestHalfBlocksDecode(t *testing.T) {
+	uri, err := URI("Example Corp", "ann@example.com", Secret("12345678901234567890"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := QR(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := HalfBlocks(m)
+	if got := strings.Count(text, "\n"); got != (len(m)+1)/2 {
+		t.Errorf("%d lines for %d module rows", got, len(m))
+	}
+	got, err := qrtest.DecodeHalfBlocks(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != uri {
+		t.Errorf("decoded %q, want %q", got, uri)
 	}
 }

@@ -70,30 +70,9 @@ func tlsConfig(cfg config.Mail) (*tls.Config, error) {
 // anything else (the server unreachable, busy, a 4xx reply, a login
 // refused) may pass on a later try.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
-	tc, err := tlsConfig(s.cfg)
+	c, err := s.client()
 	if err != nil {
 		return err
-	}
-	opts := []mail.Option{mail.WithPort(s.cfg.Port), mail.WithTimeout(s.cfg.Timeout.Duration), mail.WithTLSConfig(tc)}
-	switch s.cfg.Security {
-	case config.MailTLS:
-		opts = append(opts, mail.WithSSL())
-	case config.MailNone:
-		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
-	default:
-		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
-	}
-	if s.cfg.Username != "" {
-		pw, err := s.cfg.Password()
-		if err != nil {
-			return err
-		}
-		// PLAIN, which go-mail sends only over TLS (or to localhost).
-		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthPlain), mail.WithUsername(s.cfg.Username), mail.WithPassword(pw))
-	}
-	c, err := mail.NewClient(s.cfg.Host, opts...)
-	if err != nil {
-		return fmt.Errorf("mail server %s: %w", s.cfg.Host, err)
 	}
 	msg, err := compose(s.cfg.From, m)
 	if err != nil {
@@ -107,6 +86,50 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		return fmt.Errorf("send through %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
 	}
 	return nil
+}
+
+// Check connects, starts TLS and logs in as a send would, and sends
+// nothing (keydesk doctor).
+func (s *SMTP) Check(ctx context.Context) error {
+	c, err := s.client()
+	if err != nil {
+		return err
+	}
+	sc, err := c.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+	}
+	return c.CloseWithSMTPClient(sc)
+}
+
+// client is a go-mail client for the settings (the password read now).
+func (s *SMTP) client() (*mail.Client, error) {
+	tc, err := tlsConfig(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts := []mail.Option{mail.WithPort(s.cfg.Port), mail.WithTimeout(s.cfg.Timeout.Duration), mail.WithTLSConfig(tc)}
+	switch s.cfg.Security {
+	case config.MailTLS:
+		opts = append(opts, mail.WithSSL())
+	case config.MailNone:
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+	default:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	}
+	if s.cfg.Username != "" {
+		pw, err := s.cfg.Password()
+		if err != nil {
+			return nil, err
+		}
+		// PLAIN, which go-mail sends only over TLS (or to localhost).
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthPlain), mail.WithUsername(s.cfg.Username), mail.WithPassword(pw))
+	}
+	c, err := mail.NewClient(s.cfg.Host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("mail server %s: %w", s.cfg.Host, err)
+	}
+	return c, nil
 }
 
 // compose builds the MIME message.

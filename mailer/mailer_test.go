@@ -163,3 +163,21 @@ func TestInvitationTemplates(t *testing.T) {
 		t.Errorf("a template naming a missing field: err = %v, want one naming %s", err, TextFile)
 	}
 }
+
+func TestCheckLogsInAndSendsNothing(t *testing.T) {
+	s, cfg := sink(t, config.MailSTARTTLS)
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Check(t.Context()); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	os.WriteFile(cfg.PasswordFile, []byte("wrong"), 0o600)
+	if err := m.Check(t.Context()); err == nil || !strings.Contains(err.Error(), "535") {
+		t.Errorf("check with a wrong password: %v", err)
+	}
+	if n := len(s.Messages()); n != 0 {
+		t.Errorf("check sent %d messages", n)
+	}
+}

@@ -107,24 +107,36 @@ func (tx *Tx) InsertInvitation(ctx context.Context, in *Invitation) error {
 }
 
 // EverInvited reports which of the employees have had an invitation, live
-// or not (one query).
+// or not (a query per 500).
 func (tx *Tx) EverInvited(ctx context.Context, employeeIDs []int64) (map[int64]bool, error) {
+	return tx.idSet(ctx, `SELECT DISTINCT employee_id FROM invitations WHERE employee_id IN (%s)`, employeeIDs)
+}
+
+// HoldingKeys reports which of the employees hold a key that is in
+// service or on its way to them (reserved, active, locked or suspended).
+func (tx *Tx) HoldingKeys(ctx context.Context, employeeIDs []int64) (map[int64]bool, error) {
+	return tx.idSet(ctx, `SELECT DISTINCT employee_id FROM keys WHERE employee_id IN (%s) AND status IN `+liveKeyStatuses, employeeIDs)
+}
+
+// idSet runs query (whose %s takes a list of ids) over ids in parts, and
+// collects the first column.
+func (tx *Tx) idSet(ctx context.Context, query string, ids []int64) (map[int64]bool, error) {
 	out := map[int64]bool{}
-	for start := 0; start < len(employeeIDs); start += 500 {
-		part := employeeIDs[start:min(start+500, len(employeeIDs))]
+	for start := 0; start < len(ids); start += 500 {
+		part := ids[start:min(start+500, len(ids))]
 		args := make([]any, len(part))
 		for i, id := range part {
 			args[i] = id
 		}
-		rows, err := tx.tx.QueryContext(ctx, `SELECT DISTINCT employee_id FROM invitations WHERE employee_id IN (?`+strings.Repeat(",?", len(part)-1)+`)`, args...)
+		rows, err := tx.tx.QueryContext(ctx, fmt.Sprintf(query, "?"+strings.Repeat(",?", len(part)-1)), args...)
 		if err != nil {
-			return nil, fmt.Errorf("look up invitations: %w", err)
+			return nil, fmt.Errorf("look up employees: %w", err)
 		}
 		for rows.Next() {
 			var id int64
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("look up invitations: %w", err)
+				return nil, fmt.Errorf("look up employees: %w", err)
 			}
 			out[id] = true
 		}
@@ -477,4 +489,17 @@ func (tx *Tx) ResealEnrollment(ctx context.Context, employeeID int64, secret, pe
 		return fmt.Errorf("re-seal the authenticator of employee %d: %w", employeeID, err)
 	}
 	return nil
+}
+
+// InvitationByID reads one invitation (ErrNotFound, wrapped, when there is
+// none).
+func (tx *Tx) InvitationByID(ctx context.Context, id int64) (*Invitation, error) {
+	in, err := scanInvitation(tx.tx.QueryRowContext(ctx, `SELECT `+invitationCols+` FROM invitations i WHERE i.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("invitation %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read invitation %d: %w", id, err)
+	}
+	return &in, nil
 }
