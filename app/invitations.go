@@ -90,7 +90,9 @@ var ErrNoMail = errors.New("no mail server is configured: set [mail] host, from 
 func invitationBinding(id int64) string { return "invitation:" + strconv.FormatInt(id, 10) }
 
 // invite records a new invitation of e (replacing a live one when resend)
-// and puts its email in the outbox, in tx. It returns the invitation.
+// and puts its email in the outbox, in tx; an operator's invitation is an
+// audit entry of its own (a sync's are counted in the sync's entry). It
+// returns the invitation.
 func (s *Service) invite(ctx context.Context, tx *store.Tx, a Actor, e *store.Employee, resend bool, why string) (*store.Invitation, error) {
 	mk, err := s.masterKey(ctx, tx)
 	if err != nil {
@@ -127,24 +129,34 @@ func (s *Service) invite(ctx context.Context, tx *store.Tx, a Actor, e *store.Em
 	if err := tx.Enqueue(ctx, m); err != nil {
 		return nil, err
 	}
-	details := map[string]any{"email": e.Email, "invitation": in.ID, "expires": in.ExpiresAt.Format(time.RFC3339), "why": why}
+	tx.AfterCommit(s.wakeMail)
+	if why == inviteImported {
+		return in, nil
+	}
+	details := map[string]any{"email": e.Email, "invitation": in.ID, "expires": in.ExpiresAt.Format(time.RFC3339)}
 	if replaced != 0 {
 		details["replaces"] = replaced
 	}
 	if err := s.audit(ctx, tx, a, "invitation.send", employeeTarget(e.ID), store.OutcomeSuccess, details); err != nil {
 		return nil, err
 	}
-	tx.AfterCommit(s.wakeMail)
 	return in, nil
 }
+
+// Why an invitation was made.
+const (
+	inviteImported = "imported" // a sync brought the person in
+	inviteOperator = "operator" // an operator invited them
+)
 
 // inviteNewlyImported invites, in the sync's transaction, the employees
 // this sync brought into a domain with invitations on (or gave an email):
 // those with an email, still here, holding no key and never invited
-// before. It returns how many were invited.
-func (s *Service) inviteNewlyImported(ctx context.Context, tx *store.Tx, a Actor, domain string, candidates []*store.Employee) (int, error) {
+// before. It returns the employees invited (the sync's audit entry names
+// them).
+func (s *Service) inviteNewlyImported(ctx context.Context, tx *store.Tx, a Actor, domain string, candidates []*store.Employee) ([]int64, error) {
 	if !s.invitationsOn(domain) || len(candidates) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	ids := make([]int64, 0, len(candidates))
 	for _, e := range candidates {
@@ -152,24 +164,24 @@ func (s *Service) inviteNewlyImported(ctx context.Context, tx *store.Tx, a Actor
 	}
 	invited, err := tx.EverInvited(ctx, ids)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	holding, err := tx.HoldingKeys(ctx, ids)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var out []int64
 	for _, e := range candidates {
 		if e.EmailNorm == "" || e.Status != store.StatusActive || invited[e.ID] || holding[e.ID] {
 			continue
 		}
 		invited[e.ID] = true // one even if the person came in twice
-		if _, err := s.invite(ctx, tx, a, e, false, "imported from "+domain); err != nil {
-			return n, fmt.Errorf("invite %s: %w", e.Email, err)
+		if _, err := s.invite(ctx, tx, a, e, false, inviteImported); err != nil {
+			return nil, fmt.Errorf("invite %s: %w", e.Email, err)
 		}
-		n++
+		out = append(out, e.ID)
 	}
-	return n, nil
+	return out, nil
 }
 
 // invitationsOn reports whether the domain sends invitations.
@@ -231,7 +243,7 @@ func (s *Service) Invite(ctx context.Context, a Actor, who []string, resend bool
 					return err
 				}
 			}
-			in, err := s.invite(ctx, tx, a, e, resend, "operator")
+			in, err := s.invite(ctx, tx, a, e, resend, inviteOperator)
 			if err != nil {
 				return err
 			}
@@ -338,10 +350,8 @@ func (s *Service) deliverOne(ctx context.Context, m store.OutboxMessage, sender 
 			target = "invitation:" + strconv.FormatInt(*m.InvitationID, 10)
 		}
 		if sendErr == nil {
-			if err := tx.MessageSent(ctx, m.ID); err != nil {
-				return err
-			}
-			return s.audit(ctx, tx, mailActor, "invitation.mail", target, store.OutcomeSuccess, map[string]any{"to": m.Recipient, "attempt": attempt})
+			// Sent: the outbox row says when (the decision was audited).
+			return tx.MessageSent(ctx, m.ID)
 		}
 		if err := tx.MessageNotSent(ctx, m.ID, sendErr.Error(), tx.Now().Add(mailer.Backoff(attempt)), giveUp); err != nil {
 			return err

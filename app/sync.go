@@ -259,9 +259,11 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		if sum.KeysDeactivated, err = s.deactivateLeaversKeys(ctx, tx, req.Actor, ms.removed, keys.ReasonLeftSyncGroup); err != nil {
 			return err
 		}
-		if sum.Invited, err = s.inviteNewlyImported(ctx, tx, req.Actor, d.Name, ms.invitable(d.Name)); err != nil {
+		invited, err := s.inviteNewlyImported(ctx, tx, req.Actor, d.Name, ms.invitable(d.Name))
+		if err != nil {
 			return err
 		}
+		sum.Invited = len(invited)
 		sum.Added, sum.Updated, sum.Merged, sum.Removed, sum.Unchanged, sum.Held =
 			plan.Added, plan.Updated, plan.Merged, plan.Removed, plan.Unchanged, len(plan.Held)
 		sum.Duration = s.now().Sub(start)
@@ -280,6 +282,13 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		}
 		if sum.FullReason != "" {
 			details["full_reason"] = sum.FullReason
+		}
+		if len(invited) > 0 {
+			ids := make([]string, len(invited))
+			for i, id := range invited {
+				ids[i] = employeeTarget(id)
+			}
+			details["invited_employees"] = capList(ids, 100)
 		}
 		if len(plan.RemovedGUIDs) > 0 {
 			details["removed_guids"] = capList(plan.RemovedGUIDs, 100)
