@@ -97,8 +97,8 @@ func (m *mailDomain) mails(t *testing.T) map[string][]smtpsink.Parsed {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !r.TLS || r.AuthUser != "keydesk" {
-			t.Errorf("a message came without TLS or login: %+v", r)
+		if m.conf != "" && (!r.TLS || r.AuthUser != "keydesk") {
+			t.Errorf("a message to %v came without TLS (%v) or login (%q)", r.To, r.TLS, r.AuthUser)
 		}
 		out[r.To[0]] = append(out[r.To[0]], p)
 	}
@@ -507,5 +507,57 @@ func TestResetAndRekeyKeepEnrollmentsRight(t *testing.T) {
 	}
 	if got := auditActions(t, s, employeeTarget(id)); !containsStr(got, "enrollment.reset:success") {
 		t.Errorf("the reset is not audited: %v", got)
+	}
+}
+
+// A person who enrolled an authenticator proves it before their own
+// password change at their key: without the app's code, or with a wrong
+// one, nothing changes on the key or in AD.
+func TestSelfServiceAsksTheAuthenticatorAgainstSamba(t *testing.T) {
+	sink, err := smtpsink.Start(smtpsink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	p := newPWDomain(t, "PWTOTP.KEYDESK.TEST", fmt.Sprintf("[mail]\nhost = %q\nport = %d\nsecurity = \"none\"\nfrom = \"k@example.com\"\n", sink.Host(), sink.Port()))
+	s := p.s
+	ctx := context.Background()
+	login := p.login("alice")
+	k, _ := p.activeKey(t, s, "SIM-TOTP", "alice@example.com")
+	onKey := p.typed(t, k, login)
+	if err := p.dc.Modify(ctx, p.dc.BaseDN, map[string][]string{"minPwdAge": {"0"}}); err != nil {
+		t.Fatal(err)
+	}
+	m := &mailDomain{sink: sink}
+	secret, _ := enrolledPerson(t, m, s, "alice@example.com")
+
+	const mine = "Totp-Proven-Password-31"
+	p.seen = append(p.seen, mine)
+	self := func(totp string) (ChangeResult, error) {
+		return s.ChangeOwnPassword(ctx, testHelpdesk, SelfChange{Serial: "SIM-TOTP", On: SelfBoth, Current: onKey, New: mine, TOTP: totp})
+	}
+	later := time.Now().Add(enroll.Period)
+	s.st.SetClock(func() time.Time { return later })
+	wrong, _ := enroll.CodeAt(secret, enroll.Step(later)+4)
+	for _, tt := range []struct {
+		totp string
+		want error
+	}{{"", ErrNeedAuthenticator}, {wrong, enroll.ErrWrongTOTP}} {
+		if _, err := self(tt.totp); !errors.Is(err, tt.want) {
+			t.Errorf("authenticator code %q: %v, want %v", tt.totp, err, tt.want)
+		}
+	}
+	if p.typed(t, k, login) != onKey || !p.binds(t, "alice", onKey) {
+		t.Fatal("a change without the authenticator touched the key or AD")
+	}
+	right, _ := enroll.CodeAt(secret, enroll.Step(later))
+	if r, err := self(right); err != nil || !r.Done() {
+		t.Fatalf("with the authenticator's code: %+v %v", r, err)
+	}
+	if p.typed(t, k, login) != mine || !p.binds(t, "alice", mine) {
+		t.Fatal("the change with the authenticator's code did not reach the key and AD")
+	}
+	if got := auditActions(t, s, "account:corp\\alice"); !containsStr(got, "enrollment.verify:failure") {
+		t.Errorf("the wrong authenticator code is not audited: %v", got)
 	}
 }

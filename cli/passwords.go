@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -230,7 +231,9 @@ leaves the key as it was.
 
 Asked without echo on a terminal; otherwise three lines of standard input: the
 PIN (empty when the key has none), the current password (empty when the PIN is
-given) and the new password. Without SERIAL, the one plugged-in key is used.`,
+given) and the new password, then, for a person who enrolled an authenticator
+app (keydesk enroll), its current code. Without SERIAL, the one plugged-in key is
+used.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: g.withSession(func(cmd *cobra.Command, args []string, s *session) error {
 			ctx := cmd.Context()
@@ -256,6 +259,13 @@ given) and the new password. Without SERIAL, the one plugged-in key is used.`,
 				return err
 			}
 			r, err := s.svc.ChangeOwnPassword(ctx, s.actor, req)
+			if errors.Is(err, app.ErrNeedAuthenticator) {
+				// A person who enrolled an authenticator app proves it too.
+				if req.TOTP, err = g.readSecret("the 6 digits your authenticator app shows: ", "the authenticator's code"); err != nil {
+					return err
+				}
+				r, err = s.svc.ChangeOwnPassword(ctx, s.actor, req)
+			}
 			if r.ID != 0 {
 				g.printChange(r)
 			}
