@@ -44,6 +44,30 @@ func (g *globals) deliverNow(ctx context.Context, s *session, quiet bool) app.Ma
 	return rep
 }
 
+func countInvited(res []app.InviteResult) int {
+	n := 0
+	for _, r := range res {
+		if r.Invited {
+			n++
+		}
+	}
+	return n
+}
+
+// partial is the exit of a command over several items whose failures were
+// printed one by one: 3 when some succeeded, 1 when none did.
+func partial(err error, all, ok int) error {
+	switch {
+	case err == nil:
+		return nil
+	case ok > 0:
+		return exitError{code: exitPartial}
+	case all > 0:
+		return exitError{code: exitFailed}
+	}
+	return err
+}
+
 func plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
@@ -86,7 +110,7 @@ outbox and a running console or keydesk serve retries it with backoff.`,
 					}
 				}
 			}
-			return err
+			return partial(err, len(res), countInvited(res))
 		}),
 	}
 	cmd.Flags().BoolVar(&resend, "resend", false, "replace an invitation still in force with a new code")

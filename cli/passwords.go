@@ -63,7 +63,8 @@ without a person.`,
 				}
 			}
 			if failed > 0 {
-				return fmt.Errorf("%d of %d employees could not be rotated", failed, len(args))
+				fmt.Fprintf(g.stderr, "keydesk: %d of %d employees could not be rotated\n", failed, len(args))
+				return partial(errors.New("not rotated"), len(args), len(args)-failed)
 			}
 			return nil
 		}),

@@ -55,13 +55,7 @@ them.`,
 					break
 				}
 			}
-			if n := len(rep.Failed()); n > 0 {
-				if !asJSON {
-					fmt.Fprintf(g.stderr, "keydesk: %d of %d domains failed\n", n, len(rep.Domains))
-				}
-				return exitError{code: 1}
-			}
-			return nil
+			return syncExit(g, rep, asJSON)
 		}),
 	}
 	f := cmd.Flags()
@@ -70,6 +64,28 @@ them.`,
 	f.BoolVar(&allowRemovals, "allow-removals", false, "apply removals that the accident guard would hold")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return cmd
+}
+
+// syncExit is the exit of a sync: 1 when every domain failed, 3 when some
+// did, 4 when removals were held (README, "Commands").
+func syncExit(g *globals, rep app.SyncReport, asJSON bool) error {
+	held := 0
+	for _, d := range rep.Domains {
+		held += d.Held
+	}
+	switch n := len(rep.Failed()); {
+	case n > 0:
+		if !asJSON {
+			fmt.Fprintf(g.stderr, "keydesk: %d of %d domains failed\n", n, len(rep.Domains))
+		}
+		if n < len(rep.Domains) {
+			return exitError{code: exitPartial}
+		}
+		return exitError{code: exitFailed}
+	case held > 0:
+		return exitError{code: exitHeld}
+	}
+	return nil
 }
 
 func people(n int) string {

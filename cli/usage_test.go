@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"keydesk/internal/builtinad"
+)
+
+// TestUsageErrors: a wrong command line exits 2, says what was wrong, the
+// usage line, and what was meant; nothing runs.
+func TestUsageErrors(t *testing.T) {
+	isolate(t)
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"snyc"}, []string{`unknown command "snyc"`, "did you mean: sync?", "usage: keydesk"}},
+		{[]string{"keys", "asign"}, []string{`unknown command "asign" for "keydesk keys"`, "did you mean: assign?"}},
+		{[]string{"keys", "assign"}, []string{"keys assign needs 2 arguments, and got none", "usage: keydesk keys assign SERIAL EMPLOYEE"}},
+		{[]string{"keys", "assign", "a", "b", "c"}, []string{"keys assign needs 2 arguments, but got 3"}},
+		{[]string{"invite"}, []string{"invite needs at least 1 argument, and got none", "usage: keydesk invite [--resend] EMAIL..."}},
+		{[]string{"sync", "corp"}, []string{`sync takes no arguments, but got "corp"`, `run "keydesk sync --help" for more`}},
+		{[]string{"sync", "--ful"}, []string{"unknown flag: --ful", "usage: keydesk sync"}},
+		{[]string{"rotate"}, []string{"name the employees to rotate, or --due"}},
+	} {
+		code, out, errOut := runCLI(t, tt.args...)
+		if code != exitUsage || out != "" {
+			t.Errorf("keydesk %s: exit %d, stdout %q; want exit %d and nothing on stdout", strings.Join(tt.args, " "), code, out, exitUsage)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("keydesk %s: stderr lacks %q:\n%s", strings.Join(tt.args, " "), w, errOut)
+			}
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	isolate(t)
+	re := regexp.MustCompile(`^keydesk \S+, commit \S+( \(modified\))?, go1\.\d+(\.\d+)? [a-z0-9]+/[a-z0-9]+\n$`)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, out, _ := runCLI(t, args...)
+		if code != 0 || !re.MatchString(out) {
+			t.Errorf("keydesk %s: exit %d, %q", args[0], code, out)
+		}
+	}
+}
+
+// TestSyncExitCodes: 0 when every domain synced, 3 when one of two failed,
+// 1 when both did, 4 when removals were held.
+func TestSyncExitCodes(t *testing.T) {
+	isolate(t)
+	ctx := context.Background()
+	srv, err := builtinad.Start(ctx, builtinad.Options{Empty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cfg := "[sync]\nremoval_guard_share = 0.1\nremoval_guard_minimum = 3\n\n"
+	dir := t.TempDir()
+	for _, d := range srv.Domains() {
+		pw := writeFile(t, filepath.Join(dir, d.Name+".pw"), d.AdminPassword, 0o600)
+		cfg += fmt.Sprintf("[[domain]]\nname = %q\nurls = [%q]\nbase_dn = %q\nbind_dn = %q\nbind_password_file = %q\nca_file = %q\nconnect_timeout = \"2s\"\n\n",
+			d.Name, d.LDAPSURL, d.BaseDN, d.AdminUPN, pw, srv.CAFile())
+	}
+	corp, branch := srv.Domains()[0], srv.Domains()[1]
+	var users []builtinad.User
+	for i := range 20 {
+		users = append(users, builtinad.User{Sam: fmt.Sprintf("u%02d", i), DisplayName: fmt.Sprintf("User %d", i), Mail: fmt.Sprintf("u%02d@example.com", i)})
+	}
+	dns, err := corp.AddUsers(ctx, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := corp.AddMembers(ctx, corp.SyncGroupDN, dns...); err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, filepath.Join(dir, "keydesk.toml"), cfg, 0o600)
+	sync := func() int {
+		code, _, _ := runCLI(t, "--config", path, "--data", dir, "sync")
+		return code
+	}
+	if code := sync(); code != 0 {
+		t.Fatalf("a good sync: exit %d", code)
+	}
+	if err := corp.RemoveMembers(ctx, corp.SyncGroupDN, dns[:5]...); err != nil {
+		t.Fatal(err)
+	}
+	if code := sync(); code != exitHeld {
+		t.Errorf("a sync that held removals: exit %d, want %d", code, exitHeld)
+	}
+	branch.Stop()
+	if code := sync(); code != exitPartial {
+		t.Errorf("one domain of two failing: exit %d, want %d", code, exitPartial)
+	}
+	corp.Stop()
+	if code := sync(); code != exitFailed {
+		t.Errorf("both domains failing: exit %d, want %d", code, exitFailed)
+	}
+}
