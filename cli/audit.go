@@ -27,7 +27,7 @@ genesis entry and does not stop short of the newest entry kept outside the
 database (audit.head, next to the master key). It names the first bad entry
 and what is wrong with it, and exits 1 when anything is.`,
 		Args: cobra.NoArgs,
-		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+		RunE: g.withReadSession(func(cmd *cobra.Command, _ []string, s *session) error {
 			rep, err := s.svc.VerifyAudit(cmd.Context(), s.actor)
 			if err != nil {
 				return err
@@ -54,7 +54,7 @@ and what is wrong with it, and exits 1 when anything is.`,
 them (the log is never held in memory). Refused operations are entries too,
 with the outcome "denied".`,
 		Args: cobra.NoArgs,
-		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+		RunE: g.withReadSession(func(cmd *cobra.Command, _ []string, s *session) error {
 			enc := json.NewEncoder(sanitize.JSONWriter(g.stdout))
 			return s.svc.ExportAudit(cmd.Context(), s.actor, func(e store.AuditEntry) error {
 				return enc.Encode(e)

@@ -26,7 +26,7 @@ merged) and "conflict" (two accounts of one domain share the email).`,
   keydesk employees add --email guard@example.com --name "Night Guard"
   keydesk employees remove guard@example.com`,
 		Args: cobra.NoArgs,
-		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+		RunE: g.withReadSession(func(cmd *cobra.Command, _ []string, s *session) error {
 			emps, err := s.svc.Employees(cmd.Context(), s.actor, filter)
 			if err != nil {
 				return err

@@ -124,7 +124,7 @@ func newInvitationsCmd(g *globals) *cobra.Command {
 		Use:   "invitations [--json]",
 		Short: "Show who was invited, when, and whether the mail went, failed or was used to enroll",
 		Args:  cobra.NoArgs,
-		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+		RunE: g.withReadSession(func(cmd *cobra.Command, _ []string, s *session) error {
 			ivs, err := s.svc.Invitations(cmd.Context(), s.actor)
 			if err != nil {
 				return err

@@ -31,7 +31,7 @@ back to Ready) and Compromised (lost, stolen or broken; final).
 Keys plugged into this machine are found on USB, and with --sim-keys DIR every
 simulated key file in DIR counts as plugged in.`,
 		Args: cobra.NoArgs,
-		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+		RunE: g.withReadSession(func(cmd *cobra.Command, _ []string, s *session) error {
 			g.scanKeys(cmd.Context(), s)
 			ks, err := s.svc.Keys(cmd.Context(), s.actor)
 			if err != nil {

@@ -80,7 +80,7 @@ func newRotationsCmd(g *globals) *cobra.Command {
 		Use:   "rotations [--json]",
 		Short: "Show the managed accounts' passwords (last changed, next due, waiting, failed) and the recent changes",
 		Args:  cobra.NoArgs,
-		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
+		RunE: g.withReadSession(func(cmd *cobra.Command, _ []string, s *session) error {
 			rep, err := s.svc.Rotations(cmd.Context(), s.actor)
 			if err != nil {
 				return err

@@ -199,6 +199,36 @@ func (g *globals) open(ctx context.Context, via string) (*session, error) {
 	return g.openSession(ctx, cfg, g.resolvedDataDir(cfg), sessionOptions{via: via, simDir: g.simKeys, getenv: os.Getenv})
 }
 
+// nothingYetError: a command that only reads found no database, and made
+// none.
+type nothingYetError struct{ dir string }
+
+func (e nothingYetError) Error() string {
+	return fmt.Sprintf("nothing here yet: %s holds no KeyDesk database; run keydesk sync to import the configured domains (or keydesk demo to try KeyDesk)", e.dir)
+}
+
+// hasDatabase reports whether the data directory holds a database.
+func hasDatabase(dataDir string) bool {
+	_, err := os.Lstat(filepath.Join(dataDir, store.FileName))
+	return err == nil
+}
+
+// withReadSession is withSession for a command that only reads: where
+// there is no database yet it creates none (nor a master key) and says
+// what to run first.
+func (g *globals) withReadSession(fn func(cmd *cobra.Command, args []string, s *session) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		cfg, err := g.loadConfig()
+		if err != nil {
+			return err
+		}
+		if dir := g.resolvedDataDir(cfg); !hasDatabase(dir) {
+			return nothingYetError{dir: dir}
+		}
+		return g.withSession(fn)(cmd, args)
+	}
+}
+
 // withSession adapts a command that needs the application layer: it opens
 // the session before the command and closes it after.
 func (g *globals) withSession(fn func(cmd *cobra.Command, args []string, s *session) error) func(*cobra.Command, []string) error {

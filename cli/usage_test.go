@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -101,5 +102,38 @@ func TestSyncExitCodes(t *testing.T) {
 	corp.Stop()
 	if code := sync(); code != exitFailed {
 		t.Errorf("both domains failing: exit %d, want %d", code, exitFailed)
+	}
+}
+
+// TestReadOnlyCommandsCreateNothing: where there is no database yet, the
+// commands that only read say what to run first and leave no file behind.
+func TestReadOnlyCommandsCreateNothing(t *testing.T) {
+	home := isolate(t)
+	for _, args := range [][]string{{"employees"}, {"employees", "--json"}, {"keys"}, {"audit", "verify"}, {"audit", "export"}, {"invitations"}, {"rotations"}, {"doctor"}, {"--help"}, {"keys", "--help"}} {
+		code, out, errOut := runCLI(t, args...)
+		switch {
+		case args[len(args)-1] == "--help":
+			if code != 0 {
+				t.Errorf("keydesk %s: exit %d", strings.Join(args, " "), code)
+			}
+		case args[0] == "doctor":
+			if !strings.Contains(out, "none yet in") || !strings.Contains(out, "run keydesk sync") {
+				t.Errorf("doctor without a database:\n%s", out)
+			}
+		default:
+			if code != exitFailed || !strings.Contains(errOut, "nothing here yet") || !strings.Contains(errOut, "run keydesk sync") {
+				t.Errorf("keydesk %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
+			}
+		}
+	}
+	var files []string
+	filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Errorf("read-only commands left files: %v", files)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"sort"
@@ -337,11 +338,12 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-// Parse checks configuration text; path is only used in messages.
+// Parse checks configuration text; path is only used in messages. Every
+// problem is reported at once, in the file's order of sections, each on a
+// line of its own naming the file and the key.
 func Parse(path string, data []byte) (*Config, error) {
-	var c Config
-	md, err := toml.Decode(string(data), &c)
-	if err != nil {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
 			if perr.LastKey != "" {
@@ -351,19 +353,184 @@ func Parse(path string, data []byte) (*Config, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		var keys []string
-		for _, k := range und {
-			keys = append(keys, k.String())
-		}
-		return nil, fmt.Errorf("%s: unknown key %s; the known keys are listed in the README under \"Configuration\"", path, strings.Join(keys, ", "))
+	// Keys and types are checked against the settings first, in the
+	// user's terms; the decoder's own words never reach them.
+	if errs := checkKeys(raw, reflect.TypeFor[Config](), ""); len(errs) > 0 {
+		return nil, problemsIn(path, errs)
 	}
-	c.Path = path
-	c.applyDefaults(md.IsDefined("sync", "jitter"))
-	if err := c.Validate(); err != nil {
+	var c Config
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	c.Path = path
+	// A relative data_dir is the configuration file's neighbour, wherever
+	// keydesk is run from.
+	if c.DataDir != "" && !filepath.IsAbs(c.DataDir) {
+		c.DataDir = filepath.Join(filepath.Dir(path), c.DataDir)
+	}
+	c.applyDefaults(md.IsDefined("sync", "jitter"))
+	if err := c.Validate(); err != nil {
+		return nil, problemsIn(path, []error{err})
+	}
 	return &c, nil
+}
+
+// ConfigError is every problem of a configuration file.
+type ConfigError struct {
+	Path     string
+	Problems []string // each "key: what is wrong and what to write"
+}
+
+func (e *ConfigError) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Path + ": " + e.Problems[0]
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problems:", e.Path, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  " + p)
+	}
+	return b.String()
+}
+
+// problemsIn is the ConfigError of errs (a joined error counts as each of
+// its parts).
+func problemsIn(path string, errs []error) error {
+	e := &ConfigError{Path: path}
+	var walk func(err error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		e.Problems = append(e.Problems, err.Error())
+	}
+	for _, err := range errs {
+		walk(err)
+	}
+	return e
+}
+
+var durationType = reflect.TypeFor[Duration]()
+
+// checkKeys compares the decoded file with the settings' type: unknown keys
+// and values of the wrong kind, by the key's full name, in the settings'
+// order (then the unknown keys, sorted).
+func checkKeys(raw map[string]any, t reflect.Type, prefix string) []error {
+	var errs []error
+	known := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("toml")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		known[tag] = true
+		v, ok := raw[tag]
+		if !ok {
+			continue
+		}
+		errs = append(errs, checkValue(v, f.Type, prefix+tag)...)
+	}
+	var unknown []string
+	for k := range raw {
+		if !known[k] {
+			unknown = append(unknown, prefix+k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		errs = append(errs, fmt.Errorf("%s: unknown key; check its spelling (the known keys are listed in the README under \"Configuration\")", k))
+	}
+	return errs
+}
+
+// checkValue checks one value against the setting's type.
+func checkValue(v any, t reflect.Type, key string) []error {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	got := describe(v)
+	switch {
+	case t == durationType:
+		s, ok := v.(string)
+		if !ok {
+			return []error{fmt.Errorf("%s: expected a duration such as \"1h\", \"30s\" or \"7d\", got %s", key, got)}
+		}
+		var d Duration
+		if err := d.UnmarshalText([]byte(s)); err != nil {
+			return []error{fmt.Errorf("%s: %w", key, err)}
+		}
+	case t.Kind() == reflect.String:
+		if _, ok := v.(string); !ok {
+			return []error{fmt.Errorf("%s: expected text in quotes, got %s", key, got)}
+		}
+	case t.Kind() == reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			return []error{fmt.Errorf("%s: expected true or false, got %s", key, got)}
+		}
+	case t.Kind() == reflect.Int:
+		if _, ok := v.(int64); !ok {
+			return []error{fmt.Errorf("%s: expected a whole number, got %s", key, got)}
+		}
+	case t.Kind() == reflect.Float64:
+		switch v.(type) {
+		case int64, float64:
+		default:
+			return []error{fmt.Errorf("%s: expected a number such as 0.1, got %s", key, got)}
+		}
+	case t.Kind() == reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return []error{fmt.Errorf("%s: expected a section [%s], got %s", key, key, got)}
+		}
+		return checkKeys(m, t, key+".")
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		tables, ok := v.([]map[string]any)
+		if !ok {
+			return []error{fmt.Errorf("%s: expected sections written [[%s]], got %s", key, key, got)}
+		}
+		var errs []error
+		for i, m := range tables {
+			errs = append(errs, checkKeys(m, t.Elem(), fmt.Sprintf("%s[%d].", key, i+1))...)
+		}
+		return errs
+	case t.Kind() == reflect.Slice:
+		list, ok := v.([]any)
+		if !ok {
+			return []error{fmt.Errorf("%s: expected a list in brackets such as [\"a\", \"b\"], got %s", key, got)}
+		}
+		var errs []error
+		for i, x := range list {
+			errs = append(errs, checkValue(x, t.Elem(), fmt.Sprintf("%s[%d]", key, i+1))...)
+		}
+		return errs
+	}
+	return nil
+}
+
+// describe names a decoded value as a person would.
+func describe(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("the text %q", x)
+	case int64:
+		return fmt.Sprintf("the number %d", x)
+	case float64:
+		return fmt.Sprintf("the number %v", x)
+	case bool:
+		return fmt.Sprintf("%v", x)
+	case map[string]any:
+		return "a section"
+	case []map[string]any:
+		return "a list of sections"
+	case []any:
+		return "a list"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // applyDefaults fills what the file left out; jitterSet tells a written
@@ -459,61 +626,59 @@ func (c *Config) applyDefaults(jitterSet bool) {
 // Validate checks every field and returns the first problem found, naming the
 // field and what is expected.
 func (c *Config) Validate() error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
 	if c.Sync.Interval.Duration < time.Minute {
-		return fmt.Errorf("sync.interval: %s is too short; use at least \"1m\"", c.Sync.Interval)
+		add(fmt.Errorf("sync.interval: %s is too short; use at least \"1m\"", c.Sync.Interval))
 	}
 	if c.Sync.Jitter.Duration < 0 {
-		return fmt.Errorf("sync.jitter: must not be negative")
+		add(fmt.Errorf("sync.jitter: must not be negative"))
 	}
 	if s := c.Sync.RemovalGuardShare; s <= 0 || s > removalShareUpperBound {
-		return fmt.Errorf("sync.removal_guard_share: %v is out of range; use a share between 0 and 1, e.g. 0.1 for 10%%", s)
+		add(fmt.Errorf("sync.removal_guard_share: %v is out of range; use a share between 0 and 1, e.g. 0.1 for 10%%", s))
 	}
 	if c.Sync.RemovalGuardMinimum < 1 {
-		return fmt.Errorf("sync.removal_guard_minimum: must be at least 1")
+		add(fmt.Errorf("sync.removal_guard_minimum: must be at least 1"))
 	}
 	if c.Keys.CodeTTL.Duration < time.Minute || c.Keys.CodeTTL.Duration > 90*24*time.Hour {
-		return fmt.Errorf("keys.code_ttl: %s is out of range; use between \"1m\" and \"2160h\" (90 days), e.g. \"72h\"", c.Keys.CodeTTL)
+		add(fmt.Errorf("keys.code_ttl: %s is out of range; use between \"1m\" and \"2160h\" (90 days), e.g. \"72h\"", c.Keys.CodeTTL))
 	}
 	for _, id := range []struct {
 		name string
 		v    int
 	}{{"keys.usb_vendor_id", c.Keys.USBVendorID}, {"keys.usb_product_id", c.Keys.USBProductID}} {
 		if id.v < 1 || id.v > 0xffff {
-			return fmt.Errorf("%s: %d is out of range; use a 16-bit USB id such as 0x1209", id.name, id.v)
+			add(fmt.Errorf("%s: %d is out of range; use a 16-bit USB id such as 0x1209", id.name, id.v))
 		}
 	}
 	if _, port, err := net.SplitHostPort(c.SSH.Listen); err != nil || port == "" {
-		return fmt.Errorf("ssh.listen: %q is not an address; write it like \"127.0.0.1:2222\" or \":2222\" (every interface)", c.SSH.Listen)
+		add(fmt.Errorf("ssh.listen: %q is not an address; write it like \"127.0.0.1:2222\" or \":2222\" (every interface)", c.SSH.Listen))
 	}
 	if c.SSH.HostKey != "" && !filepath.IsAbs(c.SSH.HostKey) {
-		return fmt.Errorf("ssh.host_key: %q: give an absolute path (default: ssh_host_ed25519_key in the data directory)", c.SSH.HostKey)
+		add(fmt.Errorf("ssh.host_key: %q: give an absolute path (default: ssh_host_ed25519_key in the data directory)", c.SSH.HostKey))
 	}
 	if c.SSH.IdleTimeout.Duration < time.Minute || c.SSH.MaxTimeout.Duration < c.SSH.IdleTimeout.Duration {
-		return fmt.Errorf("ssh.idle_timeout and ssh.max_timeout: %s and %s; use at least \"1m\" for the first and no less for the second", c.SSH.IdleTimeout, c.SSH.MaxTimeout)
+		add(fmt.Errorf("ssh.idle_timeout and ssh.max_timeout: %s and %s; use at least \"1m\" for the first and no less for the second", c.SSH.IdleTimeout, c.SSH.MaxTimeout))
 	}
 	if c.SSH.MaxSessions < 1 || c.SSH.MaxSessions > 10000 {
-		return fmt.Errorf("ssh.max_sessions: %d is out of range; use 1 to 10000", c.SSH.MaxSessions)
+		add(fmt.Errorf("ssh.max_sessions: %d is out of range; use 1 to 10000", c.SSH.MaxSessions))
 	}
 	for i, p := range c.Keys.TrustedMakers {
 		if p == "" || !filepath.IsAbs(p) {
-			return fmt.Errorf("keys.trusted_makers[%d]: %q: give the absolute path of a PEM file with the maker's CA certificate", i+1, p)
+			add(fmt.Errorf("keys.trusted_makers[%d]: %q: give the absolute path of a PEM file with the maker's CA certificate", i+1, p))
 		}
 	}
 	if a := c.Audit.SyslogAddress; a != "" {
 		network, _, ok := strings.Cut(a, ":")
 		if !ok || !slices.Contains([]string{"unix", "unixgram", "udp", "tcp"}, network) {
-			return fmt.Errorf("audit.syslog_address: %q: write it like \"unixgram:/dev/log\" or \"udp:loghost:514\"", a)
+			add(fmt.Errorf("audit.syslog_address: %q: write it like \"unixgram:/dev/log\" or \"udp:loghost:514\"", a))
 		}
 		if !c.Audit.Syslog {
-			return fmt.Errorf("audit.syslog_address: set, but audit.syslog is not true")
+			add(fmt.Errorf("audit.syslog_address: set, but audit.syslog is not true"))
 		}
 	}
-	if err := c.validateOperators(); err != nil {
-		return err
-	}
-	if err := c.validateMail(); err != nil {
-		return err
-	}
+	c.validateOperators(add)
+	c.validateMail(add)
 	seen := map[string]int{}
 	for i := range c.Domains {
 		d := &c.Domains[i]
@@ -521,19 +686,17 @@ func (c *Config) Validate() error {
 		if d.Name != "" {
 			where = fmt.Sprintf("domain[%d] (%q)", i+1, d.Name)
 		}
-		if err := d.validate(); err != nil {
-			return fmt.Errorf("%s.%w", where, err)
-		}
+		d.validate(func(err error) { add(fmt.Errorf("%s.%w", where, err)) })
 		key := strings.ToLower(d.Name)
 		if j, dup := seen[key]; dup {
-			return fmt.Errorf("%s.name: %q is already the name of domain[%d]; each domain needs its own name", where, d.Name, j+1)
+			add(fmt.Errorf("%s.name: %q is already the name of domain[%d]; each domain needs its own name", where, d.Name, j+1))
 		}
 		seen[key] = i
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-func (c *Config) validateMail() error {
+func (c *Config) validateMail(add func(error)) {
 	m := &c.Mail
 	invites := false
 	for _, d := range c.Domains {
@@ -541,40 +704,39 @@ func (c *Config) validateMail() error {
 	}
 	if !m.Configured() {
 		if invites {
-			return fmt.Errorf("mail.host: required: a domain turns invitations on, and they are sent by email; set [mail] host, from and security")
+			add(fmt.Errorf("mail.host: required: a domain turns invitations on, and they are sent by email; set [mail] host, from and security"))
 		}
-		return nil
+		return
 	}
 	switch m.Security {
 	case MailSTARTTLS, MailTLS:
 	case MailNone:
 		if ip := net.ParseIP(m.Host); m.Host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("mail.security: \"none\" sends enrollment codes in the clear, so only to a server on this machine (localhost); use \"starttls\" or \"tls\" for %s", m.Host)
+			add(fmt.Errorf("mail.security: \"none\" sends enrollment codes in the clear, so only to a server on this machine (localhost); use \"starttls\" or \"tls\" for %s", m.Host))
 		}
 	default:
-		return fmt.Errorf("mail.security: %q is not a mode; use \"starttls\" (port 587), \"tls\" (port 465) or \"none\" (localhost only)", m.Security)
+		add(fmt.Errorf("mail.security: %q is not a mode; use \"starttls\" (port 587), \"tls\" (port 465) or \"none\" (localhost only)", m.Security))
 	}
 	if m.Port < 1 || m.Port > 65535 {
-		return fmt.Errorf("mail.port: %d is out of range; use 1 to 65535", m.Port)
+		add(fmt.Errorf("mail.port: %d is out of range; use 1 to 65535", m.Port))
 	}
 	if m.From == "" || !strings.Contains(m.From, "@") {
-		return fmt.Errorf("mail.from: %q: required, the sender, e.g. \"KeyDesk <keydesk@example.com>\"", m.From)
+		add(fmt.Errorf("mail.from: %q: required, the sender, e.g. \"KeyDesk <keydesk@example.com>\"", m.From))
 	}
 	if m.Username != "" {
 		switch {
 		case m.PasswordFile == "" && m.PasswordEnv == "":
-			return fmt.Errorf("mail.password_file: required with mail.username (or mail.password_env): the password is never written in this file")
+			add(fmt.Errorf("mail.password_file: required with mail.username (or mail.password_env): the password is never written in this file"))
 		case m.PasswordFile != "" && m.PasswordEnv != "":
-			return fmt.Errorf("mail.password_file: set together with mail.password_env; keep only one")
+			add(fmt.Errorf("mail.password_file: set together with mail.password_env; keep only one"))
 		}
 	}
 	if c.Invitations.CodeTTL.Duration < time.Hour || c.Invitations.CodeTTL.Duration > 90*24*time.Hour {
-		return fmt.Errorf("invitations.code_ttl: %s is out of range; use between \"1h\" and \"90d\" (default \"7d\")", c.Invitations.CodeTTL)
+		add(fmt.Errorf("invitations.code_ttl: %s is out of range; use between \"1h\" and \"90d\" (default \"7d\")", c.Invitations.CodeTTL))
 	}
-	return nil
 }
 
-func (c *Config) validateOperators() error {
+func (c *Config) validateOperators(add func(error)) {
 	names, users := map[string]int{}, map[string]int{}
 	for i, o := range c.Operators {
 		where := fmt.Sprintf("operator[%d]", i+1)
@@ -583,111 +745,110 @@ func (c *Config) validateOperators() error {
 		}
 		switch {
 		case o.Name == "":
-			return fmt.Errorf("%s.name: required, the person's name as the audit log should show it, e.g. \"alice\"", where)
+			add(fmt.Errorf("%s.name: required, the person's name as the audit log should show it, e.g. \"alice\"", where))
 		case len(o.Name) > maxOperatorNameLength || strings.ContainsFunc(o.Name, func(r rune) bool {
 			return !(r == '-' || r == '_' || r == '.' || r == '@' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9'))
 		}):
-			return fmt.Errorf("%s.name: may only hold letters, digits, '.', '-', '_' and '@' (at most %d)", where, maxOperatorNameLength)
+			add(fmt.Errorf("%s.name: may only hold letters, digits, '.', '-', '_' and '@' (at most %d)", where, maxOperatorNameLength))
 		case !slices.Contains(OperatorRoles, o.Role):
-			return fmt.Errorf("%s.role: %q is not a role; use one of %s", where, o.Role, strings.Join(OperatorRoles, ", "))
+			add(fmt.Errorf("%s.role: %q is not a role; use one of %s", where, o.Role, strings.Join(OperatorRoles, ", ")))
 		case o.OSUser == "" && len(o.AuthorizedKeys) == 0:
-			return fmt.Errorf("%s.os_user: required (or authorized_keys): the local login that runs KeyDesk as this operator, e.g. \"alice\", or their SSH public keys for keydesk serve", where)
+			add(fmt.Errorf("%s.os_user: required (or authorized_keys): the local login that runs KeyDesk as this operator, e.g. \"alice\", or their SSH public keys for keydesk serve", where))
 		}
 		if j, dup := names[strings.ToLower(o.Name)]; dup {
-			return fmt.Errorf("%s.name: %q is already operator[%d]'s name", where, o.Name, j+1)
+			add(fmt.Errorf("%s.name: %q is already operator[%d]'s name", where, o.Name, j+1))
 		}
 		if j, dup := users[o.OSUser]; dup && o.OSUser != "" {
-			return fmt.Errorf("%s.os_user: %q is already operator[%d]'s; one OS user is one operator", where, o.OSUser, j+1)
+			add(fmt.Errorf("%s.os_user: %q is already operator[%d]'s; one OS user is one operator", where, o.OSUser, j+1))
 		}
 		names[strings.ToLower(o.Name)] = i
 		if o.OSUser != "" {
 			users[o.OSUser] = i
 		}
 	}
-	return nil
 }
 
-func (d *Domain) validate() error {
+func (d *Domain) validate(add func(error)) {
 	if d.Name == "" {
-		return fmt.Errorf("name: required, a short label such as \"corp\"")
-	}
-	if len(d.Name) > maxDomainNameLength || strings.ContainsFunc(d.Name, func(r rune) bool {
+		add(fmt.Errorf("name: required, a short label such as \"corp\""))
+	} else if len(d.Name) > maxDomainNameLength || strings.ContainsFunc(d.Name, func(r rune) bool {
 		return !(r == '-' || r == '_' || r == '.' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9'))
 	}) {
-		return fmt.Errorf("name: %q may only hold letters, digits, '.', '-' and '_' (at most %d)", d.Name, maxDomainNameLength)
+		add(fmt.Errorf("name: %q may only hold letters, digits, '.', '-' and '_' (at most %d)", d.Name, maxDomainNameLength))
 	}
+	tlsKnown := true
 	switch d.TLS {
 	case TLSModeLDAPS, TLSModeStartTLS:
 	case TLSModeNone:
 		if !d.InsecurePlaintext {
-			return fmt.Errorf("tls: \"none\" sends the bind password in clear text; it needs insecure_plaintext = true as well")
+			add(fmt.Errorf("tls: \"none\" sends the bind password in clear text; it needs insecure_plaintext = true as well"))
 		}
 	default:
-		return fmt.Errorf("tls: %q is not a TLS mode; use \"ldaps\" or \"starttls\"", d.TLS)
+		tlsKnown = false
+		add(fmt.Errorf("tls: %q is not a TLS mode; use \"ldaps\" or \"starttls\"", d.TLS))
 	}
-	if d.InsecurePlaintext && d.TLS != TLSModeNone {
-		return fmt.Errorf("insecure_plaintext: set, but tls = %q; remove insecure_plaintext, or set tls = \"none\"", d.TLS)
+	if d.InsecurePlaintext && tlsKnown && d.TLS != TLSModeNone {
+		add(fmt.Errorf("insecure_plaintext: set, but tls = %q; remove insecure_plaintext, or set tls = \"none\"", d.TLS))
 	}
 	if len(d.URLs) == 0 {
-		return fmt.Errorf("urls: required, one or more addresses such as [\"ldaps://dc1.corp.example.com:636\"]")
+		add(fmt.Errorf("urls: required, one or more addresses such as [\"ldaps://dc1.corp.example.com:636\"]"))
 	}
 	for j, raw := range d.URLs {
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
-			return fmt.Errorf("urls[%d]: %q is not an LDAP URL; write it like \"ldaps://dc1.corp.example.com:636\"", j+1, raw)
+			add(fmt.Errorf("urls[%d]: %q is not an LDAP URL; write it like \"ldaps://dc1.corp.example.com:636\"", j+1, raw))
+			continue
 		}
 		want := "ldaps"
 		if d.TLS != TLSModeLDAPS {
 			want = "ldap"
 		}
-		if u.Scheme != want {
-			return fmt.Errorf("urls[%d]: %q uses %s:// but tls = %q needs %s:// URLs", j+1, raw, u.Scheme, d.TLS, want)
+		if tlsKnown && u.Scheme != want {
+			add(fmt.Errorf("urls[%d]: %q uses %s:// but tls = %q needs %s:// URLs", j+1, raw, u.Scheme, d.TLS, want))
 		}
 		if u.Path != "" && u.Path != "/" {
-			return fmt.Errorf("urls[%d]: %q has a path; put the base DN in base_dn instead", j+1, raw)
+			add(fmt.Errorf("urls[%d]: %q has a path; put the base DN in base_dn instead", j+1, raw))
 		}
 	}
 	if d.BaseDN == "" {
-		return fmt.Errorf("base_dn: required, e.g. \"DC=corp,DC=example,DC=com\"")
-	}
-	if !strings.Contains(d.BaseDN, "=") {
-		return fmt.Errorf("base_dn: %q is not a DN; write it like \"DC=corp,DC=example,DC=com\"", d.BaseDN)
+		add(fmt.Errorf("base_dn: required, e.g. \"DC=corp,DC=example,DC=com\""))
+	} else if !strings.Contains(d.BaseDN, "=") {
+		add(fmt.Errorf("base_dn: %q is not a DN; write it like \"DC=corp,DC=example,DC=com\"", d.BaseDN))
 	}
 	if d.BindDN == "" {
-		return fmt.Errorf("bind_dn: required, the service account, e.g. \"svc-keydesk@corp.example.com\" or its DN")
+		add(fmt.Errorf("bind_dn: required, the service account, e.g. \"svc-keydesk@corp.example.com\" or its DN"))
 	}
 	switch {
 	case d.BindPasswordFile == "" && d.BindPasswordEnv == "":
-		return fmt.Errorf("bind_password_file: required (or bind_password_env): the bind password is never written in this file")
+		add(fmt.Errorf("bind_password_file: required (or bind_password_env): the bind password is never written in this file"))
 	case d.BindPasswordFile != "" && d.BindPasswordEnv != "":
-		return fmt.Errorf("bind_password_file: set together with bind_password_env; keep only one")
+		add(fmt.Errorf("bind_password_file: set together with bind_password_env; keep only one"))
 	}
 	if d.PageSize < 1 || d.PageSize > maxPageSizeAllowed {
-		return fmt.Errorf("page_size: %d is out of range; use 1 to %d (AD's MaxPageSize is 1000 by default)", d.PageSize, maxPageSizeAllowed)
+		add(fmt.Errorf("page_size: %d is out of range; use 1 to %d (AD's MaxPageSize is 1000 by default)", d.PageSize, maxPageSizeAllowed))
 	}
 	if d.ConnectTimeout.Duration < 0 || d.Timeout.Duration < 0 {
-		return fmt.Errorf("timeout: must not be negative")
+		add(fmt.Errorf("timeout: must not be negative"))
 	}
-	return d.Passwords.validate()
+	d.Passwords.validate(add)
 }
 
-func (p *Passwords) validate() error {
+func (p *Passwords) validate(add func(error)) {
 	if p.RotationPeriod.Duration < 24*time.Hour {
-		return fmt.Errorf("passwords.rotation_period: %s is too short; use at least \"1d\" (the default is \"28d\")", p.RotationPeriod)
+		add(fmt.Errorf("passwords.rotation_period: %s is too short; use at least \"1d\" (the default is \"28d\")", p.RotationPeriod))
 	}
 	switch p.Offline {
 	case OfflineWait, OfflineRotateAndHold:
 	default:
-		return fmt.Errorf("passwords.offline: %q is not a policy; use %q (rotate when the key is plugged in) or %q (rotate AD now and hold the password until the key connects)",
-			p.Offline, OfflineWait, OfflineRotateAndHold)
+		add(fmt.Errorf("passwords.offline: %q is not a policy; use %q (rotate when the key is plugged in) or %q (rotate AD now and hold the password until the key connects)",
+			p.Offline, OfflineWait, OfflineRotateAndHold))
 	}
 	if p.Concurrency < 1 || p.Concurrency > maxRotationWorkers {
-		return fmt.Errorf("passwords.concurrency: %d is out of range; use 1 to %d", p.Concurrency, maxRotationWorkers)
+		add(fmt.Errorf("passwords.concurrency: %d is out of range; use 1 to %d", p.Concurrency, maxRotationWorkers))
 	}
 	if p.Length < minPasswordLength || p.Length > maxPasswordLength {
-		return fmt.Errorf("passwords.length: %d is out of range; use %d to %d", p.Length, minPasswordLength, maxPasswordLength)
+		add(fmt.Errorf("passwords.length: %d is out of range; use %d to %d", p.Length, minPasswordLength, maxPasswordLength))
 	}
-	return nil
 }
 
 // BindPassword reads the bind password from the file or the environment

@@ -364,11 +364,11 @@ func TestParseErrors(t *testing.T) {
 		want []string // each must appear in the error, besides the path
 	}{
 		{"unknown top-level key", "bind_pw = \"x\"\n" + domainBlock(t, nil),
-			[]string{"unknown key bind_pw", "known keys"}},
+			[]string{"bind_pw: unknown key", "known keys"}},
 		{"unknown key in domain", domainBlock(t, map[string]string{"bind_pw": `"hunter2"`}),
-			[]string{"unknown key domain.bind_pw", "known keys"}},
+			[]string{"domain[1].bind_pw: unknown key", "known keys"}},
 		{"unknown key in sync", "[sync]\nintervall = \"1h\"\n",
-			[]string{"unknown key sync.intervall"}},
+			[]string{"sync.intervall: unknown key"}},
 		{"missing name", domainBlock(t, nil, "name"),
 			[]string{"domain[1].name: required"}},
 		{"missing urls", domainBlock(t, nil, "urls"),
@@ -438,10 +438,9 @@ func TestParseErrors(t *testing.T) {
 		{"second domain invalid", domainBlock(t, nil) + second(map[string]string{"base_dn": `""`}),
 			[]string{`domain[2] ("lab").base_dn: required`}},
 		{"bad duration in sync", "[sync]\ninterval = \"soon\"\n",
-			[]string{"line 2", "sync.interval", `"soon" is not a duration`, `"30s"`}},
-		// domainBlock starts with an empty line; connect_timeout is line 8.
+			[]string{"sync.interval: ", `"soon" is not a duration`, `"30s"`}},
 		{"bad duration in domain", domainBlock(t, map[string]string{"connect_timeout": `"5 parsecs"`}),
-			[]string{"line 8", "domain.connect_timeout", `"5 parsecs" is not a duration`}},
+			[]string{`domain[1].connect_timeout: "5 parsecs" is not a duration`}},
 		{"interval too short", "[sync]\ninterval = \"30s\"\n",
 			[]string{"sync.interval:", "too short", `"1m"`}},
 		{"negative jitter", "[sync]\njitter = \"-1m\"\n",
@@ -451,7 +450,7 @@ func TestParseErrors(t *testing.T) {
 		{"removal minimum negative", "[sync]\nremoval_guard_minimum = -2\n",
 			[]string{"sync.removal_guard_minimum: must be at least 1"}},
 		{"wrong value type", domainBlock(t, map[string]string{"page_size": `"big"`}),
-			[]string{"domain.page_size", "type"}},
+			[]string{`domain[1].page_size: expected a whole number, got the text "big"`}},
 		{"operator without name", "[[operator]]\nrole = \"admin\"\nos_user = \"alice\"\n",
 			[]string{"operator[1].name: required"}},
 		{"operator with a bad role", "[[operator]]\nname = \"alice\"\nrole = \"root\"\nos_user = \"alice\"\n",
@@ -465,7 +464,7 @@ func TestParseErrors(t *testing.T) {
 		{"two operators with one name", "[[operator]]\nname = \"a\"\nrole = \"admin\"\nos_user = \"alice\"\n[[operator]]\nname = \"A\"\nrole = \"auditor\"\nos_user = \"bob\"\n",
 			[]string{`operator[2] ("A").name: "A" is already operator[1]'s name`}},
 		{"unknown key in operator", "[[operator]]\nname = \"a\"\nrole = \"admin\"\nos_user = \"alice\"\nssh_key = \"x\"\n",
-			[]string{"unknown key operator.ssh_key"}},
+			[]string{"operator[1].ssh_key: unknown key"}},
 		{"relative trusted maker", "[keys]\ntrusted_makers = [\"acme.pem\"]\n",
 			[]string{"keys.trusted_makers[1]", "absolute path"}},
 		{"bad syslog address", "[audit]\nsyslog = true\nsyslog_address = \"/dev/log\"\n",
@@ -789,6 +788,63 @@ func TestAttestationRequiredByDefault(t *testing.T) {
 		}
 		if got := c.Keys.AttestationRequired(); got != want {
 			t.Errorf("%q: AttestationRequired() = %v, want %v", text, got, want)
+		}
+	}
+}
+
+// TestEveryProblemAtOnce: a file with several mistakes gets them all, in
+// the file's order of sections, in the user's words.
+func TestEveryProblemAtOnce(t *testing.T) {
+	text := "[sync]\ninterval = 3600\njitter = \"5m\"\nremoval_guard_share = \"ten\"\n\n[keys]\ncode_ttl = true\n\n[[domain]]\nname = \"corp\"\nurls = \"ldaps://dc1\"\npage_size = \"big\"\nbind_pw = \"x\"\n"
+	_, err := Parse("k.toml", []byte(text))
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a *ConfigError", err)
+	}
+	want := []string{
+		`sync.interval: expected a duration such as "1h", "30s" or "7d", got the number 3600`,
+		`sync.removal_guard_share: expected a number such as 0.1, got the text "ten"`,
+		`keys.code_ttl: expected a duration such as "1h", "30s" or "7d", got true`,
+		`domain[1].urls: expected a list in brackets such as ["a", "b"], got the text "ldaps://dc1"`,
+		`domain[1].page_size: expected a whole number, got the text "big"`,
+		`domain[1].bind_pw: unknown key`,
+	}
+	if len(ce.Problems) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%s", len(ce.Problems), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(ce.Problems[i], w) {
+			t.Errorf("problem %d = %q, want it to start with %q", i+1, ce.Problems[i], w)
+		}
+	}
+	if !strings.HasPrefix(err.Error(), "k.toml: 6 problems:\n  sync.interval: ") {
+		t.Errorf("message:\n%s", err)
+	}
+	for _, decoder := range []string{"incompatible types", "int64", "TOML value"} {
+		if strings.Contains(err.Error(), decoder) {
+			t.Errorf("the message carries the decoder's words %q", decoder)
+		}
+	}
+	// Once the types are right, every rule that fails is reported too.
+	_, err = Parse("k.toml", []byte("[sync]\ninterval = \"30s\"\n[ssh]\nmax_sessions = -1\n[[domain]]\nname = \"corp\"\nurls = [\"ldaps://dc1\"]\n"))
+	if !errors.As(err, &ce) || len(ce.Problems) < 4 || !strings.HasPrefix(ce.Problems[0], "sync.interval") || !strings.Contains(err.Error(), "ssh.max_sessions") || !strings.Contains(err.Error(), `domain[1] ("corp").base_dn: required`) {
+		t.Errorf("the rules broken: %v", err)
+	}
+}
+
+func TestRelativeDataDirIsTheFilesNeighbour(t *testing.T) {
+	for _, tt := range []struct{ path, dataDir, want string }{
+		{"/etc/keydesk/keydesk.toml", "data", "/etc/keydesk/data"},
+		{"/etc/keydesk/keydesk.toml", "../lib/keydesk", "/etc/lib/keydesk"},
+		{"/etc/keydesk/keydesk.toml", "/var/lib/keydesk", "/var/lib/keydesk"},
+		{"conf/keydesk.toml", "./state", "conf/state"},
+	} {
+		c, err := Parse(tt.path, []byte("data_dir = \""+tt.dataDir+"\"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.DataDir != tt.want {
+			t.Errorf("data_dir %q in %s = %q, want %q", tt.dataDir, tt.path, c.DataDir, tt.want)
 		}
 	}
 }
