@@ -188,6 +188,7 @@ keydesk demo opens it on a built-in demo directory.`,
 		newEnrollCmd(g),
 		newEnrollmentCmd(g),
 		newVersionCmd(),
+		newInitCmd(g),
 	)
 	root.Version = versionLine()
 	root.SetVersionTemplate("{{.Version}}\n")

@@ -171,7 +171,7 @@ func (g *globals) loadConfig() (*config.Config, error) {
 		return config.Parse(path, nil)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("configuration file %s does not exist: create it (see the README, \"Configuration\") or point --config at it", path)
+		return nil, fmt.Errorf("configuration file %s does not exist: create it with keydesk --config %s init (see the README, \"Configuration\"), or point --config at it", path, path)
 	}
 	return cfg, err
 }
@@ -181,10 +181,7 @@ func (g *globals) resolvedDataDir(cfg *config.Config) string {
 	case g.dataDir != "":
 		return g.dataDir
 	case cfg != nil && cfg.DataDir != "":
-		if filepath.IsAbs(cfg.DataDir) || cfg.Path == "" {
-			return cfg.DataDir
-		}
-		return filepath.Join(filepath.Dir(cfg.Path), cfg.DataDir)
+		return cfg.DataDir // a relative one is made absolute by config.Parse
 	default:
 		return config.DefaultDataDir()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -135,5 +136,31 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 	})
 	if len(files) != 0 {
 		t.Errorf("read-only commands left files: %v", files)
+	}
+}
+
+func TestInitWritesASampleOnce(t *testing.T) {
+	home := isolate(t)
+	path := filepath.Join(home, "etc", "keydesk.toml")
+	code, out, errOut := runCLI(t, "--config", path, "init")
+	if code != 0 || !strings.Contains(out, "wrote "+path) {
+		t.Fatalf("init: exit %d\n%s%s", code, out, errOut)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the sample: %v %v", fi, err)
+	}
+	before, _ := os.ReadFile(path)
+	if code, _, errOut := runCLI(t, "--config", path, "init"); code != exitFailed || !strings.Contains(errOut, "exists already") {
+		t.Errorf("a second init: exit %d %s", code, errOut)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("a second init changed the file")
+	}
+	// The sample is a configuration doctor reads (its domain is an
+	// example, so the domain's checks fail, naming it).
+	_, out, _ = runCLI(t, "--config", path, "doctor")
+	if !strings.Contains(out, "domain corp") {
+		t.Errorf("doctor on the sample:\n%s", out)
 	}
 }

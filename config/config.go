@@ -6,6 +6,7 @@
 package config
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -938,3 +939,8 @@ func (c *Config) Select(names []string) ([]Domain, error) {
 	}
 	return out, nil
 }
+
+// Sample is a commented configuration for one domain (keydesk init).
+//
+//go:embed sample.toml
+var Sample string

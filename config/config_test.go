@@ -848,3 +848,13 @@ func TestRelativeDataDirIsTheFilesNeighbour(t *testing.T) {
 		}
 	}
 }
+
+func TestSampleParses(t *testing.T) {
+	c, err := Parse("/etc/keydesk/keydesk.toml", []byte(Sample))
+	if err != nil {
+		t.Fatalf("the sample configuration does not parse: %v", err)
+	}
+	if len(c.Domains) != 1 || c.Domains[0].Name != "corp" || c.Domains[0].Invitations.Enabled {
+		t.Errorf("sample: %+v", c.Domains)
+	}
+}
