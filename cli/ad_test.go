@@ -178,7 +178,11 @@ func TestCLIAgainstSamba(t *testing.T) {
 		{"service account without the reset right", map[string]string{"bind_dn": bobUPN, "bind_password_file": fmt.Sprintf("%q", bobPW)},
 			[]string{"[PASS] bind", "[FAIL] reset password right: the service account may not reset the password of " + d.aliceDN, `delegate "Reset password"`}},
 		{"wrong base DN", map[string]string{"base_dn": `"OU=Nowhere,DC=nowhere,DC=test"`},
-			[]string{"[FAIL] base DN", "set base_dn"}},
+			[]string{"[FAIL] base DN: OU=Nowhere,DC=nowhere,DC=test does not exist on this DC", "set base_dn"}},
+		{"malformed base DN", map[string]string{"base_dn": `"DC=corp,,DC=test"`},
+			[]string{`[FAIL] base DN: "DC=corp,,DC=test" is not written as a DN`, "set base_dn"}},
+		{"missing CA file", map[string]string{"ca_file": `"/nonexistent/corp-ca.pem"`},
+			[]string{"[FAIL] CA file: ca_file: open /nonexistent/corp-ca.pem", "fix: put the PEM file of the CA that issued the DCs' certificates at /nonexistent/corp-ca.pem"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,6 +194,16 @@ func TestCLIAgainstSamba(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(out, w) {
 					t.Errorf("doctor output lacks %q:\n%s", w, out)
+				}
+			}
+			// No advice is given twice.
+			seen := map[string]bool{}
+			for _, l := range strings.Split(out, "\n") {
+				if fix, ok := strings.CutPrefix(strings.TrimSpace(l), "fix: "); ok && fix != "as above" {
+					if seen[fix] {
+						t.Errorf("doctor gives the same advice twice: %q\n%s", fix, out)
+					}
+					seen[fix] = true
 				}
 			}
 		})

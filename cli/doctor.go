@@ -66,11 +66,19 @@ func (g *globals) doctor(cmd *cobra.Command, s *session, asJSON bool, noData str
 		}
 	}
 	err = g.emit(asJSON, rep, func() {
+		// Each piece of advice once: a second check that the same fix
+		// mends says so in a word.
+		given := map[string]bool{}
 		for _, sec := range rep.Sections {
 			fmt.Fprintf(g.stdout, "%s\n", sanitize.Text(sec.Title))
 			for _, c := range sec.Checks {
 				fmt.Fprintf(g.stdout, "  [%s] %s: %s\n", strings.ToUpper(c.Status), sanitize.Text(c.Name), sanitize.Text(c.Detail))
-				if c.Fix != "" && c.Status != "pass" {
+				switch {
+				case c.Fix == "" || c.Status == "pass":
+				case given[c.Fix]:
+					fmt.Fprintln(g.stdout, "         fix: as above")
+				default:
+					given[c.Fix] = true
 					fmt.Fprintf(g.stdout, "         fix: %s\n", sanitize.Text(c.Fix))
 				}
 			}

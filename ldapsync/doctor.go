@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -43,6 +44,12 @@ func Diagnose(ctx context.Context, d config.Domain) []Check {
 	var checks []Check
 	add := func(c Check) { checks = append(checks, c) }
 
+	if d.CAFile != "" {
+		if _, err := os.ReadFile(d.CAFile); err != nil {
+			add(Check{Name: "CA file", Status: CheckFail, Detail: "ca_file: " + err.Error(),
+				Fix: fmt.Sprintf("put the PEM file of the CA that issued the DCs' certificates at %s, or remove ca_file to trust the system's CAs", d.CAFile)})
+		}
+	}
 	pw, err := d.BindPassword()
 	switch {
 	case errors.Is(err, config.ErrLoosePasswordFile):
@@ -94,9 +101,8 @@ func Diagnose(ctx context.Context, d config.Domain) []Check {
 		add(Check{Name: "password policy hints", Status: CheckWarn, Detail: "LDAP_SERVER_POLICY_HINTS is not listed: password resets by KeyDesk will not be checked against password history", Fix: "none needed; Windows Server 2008 R2 or later with the hotfix lists it"})
 	}
 
-	res, err := conn.l.Search(ldap.NewSearchRequest(d.BaseDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false, "(objectClass=*)", []string{"distinguishedName"}, nil))
-	if err != nil || len(res.Entries) == 0 {
-		add(Check{Name: "base DN", Status: CheckFail, Detail: fmt.Sprintf("%s: %v", d.BaseDN, err), Fix: "set base_dn to an existing DN, e.g. the domain's " + orDefault(rd.DefaultNamingContext, "DC=corp,DC=example,DC=com")})
+	if c, ok := baseDNProblem(conn, d.BaseDN, rd.DefaultNamingContext); !ok {
+		add(c)
 		return checks
 	}
 	add(Check{Name: "base DN", Status: CheckPass, Detail: d.BaseDN + " exists"})
@@ -252,6 +258,25 @@ func diagnoseURL(ctx context.Context, d config.Domain, raw string) (Check, *Chec
 		c.Detail += "; the server presents " + certSummary(cert)
 	}
 	return reach, &c
+}
+
+// baseDNProblem checks base_dn: written as a DN, and an entry the DC has;
+// ok is false with the check that says what is wrong, readably.
+func baseDNProblem(conn *Conn, baseDN, naming string) (Check, bool) {
+	fix := "set base_dn to an existing DN, e.g. the domain's " + orDefault(naming, "DC=corp,DC=example,DC=com")
+	if _, err := ldap.ParseDN(baseDN); err != nil {
+		return Check{Name: "base DN", Status: CheckFail, Detail: fmt.Sprintf("%q is not written as a DN (a DN is a list of NAME=value parts separated by commas, e.g. DC=corp,DC=example,DC=com)", baseDN), Fix: fix}, false
+	}
+	res, err := conn.l.Search(ldap.NewSearchRequest(baseDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false, "(objectClass=*)", []string{"distinguishedName"}, nil))
+	switch {
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidDNSyntax):
+		return Check{Name: "base DN", Status: CheckFail, Detail: fmt.Sprintf("the DC does not read %q as a DN (invalid DN syntax)", baseDN), Fix: fix}, false
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) || err == nil && len(res.Entries) == 0:
+		return Check{Name: "base DN", Status: CheckFail, Detail: fmt.Sprintf("%s does not exist on this DC", baseDN), Fix: fix}, false
+	case err != nil:
+		return Check{Name: "base DN", Status: CheckFail, Detail: fmt.Sprintf("read %s: %v", baseDN, err), Fix: orDefault(Explain(err), fix)}, false
+	}
+	return Check{}, true
 }
 
 func certSummary(cert *x509.Certificate) string {
