@@ -126,7 +126,8 @@ func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]Empl
 }
 
 // AddEmployee adds a manually managed employee (a person outside AD). An AD
-// account with the same email later adopts it.
+// account with the same email later adopts it. Adding again a person
+// removed by hand restores them (the same employee, with their history).
 func (s *Service) AddEmployee(ctx context.Context, a Actor, email, name string) (EmployeeView, error) {
 	if err := s.authorize(ctx, a, PermEmployeeAdd, "employee:"+strings.TrimSpace(email)); err != nil {
 		return EmployeeView{}, err
@@ -142,7 +143,23 @@ func (s *Service) AddEmployee(ctx context.Context, a Actor, email, name string) 
 	e := store.Employee{EmailNorm: NormalizeEmail(addr.Address), Email: addr.Address, DisplayName: name, Status: store.StatusActive, Source: store.SourceManual}
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
 		if ex, err := tx.EmployeeByEmail(ctx, e.EmailNorm); err == nil {
-			return fmt.Errorf("%s is already employee %d (%s, %s)", addr.Address, ex.ID, ex.DisplayName, ex.Source)
+			accs, err := tx.EmployeeAccounts(ctx, ex.ID)
+			if err != nil {
+				return err
+			}
+			if ex.Status != store.StatusRemoved || ex.Source != store.SourceManual || len(accs) > 0 {
+				return fmt.Errorf("%s is already employee %d (%s, %s, %s)", addr.Address, ex.ID, ex.DisplayName, ex.Source, ex.Status)
+			}
+			// A person removed by hand and added again is the same
+			// employee, back: their history stays theirs.
+			was := ex.RemovedAt
+			ex.Status, ex.RemovedAt, ex.DisplayName, ex.Email = store.StatusActive, nil, name, addr.Address
+			if err := tx.UpdateEmployee(ctx, ex); err != nil {
+				return err
+			}
+			e = *ex
+			return s.audit(ctx, tx, a, "employee.restore", employeeTarget(e.ID), store.OutcomeSuccess,
+				map[string]any{"email": e.Email, "name": name, "removed_at": was.Format(time.RFC3339)})
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}

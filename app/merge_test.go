@@ -438,3 +438,36 @@ func TestSyncFinishedElsewhereWritesNothing(t *testing.T) {
 		t.Errorf("the stale sync changed employees: %+v", es)
 	}
 }
+
+// A person removed by hand can be added again: the same employee comes
+// back (their id and history), and only such a person.
+func TestARemovedManualEmployeeIsAddedAgain(t *testing.T) {
+	s := newTestService(t, "corp")
+	ctx := context.Background()
+	first, err := s.AddEmployee(ctx, testAdmin, "guard@example.com", "Night Guard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RemoveEmployee(ctx, testAdmin, "guard@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.AddEmployee(ctx, testAdmin, "Guard@example.com", "Day Guard")
+	if err != nil {
+		t.Fatalf("adding a removed person again: %v", err)
+	}
+	if again.ID != first.ID || again.Status != "active" || again.RemovedAt != nil || again.DisplayName != "Day Guard" {
+		t.Errorf("added again: %+v, want employee %d active as Day Guard", again, first.ID)
+	}
+	if got := auditActions(t, s, employeeTarget(first.ID)); strings.Join(got, " ") != "employee.add:success employee.remove:success employee.restore:success" {
+		t.Errorf("audit: %v", got)
+	}
+	// Someone present is not added twice; nor is a removed AD employee.
+	if _, err := s.AddEmployee(ctx, testAdmin, "guard@example.com", "X"); err == nil || !strings.Contains(err.Error(), "already employee") {
+		t.Errorf("adding a present person: %v", err)
+	}
+	apply(t, s, "corp", full(user("corp", 1, "ann", "ann@example.com", "Ann")), nil, false)
+	apply(t, s, "corp", full(), map[string]string{guid("corp", 1): "deleted"}, true)
+	if _, err := s.AddEmployee(ctx, testAdmin, "ann@example.com", "Ann"); err == nil || !strings.Contains(err.Error(), "already employee") {
+		t.Errorf("adding a removed AD employee by hand: %v", err)
+	}
+}
