@@ -231,15 +231,6 @@ func (s *Service) checkAuthenticator(ctx context.Context, a Actor, employeeID in
 	return err
 }
 
-// Enrolled reports whether the employee has a confirmed authenticator.
-func (s *Service) enrolled(ctx context.Context, employeeID int64) (bool, error) {
-	en, err := s.st.Enrollment(ctx, employeeID)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil && en.SecretSealed != nil, err
-}
-
 // ResetEnrollment forgets the employee's authenticator (and a secret
 // waiting for confirmation): a self-service change no longer asks for its
 // code, and the person enrolls again with a new invitation.

@@ -237,8 +237,8 @@ func (s *Service) Invite(ctx context.Context, a Actor, who []string, resend bool
 			}
 			if !resend {
 				if live, err := tx.LiveInvitation(ctx, e.ID); err == nil {
-					return fmt.Errorf("%s: %w on %s (the code works until %s); use --resend to send a new code", e.Email, ErrAlreadyInvited,
-						live.CreatedAt.Format("2006-01-02 15:04"), live.ExpiresAt.Format("2006-01-02 15:04"))
+					return fmt.Errorf("%s: %w on %s, the code works until %s: resend to replace it (invite --resend)", e.Email, ErrAlreadyInvited,
+						live.CreatedAt.Format("2006-01-02"), live.ExpiresAt.Format("2006-01-02 15:04"))
 				} else if !errors.Is(err, store.ErrNotFound) {
 					return err
 				}
@@ -265,10 +265,10 @@ func (s *Service) Invite(ctx context.Context, a Actor, who []string, resend bool
 
 // MailReport says what a pass over the outbox did.
 type MailReport struct {
-	Sent    int `json:"sent"`
-	Retry   int `json:"retry"`    // failed this time, tried again later
-	GaveUp  int `json:"gave_up"`  // failed for good
-	Pending int `json:"pending"`  // still waiting (not due yet)
+	Sent    int      `json:"sent"`
+	Retry   int      `json:"retry"`   // failed this time, tried again later
+	GaveUp  int      `json:"gave_up"` // failed for good
+	Pending int      `json:"pending"` // still waiting (not due yet)
 	Errors  []string `json:"errors,omitempty"`
 }
 
@@ -432,6 +432,7 @@ const (
 	InviteSent      = "sent"      // the mail server took it
 	InviteFailed    = "failed"    // given up: resend once the cause is mended
 	InviteEnrolled  = "enrolled"  // the code was used: the person has an authenticator
+	InviteReset     = "reset"     // the code was used, and the authenticator reset since: resend
 	InviteExpired   = "expired"   // the code expired unused
 	InviteCancelled = "cancelled" // replaced before it was sent
 )
@@ -439,6 +440,8 @@ const (
 // invitationState decides what an invitation's row means at now.
 func invitationState(v store.InvitationView, now time.Time) (string, string) {
 	switch {
+	case v.UsedAt != nil && v.EnrolledAt == nil:
+		return InviteReset, "the authenticator was reset: resend to enroll again"
 	case v.UsedAt != nil:
 		return InviteEnrolled, ""
 	case v.MailState == store.MailFailed:

@@ -502,6 +502,9 @@ func TestResetAndRekeyKeepEnrollmentsRight(t *testing.T) {
 	if err := s.checkAuthenticator(ctx, kioskActor, id, "", "test"); err != nil {
 		t.Errorf("after a reset the code is still asked: %v", err)
 	}
+	if iv, _ := s.InvitationOf(ctx, testAdmin, id); iv.State != InviteReset || iv.EnrolledAt != nil {
+		t.Errorf("after a reset the invitation shows %q (enrolled %v), want %q", iv.State, iv.EnrolledAt, InviteReset)
+	}
 	if _, err := s.ResetEnrollment(ctx, testHelpdesk, "max@example.com"); err == nil || !strings.Contains(err.Error(), "nothing to reset") {
 		t.Errorf("a second reset: %v", err)
 	}

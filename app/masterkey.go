@@ -287,12 +287,12 @@ func (s *Service) codePepper(ctx context.Context, tx *store.Tx) ([]byte, error) 
 
 // RekeyReport says what a rekey did.
 type RekeyReport struct {
-	Secrets   int    // key secrets re-sealed
-	Passwords int    // passwords held by the password journal, re-sealed
+	Secrets   int // key secrets re-sealed
+	Passwords int // passwords held by the password journal, re-sealed
 	// Invitations not sent yet and authenticator secrets, re-sealed.
 	Invitations, Authenticators int
-	Backup    string // where the old key file is kept
-	Path      string // the key file, now holding the new key
+	Backup                      string // where the old key file is kept
+	Path                        string // the key file, now holding the new key
 }
 
 // reseal opens sealed under old and seals it under nk.

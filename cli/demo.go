@@ -14,6 +14,7 @@ import (
 	"keydesk/config"
 	"keydesk/internal/builtinad"
 	"keydesk/internal/smtpsink"
+	"keydesk/ui"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -58,7 +59,7 @@ changes a little every minute, so that the periodic sync has something to show.`
 			if !noChurn {
 				go runChurn(ctx, d.dir, churnEvery, seed)
 			}
-			return g.runConsole(ctx, d.session, "demo")
+			return g.runConsole(ctx, d.session, ui.RunOptions{Label: "demo", Mailbox: d.mailbox})
 		},
 	}
 	f := cmd.Flags()
@@ -159,6 +160,23 @@ func startDemo(ctx context.Context, g *globals, o demoOptions) (_ *demo, err err
 		return nil, err
 	}
 	return d, nil
+}
+
+// mailbox is what the demo's mail sink received, for the console.
+func (d *demo) mailbox(context.Context) ([]ui.MailMessage, error) {
+	var out []ui.MailMessage
+	for _, r := range d.sink.Messages() {
+		p, err := smtpsink.Parse(r.Data)
+		if err != nil {
+			return nil, err
+		}
+		to := p.To
+		if len(r.To) > 0 {
+			to = r.To[0]
+		}
+		out = append(out, ui.MailMessage{To: to, Subject: p.Subject, Text: p.Text, At: r.At})
+	}
+	return out, nil
 }
 
 // runChurn makes a directory change every interval until ctx ends.

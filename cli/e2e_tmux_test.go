@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"keydesk/enroll"
+	"keydesk/internal/qrtest"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -886,4 +889,58 @@ func leaveKiosk(t *testing.T, tm *tmux, code string) {
 	tm.typeLiteral(code)
 	tm.send("Enter")
 	tm.waitFor("the kiosk to close", 10*time.Second, func(s string) bool { return !strings.Contains(s, "KeyDesk") })
+}
+
+// TestDemoEnrollmentInTmux: in the demo, the Invitations pane shows the
+// mail its sink received, and enrolls with the code in it: the QR code on
+// the real terminal reads (as a phone's camera would) as the otpauth URI,
+// and the app's current code confirms.
+func TestDemoEnrollmentInTmux(t *testing.T) {
+	requireTmux(t)
+	bin := buildBinary(t)
+	isolate(t)
+	home := t.TempDir()
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}
+	tm := startTmux(t, 160, 50, env, bin, "demo", "--users", "40", "--no-churn")
+	tm.waitFor("both domains synced", 30*time.Second, func(s string) bool { return strings.Count(s, "● ok") == 2 })
+	// To the Invitations pane.
+	tm.waitFor("the Invitations pane", 15*time.Second, func(s string) bool {
+		lines := strings.Split(strings.TrimRight(s, "\n "), "\n")
+		if footer := lines[len(lines)-1]; strings.Contains(footer, "resend") || strings.Contains(footer, "mail sent") {
+			return true
+		}
+		tm.send("Tab")
+		time.Sleep(200 * time.Millisecond)
+		return false
+	})
+	tm.waitFor("the invitations sent", 20*time.Second, func(s string) bool { return strings.Contains(s, " sent ") })
+	tm.send("m")
+	screen := tm.waitFor("the mail with its code", 10*time.Second, func(s string) bool { return inviteCodeRe.MatchString(s) })
+	code := inviteCodeRe.FindString(screen)
+	tm.send("Escape")
+	tm.waitFor("the mail to close", 5*time.Second, func(s string) bool { return !inviteCodeRe.MatchString(s) })
+
+	tm.send("e")
+	tm.waitFor("the enrollment", 5*time.Second, func(s string) bool { return strings.Contains(s, "Enroll an authenticator app") })
+	tm.typeLiteral(strings.ToLower(code))
+	tm.send("Enter")
+	screen = tm.waitFor("the QR code", 10*time.Second, func(s string) bool { return strings.Count(s, "█") > 200 })
+	uri, err := qrtest.Decode(screen, true)
+	if err != nil {
+		t.Fatalf("the QR code on the terminal does not read: %v\n%s", err, screen)
+	}
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "otpauth" || u.Query().Get("issuer") != "KeyDesk demo" {
+		t.Fatalf("the QR code reads as %q", uri)
+	}
+	secret, err := enroll.ParseSecret(u.Query().Get("secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	totp, _ := enroll.CodeAt(secret, enroll.Step(time.Now()))
+	tm.typeLiteral(totp)
+	tm.send("Enter")
+	tm.waitFor("the enrollment confirmed", 10*time.Second, func(s string) bool { return strings.Contains(s, "Authenticator enrolled for") })
+	tm.send("Enter")
+	tm.waitFor("the invitation shown as enrolled", 10*time.Second, func(s string) bool { return strings.Contains(s, "enrolled") })
 }

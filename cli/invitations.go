@@ -230,7 +230,8 @@ func (g *globals) showEnrollment(st app.EnrollmentStart, printURI bool) {
 	}
 	fmt.Fprintf(g.stdout, "Enrolling %s <%s>.\n", sanitize.Text(st.Name), sanitize.Text(st.Email))
 	if err == nil && len(modules) <= width && (len(modules)+1)/2+3 <= height {
-		fmt.Fprint(g.stdout, enroll.HalfBlocks(modules))
+		// Light modules drawn: a terminal shows light text on dark.
+		fmt.Fprintln(g.stdout, strings.Join(enroll.HalfBlocks(modules, true), "\n"))
 		fmt.Fprintln(g.stdout, "Scan this QR code with your authenticator app.")
 		return
 	}

@@ -249,7 +249,7 @@ func (g *globals) console(ctx context.Context) error {
 		return err
 	}
 	defer s.Close()
-	return g.runConsole(ctx, s, "")
+	return g.runConsole(ctx, s, ui.RunOptions{})
 }
 
 func (g *globals) needTerminal(what string) error {
@@ -263,9 +263,10 @@ func (g *globals) needTerminal(what string) error {
 // KeyDesk runs: the recovery of password changes cut off, the scheduler
 // (periodic sync and due rotations), the watch for changes made by other
 // processes, and the keys plugged into this machine.
-func (g *globals) runConsole(ctx context.Context, s *session, label string) error {
+func (g *globals) runConsole(ctx context.Context, s *session, o ui.RunOptions) error {
+	o.Actor = s.actor
 	return g.withBackground(ctx, s, func(ctx context.Context) error {
-		return ui.Run(ctx, s.svc, ui.RunOptions{Actor: s.actor, Label: label})
+		return ui.Run(ctx, s.svc, o)
 	})
 }
 

@@ -217,18 +217,24 @@ func QR(text string) ([][]bool, error) {
 	return q.Bitmap(), nil
 }
 
-// HalfBlocks draws QR modules as text, two module rows per line and one
-// module per column, with the half-block characters. Light modules are
-// drawn (as the terminal's text colour) and dark ones left blank: that
-// reads right on a terminal with light text on a dark background, and a
-// caller that sets its own colours sets dark on light.
-func HalfBlocks(modules [][]bool) string {
-	var b strings.Builder
+// HalfBlocks draws QR modules as text: two module rows per line, one
+// module per column; ▀ draws the upper module, ▄ the lower, █ both, a space
+// neither. drawLight says whether the light modules are drawn (as the text
+// colour: right on light text over a dark background) and the dark ones
+// left to the background, or the other way round. A last line with one row
+// of modules gets a light one under it (more quiet zone).
+func HalfBlocks(modules [][]bool, drawLight bool) []string {
+	drawn := func(y, x int) bool {
+		if y >= len(modules) {
+			return drawLight
+		}
+		return modules[y][x] != drawLight // dark modules are true
+	}
+	out := make([]string, 0, (len(modules)+1)/2)
 	for y := 0; y < len(modules); y += 2 {
+		var b strings.Builder
 		for x := range modules[y] {
-			top := !modules[y][x]
-			bottom := y+1 < len(modules) && !modules[y+1][x]
-			switch {
+			switch top, bottom := drawn(y, x), drawn(y+1, x); {
 			case top && bottom:
 				b.WriteRune('█')
 			case top:
@@ -239,7 +245,7 @@ func HalfBlocks(modules [][]bool) string {
 				b.WriteByte(' ')
 			}
 		}
-		b.WriteByte('\n')
+		out = append(out, b.String())
 	}
-	return b.String()
+	return out
 }

@@ -154,15 +154,18 @@ func TestHalfBlocksDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := HalfBlocks(m)
-	if got := strings.Count(text, "\n"); got != (len(m)+1)/2 {
-		t.Errorf("%d lines for %d module rows", got, len(m))
-	}
-	got, err := qrtest.DecodeHalfBlocks(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != uri {
-		t.Errorf("decoded %q, want %q", got, uri)
+	for _, drawLight := range []bool{true, false} {
+		lines := HalfBlocks(m, drawLight)
+		if len(lines) != (len(m)+1)/2 {
+			t.Errorf("%d lines for %d module rows", len(lines), len(m))
+		}
+		got, err := qrtest.Decode(strings.Join(lines, "\n"), drawLight)
+		if err != nil || got != uri {
+			t.Errorf("drawing light modules %v: decoded %q (%v), want %q", drawLight, got, err, uri)
+		}
+		// Read with the opposite convention, it is not a QR code.
+		if _, err := qrtest.Decode(strings.Join(lines, "\n"), !drawLight); err == nil {
+			t.Errorf("drawing light modules %v: it decodes read the wrong way round too", drawLight)
+		}
 	}
 }

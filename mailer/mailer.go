@@ -10,7 +10,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/wneessen/go-mail"
@@ -79,13 +81,41 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		return err
 	}
 	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
-		var se *mail.SendError
-		if errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 && se.ErrorCode() < 600 {
-			return &PermanentError{Err: fmt.Errorf("mail server %s:%d refused the message to %s: %w", s.cfg.Host, s.cfg.Port, m.To, err)}
-		}
-		return fmt.Errorf("send through %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+		return s.explain(m.To, err)
 	}
 	return nil
+}
+
+var smtpReply = regexp.MustCompile(`(\d{3}) "([^"]*)"`)
+
+// explain says in a line what went wrong, the server's reply first (the
+// useful part of go-mail's long error): refused for good (a 5xx to this
+// message), answered with a 4xx (try later), or not reached.
+func (s *SMTP) explain(to string, err error) error {
+	where := fmt.Sprintf("%s:%d", s.cfg.Host, s.cfg.Port)
+	reply := ""
+	if m := smtpReply.FindAllStringSubmatch(err.Error(), -1); len(m) > 0 {
+		last := m[len(m)-1]
+		reply = last[1] + " " + last[2]
+	}
+	var se *mail.SendError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 && se.ErrorCode() < 600:
+		return &PermanentError{Err: fmt.Errorf("%s refused the message to %s for good: %s", where, to, orText(reply, err))}
+	case reply != "":
+		return fmt.Errorf("%s answered %s", where, reply)
+	case errors.As(err, &op):
+		return fmt.Errorf("cannot reach %s: %v", where, op.Err)
+	}
+	return fmt.Errorf("send through %s: %w", where, err)
+}
+
+func orText(reply string, err error) string {
+	if reply != "" {
+		return reply
+	}
+	return err.Error()
 }
 
 // Check connects, starts TLS and logs in as a send would, and sends

@@ -22,7 +22,7 @@ func benchModel(b *testing.B, n int) *Model {
 	}
 	m := New(nil, Options{Actor: testActor, Renderer: asciiRenderer(), Now: func() time.Time { return fixedNow }, Location: time.UTC, NoEvents: true})
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
-	m.Update(employeesMsg{rows: buildRows(views)})
+	m.Update(employeesMsg{rows: buildRows(views, nil)})
 	return m
 }
 

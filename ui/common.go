@@ -23,6 +23,10 @@ type Common struct {
 	Location *time.Location
 	Label    string // shown in the header, e.g. "demo"
 
+	// mailbox reads the messages a demo's local mail server received (nil:
+	// there is none, and the console offers no way to read mail).
+	mailbox func(ctx context.Context) ([]MailMessage, error)
+
 	// selected holds each kind's selected item (the selected employee is
 	// who a key is assigned to); detail is the item the Details pane shows,
 	// the selection of the last focused pane that has one. The root model

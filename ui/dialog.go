@@ -22,6 +22,20 @@ type Dialog interface {
 	Help(c *Common) []key.Binding
 }
 
+// sizedDialog is a dialog that draws itself for the height it has too: one
+// that shows a QR code draws it whole, or not at all.
+type sizedDialog interface {
+	ViewSized(c *Common, width, height int) string
+}
+
+// viewDialog draws a dialog in a space of width x height cells.
+func viewDialog(d Dialog, c *Common, width, height int) string {
+	if s, ok := d.(sizedDialog); ok {
+		return s.ViewSized(c, width, height)
+	}
+	return d.View(c, width)
+}
+
 // confirmDialog asks yes or no; destructive actions always go through one.
 // What yes runs is fixed when the dialog opens: the item it names is the
 // item it acts on, whatever the lists do meanwhile.

@@ -23,14 +23,21 @@ type empRow struct {
 	domains string
 	flags   string
 	removed bool
-	hay     string // lower-cased name, email and sAMAccountNames, for the filter
+	hay     string              // lower-cased name, email and sAMAccountNames, for the filter
+	invite  *app.InvitationView // the newest invitation (nil: never invited)
 }
 
-func buildRows(views []app.EmployeeView) []empRow {
+// buildRows prepares the employees for drawing, each with their newest
+// invitation.
+func buildRows(views []app.EmployeeView, invites []app.InvitationView) []empRow {
+	inviteOf := make(map[int64]*app.InvitationView, len(invites))
+	for i := range invites {
+		inviteOf[invites[i].Employee] = &invites[i]
+	}
 	rows := make([]empRow, len(views))
 	for i := range views {
 		v := &views[i]
-		r := empRow{view: v, id: v.ID, name: sanitize.Text(v.DisplayName), removed: v.Status == "removed"}
+		r := empRow{view: v, id: v.ID, name: sanitize.Text(v.DisplayName), removed: v.Status == "removed", invite: inviteOf[v.ID]}
 		if v.Email != nil {
 			r.email = sanitize.Text(*v.Email)
 		}
@@ -63,8 +70,9 @@ func buildRows(views []app.EmployeeView) []empRow {
 
 type (
 	employeesMsg struct {
-		rows []empRow
-		err  error
+		rows      []empRow
+		err       error
+		inviteErr error // the employees came, their invitations did not
 	}
 	// startFilterMsg opens the employee filter (the global / key).
 	startFilterMsg struct{}
@@ -96,6 +104,23 @@ func newEmployeesPane(c *Common) *employeesPane {
 		{Key: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")), Priority: 3,
 			Applies: func() (bool, string) { return p.current() != nil, "no employee selected" },
 			Focus:   paneDetails},
+		{Key: key.NewBinding(key.WithKeys("I"), key.WithHelp("I", "invite")), Perm: app.PermInvitationSend, Priority: 2,
+			Applies: func() (bool, string) {
+				r := p.current()
+				switch {
+				case r == nil:
+					return false, "no employee selected"
+				case r.removed:
+					return false, r.name + " was removed"
+				case r.email == "":
+					return false, r.name + " has no email"
+				}
+				return true, ""
+			},
+			Run: func() tea.Cmd {
+				r := p.current()
+				return sendInvite(p.c, "invite", r.id, r.email, false)
+			}},
 	}
 	return p
 }
@@ -144,6 +169,8 @@ func (p *employeesPane) listRows() int {
 	return max(1, rows)
 }
 
+// load reads the employees and everyone's newest invitation (one query
+// each, rather than one per employee selected).
 func (p *employeesPane) load() tea.Cmd {
 	svc, ctx, actor := p.c.Svc, p.c.Ctx, p.c.Actor
 	return func() tea.Msg {
@@ -151,7 +178,8 @@ func (p *employeesPane) load() tea.Cmd {
 		if err != nil {
 			return employeesMsg{err: err}
 		}
-		return employeesMsg{rows: buildRows(views)}
+		invites, ierr := svc.Invitations(ctx, actor)
+		return employeesMsg{rows: buildRows(views, invites), inviteErr: ierr}
 	}
 }
 
@@ -159,15 +187,28 @@ func (p *employeesPane) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case employeesMsg:
 		var cmd tea.Cmd
-		if msg.err != nil {
+		switch {
+		case msg.err != nil:
 			cmd = notify("loading employees failed: %v", msg.err)
-		} else {
+		case msg.inviteErr != nil:
+			cmd = notify("loading the invitations of employees failed: %v", msg.inviteErr)
+		}
+		if msg.err == nil {
 			p.rows, p.loaded = msg.rows, true
 			p.filter = employeeFilter{}
 			p.filter.apply(p.rows, p.input.Value())
 			p.keepSelection()
 		}
 		return tea.Batch(cmd, p.loader.done(p.load))
+	case inviteDoneMsg:
+		// An employee's details show their invitation.
+		cmd := p.loader.start(p.load)
+		if msg.what == "invite" {
+			cmd = tea.Batch(inviteDone(p.c, msg), cmd)
+		}
+		return cmd
+	case resetDoneMsg, enrollConfirmedMsg:
+		return p.loader.start(p.load)
 	case eventMsg:
 		switch e := msg.e.(type) {
 		case app.DataChanged:
@@ -410,6 +451,9 @@ func (e employeeItem) DetailLines(c *Common, cw int) []string {
 		add("Key", sanitize.Text(v.Key.Serial)+" "+ks)
 	} else {
 		add("Key", st.Dim.Render("none"))
+	}
+	if r.invite != nil {
+		out = append(out, invitationLines(c, r.invite, cw)...)
 	}
 	for _, a := range v.Accounts {
 		out = append(out, "")

@@ -25,6 +25,10 @@ import (
 // golden files are stable.
 var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
+// storeNow is the database's clock in the fixture: what it records, and
+// the moment a TOTP code is checked at.
+var storeNow = fixedNow.Add(-90 * time.Second)
+
 var testActor = app.Actor{Name: "test:admin", Role: app.RoleAdmin}
 
 const fixtureConfig = `[[domain]]
@@ -49,8 +53,15 @@ connect_timeout = "1s"
 // audit entries, all at fixed times.
 func fixture(t testing.TB, n int) *app.Service {
 	t.Helper()
+	return fixtureWith(t, n, "")
+}
+
+// fixtureWith is the fixture with more configuration ahead of the
+// domains' (a [mail] section).
+func fixtureWith(t testing.TB, n int, conf string) *app.Service {
+	t.Helper()
 	ctx := context.Background()
-	cfg, err := config.Parse("fixture.toml", []byte(fixtureConfig))
+	cfg, err := config.Parse("fixture.toml", []byte(conf+fixtureConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +70,7 @@ func fixture(t testing.TB, n int) *app.Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	st.SetClock(func() time.Time { return fixedNow.Add(-90 * time.Second) })
+	st.SetClock(func() time.Time { return storeNow })
 	pwdSet := fixedNow.Add(-40 * 24 * time.Hour)
 	err = st.Update(ctx, func(tx *store.Tx) error {
 		add := func(name, email, domain, sam, dn string, left string, rotation bool) error {

@@ -51,9 +51,10 @@ type KioskOptions struct {
 
 // Kiosk is the locked-down screen of a kiosk: "plug in your key", then,
 // for the key plugged in here only, its activation with the code or the
-// person's own password change. It shows nothing about anyone else,
-// returns to the start after inactivity and after each person, and cannot
-// be left without the operator's exit code (ctrl+x).
+// person's own password change; without a key, the enrollment of an
+// authenticator app with the code of an invitation. It shows nothing
+// about anyone else, returns to the start after inactivity and after each
+// person, and cannot be left without the operator's exit code (ctrl+x).
 type Kiosk struct {
 	c         *Common
 	idle      time.Duration
@@ -71,6 +72,7 @@ type Kiosk struct {
 	exit      *textinput.Model // the exit prompt, when open
 	problem   string
 	exitKey   key.Binding
+	enrollKey key.Binding
 	places    []string // where the keys it serves are plugged in
 }
 
@@ -78,7 +80,8 @@ type Kiosk struct {
 func NewKiosk(svc *app.Service, o KioskOptions) *Kiosk {
 	opts := Options{Actor: o.Actor, Renderer: o.Renderer, NoColor: o.NoColor, Now: o.Now, Context: o.Context, Places: o.Places, Label: "kiosk"}
 	c := newCommon(svc, &opts)
-	k := &Kiosk{c: c, idle: o.Idle, places: opts.Places, exitKey: key.NewBinding(key.WithKeys("ctrl+x"), key.WithHelp("ctrl+x", "operator: leave the kiosk"))}
+	k := &Kiosk{c: c, idle: o.Idle, places: opts.Places, exitKey: key.NewBinding(key.WithKeys("ctrl+x"), key.WithHelp("ctrl+x", "operator: leave the kiosk")),
+		enrollKey: key.NewBinding(key.WithKeys("e", "E"), key.WithHelp("e", "enroll an authenticator app"))}
 	if k.idle <= 0 {
 		k.idle = DefaultKioskIdle
 	}
@@ -147,8 +150,11 @@ func (k *Kiosk) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tickMsg:
 		now := k.c.Now()
 		if k.screen != nil && now.Sub(k.lastInput) > k.idle {
+			k.outcome, k.outcomeAt = "The screen was left alone: it is back at the start.", now
+			if k.serial != "" {
+				k.outcome += " Plug your key in again to carry on."
+			}
 			k.reset()
-			k.outcome, k.outcomeAt = "The screen was left alone: it is back at the start. Plug your key in again to carry on.", now
 		}
 		if k.outcome != "" && now.Sub(k.outcomeAt) > kioskDone && k.screen == nil {
 			k.outcome = ""
@@ -184,7 +190,13 @@ func (k *Kiosk) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return k, in.Focus()
 		}
 		if k.screen == nil {
-			return k, nil // nothing to type into; quit keys do nothing here
+			if key.Matches(msg, k.enrollKey) && k.c.Can(app.PermEnroll) {
+				// Enrollment needs no key: the code of the invitation
+				// says whom it is for.
+				k.screen, k.outcome, k.problem = newEnroll(k.c), "", ""
+				return k, k.screen.Init()
+			}
+			return k, nil // nothing else to type into; quit keys do nothing here
 		}
 	}
 	if k.screen == nil {
@@ -257,9 +269,12 @@ func (k *Kiosk) View() string {
 	case k.exit != nil:
 		body = dialogBox(k.c, w, "Leave the kiosk", false, "The operator's exit code:", k.exit.View())
 	case k.screen != nil:
-		body = k.screen.View(k.c, w)
+		body = viewDialog(k.screen, k.c, w, h-1)
 	default:
 		parts := []string{"Plug in your key.", st.Dim.Render("Activate a new key with the code you were given, or change your password.")}
+		if k.c.Can(app.PermEnroll) {
+			parts = append(parts, "e: enroll an authenticator app (with the code from your invitation email)")
+		}
 		if k.outcome != "" {
 			parts = append(parts, sanitize.Text(k.outcome))
 		}

@@ -8,6 +8,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"keydesk/app"
+	"keydesk/enroll"
 	"keydesk/internal/simtest"
 	"keydesk/keys/proto"
 )
@@ -138,5 +139,67 @@ func TestTheKioskServesOnlyTheKeyPluggedInHere(t *testing.T) {
 	d.send(tea.KeyMsg{Type: tea.KeyEnter})
 	if !d.quit {
 		t.Fatal("the exit code did not leave the kiosk")
+	}
+}
+
+// TestTheKioskEnrollsWithoutAKey: the kiosk's start screen offers the
+// enrollment of an authenticator app; e opens it, the code of the
+// invitation shows the secret (as text on a screen too small for the QR
+// code) and the app's code enrolls, back at the start; left alone, the
+// enrollment returns to the start too.
+func TestTheKioskEnrollsWithoutAKey(t *testing.T) {
+	svc, sink := mailFixture(t, 5)
+	code := inviteCode(t, svc, sink, "user000000@example.com")
+	kiosk := app.Actor{Name: "kiosk:hall", Role: app.RoleKiosk, Place: "kiosk:hall"}
+	d := &kioskDriver{t: t, clock: fixedNow}
+	d.k = NewKiosk(svc, KioskOptions{Actor: kiosk, Renderer: asciiRenderer(), Now: func() time.Time { return d.clock }, ExitCode: "4711", NoEvents: true, Places: []string{kiosk.Place}})
+	d.send(tea.WindowSizeMsg{Width: 100, Height: 30})
+	d.run(d.k.Init())
+	if v := d.k.View(); !strings.Contains(v, "Plug in your key.") || !strings.Contains(v, "e: enroll an authenticator app (with the code from your") {
+		t.Fatalf("the start screen does not offer the enrollment:\n%s", v)
+	}
+	d.send(keys("e"))
+	if v := d.k.View(); !strings.Contains(v, "Enroll an authenticator app") || !strings.Contains(v, "enter check the code") {
+		t.Fatalf("e did not open the enrollment:\n%s", v)
+	}
+	d.typeText(code)
+	d.send(keyEnter)
+	e, ok := d.k.screen.(*Enroll)
+	if v := d.k.View(); !ok || e.step != enrollScan || !strings.Contains(v, "Person 000000 · user000000@example.com") ||
+		!strings.Contains(v, "too small for the QR code") || !strings.Contains(v, inGroups(e.start.Secret.Base32(), 4)) {
+		t.Fatalf("the right code at a 100x30 kiosk:\n%s", v)
+	}
+	for _, other := range []string{"Anna Smith", "Person 000001", "KD-0002"} {
+		if strings.Contains(d.k.View(), other) {
+			t.Errorf("the enrollment shows %q", other)
+		}
+	}
+	// Left alone, the screen returns to the start (and forgets the code).
+	d.clock = d.clock.Add(DefaultKioskIdle + time.Second)
+	d.send(tickMsg(d.clock))
+	if v := d.k.View(); d.k.screen != nil || !strings.Contains(v, "left alone") || strings.Contains(v, "Plug your key in again") {
+		t.Fatalf("an enrollment left alone:\n%s", v)
+	}
+
+	// Again, to the end: the app's code enrolls.
+	d.send(keys("e"))
+	d.typeText(code)
+	d.send(keyEnter)
+	e = d.k.screen.(*Enroll)
+	totp, err := enroll.CodeAt(e.start.Secret, enroll.Step(storeNow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.typeText(totp)
+	d.send(keyEnter)
+	if v := d.k.View(); !strings.Contains(v, "Authenticator enrolled for Person 000000") {
+		t.Fatalf("the app's code did not enroll:\n%s", v)
+	}
+	d.send(keyEnter)
+	if v := d.k.View(); d.k.screen != nil || !strings.Contains(v, "Plug in your key.") || !strings.Contains(v, "authenticator enrolled for Person 000000") {
+		t.Fatalf("after the enrollment the kiosk shows:\n%s", v)
+	}
+	if d.quit {
+		t.Error("the enrollment left the kiosk")
 	}
 }

@@ -1,15 +1,16 @@
 // Package ui is KeyDesk's full-screen console, built with Bubble Tea.
 //
 // The console is components. Each pane (domains.go, employees.go,
-// keyspane.go, details.go, activity.go) is a Pane: it loads its own data,
-// draws its content and has an action table (component.go) from which the
-// footer, the help screen and what a role is offered are generated. The
-// pane manager (manager.go) owns layout, focus and the mouse; the root
-// model (this file) owns the header, the footer, the help screen, dialogs
-// (dialog.go, and the activation screen in activation.go) and the
-// subscription to the application layer's events. Every component shares
-// one Common (common.go): the service, the operator, the styles of this
-// terminal. All I/O runs in commands off the UI goroutine.
+// keyspane.go, details.go, rotation.go, invitations.go, activity.go) is a
+// Pane: it loads its own data, draws its content and has an action table
+// (component.go) from which the footer, the help screen and what a role is
+// offered are generated. The pane manager (manager.go) owns layout, focus
+// and the mouse; the root model (this file) owns the header, the footer,
+// the help screen, dialogs (dialog.go; the activation screen in
+// activation.go, the enrollment of an authenticator app in enroll.go) and
+// the subscription to the application layer's events. Every component
+// shares one Common (common.go): the service, the operator, the styles of
+// this terminal. All I/O runs in commands off the UI goroutine.
 package ui
 
 import (
@@ -44,6 +45,7 @@ func panes(c *Common) []slot {
 		{pane: newKeysPane(c), name: paneKeys, col: 0, size: sizing{fit: 6}},
 		{pane: newDetailsPane(c), name: paneDetails, col: 1, size: sizing{share: 45}},
 		{pane: newRotationPane(c), name: paneRotation, col: 1, size: sizing{fit: 8}},
+		{pane: newInvitationsPane(c), name: paneInvitations, col: 1, size: sizing{fit: 6}, perm: app.PermRead},
 		{pane: newActivityPane(c), name: paneActivity, col: 1, perm: app.PermAuditRead},
 	}
 }
@@ -63,6 +65,16 @@ type Options struct {
 	// NoEvents turns off following the service's events (tests that drive
 	// the model by hand).
 	NoEvents bool
+	// Mailbox, when set, reads the messages a local mail server received
+	// (the demo's): the Invitations pane then shows what was sent to a
+	// person.
+	Mailbox func(ctx context.Context) ([]MailMessage, error)
+}
+
+// MailMessage is one message a mailbox received.
+type MailMessage struct {
+	To, Subject, Text string
+	At                time.Time
 }
 
 // Model is the console's root model.
@@ -114,7 +126,7 @@ func newCommon(svc *app.Service, opts *Options) *Common {
 		opts.Places = []string{app.PlaceLocal}
 	}
 	return &Common{Ctx: opts.Context, Svc: svc, Actor: opts.Actor, Styles: NewStyles(opts.Renderer, !opts.NoColor), Keys: DefaultKeyMap(),
-		Now: opts.Now, Location: opts.Location, Label: opts.Label, selected: map[string]Item{}}
+		Now: opts.Now, Location: opts.Location, Label: opts.Label, mailbox: opts.Mailbox, selected: map[string]Item{}}
 }
 
 // Close ends the console's event subscription.
@@ -455,7 +467,7 @@ func (m *Model) View() string {
 	default:
 		body = m.mgr.View()
 		if m.dialog != nil {
-			body = overlay(body, m.dialog.View(m.c, m.width), m.width, bodyH)
+			body = overlay(body, viewDialog(m.dialog, m.c, m.width, bodyH), m.width, bodyH)
 		}
 	}
 	return m.header() + "\n" + body + "\n" + m.footer()

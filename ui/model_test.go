@@ -60,7 +60,7 @@ func footerLine(m *Model) string {
 
 func TestFocusCycles(t *testing.T) {
 	m := newTestModel(t, fixture(t, 10), 80, 24)
-	want := []string{paneKeys, paneDetails, paneRotation, paneActivity, paneDomains, paneEmployees}
+	want := []string{paneKeys, paneDetails, paneRotation, paneInvitations, paneActivity, paneDomains, paneEmployees}
 	for _, w := range want {
 		m = press(t, m, keyTab)
 		if got := m.mgr.focusedName(); got != w {
@@ -197,7 +197,7 @@ func TestHelpIsGeneratedFromTheActionTables(t *testing.T) {
 	svc := fixture(t, 5)
 	for _, role := range app.Roles() {
 		t.Run(string(role), func(t *testing.T) {
-			m := newTestModelAs(t, svc, app.Actor{Name: "op", Role: role}, 140, 50)
+			m := newTestModelAs(t, svc, app.Actor{Name: "op", Role: role}, 140, 70) // the help in one column
 			m = press(t, m, keys("?"))
 			v := m.View()
 			tables := [][]Action{m.global}
@@ -489,7 +489,7 @@ func TestDetailsFollowTheFocusedSelection(t *testing.T) {
 	if v := m.View(); !strings.Contains(v, `Account   corp\asmith`) || !strings.Contains(v, "Rotation  due") {
 		t.Errorf("Details does not describe the selected rotation:\n%s", v)
 	}
-	m = press(t, m, keyTab, keyTab) // Domains: corp
+	m = press(t, m, keyTab, keyTab, keyTab) // Invitations, Activity, Domains: corp
 	if v := m.View(); !strings.Contains(v, "Domain    corp") || !strings.Contains(v, "2 removals wait") {
 		t.Errorf("Details does not describe the selected domain:\n%s", v)
 	}

@@ -1,11 +1,15 @@
 package ui
 
 import (
+	"errors"
+	"strings"
+
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"keydesk/app"
+	"keydesk/enroll"
 	"keydesk/internal/sanitize"
 )
 
@@ -20,12 +24,14 @@ type ownPasswordDoneMsg struct {
 // at their plugged-in Active key changes their own password, on the key
 // only (they type the password AD already has) or on the key and in AD,
 // proving who they are with the key's PIN or, when it has none, their
-// current password. Every field is masked; a refusal shows in the screen.
+// current password, and, when they enrolled an authenticator app, its
+// current code. The secrets are masked (the app's code, used once, is
+// not); a refusal shows in the screen.
 type OwnPassword struct {
 	c       *Common
 	serial  string
 	on      string // app.SelfKeyOnly or app.SelfBoth
-	fields  [3]textinput.Model
+	fields  [4]textinput.Model
 	focus   int
 	problem string
 	busy    bool
@@ -37,6 +43,7 @@ type OwnPassword struct {
 const (
 	fieldPIN = iota
 	fieldCurrent
+	fieldTOTP
 	fieldNew
 )
 
@@ -44,11 +51,12 @@ func newOwnPassword(c *Common, serial string) *OwnPassword {
 	d := &OwnPassword{c: c, serial: serial, on: app.SelfKeyOnly,
 		toggle: key.NewBinding(key.WithKeys("ctrl+t"), key.WithHelp("ctrl+t", "key only / key and AD")),
 		next:   key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab", "next field"))}
-	for i, ph := range []string{"the key's PIN (empty if it has none)", "your current password (if the key has no PIN)", ""} {
+	for i, ph := range []string{"the key's PIN (empty if it has none)", "your current password (if the key has no PIN)", "6 digits, if you enrolled an app", ""} {
 		in := newTextInput("› ", ph, 128, 36)
 		in.EchoMode, in.EchoCharacter = textinput.EchoPassword, '•'
 		d.fields[i] = in
 	}
+	d.fields[fieldTOTP].EchoMode, d.fields[fieldTOTP].CharLimit = textinput.EchoNormal, 7
 	d.setPlaceholder()
 	return d
 }
@@ -79,6 +87,10 @@ func (d *OwnPassword) Update(msg tea.Msg) (Dialog, tea.Cmd) {
 			return nil, notify("%s: the new password is %s", sanitize.Text(msg.r.Account), where)
 		}
 		d.problem = firstLine(msg.err.Error())
+		if errors.Is(msg.err, app.ErrNeedAuthenticator) || errors.Is(msg.err, enroll.ErrWrongTOTP) || errors.Is(msg.err, enroll.ErrReusedTOTP) {
+			d.fields[fieldTOTP].SetValue("")
+			return d, d.focusOn(fieldTOTP)
+		}
 		return d, nil
 	case tea.KeyMsg:
 		if d.busy {
@@ -98,6 +110,9 @@ func (d *OwnPassword) Update(msg tea.Msg) (Dialog, tea.Cmd) {
 				return d, d.focusOn(d.focus + 1)
 			}
 			return d, d.submit()
+		case d.focus == fieldTOTP && msg.Type == tea.KeyRunes && !digitsOnly(msg.Runes):
+			d.problem = "the authenticator's code is 6 digits"
+			return d, nil
 		}
 		var cmd tea.Cmd
 		d.fields[d.focus], cmd = d.fields[d.focus].Update(msg)
@@ -116,7 +131,8 @@ func (d *OwnPassword) focusOn(i int) tea.Cmd {
 }
 
 func (d *OwnPassword) submit() tea.Cmd {
-	req := app.SelfChange{Serial: d.serial, On: d.on, PIN: d.fields[fieldPIN].Value(), Current: d.fields[fieldCurrent].Value(), New: d.fields[fieldNew].Value()}
+	req := app.SelfChange{Serial: d.serial, On: d.on, PIN: d.fields[fieldPIN].Value(), Current: d.fields[fieldCurrent].Value(), New: d.fields[fieldNew].Value(),
+		TOTP: strings.ReplaceAll(d.fields[fieldTOTP].Value(), " ", "")}
 	switch {
 	case req.PIN == "" && req.Current == "":
 		d.problem = "enter the key's PIN, or your current password if the key has no PIN"
@@ -142,6 +158,7 @@ func (d *OwnPassword) View(c *Common, width int) string {
 	parts := []string{mode,
 		st.Label.Render("Key PIN") + "\n" + d.fields[fieldPIN].View(),
 		st.Label.Render("or current password") + "\n" + d.fields[fieldCurrent].View(),
+		st.Label.Render("Authenticator code (if you enrolled one)") + "\n" + d.fields[fieldTOTP].View(),
 		st.Label.Render("New password") + "\n" + d.fields[fieldNew].View()}
 	switch {
 	case d.busy:

@@ -25,6 +25,9 @@ type RunOptions struct {
 	// Environ is the terminal's environment (for NO_COLOR and TERM); default
 	// the process's.
 	Environ []string
+	// Mailbox, when set, reads the messages the demo's local mail server
+	// received (see Options.Mailbox).
+	Mailbox func(ctx context.Context) ([]MailMessage, error)
 }
 
 // Renderer builds a renderer for a terminal (its colour profile follows the
@@ -81,7 +84,7 @@ func (o *RunOptions) defaults() {
 func Run(ctx context.Context, svc *app.Service, o RunOptions) error {
 	o.defaults()
 	r, color := Renderer(o.Output, o.Environ)
-	m := New(svc, Options{Actor: o.Actor, Renderer: r, NoColor: !color, Context: ctx, Label: o.Label})
+	m := New(svc, Options{Actor: o.Actor, Renderer: r, NoColor: !color, Context: ctx, Label: o.Label, Mailbox: o.Mailbox})
 	defer m.Close()
 	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(o.Input), tea.WithOutput(o.Output),
 		tea.WithAltScreen(), tea.WithMouseCellMotion())

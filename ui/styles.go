@@ -2,6 +2,7 @@ package ui
 
 import (
 	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
 )
 
 // Styles are built from a renderer, never global, so that every SSH session
@@ -9,7 +10,8 @@ import (
 // palette), and nothing depends on colour alone: selection is reverse video
 // and the focused pane's title is marked.
 type Styles struct {
-	r *lipgloss.Renderer
+	r     *lipgloss.Renderer
+	color bool // colours are on (no NO_COLOR)
 
 	Header       lipgloss.Style
 	HeaderDim    lipgloss.Style
@@ -31,6 +33,10 @@ type Styles struct {
 	Dialog       lipgloss.Style
 	DialogTitle  lipgloss.Style
 	FilterPrompt lipgloss.Style
+	// QR draws a QR code's modules: with colour, light ones as white text
+	// on black (exact colours, not the palette's: the code must read on
+	// any theme); without, the terminal's own (see qrDrawsLight).
+	QR lipgloss.Style
 }
 
 // NewStyles builds the styles for one renderer (one terminal). Without
@@ -45,7 +51,7 @@ func NewStyles(r *lipgloss.Renderer, color bool) Styles {
 		red = lipgloss.AdaptiveColor{Light: "1", Dark: "9"}
 		magenta = lipgloss.AdaptiveColor{Light: "5", Dark: "13"}
 	}
-	s := Styles{r: r}
+	s := Styles{r: r, color: color}
 	s.Header = r.NewStyle().Bold(true).Reverse(true)
 	s.HeaderDim = r.NewStyle().Reverse(true)
 	s.Footer = r.NewStyle().Foreground(dim)
@@ -66,5 +72,19 @@ func NewStyles(r *lipgloss.Renderer, color bool) Styles {
 	s.Dialog = r.NewStyle().Border(lipgloss.DoubleBorder()).BorderForeground(accent).Padding(0, 1)
 	s.DialogTitle = r.NewStyle().Bold(true)
 	s.FilterPrompt = r.NewStyle().Foreground(accent).Bold(true)
+	s.QR = r.NewStyle()
+	if color {
+		s.QR = s.QR.Foreground(lipgloss.Color("#ffffff")).Background(lipgloss.Color("#000000"))
+	}
 	return s
+}
+
+// qrDrawsLight says which modules of a QR code are drawn as text: the
+// light ones when the styles set white on black, or when the terminal's
+// text is light on a dark background (the usual, and the assumption when
+// the terminal does not say); the dark ones on a light background. Either
+// way the code reads dark on light, as a scanner expects.
+func (s Styles) qrDrawsLight() bool {
+	coloured := s.color && s.r.ColorProfile() != termenv.Ascii
+	return coloured || s.r.HasDarkBackground()
 }
