@@ -60,7 +60,7 @@ func newMailDomain(t *testing.T, invite ...string) *mailDomain {
 
 // service is a service over a database in the mail domain's folder (a
 // second call opens the same database, as a restarted process does).
-func (m *mailDomain) service(t *testing.T, opts ...Option) *Service {
+func (m *mailDomain) service(t testing.TB, opts ...Option) *Service {
 	t.Helper()
 	cfg, err := config.Parse(filepath.Join(m.dir, "k.toml"), []byte(m.conf))
 	if err != nil {

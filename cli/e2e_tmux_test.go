@@ -297,7 +297,7 @@ func TestDemoPasswordsInTmux(t *testing.T) {
 	isolate(t)
 	home, data := t.TempDir(), t.TempDir()
 	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}
-	tm := startTmux(t, 140, 45, env, bin, "--data", data, "demo", "--users", "60", "--no-churn")
+	tm := startTmux(t, 140, 60, env, bin, "--data", data, "demo", "--users", "60", "--no-churn")
 	screen := tm.waitFor("a managed account without a key", 30*time.Second, func(s string) bool { return managedRow.MatchString(s) })
 	m := managedRow.FindStringSubmatch(screen)
 	domain, sam := m[1], m[2]

@@ -115,8 +115,16 @@ func (s *Sink) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 // Addr is host:port.
 func (s *Sink) Addr() string { return net.JoinHostPort(s.Host(), strconv.Itoa(s.Port())) }
 
-// Close stops the sink.
-func (s *Sink) Close() error { return s.srv.Close() }
+// Close stops the sink. The listener is closed here too: the server may not
+// have taken it up yet (Serve runs in its own goroutine), and a sink closed
+// must refuse connections at once.
+func (s *Sink) Close() error {
+	err := s.srv.Close()
+	if lerr := s.ln.Close(); err == nil && !errors.Is(lerr, net.ErrClosed) {
+		err = lerr
+	}
+	return err
+}
 
 // Messages are the messages accepted so far, oldest first.
 func (s *Sink) Messages() []Received {
