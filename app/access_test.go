@@ -160,6 +160,10 @@ var operations = map[string]operation{
 		_, err := s.InvitationOf(ctx, a, 1)
 		return err
 	}},
+	"DeliverMail": {PermInvitationSend, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.DeliverMail(ctx, a)
+		return err
+	}},
 	"BeginEnrollment": {PermEnroll, func(ctx context.Context, s *Service, a Actor) error {
 		_, err := s.BeginEnrollment(ctx, a, "AAAA-AAAA-AAAA-AAAA-AAAA-AAAA")
 		return err

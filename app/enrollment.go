@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"keydesk/enroll"
 	"keydesk/store"
@@ -54,15 +55,15 @@ func (s *Service) invitationFor(ctx context.Context, tx *store.Tx, typed string)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := enroll.CheckCode(enroll.CodeState{Hash: in.CodeHash, ExpiresAt: in.ExpiresAt, UsedAt: in.UsedAt, ReplacedAt: in.ReplacedAt}, code, pepper, tx.Now()); err != nil {
-		return in, nil, err
-	}
 	e, err := tx.Employee(ctx, in.EmployeeID)
 	if err != nil {
 		return in, nil, err
 	}
 	if e.Status != store.StatusActive {
 		return in, e, fmt.Errorf("this enrollment code belongs to %s, who was removed: it no longer enrolls anyone", e.Email)
+	}
+	if err := enroll.CheckCode(enroll.CodeState{Hash: in.CodeHash, ExpiresAt: in.ExpiresAt, UsedAt: in.UsedAt, ReplacedAt: in.ReplacedAt}, code, pepper, tx.Now()); err != nil {
+		return in, nil, err
 	}
 	return in, e, nil
 }
@@ -188,6 +189,7 @@ var ErrNeedAuthenticator = errors.New("you enrolled an authenticator app: enter 
 // refusal is audited.
 func (s *Service) checkAuthenticator(ctx context.Context, a Actor, employeeID int64, totp, target string) error {
 	var cause error
+	var failed int
 	err := s.st.Update(ctx, func(tx *store.Tx) error {
 		en, err := tx.Enrollment(ctx, employeeID)
 		if errors.Is(err, store.ErrNotFound) || err == nil && en.SecretSealed == nil {
@@ -196,6 +198,11 @@ func (s *Service) checkAuthenticator(ctx context.Context, a Actor, employeeID in
 		if err != nil {
 			return err
 		}
+		if en.LockedUntil != nil && tx.Now().Before(*en.LockedUntil) {
+			cause = fmt.Errorf("%w: too many wrong codes in a row; try again after %s, or ask the helpdesk", ErrAuthenticatorLocked, en.LockedUntil.Local().Format("15:04"))
+			return cause
+		}
+		failed = en.FailedAttempts
 		if totp == "" {
 			cause = ErrNeedAuthenticator
 			return cause
@@ -214,21 +221,54 @@ func (s *Service) checkAuthenticator(ctx context.Context, a Actor, employeeID in
 			cause = err
 			return err
 		}
-		if err := tx.UseStep(ctx, employeeID, step); err != nil {
+		if err := tx.UseStep(ctx, employeeID, step); errors.Is(err, store.ErrTOTPStepUsed) {
 			cause = enroll.ErrReusedTOTP
 			return cause
+		} else if err != nil {
+			return err
 		}
 		return nil
 	})
 	if cause != nil && !errors.Is(cause, ErrNeedAuthenticator) {
+		// A wrong code counts (a locked authenticator's refusal does not
+		// lengthen the lock); past authenticatorTries in a row, the
+		// authenticator is locked for a while that doubles each time.
 		ctx := context.WithoutCancel(ctx)
+		wrong := !errors.Is(cause, ErrAuthenticatorLocked)
 		if aerr := s.st.Update(ctx, func(tx *store.Tx) error {
+			if wrong {
+				if err := tx.FailedCode(ctx, employeeID, authenticatorLock(failed+1, tx.Now())); err != nil {
+					return err
+				}
+			}
 			return s.audit(ctx, tx, a, "enrollment.verify", target, store.OutcomeFailure, map[string]any{"employee": employeeID, "error": cause.Error()})
 		}); aerr != nil {
 			s.log.Error("audit a refused authenticator code", "err", aerr)
 		}
 	}
 	return err
+}
+
+// ErrAuthenticatorLocked: too many wrong authenticator codes in a row.
+var ErrAuthenticatorLocked = errors.New("the authenticator is locked")
+
+// authenticatorTries is how many wrong codes in a row are let pass before
+// the authenticator locks.
+const authenticatorTries = 5
+
+// authenticatorLock decides until when an authenticator is locked after
+// the n-th wrong code in a row (nil: not locked): 1 minute after the 5th,
+// doubling with each further one, at most a day.
+func authenticatorLock(n int, now time.Time) *time.Time {
+	if n < authenticatorTries {
+		return nil
+	}
+	d := time.Minute
+	for i := authenticatorTries; i < n && d < 24*time.Hour; i++ {
+		d *= 2
+	}
+	until := now.Add(min(d, 24*time.Hour))
+	return &until
 }
 
 // ResetEnrollment forgets the employee's authenticator (and a secret

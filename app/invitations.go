@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"keydesk/enroll"
+	"keydesk/keys"
 	"keydesk/mailer"
 	"keydesk/store"
 )
@@ -93,15 +94,9 @@ func invitationBinding(id int64) string { return "invitation:" + strconv.FormatI
 // and puts its email in the outbox, in tx; an operator's invitation is an
 // audit entry of its own (a sync's are counted in the sync's entry). It
 // returns the invitation.
-func (s *Service) invite(ctx context.Context, tx *store.Tx, a Actor, e *store.Employee, resend bool, why string) (*store.Invitation, error) {
-	mk, err := s.masterKey(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	pepper, err := s.codePepper(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
+func (s *Service) invite(ctx context.Context, tx *store.Tx, a Actor, k inviteKeys, e *store.Employee, resend bool, why string) (*store.Invitation, error) {
+	mk, pepper := k.mk, k.pepper
+	var err error
 	replaced := int64(0)
 	if resend {
 		if replaced, err = tx.ReplaceInvitation(ctx, e.ID); err != nil {
@@ -149,6 +144,22 @@ const (
 	inviteOperator = "operator" // an operator invited them
 )
 
+// inviteKeys are what an invitation is sealed and hashed with, opened once
+// per transaction.
+type inviteKeys struct {
+	mk     *keys.MasterKey
+	pepper []byte
+}
+
+func (s *Service) inviteKeys(ctx context.Context, tx *store.Tx) (inviteKeys, error) {
+	mk, err := s.masterKey(ctx, tx)
+	if err != nil {
+		return inviteKeys{}, err
+	}
+	pepper, err := s.codePepper(ctx, tx)
+	return inviteKeys{mk: mk, pepper: pepper}, err
+}
+
 // inviteNewlyImported invites, in the sync's transaction, the employees
 // this sync brought into a domain with invitations on (or gave an email):
 // those with an email, still here, holding no key and never invited
@@ -171,12 +182,34 @@ func (s *Service) inviteNewlyImported(ctx context.Context, tx *store.Tx, a Actor
 		return nil, err
 	}
 	var out []int64
+	var k *inviteKeys
 	for _, e := range candidates {
-		if e.EmailNorm == "" || e.Status != store.StatusActive || invited[e.ID] || holding[e.ID] {
+		if e.EmailNorm == "" || e.Status != store.StatusActive || holding[e.ID] {
 			continue
 		}
+		resend := false
+		if invited[e.ID] {
+			// Invited before: only an invitation still in force that went
+			// to another address is sent again, to the new one (the code
+			// at the old address stops working).
+			live, err := tx.LiveInvitation(ctx, e.ID)
+			if errors.Is(err, store.ErrNotFound) || err == nil && strings.EqualFold(live.Email, e.Email) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			resend = true
+		}
 		invited[e.ID] = true // one even if the person came in twice
-		if _, err := s.invite(ctx, tx, a, e, false, inviteImported); err != nil {
+		if k == nil {
+			keys, err := s.inviteKeys(ctx, tx)
+			if err != nil {
+				return nil, err
+			}
+			k = &keys
+		}
+		if _, err := s.invite(ctx, tx, a, *k, e, resend, inviteImported); err != nil {
 			return nil, fmt.Errorf("invite %s: %w", e.Email, err)
 		}
 		out = append(out, e.ID)
@@ -235,15 +268,27 @@ func (s *Service) Invite(ctx context.Context, a Actor, who []string, resend bool
 			case e.EmailNorm == "":
 				return fmt.Errorf("employee %d has no email: set one in the directory, then sync", e.ID)
 			}
-			if !resend {
-				if live, err := tx.LiveInvitation(ctx, e.ID); err == nil {
+			replace := resend
+			if live, err := tx.LiveInvitation(ctx, e.ID); err == nil {
+				// One that expired, or whose mail was given up, is
+				// replaced without asking.
+				usable := tx.Now().Before(live.ExpiresAt)
+				if v, err := s.st.InvitationOf(ctx, e.ID); err == nil && v.MailState == store.MailFailed {
+					usable = false
+				}
+				if !resend && usable {
 					return fmt.Errorf("%s: %w on %s, the code works until %s: resend to replace it (invite --resend)", e.Email, ErrAlreadyInvited,
 						live.CreatedAt.Format("2006-01-02"), live.ExpiresAt.Format("2006-01-02 15:04"))
-				} else if !errors.Is(err, store.ErrNotFound) {
-					return err
 				}
+				replace = true
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
 			}
-			in, err := s.invite(ctx, tx, a, e, resend, inviteOperator)
+			k, err := s.inviteKeys(ctx, tx)
+			if err != nil {
+				return err
+			}
+			in, err := s.invite(ctx, tx, a, k, e, replace, inviteOperator)
 			if err != nil {
 				return err
 			}
@@ -265,19 +310,25 @@ func (s *Service) Invite(ctx context.Context, a Actor, who []string, resend bool
 
 // MailReport says what a pass over the outbox did.
 type MailReport struct {
-	Sent    int      `json:"sent"`
-	Retry   int      `json:"retry"`   // failed this time, tried again later
-	GaveUp  int      `json:"gave_up"` // failed for good
-	Pending int      `json:"pending"` // still waiting (not due yet)
-	Errors  []string `json:"errors,omitempty"`
+	Sent    int `json:"sent"`
+	Retry   int `json:"retry"`   // failed this time, tried again later
+	GaveUp  int `json:"gave_up"` // failed for good
+	Pending int `json:"pending"` // still waiting (not due yet)
+	// Cancelled: dropped, its code could no longer be used (used, replaced,
+	// expired; the person left or has another address).
+	Cancelled int      `json:"cancelled"`
+	Errors    []string `json:"errors,omitempty"`
 }
 
 // DeliverMail sends the outbox messages that are due, oldest first, one
 // at a time: each attempt is counted (and its retry time set) before the
 // message goes, so a process that dies while sending leaves it to be
 // retried, never lost; a sent message's code is cleared from the database.
-func (s *Service) DeliverMail(ctx context.Context) (MailReport, error) {
+func (s *Service) DeliverMail(ctx context.Context, a Actor) (MailReport, error) {
 	var rep MailReport
+	if err := s.authorize(ctx, a, PermInvitationSend, "outbox"); err != nil {
+		return rep, err
+	}
 	if !s.cfg.Mail.Configured() {
 		return rep, nil
 	}
@@ -295,10 +346,17 @@ func (s *Service) DeliverMail(ctx context.Context) (MailReport, error) {
 			return rep, err
 		}
 		for _, m := range due {
+			retry := rep.Retry
 			if err := s.deliverOne(ctx, m, sender, tpl, senderErr, &rep); err != nil {
 				if errors.Is(err, store.ErrMessageTaken) {
 					continue
 				}
+				return rep, err
+			}
+			if rep.Retry > retry {
+				// The server is down, busy or misconfigured: the rest wait
+				// for the next pass rather than fail one after another.
+				rep.Pending, err = s.pendingMail(ctx)
 				return rep, err
 			}
 		}
@@ -322,9 +380,17 @@ func (s *Service) deliverOne(ctx context.Context, m store.OutboxMessage, sender 
 	attempt := m.Attempts + 1
 	var msg mailer.Message
 	var prepErr error
+	cancelled := false
 	err := s.st.Update(ctx, func(tx *store.Tx) error {
-		if err := tx.StartAttempt(ctx, m, tx.Now().Add(mailer.Backoff(attempt))); err != nil {
+		// Until this attempt reports back, no other process may take the
+		// message: at least as long as a send may take.
+		hold := max(mailer.Backoff(attempt), 2*s.cfg.Mail.Timeout.Duration+30*time.Second)
+		if err := tx.StartAttempt(ctx, m, tx.Now().Add(hold)); err != nil {
 			return err
+		}
+		if why := s.unsendable(ctx, tx, m); why != "" {
+			cancelled = true
+			return tx.CancelMessage(ctx, m.ID, why)
 		}
 		if senderErr != nil {
 			prepErr = senderErr
@@ -335,6 +401,10 @@ func (s *Service) deliverOne(ctx context.Context, m store.OutboxMessage, sender 
 	})
 	if err != nil {
 		return err
+	}
+	if cancelled {
+		rep.Cancelled++
+		return nil
 	}
 	sendErr := prepErr
 	if sendErr == nil {
@@ -376,6 +446,34 @@ func (s *Service) deliverOne(ctx context.Context, m store.OutboxMessage, sender 
 	s.log.Info("invitation mail", "to", m.Recipient, "attempt", attempt, "err", sendErr)
 	s.publish(DataChanged{What: ChangedEmployees | ChangedAudit})
 	return nil
+}
+
+// unsendable says why m must not go ("" when it may): its code can no
+// longer be used (used, replaced, expired), or its person left or has
+// another address now.
+func (s *Service) unsendable(ctx context.Context, tx *store.Tx, m store.OutboxMessage) string {
+	if m.InvitationID == nil {
+		return ""
+	}
+	in, err := tx.InvitationByID(ctx, *m.InvitationID)
+	switch {
+	case err != nil:
+		return ""
+	case in.UsedAt != nil || in.ReplacedAt != nil:
+		return "the invitation was used or replaced before its mail went"
+	case !tx.Now().Before(in.ExpiresAt):
+		return "the code expired before its mail could go"
+	}
+	e, err := tx.Employee(ctx, in.EmployeeID)
+	switch {
+	case err != nil:
+		return ""
+	case e.Status != store.StatusActive:
+		return "the person left"
+	case !strings.EqualFold(e.Email, m.Recipient):
+		return "the person's email changed"
+	}
+	return ""
 }
 
 // composeInvitation renders m's invitation with its code (opened from the

@@ -47,7 +47,7 @@ func BenchmarkDeliverMail(b *testing.B) {
 		}
 		apply(b, s, "corp", full(users...), nil, false)
 		b.StartTimer()
-		rep, err := s.DeliverMail(ctx)
+		rep, err := s.DeliverMail(ctx, testHelpdesk)
 		if err != nil || rep.Sent != n {
 			b.Fatalf("%+v %v", rep, err)
 		}

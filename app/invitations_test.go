@@ -123,7 +123,7 @@ func deliver(t *testing.T, s *Service) MailReport {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rep, err := s.DeliverMail(ctx)
+	rep, err := s.DeliverMail(ctx, testHelpdesk)
 	if err != nil {
 		t.Fatalf("deliver: %v", err)
 	}
@@ -415,7 +415,7 @@ func TestEnrollment(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(st.URI, "otpauth://totp/Example%20Corp:kim@example.com?") || !strings.Contains(st.URI, "secret="+st.Secret.Base32()) || !strings.Contains(st.URI, "issuer=Example%20Corp") {
-		t.Errorf("URI %s", st.URI)
+		t.Errorf("URI %s... (issuer, account or secret wrong)", st.URI[:min(len(st.URI), 40)])
 	}
 	if fmt.Sprint(st.Secret) != "Secret(redacted)" {
 		t.Error("the secret prints")
@@ -562,5 +562,105 @@ func TestSelfServiceAsksTheAuthenticatorAgainstSamba(t *testing.T) {
 	}
 	if got := auditActions(t, s, "account:corp\\alice"); !containsStr(got, "enrollment.verify:failure") {
 		t.Errorf("the wrong authenticator code is not audited: %v", got)
+	}
+}
+
+func TestAuthenticatorLock(t *testing.T) {
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		n    int
+		want time.Duration // 0: not locked
+	}{{1, 0}, {4, 0}, {5, time.Minute}, {6, 2 * time.Minute}, {9, 16 * time.Minute}, {20, 24 * time.Hour}, {100, 24 * time.Hour}} {
+		got := authenticatorLock(tt.n, now)
+		switch {
+		case tt.want == 0 && got != nil:
+			t.Errorf("after %d wrong codes: locked until %s, want not locked", tt.n, got)
+		case tt.want != 0 && (got == nil || got.Sub(now) != tt.want):
+			t.Errorf("after %d wrong codes: locked until %v, want for %s", tt.n, got, tt.want)
+		}
+	}
+}
+
+// Guessing the authenticator's code is slowed down: after 5 wrong codes
+// in a row even the right one waits; a right code after the lock clears
+// the count.
+func TestWrongAuthenticatorCodesLockIt(t *testing.T) {
+	m := newMailDomain(t)
+	s := m.service(t)
+	ctx := context.Background()
+	s.AddEmployee(ctx, testAdmin, "nia@example.com", "Nia")
+	secret, _ := enrolledPerson(t, m, s, "nia@example.com")
+	id := byEmail(t, s, "nia@example.com").ID
+	now := time.Now().Add(enroll.Period)
+	s.st.SetClock(func() time.Time { return now })
+	wrong, _ := enroll.CodeAt(secret, enroll.Step(now)+7)
+	for i := range authenticatorTries {
+		if err := s.checkAuthenticator(ctx, kioskActor, id, wrong, "test"); !errors.Is(err, enroll.ErrWrongTOTP) {
+			t.Fatalf("wrong code %d: %v", i+1, err)
+		}
+	}
+	right, _ := enroll.CodeAt(secret, enroll.Step(now))
+	if err := s.checkAuthenticator(ctx, kioskActor, id, right, "test"); !errors.Is(err, ErrAuthenticatorLocked) || !strings.Contains(err.Error(), "ask the helpdesk") {
+		t.Fatalf("the right code while locked: %v", err)
+	}
+	later := now.Add(2 * time.Minute)
+	s.st.SetClock(func() time.Time { return later })
+	right, _ = enroll.CodeAt(secret, enroll.Step(later))
+	if err := s.checkAuthenticator(ctx, kioskActor, id, right, "test"); err != nil {
+		t.Fatalf("the right code after the lock: %v", err)
+	}
+	if en, _ := s.st.Enrollment(ctx, id); en.FailedAttempts != 0 || en.LockedUntil != nil {
+		t.Errorf("a right code leaves %d failures, locked until %v", en.FailedAttempts, en.LockedUntil)
+	}
+}
+
+// Mail whose code can no longer be used does not go: a leaver's, an
+// expired one's, one to an address the person no longer has; and a new
+// address gets a new invitation.
+func TestTheOutboxSendsOnlyUsableCodes(t *testing.T) {
+	m := newMailDomain(t, "corp")
+	s := m.service(t, WithMailer(senderFunc(func(context.Context, mailer.Message) error { return errors.New("451 try later") })))
+	ctx := context.Background()
+	apply(t, s, "corp", full(user("corp", 1, "oz", "oz@example.com", "Oz"), user("corp", 2, "pia", "pia@example.com", "Pia"), user("corp", 3, "quinn", "quinn@example.com", "Quinn")), nil, false)
+	// Oz leaves, Pia's address changes, Quinn stays; nothing has gone yet.
+	sum := apply(t, s, "corp", full(user("corp", 2, "pia", "pia.new@example.com", "Pia"), user("corp", 3, "quinn", "quinn@example.com", "Quinn")), map[string]string{guid("corp", 1): "deleted"}, true)
+	if sum.Invited != 1 {
+		t.Errorf("the sync after Pia's address changed invited %d, want 1 (Pia, at her new address)", sum.Invited)
+	}
+	s = m.service(t)
+	rep := deliver(t, s)
+	if rep.Sent != 2 || rep.Pending != 0 {
+		t.Fatalf("delivery: %+v, want 2 sent (Quinn, Pia's new address): Oz's mail was cancelled when he left, Pia's old one when she was invited again", rep)
+	}
+	got := m.mails(t)
+	if len(got["oz@example.com"]) != 0 || len(got["pia@example.com"]) != 0 || len(got["pia.new@example.com"]) != 1 || len(got["quinn@example.com"]) != 1 {
+		t.Errorf("mail went to %v", got)
+	}
+	if _, err := s.BeginEnrollment(ctx, kioskActor, m.codeIn(t, "pia.new@example.com")); err != nil {
+		t.Errorf("Pia's new code: %v", err)
+	}
+	// Quinn leaves after his mail went: his code no longer enrolls.
+	quinn := m.codeIn(t, "quinn@example.com")
+	apply(t, s, "corp", full(user("corp", 2, "pia", "pia.new@example.com", "Pia")), map[string]string{guid("corp", 3): "deleted"}, true)
+	if _, err := s.BeginEnrollment(ctx, kioskActor, quinn); err == nil || !strings.Contains(err.Error(), "who was removed") {
+		t.Errorf("a leaver's code: %v", err)
+	}
+
+	// An invitation whose code expired before its mail could go is not
+	// sent; a plain invite replaces it without --resend.
+	s.AddEmployee(ctx, testAdmin, "rex@example.com", "Rex")
+	if _, err := s.Invite(ctx, testHelpdesk, []string{"rex@example.com"}, false); err != nil {
+		t.Fatal(err)
+	}
+	late := time.Now().Add(config.DefaultInviteTTL + time.Hour)
+	s.st.SetClock(func() time.Time { return late })
+	if rep := deliver(t, s); rep.Sent != 0 || rep.Cancelled != 1 {
+		t.Errorf("an expired invitation's mail: %+v", rep)
+	}
+	if res, err := s.Invite(ctx, testHelpdesk, []string{"rex@example.com"}, false); err != nil || !res[0].Invited {
+		t.Errorf("inviting again after the code expired: %+v %v", res, err)
+	}
+	if rep := deliver(t, s); rep.Sent != 1 {
+		t.Errorf("the new invitation: %+v", rep)
 	}
 }

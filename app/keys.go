@@ -365,11 +365,16 @@ func (s *Service) CompromiseKey(ctx context.Context, a Actor, serial string, rea
 }
 
 // deactivateLeaversKeys deactivates the keys of employees that were just
-// marked removed, in the transaction that removed them: every path that
-// ends an employee goes through here.
+// marked removed, and ends their invitations, in the transaction that
+// removed them: every path that ends an employee goes through here.
 func (s *Service) deactivateLeaversKeys(ctx context.Context, tx *store.Tx, a Actor, removed []int64, why keys.Reason) (int, error) {
 	if len(removed) == 0 {
 		return 0, nil
+	}
+	// A leaver's enrollment code no longer enrolls anyone, and its mail
+	// does not go.
+	if err := tx.EndInvitations(ctx, removed); err != nil {
+		return 0, err
 	}
 	ks, err := tx.KeysForEmployees(ctx, removed)
 	if err != nil {

@@ -394,7 +394,9 @@ func (s *Service) RekeyMasterKey(ctx context.Context, a Actor, f MasterKeyFile) 
 		}
 		for _, m := range msgs {
 			if m.InvitationID == nil {
-				continue
+				// Sealed under a binding this version does not know: it
+				// would be lost, so nothing is changed.
+				return fmt.Errorf("outbox message %d holds a sealed payload of kind %q that this KeyDesk cannot re-seal", m.ID, m.Kind)
 			}
 			sealed, err := reseal(old, nk, m.PayloadSealed, invitationBinding(*m.InvitationID))
 			if err != nil {

@@ -121,7 +121,7 @@ func (s *Service) rotationLoop(ctx context.Context) {
 func (s *Service) mailLoop(ctx context.Context) {
 	wake := s.mailWake()
 	for {
-		rep, err := s.DeliverMail(ctx)
+		rep, err := s.DeliverMail(ctx, mailActor)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("sending invitations", "err", err)
 		}

@@ -24,7 +24,7 @@ func (g *globals) deliverNow(ctx context.Context, s *session, quiet bool) app.Ma
 	crashPoint("invitations-decided")
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	rep, err := s.svc.DeliverMail(ctx)
+	rep, err := s.svc.DeliverMail(ctx, s.actor)
 	if err != nil {
 		fmt.Fprintf(g.stderr, "keydesk: sending invitations: %s\n", sanitize.Lines(err.Error()))
 	}

@@ -109,7 +109,7 @@ func TestInvitationsAndEnrollmentFromTheCommandLine(t *testing.T) {
 	}
 	u, err := url.Parse(strings.TrimSpace(out))
 	if err != nil || u.Scheme != "otpauth" || u.Query().Get("issuer") != "Example Corp" || !strings.HasSuffix(u.Path, "ann@example.com") {
-		t.Fatalf("enroll --print-uri printed %q (%v)", out, err)
+		t.Fatalf("enroll --print-uri printed no otpauth URI of Example Corp for ann (%v)", err)
 	}
 	secret, err := enroll.ParseSecret(u.Query().Get("secret"))
 	if err != nil {
@@ -137,7 +137,7 @@ func TestInvitationsAndEnrollmentFromTheCommandLine(t *testing.T) {
 	_, out, _ = kd("", "enroll", code)
 	uri, err := qrtest.Decode(qrPart(out), true)
 	if err != nil || !strings.HasPrefix(uri, "otpauth://totp/Example%20Corp:ann@example.com?") {
-		t.Errorf("the QR code on the terminal decodes to %q (%v):\n%s", uri, err, out)
+		t.Errorf("the QR code on the terminal does not read as the enrollment URI (%d characters, %v)", len(uri), err)
 	}
 }
 

@@ -721,6 +721,9 @@ func (c *Config) validateMail(add func(error)) {
 	if m.Port < 1 || m.Port > 65535 {
 		add(fmt.Errorf("mail.port: %d is out of range; use 1 to 65535", m.Port))
 	}
+	if m.Timeout.Duration < time.Second || m.Timeout.Duration > 2*time.Minute {
+		add(fmt.Errorf("mail.timeout: %s is out of range; use between \"1s\" and \"2m\" (default \"30s\")", m.Timeout))
+	}
 	if m.From == "" || !strings.Contains(m.From, "@") {
 		add(fmt.Errorf("mail.from: %q: required, the sender, e.g. \"KeyDesk <keydesk@example.com>\"", m.From))
 	}

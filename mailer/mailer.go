@@ -101,7 +101,7 @@ func (s *SMTP) explain(to string, err error) error {
 	var se *mail.SendError
 	var op *net.OpError
 	switch {
-	case errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 && se.ErrorCode() < 600:
+	case errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 && se.ErrorCode() < 600 && aboutTheMessage(se.Reason):
 		return &PermanentError{Err: fmt.Errorf("%s refused the message to %s for good: %s", where, to, orText(reply, err))}
 	case reply != "":
 		return fmt.Errorf("%s answered %s", where, reply)
@@ -109,6 +109,18 @@ func (s *SMTP) explain(to string, err error) error {
 		return fmt.Errorf("cannot reach %s: %v", where, op.Err)
 	}
 	return fmt.Errorf("send through %s: %w", where, err)
+}
+
+// aboutTheMessage reports whether a refusal at this step is about the one
+// message (its recipient, its content), not about KeyDesk's settings (a
+// 5xx to MAIL FROM: the sender refused, relaying or login needed), which
+// every message would meet until an admin mends them.
+func aboutTheMessage(r mail.SendErrReason) bool {
+	switch r {
+	case mail.ErrSMTPRcptTo, mail.ErrSMTPData, mail.ErrSMTPDataClose:
+		return true
+	}
+	return false
 }
 
 func orText(reply string, err error) string {

@@ -87,6 +87,7 @@ func TestSendFailures(t *testing.T) {
 		{"wrong password", func(_ *smtpsink.Sink, cfg *config.Mail) {
 			os.WriteFile(cfg.PasswordFile, []byte("wrong"), 0o600)
 		}, false, "535"},
+		{"sender refused without a login (530)", func(_ *smtpsink.Sink, cfg *config.Mail) { cfg.Username = "" }, false, "530"},
 		{"untrusted certificate", func(_ *smtpsink.Sink, cfg *config.Mail) { cfg.CAFile = "" }, false, "certificate"},
 		{"nobody listening", func(s *smtpsink.Sink, _ *config.Mail) { s.Close() }, false, "connect"},
 	}
@@ -161,6 +162,12 @@ func TestInvitationTemplates(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, TextFile), []byte("Your code: {{.Cod}}"), 0o644)
 	if _, err := LoadTemplates(dir); err == nil || !strings.Contains(err.Error(), TextFile) {
 		t.Errorf("a template naming a missing field: err = %v, want one naming %s", err, TextFile)
+	}
+	// A template that leaves the code out would send invitations nobody
+	// can use: it is refused.
+	os.WriteFile(filepath.Join(dir, TextFile), []byte("Welcome, {{.Name}}!"), 0o644)
+	if _, err := LoadTemplates(dir); err == nil || !strings.Contains(err.Error(), "{{.Code}}") || !strings.Contains(err.Error(), TextFile) {
+		t.Errorf("a template without the code: err = %v", err)
 	}
 }
 

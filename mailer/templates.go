@@ -83,10 +83,17 @@ func LoadTemplates(dir string) (*Templates, error) {
 			return nil, fmt.Errorf("the %s template: %w", f.name, err)
 		}
 	}
-	// A template that uses a field that does not exist fails now, not at
-	// the first invitation.
-	if _, err := t.Invitation("", Invitation{}); err != nil {
+	// A template that uses a field that does not exist, or leaves the code
+	// out, fails now, not at the first invitation.
+	const probe = "PROBE-CODE-2345"
+	m, err := t.Invitation("", Invitation{Code: probe})
+	if err != nil {
 		return nil, err
+	}
+	for _, part := range []struct{ file, text string }{{TextFile, m.Text}, {HTMLFile, m.HTML}} {
+		if !strings.Contains(part.text, probe) {
+			return nil, fmt.Errorf("the %s template never shows the enrollment code: put {{.Code}} in it", part.file)
+		}
 	}
 	return &t, nil
 }

@@ -73,6 +73,9 @@ type Enrollment struct {
 	PendingSealed     []byte
 	PendingAt         *time.Time
 	PendingInvitation *int64
+	// Wrong codes in a row, and until when the authenticator is locked.
+	FailedAttempts int
+	LockedUntil    *time.Time
 }
 
 // ErrTOTPStepUsed: another code of the same step or a later one was taken
@@ -193,6 +196,29 @@ func (tx *Tx) ReplaceInvitation(ctx context.Context, employeeID int64) (int64, e
 		return 0, fmt.Errorf("cancel the mail of invitation %d: %w", in.ID, err)
 	}
 	return in.ID, nil
+}
+
+// EndInvitations replaces the live invitations of employees who left and
+// cancels their mail not sent yet (their codes are cleared): a query per
+// 500 employees.
+func (tx *Tx) EndInvitations(ctx context.Context, employeeIDs []int64) error {
+	for start := 0; start < len(employeeIDs); start += 500 {
+		part := employeeIDs[start:min(start+500, len(employeeIDs))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		in := "?" + strings.Repeat(",?", len(part)-1)
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE outbox SET state = ?, payload_sealed = NULL, last_error = 'the person left'
+			WHERE state = ? AND invitation_id IN (SELECT id FROM invitations WHERE employee_id IN (`+in+`))`, append([]any{MailCancelled, MailPending}, args...)...); err != nil {
+			return fmt.Errorf("cancel the mail of leavers: %w", err)
+		}
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE invitations SET replaced_at = ? WHERE used_at IS NULL AND replaced_at IS NULL AND employee_id IN (`+in+`)`,
+			append([]any{nanos(tx.now)}, args...)...); err != nil {
+			return fmt.Errorf("end the invitations of leavers: %w", err)
+		}
+	}
+	return nil
 }
 
 // UseInvitation marks the invitation used (its code enrolled).
@@ -338,7 +364,7 @@ var ErrMessageTaken = errors.New("another process took it, or it is no longer pe
 // MessageSent records that the server accepted the message; its payload is
 // cleared.
 func (tx *Tx) MessageSent(ctx context.Context, id int64) error {
-	_, err := tx.tx.ExecContext(ctx, `UPDATE outbox SET state = ?, payload_sealed = NULL, last_error = '', sent_at = ? WHERE id = ?`, MailSent, nanos(tx.now), id)
+	_, err := tx.tx.ExecContext(ctx, `UPDATE outbox SET state = ?, payload_sealed = NULL, last_error = '', sent_at = ? WHERE id = ? AND state = ?`, MailSent, nanos(tx.now), id, MailPending)
 	if err != nil {
 		return fmt.Errorf("record message %d sent: %w", id, err)
 	}
@@ -360,6 +386,15 @@ func (tx *Tx) MessageNotSent(ctx context.Context, id int64, why string, retryAt 
 	return nil
 }
 
+// CancelMessage drops a message that must not go (its invitation can no
+// longer be used); why is kept as its last error.
+func (tx *Tx) CancelMessage(ctx context.Context, id int64, why string) error {
+	if _, err := tx.tx.ExecContext(ctx, `UPDATE outbox SET state = ?, payload_sealed = NULL, last_error = ? WHERE id = ? AND state = ?`, MailCancelled, why, id, MailPending); err != nil {
+		return fmt.Errorf("cancel message %d: %w", id, err)
+	}
+	return nil
+}
+
 // SealedMessages are the messages that still hold a sealed payload.
 func (tx *Tx) SealedMessages(ctx context.Context) ([]OutboxMessage, error) {
 	return queryMessages(ctx, tx.tx, `WHERE payload_sealed IS NOT NULL ORDER BY id`)
@@ -373,15 +408,15 @@ func (tx *Tx) ResealMessage(ctx context.Context, id int64, sealed []byte) error 
 	return nil
 }
 
-const enrollmentCols = `employee_id, secret_sealed, last_step, confirmed_at, pending_sealed, pending_at, pending_invitation`
+const enrollmentCols = `employee_id, secret_sealed, last_step, confirmed_at, pending_sealed, pending_at, pending_invitation, failed_attempts, locked_until`
 
 func scanEnrollment(sc interface{ Scan(...any) error }) (Enrollment, error) {
 	var e Enrollment
-	var confirmed, pendingAt, inv sql.NullInt64
-	if err := sc.Scan(&e.EmployeeID, &e.SecretSealed, &e.LastStep, &confirmed, &e.PendingSealed, &pendingAt, &inv); err != nil {
+	var confirmed, pendingAt, inv, locked sql.NullInt64
+	if err := sc.Scan(&e.EmployeeID, &e.SecretSealed, &e.LastStep, &confirmed, &e.PendingSealed, &pendingAt, &inv, &e.FailedAttempts, &locked); err != nil {
 		return e, err
 	}
-	e.ConfirmedAt, e.PendingAt = fromNanos(confirmed), fromNanos(pendingAt)
+	e.ConfirmedAt, e.PendingAt, e.LockedUntil = fromNanos(confirmed), fromNanos(pendingAt), fromNanos(locked)
 	if inv.Valid {
 		id := inv.Int64
 		e.PendingInvitation = &id
@@ -443,12 +478,21 @@ func (tx *Tx) ConfirmEnrollment(ctx context.Context, employeeID, step int64) err
 // UseStep records step as the newest one used, if no code of it or a later
 // step was used meanwhile (ErrTOTPStepUsed).
 func (tx *Tx) UseStep(ctx context.Context, employeeID, step int64) error {
-	res, err := tx.tx.ExecContext(ctx, `UPDATE enrollments SET last_step = ? WHERE employee_id = ? AND last_step < ? AND secret_sealed IS NOT NULL`, step, employeeID, step)
+	res, err := tx.tx.ExecContext(ctx, `UPDATE enrollments SET last_step = ?, failed_attempts = 0, locked_until = NULL WHERE employee_id = ? AND last_step < ? AND secret_sealed IS NOT NULL`, step, employeeID, step)
 	if err != nil {
 		return fmt.Errorf("record the authenticator code of employee %d: %w", employeeID, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return ErrTOTPStepUsed
+	}
+	return nil
+}
+
+// FailedCode counts a wrong authenticator code and sets until when the
+// authenticator is locked (nil: not locked).
+func (tx *Tx) FailedCode(ctx context.Context, employeeID int64, lockedUntil *time.Time) error {
+	if _, err := tx.tx.ExecContext(ctx, `UPDATE enrollments SET failed_attempts = failed_attempts + 1, locked_until = ? WHERE employee_id = ?`, nullNanos(lockedUntil), employeeID); err != nil {
+		return fmt.Errorf("count a wrong authenticator code of employee %d: %w", employeeID, err)
 	}
 	return nil
 }

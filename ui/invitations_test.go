@@ -27,7 +27,7 @@ func invitationsFixture(t *testing.T) (*app.Service, *smtpsink.Sink) {
 	if _, err := svc.Invite(t.Context(), testActor, []string{"user000001@example.com"}, false); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := svc.DeliverMail(t.Context()); err != nil || rep.GaveUp != 1 {
+	if rep, err := svc.DeliverMail(t.Context(), testActor); err != nil || rep.GaveUp != 1 {
 		t.Fatalf("the refused invitation: %+v %v", rep, err)
 	}
 	if _, err := svc.Invite(t.Context(), testActor, []string{"user000002@example.com"}, false); err != nil {
