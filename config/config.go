@@ -6,6 +6,7 @@
 package config
 
 import (
+	"crypto/x509"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -947,3 +948,17 @@ func (c *Config) Select(names []string) ([]Domain, error) {
 //
 //go:embed sample.toml
 var Sample string
+
+// CAPool reads a PEM file of CA certificates (a ca_file setting, named in
+// errors by setting).
+func CAPool(setting, path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", setting, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s holds no PEM certificate", setting, path)
+	}
+	return pool, nil
+}

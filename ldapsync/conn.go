@@ -8,12 +8,10 @@ package ldapsync
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -40,15 +38,9 @@ func TLSConfig(d config.Domain, rawURL string) (*tls.Config, error) {
 	}
 	cfg := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
 	if d.CAFile != "" {
-		pem, err := os.ReadFile(d.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read ca_file: %w", err)
+		if cfg.RootCAs, err = config.CAPool("ca_file", d.CAFile); err != nil {
+			return nil, err
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", d.CAFile)
-		}
-		cfg.RootCAs = pool
 	}
 	return cfg, nil
 }

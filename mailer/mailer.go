@@ -7,11 +7,9 @@ package mailer
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"regexp"
 	"time"
 
@@ -54,13 +52,9 @@ func New(cfg config.Mail) (*SMTP, error) {
 func tlsConfig(cfg config.Mail) (*tls.Config, error) {
 	tc := &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := config.CAPool("mail.ca_file", cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("mail.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mail.ca_file: %s holds no PEM certificate", cfg.CAFile)
+			return nil, err
 		}
 		tc.RootCAs = pool
 	}

@@ -299,20 +299,7 @@ func scanMessage(sc interface{ Scan(...any) error }) (OutboxMessage, error) {
 }
 
 func queryMessages(ctx context.Context, q querier, where string, args ...any) ([]OutboxMessage, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+outboxCols+` FROM outbox `+where, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read the outbox: %w", err)
-	}
-	defer rows.Close()
-	var out []OutboxMessage
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read an outbox message: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, "the outbox", `SELECT `+outboxCols+` FROM outbox `+where, scanMessage, args...)
 }
 
 // Enqueue records a message to send (state pending; sets its ID).
@@ -510,20 +497,7 @@ func (tx *Tx) DeleteEnrollment(ctx context.Context, employeeID int64) (bool, err
 
 // SealedEnrollments are the enrollments that hold a sealed secret.
 func (tx *Tx) SealedEnrollments(ctx context.Context) ([]Enrollment, error) {
-	rows, err := tx.tx.QueryContext(ctx, `SELECT `+enrollmentCols+` FROM enrollments WHERE secret_sealed IS NOT NULL OR pending_sealed IS NOT NULL ORDER BY employee_id`)
-	if err != nil {
-		return nil, fmt.Errorf("read the enrollments: %w", err)
-	}
-	defer rows.Close()
-	var out []Enrollment
-	for rows.Next() {
-		e, err := scanEnrollment(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read an enrollment: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, tx.tx, "the enrollments", `SELECT `+enrollmentCols+` FROM enrollments WHERE secret_sealed IS NOT NULL OR pending_sealed IS NOT NULL ORDER BY employee_id`, scanEnrollment)
 }
 
 // ResealEnrollment replaces an enrollment's sealed secrets (a new master

@@ -72,23 +72,7 @@ func scanChangeWith(sc interface{ Scan(...any) error }, extra ...any) (PasswordC
 }
 
 func queryChanges(ctx context.Context, q querier, where string, args ...any) ([]PasswordChange, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+changeCols+` FROM password_changes `+where, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read password changes: %w", err)
-	}
-	defer rows.Close()
-	var out []PasswordChange
-	for rows.Next() {
-		c, err := scanChange(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read password change: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read password changes: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, q, "password changes", `SELECT `+changeCols+` FROM password_changes `+where, scanChange, args...)
 }
 
 func nullKey(id *int64) any {

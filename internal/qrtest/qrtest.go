@@ -17,13 +17,14 @@ import (
 // each character cell is two modules high and one wide, 4x4 pixels each;
 // a drawn half block is light when lightText (light text on a dark
 // background), dark otherwise.
-func Image(screen string, lightText bool) *image.Gray {
+func Image(screen string, lightText bool) *image.Gray { return imageAt(screen, lightText, 4) }
+
+func imageAt(screen string, lightText bool, px int) *image.Gray {
 	lines := strings.Split(ansi.Strip(screen), "\n")
 	w := 0
 	for _, l := range lines {
 		w = max(w, ansi.StringWidth(l))
 	}
-	const px = 4
 	fg, bg := uint8(0), uint8(255)
 	if lightText {
 		fg, bg = 255, 0
@@ -61,15 +62,88 @@ func Image(screen string, lightText bool) *image.Gray {
 	return img
 }
 
-// Decode reads the QR code on a screen (see Image).
+// Decode reads the QR code on a screen (see Image). As a phone moves to
+// find the code, it tries a few sizes of module, and then the code's own
+// area alone (the decoder's detector misjudges the size of a few patterns).
 func Decode(screen string, lightText bool) (string, error) {
-	bmp, err := gozxing.NewBinaryBitmapFromImage(Image(screen, lightText))
-	if err != nil {
-		return "", err
+	hints := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
+	var first error
+	try := func(img image.Image, hints map[gozxing.DecodeHintType]any) (string, bool) {
+		bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+		if err == nil {
+			var res *gozxing.Result
+			if res, err = qrcode.NewQRCodeReader().Decode(bmp, hints); err == nil {
+				return res.GetText(), true
+			}
+		}
+		if first == nil {
+			first = err
+		}
+		return "", false
 	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		return "", err
+	for _, px := range []int{4, 3, 5} {
+		if text, ok := try(imageAt(screen, lightText, px), hints); ok {
+			return text, nil
+		}
 	}
-	return res.GetText(), nil
+	for _, px := range []int{6, 8} {
+		if crop := codeArea(screen, lightText, px); crop != nil {
+			if text, ok := try(crop, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true}); ok {
+				return text, nil
+			}
+		}
+	}
+	return "", first
+}
+
+// codeArea is the screen's half-block characters alone (nothing else
+// drawn), with a light margin: the QR code as a phone framed on it.
+func codeArea(screen string, lightText bool, px int) image.Image {
+	lines := strings.Split(ansi.Strip(screen), "\n")
+	top, bottom, left, right := -1, -1, -1, -1
+	for y, l := range lines {
+		x := 0
+		for _, r := range l {
+			if r == '█' || r == '▀' || r == '▄' {
+				if top < 0 {
+					top = y
+				}
+				bottom = y
+				if left < 0 || x < left {
+					left = x
+				}
+				right = max(right, x)
+			}
+			x += ansi.StringWidth(string(r))
+		}
+	}
+	if top < 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, l := range lines[top : bottom+1] {
+		row := []rune{}
+		x := 0
+		for _, r := range l {
+			if x >= left && x <= right {
+				if r != '█' && r != '▀' && r != '▄' {
+					r = ' '
+				}
+				row = append(row, r)
+			}
+			x += ansi.StringWidth(string(r))
+		}
+		b.WriteString(string(row) + "\n")
+	}
+	img := imageAt(strings.TrimSuffix(b.String(), "\n"), lightText, px)
+	// A light margin of 4 modules around the area.
+	margin := 4 * px
+	out := image.NewGray(image.Rect(0, 0, img.Rect.Dx()+2*margin, img.Rect.Dy()+2*margin))
+	for i := range out.Pix {
+		out.Pix[i] = 255
+	}
+	for y := 0; y < img.Rect.Dy(); y++ {
+		copy(out.Pix[(y+margin)*out.Stride+margin:], img.Pix[y*img.Stride:y*img.Stride+img.Rect.Dx()])
+	}
+	return out
 }
