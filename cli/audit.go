@@ -17,7 +17,8 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(&cobra.Command{
+	var verifyJSON bool
+	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Check that no audit entry was edited, inserted, forged or deleted",
 		Long: `Verify recomputes the audit log's hash chain and each entry's MAC (under the
@@ -32,21 +33,32 @@ and what is wrong with it, and exits 1 when anything is.`,
 			if err != nil {
 				return err
 			}
+			if verifyJSON {
+				if err := printJSON(g.stdout, map[string]any{"ok": rep.OK(), "entries": rep.Entries, "first_bad": rep.First, "problems": rep.Problems}); err != nil {
+					return err
+				}
+				if !rep.OK() {
+					return exitError{code: exitFailed}
+				}
+				return nil
+			}
 			if rep.OK() {
-				fmt.Fprintf(g.stdout, "audit log intact: %d entries\n", rep.Entries)
+				fmt.Fprintf(g.stdout, "audit log intact: %s\n", plural(int(rep.Entries), "entry"))
 				return nil
 			}
 			if rep.First > 0 {
-				fmt.Fprintf(g.stdout, "audit log BROKEN at entry %d (%d entries read):\n", rep.First, rep.Entries)
+				fmt.Fprintf(g.stdout, "audit log BROKEN at entry %d (%s read):\n", rep.First, plural(int(rep.Entries), "entry"))
 			} else {
-				fmt.Fprintf(g.stdout, "audit log BROKEN (%d entries read):\n", rep.Entries)
+				fmt.Fprintf(g.stdout, "audit log BROKEN (%s read):\n", plural(int(rep.Entries), "entry"))
 			}
 			for _, p := range rep.Problems {
 				fmt.Fprintf(g.stdout, "  - %s\n", sanitize.Text(p))
 			}
 			return exitError{code: 1}
 		}),
-	})
+	}
+	verify.Flags().BoolVar(&verifyJSON, "json", false, "print the result as JSON")
+	cmd.AddCommand(verify)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "export",
 		Short: "Print the audit log as JSON lines, oldest first",

@@ -60,7 +60,7 @@ func printEmployees(g *globals, emps []app.EmployeeView) {
 			sanitize.Text(strings.Join(accs, ", ")), strings.Join(e.Flags, ","))
 	}
 	tw.Flush()
-	fmt.Fprintf(g.stdout, "%d employees\n", len(emps))
+	fmt.Fprintln(g.stdout, plural(len(emps), "employee"))
 }
 
 func newEmployeesAddCmd(g *globals) *cobra.Command {

@@ -68,9 +68,16 @@ func partial(err error, all, ok int) error {
 	return err
 }
 
+// plural counts what in English: "1 key", "2 keys", "3 entries".
 func plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
+	}
+	switch {
+	case strings.HasSuffix(what, "y") && !strings.HasSuffix(what, "ey"):
+		what = what[:len(what)-1] + "ie"
+	case strings.HasSuffix(what, "s"), strings.HasSuffix(what, "sh"), strings.HasSuffix(what, "ch"):
+		what += "e"
 	}
 	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -50,7 +50,7 @@ simulated key file in DIR counts as plugged in.`,
 				if err := s.svc.AddKeys(cmd.Context(), s.actor, args); err != nil {
 					return err
 				}
-				fmt.Fprintf(g.stdout, "added %d keys as ready\n", len(args))
+				fmt.Fprintf(g.stdout, "added %s as ready\n", plural(len(args), "key"))
 				return nil
 			}),
 		},
@@ -121,7 +121,7 @@ func printKeys(g *globals, ks []app.KeyView) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sanitize.Text(k.Serial), k.Status, k.Reason, sanitize.Text(owner), seen, plugged, att)
 	}
 	tw.Flush()
-	fmt.Fprintf(g.stdout, "%d keys\n", len(ks)-len(unverified))
+	fmt.Fprintln(g.stdout, plural(len(ks)-len(unverified), "key"))
 	for _, u := range unverified {
 		fmt.Fprintf(g.stdout, "UNVERIFIED DEVICE plugged in, claiming serial %s: %s\n", sanitize.Text(u.Serial), sanitize.Text(u.Unverified))
 	}

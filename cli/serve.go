@@ -69,7 +69,7 @@ SIGTERM tells the sessions, finishes the step in flight and stops.`,
 			if err != nil {
 				return fmt.Errorf("listen on %s ([ssh] listen): %w", s.cfg.SSH.Listen, err)
 			}
-			fmt.Fprintf(g.stdout, "keydesk serves on %s\nhost key %s\n%d operator keys\n", l.Addr(), fp, len(keys))
+			fmt.Fprintf(g.stdout, "keydesk serves on %s\nhost key %s\n%s\n", l.Addr(), fp, plural(len(keys), "operator key"))
 			return g.withBackground(ctx, s, func(ctx context.Context) error {
 				err := srv.Serve(ctx, l, serveGrace)
 				fmt.Fprintln(g.stdout, "keydesk stopped")

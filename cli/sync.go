@@ -115,7 +115,7 @@ func printSyncReport(g *globals, rep app.SyncReport) {
 			}
 			fmt.Fprintln(g.stdout, "  nothing was changed in the database for this domain")
 		case d.Held > 0:
-			fmt.Fprintf(g.stdout, "\n%s: %d removals held by the accident guard (more than the allowed share of the domain's accounts left at once).\n", d.Domain, d.Held)
+			fmt.Fprintf(g.stdout, "\n%s: %s held by the accident guard (more than the allowed share of the domain's accounts left at once).\n", d.Domain, plural(d.Held, "removal"))
 			fmt.Fprintf(g.stdout, "  check the directory; if they are right, apply them with: keydesk sync --domain %s --allow-removals\n", d.Domain)
 		}
 		if d.Invited > 0 {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -162,5 +163,31 @@ func TestInitWritesASampleOnce(t *testing.T) {
 	_, out, _ = runCLI(t, "--config", path, "doctor")
 	if !strings.Contains(out, "domain corp") {
 		t.Errorf("doctor on the sample:\n%s", out)
+	}
+}
+
+func TestPlural(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		what string
+		want string
+	}{{0, "key", "0 keys"}, {1, "key", "1 key"}, {2, "entry", "2 entries"}, {1, "entry", "1 entry"}, {3, "key", "3 keys"},
+		{2, "address", "2 addresses"}, {2, "operator key", "2 operator keys"}, {5, "removal", "5 removals"}, {2, "employee", "2 employees"}} {
+		if got := plural(tt.n, tt.what); got != tt.want {
+			t.Errorf("plural(%d, %q) = %q, want %q", tt.n, tt.what, got, tt.want)
+		}
+	}
+}
+
+// TestEveryListingTakesJSON: each command that lists or reports accepts
+// --json and prints valid JSON.
+func TestEveryListingTakesJSON(t *testing.T) {
+	isolate(t)
+	mustRun(t, "", "employees", "add", "--email", "ann@example.com", "--name", "Ann")
+	for _, args := range [][]string{{"employees"}, {"keys"}, {"invitations"}, {"rotations"}, {"operators"}, {"audit", "verify"}, {"doctor"}} {
+		_, out, errOut := runCLI(t, append(args, "--json")...)
+		if !json.Valid([]byte(out)) {
+			t.Errorf("keydesk %s --json printed no JSON:\n%s%s", strings.Join(args, " "), out, errOut)
+		}
 	}
 }
