@@ -59,7 +59,11 @@ changes a little every minute, so that the periodic sync has something to show.`
 			if !noChurn {
 				go runChurn(ctx, d.dir, churnEvery, seed)
 			}
-			return g.runConsole(ctx, d.session, ui.RunOptions{Label: "demo", Mailbox: d.mailbox})
+			return g.runConsole(ctx, d.session, ui.RunOptions{Label: "demo", Mailbox: d.mailbox, About: []string{
+				"Demo data: " + d.dataDir + " (removed when the demo ends, unless given with --data)",
+				"Simulated keys: " + d.simDir + "; from another terminal, plug one in with",
+				"  keydesk keys simulate new --dir " + d.simDir,
+			}})
 		},
 	}
 	f := cmd.Flags()
@@ -86,6 +90,8 @@ type demo struct {
 	*session
 	dir     *builtinad.Server
 	sink    *smtpsink.Sink // the demo's mail sink
+	dataDir string         // where its database lives
+	simDir  string         // where its simulated keys live
 	cleanup []func()
 }
 
@@ -155,7 +161,13 @@ func startDemo(ctx context.Context, g *globals, o demoOptions) (_ *demo, err err
 	if err != nil {
 		return nil, err
 	}
-	d.session, err = g.openSession(ctx, cfg, dataDir, sessionOptions{via: "console", simDir: filepath.Join(dataDir, "simulated-keys")})
+	// --sim-keys DIR: the demo's simulated keys live there (a folder a
+	// second terminal already uses), else in the demo's data.
+	d.dataDir, d.simDir = dataDir, g.simKeys
+	if d.simDir == "" {
+		d.simDir = filepath.Join(dataDir, "simulated-keys")
+	}
+	d.session, err = g.openSession(ctx, cfg, dataDir, sessionOptions{via: "console", simDir: d.simDir})
 	if err != nil {
 		return nil, err
 	}

@@ -947,3 +947,54 @@ func TestDemoEnrollmentInTmux(t *testing.T) {
 	tm.send("Enter")
 	tm.waitFor("the invitation shown as enrolled", 10*time.Second, func(s string) bool { return strings.Contains(s, "enrolled") })
 }
+
+// TestDemoLeavesNothingWhenItsTerminalCloses: the demo's temporary folder
+// goes when its terminal closes (SIGHUP), as on quit and SIGTERM.
+func TestDemoLeavesNothingWhenItsTerminalCloses(t *testing.T) {
+	requireTmux(t)
+	bin := buildBinary(t)
+	isolate(t)
+	home, tmp := t.TempDir(), t.TempDir()
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home, "TMPDIR=" + tmp}
+	tm := startTmux(t, 120, 40, env, bin, "demo", "--users", "30", "--no-churn")
+	tm.waitFor("the console", 20*time.Second, func(s string) bool { return strings.Contains(s, "KeyDesk [demo]") })
+	demoDirs := func() []string {
+		m, _ := filepath.Glob(filepath.Join(tmp, "keydesk-demo-*"))
+		return m
+	}
+	if len(demoDirs()) != 1 {
+		t.Fatalf("the running demo has %v in its TMPDIR, want one keydesk-demo-* folder", demoDirs())
+	}
+	tm.run("kill-session", "-t", tm.name)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(demoDirs()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if left := demoDirs(); len(left) > 0 {
+		t.Errorf("the demo's terminal closed, and %v is left behind", left)
+	}
+}
+
+// TestDemoSimKeysFolder: the demo says where its simulated keys live, and
+// with --sim-keys DIR keeps them there, so that a key made from another
+// terminal shows up in the console.
+func TestDemoSimKeysFolder(t *testing.T) {
+	requireTmux(t)
+	bin := buildBinary(t)
+	isolate(t)
+	home, keysDir := t.TempDir(), t.TempDir()
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}
+	tm := startTmux(t, 140, 50, env, bin, "--sim-keys", keysDir, "demo", "--users", "30", "--no-churn")
+	tm.waitFor("the console", 20*time.Second, func(s string) bool { return strings.Contains(s, "KeyDesk [demo]") })
+	tm.send("?")
+	tm.waitFor("the help naming the keys' folder", 5*time.Second, func(s string) bool {
+		return strings.Contains(s, "Simulated keys: "+keysDir) && strings.Contains(s, "keys simulate new --dir "+keysDir)
+	})
+	tm.send("Escape")
+	out, err := exec.Command(bin, "keys", "simulate", "new", "--dir", keysDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("keys simulate new: %v\n%s", err, out)
+	}
+	serial := strings.TrimSpace(string(out))
+	tm.waitFor("the key made in another terminal", 10*time.Second, func(s string) bool { return strings.Contains(s, serial) })
+}

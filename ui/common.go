@@ -26,6 +26,8 @@ type Common struct {
 	// mailbox reads the messages a demo's local mail server received (nil:
 	// there is none, and the console offers no way to read mail).
 	mailbox func(ctx context.Context) ([]MailMessage, error)
+	// about are lines the help screen ends with (the demo's folders).
+	about []string
 
 	// selected holds each kind's selected item (the selected employee is
 	// who a key is assigned to); detail is the item the Details pane shows,

@@ -128,8 +128,17 @@ func (m *Model) viewHelp(w, h int) string {
 	}
 	lines = append(lines, "", "Mouse: click a pane or a row; the wheel scrolls.",
 		"Domains: +added ~updated -removed by the last sync; \"held\" removals wait for a.")
+	// The lines about this console (the demo's folders) go under the
+	// keys, across the whole width: a path is not cut.
+	var about []string
+	if len(m.c.about) > 0 {
+		about = append(about, "")
+		for _, l := range m.c.about {
+			about = append(about, sanitize.Text(l))
+		}
+	}
 	// Too long for the screen: two columns.
-	if rows := h - 2; len(lines) > rows && w >= 70 {
+	if rows := h - 2 - len(about); len(lines) > rows && w >= 70 {
 		half := (len(lines) + 1) / 2
 		colW := (w - 4) / 2
 		var two []string
@@ -142,5 +151,6 @@ func (m *Model) viewHelp(w, h int) string {
 		}
 		lines = two
 	}
+	lines = append(lines, about...)
 	return frame(m.c.Styles, "Help", false, strings.Join(lines, "\n"), w, h)
 }

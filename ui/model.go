@@ -69,6 +69,9 @@ type Options struct {
 	// (the demo's): the Invitations pane then shows what was sent to a
 	// person.
 	Mailbox func(ctx context.Context) ([]MailMessage, error)
+	// About are lines the help screen ends with, e.g. where the demo keeps
+	// its simulated keys.
+	About []string
 }
 
 // MailMessage is one message a mailbox received.
@@ -126,7 +129,7 @@ func newCommon(svc *app.Service, opts *Options) *Common {
 		opts.Places = []string{app.PlaceLocal}
 	}
 	return &Common{Ctx: opts.Context, Svc: svc, Actor: opts.Actor, Styles: NewStyles(opts.Renderer, !opts.NoColor), Keys: DefaultKeyMap(),
-		Now: opts.Now, Location: opts.Location, Label: opts.Label, mailbox: opts.Mailbox, selected: map[string]Item{}}
+		Now: opts.Now, Location: opts.Location, Label: opts.Label, mailbox: opts.Mailbox, about: opts.About, selected: map[string]Item{}}
 }
 
 // Close ends the console's event subscription.

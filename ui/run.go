@@ -28,6 +28,8 @@ type RunOptions struct {
 	// Mailbox, when set, reads the messages the demo's local mail server
 	// received (see Options.Mailbox).
 	Mailbox func(ctx context.Context) ([]MailMessage, error)
+	// About are lines the help screen ends with (see Options.About).
+	About []string
 }
 
 // Renderer builds a renderer for a terminal (its colour profile follows the
@@ -84,7 +86,7 @@ func (o *RunOptions) defaults() {
 func Run(ctx context.Context, svc *app.Service, o RunOptions) error {
 	o.defaults()
 	r, color := Renderer(o.Output, o.Environ)
-	m := New(svc, Options{Actor: o.Actor, Renderer: r, NoColor: !color, Context: ctx, Label: o.Label, Mailbox: o.Mailbox})
+	m := New(svc, Options{Actor: o.Actor, Renderer: r, NoColor: !color, Context: ctx, Label: o.Label, Mailbox: o.Mailbox, About: o.About})
 	defer m.Close()
 	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(o.Input), tea.WithOutput(o.Output),
 		tea.WithAltScreen(), tea.WithMouseCellMotion())
