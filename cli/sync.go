@@ -34,12 +34,21 @@ them.`,
 		Args: cobra.NoArgs,
 		RunE: g.withSession(func(cmd *cobra.Command, _ []string, s *session) error {
 			req := app.SyncRequest{Actor: s.actor, Domains: domains, Full: full, AllowRemovals: allowRemovals}
-			if g.verbose && !asJSON {
+			bar := newSyncProgress(g.stderr)
+			switch {
+			case asJSON:
+			case g.verbose:
 				req.Progress = func(domain string, p ldapsync.Progress) {
 					fmt.Fprintf(g.stderr, "%s: %s: page %d, %d entries\n", domain, p.Phase, p.Pages, p.Entries)
 				}
+			case bar != nil:
+				// On a terminal: one line that shows the sync going.
+				req.Progress = bar.update
 			}
 			rep, err := s.svc.Sync(cmd.Context(), req)
+			if req.Progress != nil && bar != nil && !g.verbose {
+				bar.done() // erased before the report is printed
+			}
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"keydesk/internal/builtinad"
+	"keydesk/ldapsync"
 )
 
 // TestUsageErrors: a wrong command line exits 2, says what was wrong, the
@@ -189,5 +190,20 @@ func TestEveryListingTakesJSON(t *testing.T) {
 		if !json.Valid([]byte(out)) {
 			t.Errorf("keydesk %s --json printed no JSON:\n%s%s", strings.Join(args, " "), out, errOut)
 		}
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	ds := map[string]ldapsync.Progress{"corp": {Phase: "membership", Pages: 3, Entries: 1500}, "branch": {Phase: "attributes", Pages: 1, Entries: 1}}
+	got := progressLine(ds, 0, 200)
+	if want := "⠋ syncing branch: attributes, 1 page, 1 entry · corp: membership, 3 pages, 1500 entries"; got != want {
+		t.Errorf("progressLine = %q, want %q", got, want)
+	}
+	if got := progressLine(ds, 1, 40); len([]rune(got)) > 39 || !strings.HasSuffix(got, "…") {
+		t.Errorf("at 40 columns: %q (%d runes)", got, len([]rune(got)))
+	}
+	// Not a terminal: no progress at all.
+	if newSyncProgress(&strings.Builder{}) != nil {
+		t.Error("a progress line for a writer that is not a terminal")
 	}
 }
