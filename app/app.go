@@ -23,9 +23,10 @@ type Service struct {
 	now func() time.Time
 
 	mu       sync.Mutex
-	running  map[string]bool      // domains being synced
-	schedule map[string]time.Time // next scheduled sync per domain
-	writeMu  sync.Mutex           // one sync write at a time
+	running  map[string]bool          // domains being synced
+	schedule map[string]time.Time     // next scheduled sync per domain
+	resync   map[string]chan struct{} // a domain synced by a person: its timer restarts
+	writeMu  sync.Mutex               // one sync write at a time
 	events   bus
 	own      ownEntries // audit entries this process wrote, for WatchChanges
 

@@ -217,6 +217,7 @@ func (s *Service) scheduleDomain(ctx context.Context, domain string) {
 			next = due.Add(jitter())
 		}
 	}
+	resync := s.resyncCh(domain)
 	for {
 		s.setNext(domain, next)
 		timer := time.NewTimer(max(0, next.Sub(s.now())))
@@ -225,6 +226,11 @@ func (s *Service) scheduleDomain(ctx context.Context, domain string) {
 			timer.Stop()
 			s.setNext(domain, time.Time{})
 			return
+		case <-resync:
+			// A person synced the domain: its timer starts again.
+			timer.Stop()
+			next = s.now().Add(interval + jitter())
+			continue
 		case <-timer.C:
 		}
 		s.setNext(domain, time.Time{})
@@ -233,6 +239,22 @@ func (s *Service) scheduleDomain(ctx context.Context, domain string) {
 		}
 		next = s.now().Add(interval + jitter())
 	}
+}
+
+// resyncCh is the channel that tells the domain's timer a person synced
+// it.
+func (s *Service) resyncCh(domain string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.resync == nil {
+		s.resync = map[string]chan struct{}{}
+	}
+	ch, ok := s.resync[domain]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		s.resync[domain] = ch
+	}
+	return ch
 }
 
 func (s *Service) setNext(domain string, t time.Time) {

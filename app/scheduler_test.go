@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,6 +162,63 @@ func TestDeadHere(t *testing.T) {
 	} {
 		if got := deadHere(holder); got != want {
 			t.Errorf("deadHere(%q) = %v, want %v", holder, got, want)
+		}
+	}
+}
+
+// A person's sync of a domain restarts its timer: the next periodic sync
+// is an interval after it, not after the scheduler's last one.
+func TestAManualSyncRestartsTheDomainsTimer(t *testing.T) {
+	s, _ := builtinService(t, 50, "[sync]\ninterval = \"1h\"\njitter = \"0s\"\n\n")
+	var offset atomic.Int64
+	s.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.RunScheduler(ctx)
+	waitNext := func(domain string, after time.Time) time.Time {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if n := s.NextSync(domain); n.After(after) {
+				return n
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("no next sync of %s after %s", domain, after)
+		return time.Time{}
+	}
+	// Both domains synced by the scheduler, and waiting.
+	first, branch := waitNext("corp", time.Time{}), waitNext("branch", time.Time{})
+	// Half an hour later a person syncs corp.
+	offset.Store(int64(30 * time.Minute))
+	if rep, err := s.Sync(ctx, SyncRequest{Actor: testAdmin, Domains: []string{"corp"}}); err != nil || len(rep.Failed()) != 0 {
+		t.Fatal(err, rep)
+	}
+	next := waitNext("corp", first)
+	if d := next.Sub(first); d < 29*time.Minute || d > 31*time.Minute {
+		t.Errorf("after a manual sync half an hour on, the next sync moved by %s, want 30m", d)
+	}
+	if n := s.NextSync("branch"); !n.Equal(branch) {
+		t.Errorf("branch's timer moved too, by %s", n.Sub(branch))
+	}
+}
+
+// The Domains pane and a sync's summary count a domain's members alike.
+func TestMembersCountedAlike(t *testing.T) {
+	s, _ := builtinService(t, 300, "")
+	rep, err := s.Sync(context.Background(), SyncRequest{Actor: testAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.DomainStatuses(context.Background(), testAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sum := range rep.Domains {
+		for _, d := range st {
+			if d.Name == sum.Domain && d.Members != sum.Members {
+				t.Errorf("%s: the sync says %d members, the Domains pane %d", d.Name, sum.Members, d.Members)
+			}
 		}
 	}
 }

@@ -124,6 +124,13 @@ func (s *Service) syncDomain(ctx context.Context, d config.Domain, req SyncReque
 			}
 		} else {
 			sum.OK = true
+			if req.Trigger != "schedule" {
+				// Synced by a person: the periodic sync counts from now.
+				select {
+				case s.resyncCh(d.Name) <- struct{}{}:
+				default:
+				}
+			}
 		}
 		return sum
 	}
@@ -259,6 +266,9 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		if sum.KeysDeactivated, err = s.deactivateLeaversKeys(ctx, tx, req.Actor, ms.removed, keys.ReasonLeftSyncGroup); err != nil {
 			return err
 		}
+		// Members as the Domains pane counts them: the domain's accounts
+		// that are current after this sync (held removals still are).
+		sum.Members = ms.members(d.Name)
 		invited, err := s.inviteNewlyImported(ctx, tx, req.Actor, d.Name, ms.invitable(d.Name))
 		if err != nil {
 			return err
@@ -325,6 +335,17 @@ func (s *Service) recordFailure(ctx context.Context, domain string, a Actor, sum
 		}
 		return s.audit(ctx, tx, a, "sync", "domain:"+domain, store.OutcomeFailure, details)
 	})
+}
+
+// members counts the domain's accounts that are current members.
+func (ms *mergeState) members(domain string) int {
+	n := 0
+	for _, a := range ms.accounts {
+		if strings.EqualFold(a.Domain, domain) && a.LeftReason == "" {
+			n++
+		}
+	}
+	return n
 }
 
 // invitable are the employees (after write) that this merge brought into
