@@ -53,6 +53,9 @@ type EmployeeView struct {
 	RemovedAt   *time.Time    `json:"removed_at"`
 	Key         *EmployeeKey  `json:"key"` // the employee's key in use, if any
 	Accounts    []AccountView `json:"accounts"`
+	// ChangedAt is when the employee or one of their accounts last changed
+	// (by a sync, or by hand).
+	ChangedAt time.Time `json:"changed_at"`
 }
 
 // EmployeeKey is the key an employee holds (Reserved, Active, Locked or
@@ -65,12 +68,15 @@ type EmployeeKey struct {
 
 func viewEmployee(e *store.Employee) EmployeeView {
 	v := EmployeeView{ID: e.ID, DisplayName: e.DisplayName, Department: e.Department, Status: e.Status,
-		Source: e.Source, Flags: e.Flags(), RemovedAt: e.RemovedAt, Accounts: []AccountView{}}
+		Source: e.Source, Flags: e.Flags(), RemovedAt: e.RemovedAt, ChangedAt: e.UpdatedAt, Accounts: []AccountView{}}
 	if e.Email != "" {
 		email := e.Email
 		v.Email = &email
 	}
 	for _, a := range e.Accounts {
+		if a.UpdatedAt.After(v.ChangedAt) {
+			v.ChangedAt = a.UpdatedAt
+		}
 		av := AccountView{Domain: a.Domain, ObjectGUID: a.ObjectGUID, ObjectSID: a.ObjectSID, SAMAccountName: a.SAMAccountName,
 			UPN: a.UPN, Mail: a.Mail, DisplayName: a.DisplayName, GivenName: a.GivenName, SN: a.SN, Department: a.Department,
 			Title: a.Title, Company: a.Company, Telephone: a.Telephone, DN: a.DN, Enabled: a.Enabled,
@@ -84,13 +90,17 @@ func viewEmployee(e *store.Employee) EmployeeView {
 	return v
 }
 
-// Employees lists employees whose name, email or sAMAccountName contains
-// filter (case-insensitive).
+// Employees lists the employees, by name, that match filter (a query for
+// ParseFilter; "" lists everyone).
 func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]EmployeeView, error) {
 	if err := s.authorize(ctx, a, PermRead, "employees"); err != nil {
 		return nil, err
 	}
-	emps, err := s.st.ListEmployees(ctx, store.EmployeeFilter{Text: filter})
+	f, err := ParseFilter(filter)
+	if err != nil {
+		return nil, err
+	}
+	emps, err := s.st.ListEmployees(ctx, store.EmployeeFilter{})
 	if err != nil {
 		return nil, err
 	}
@@ -112,14 +122,17 @@ func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]Empl
 	for i, r := range rs {
 		rot[ids[i]] = r
 	}
-	out := make([]EmployeeView, len(emps))
+	out := make([]EmployeeView, 0, len(emps))
 	for i := range emps {
-		out[i] = viewEmployee(&emps[i])
-		out[i].Key = keyOf[emps[i].ID]
+		v := viewEmployee(&emps[i])
+		v.Key = keyOf[emps[i].ID]
 		for j, a := range emps[i].Accounts {
 			if r, ok := rot[a.ID]; ok {
-				out[i].Accounts[j].Rotation = &r
+				v.Accounts[j].Rotation = &r
 			}
+		}
+		if f.Empty() || f.Match(v) {
+			out = append(out, v)
 		}
 	}
 	return out, nil

@@ -112,7 +112,9 @@ func (tm *tmux) waitFor(what string, timeout time.Duration, cond func(screen str
 	return ""
 }
 
-var employeesCount = regexp.MustCompile(`Employees \((\d+)\)`)
+// employeesCount reads the Employees pane's title ("Employees 1/294 ▼",
+// "Employees (3 of 294) 1/3"): the number of employees listed.
+var employeesCount = regexp.MustCompile(`Employees (?:\(\d+ of \d+\) )?\d+/(\d+)`)
 
 // TestDemoInTmux runs `keydesk demo` in a real terminal: it waits for the
 // console, presses the sync key, and checks that employees of both domains
@@ -327,11 +329,41 @@ func TestDemoPasswordsInTmux(t *testing.T) {
 	allSet := regexp.MustCompile(`is active; (\d) of (\d) domain passwords set on it`)
 	screen = tm.waitFor("the first password on the key", 20*time.Second, func(s string) bool {
 		m := allSet.FindStringSubmatch(s)
-		return m != nil && m[1] == m[2] && regexp.MustCompile(regexp.QuoteMeta(account)+`\s+● ok · due in 28d`).MatchString(s)
+		return m != nil && m[1] == m[2]
 	})
-	if !strings.Contains(screen, "password.done") {
+	if !strings.Contains(screen, "change the password of") {
 		t.Errorf("the activity log does not show the password change:\n%s", screen)
 	}
+	// In the Rotation pane (its first rows, or its last), the account is
+	// ok and next due in 28 days.
+	okRow := regexp.MustCompile(regexp.QuoteMeta(account) + `\s+● ok · due in 28d`)
+	tm.waitFor("the Rotation pane", 10*time.Second, func(s string) bool {
+		if strings.Contains(s, "▸Rotation") {
+			return true
+		}
+		tm.send("Tab")
+		time.Sleep(150 * time.Millisecond)
+		return false
+	})
+	ends := []string{"g", "G"}
+	tm.waitFor("the account's password ok in the Rotation pane", 10*time.Second, func(s string) bool {
+		if okRow.MatchString(s) {
+			return true
+		}
+		tm.send(ends[0])
+		ends = append(ends[1:], ends[0])
+		time.Sleep(150 * time.Millisecond)
+		return false
+	})
+	// Back to the Keys pane, on the key.
+	tm.waitFor("the Keys pane", 10*time.Second, func(s string) bool {
+		if strings.Contains(s, "▸Keys") {
+			return true
+		}
+		tm.send("Tab")
+		time.Sleep(150 * time.Millisecond)
+		return false
+	})
 
 	typed := func() (string, string) {
 		t.Helper()
@@ -559,7 +591,7 @@ authorized_keys = [%q, "this line is not a key"]
 			serve.Wait()
 		}
 	})
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(serveOut.String(), "operator keys"); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(serveOut.String(), "operator key"); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("keydesk serve did not start:\n%s", serveOut.String())
 		}
@@ -614,7 +646,7 @@ authorized_keys = [%q, "this line is not a key"]
 	// Ann makes a simulated key; bob sees it at once.
 	ann.send("Tab")
 	ann.send("n")
-	screen = ann.waitFor("the new key in ann's console", 10*time.Second, func(s string) bool { return strings.Contains(s, "Keys (1)") })
+	screen = ann.waitFor("the new key in ann's console", 10*time.Second, func(s string) bool { return strings.Contains(s, "Keys 1/1") })
 	serial := regexp.MustCompile(`SIM-[0-9A-F]{4}-[0-9A-F]{4}`).FindString(screen)
 	bob.waitFor("the new key in bob's console", 10*time.Second, func(s string) bool { return strings.Contains(s, serial) })
 	// Bob cannot mark it compromised.
@@ -787,7 +819,7 @@ authorized_keys = [%q]
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { serve.Process.Kill(); serve.Wait() })
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(serveOut.String(), "operator keys"); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(serveOut.String(), "operator key"); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("keydesk serve did not start:\n%s", serveOut.String())
 		}
@@ -905,8 +937,7 @@ func TestDemoEnrollmentInTmux(t *testing.T) {
 	tm.waitFor("both domains synced", 30*time.Second, func(s string) bool { return strings.Count(s, "● ok") == 2 })
 	// To the Invitations pane.
 	tm.waitFor("the Invitations pane", 15*time.Second, func(s string) bool {
-		lines := strings.Split(strings.TrimRight(s, "\n "), "\n")
-		if footer := lines[len(lines)-1]; strings.Contains(footer, "resend") || strings.Contains(footer, "mail sent") {
+		if strings.Contains(s, "▸Invitations") {
 			return true
 		}
 		tm.send("Tab")
@@ -997,4 +1028,46 @@ func TestDemoSimKeysFolder(t *testing.T) {
 	}
 	serial := strings.TrimSpace(string(out))
 	tm.waitFor("the key made in another terminal", 10*time.Second, func(s string) bool { return strings.Contains(s, serial) })
+}
+
+// TestNothingIsCutAtCommonSizes: at 80x24 and 120x40, in every pane, the
+// footer keeps "? help" and "q quit" and cuts no hint in half, and the help
+// screen cuts no line.
+func TestNothingIsCutAtCommonSizes(t *testing.T) {
+	requireTmux(t)
+	bin := buildBinary(t)
+	isolate(t)
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			home := t.TempDir()
+			env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_DATA_HOME=" + home}
+			tm := startTmux(t, size[0], size[1], env, bin, "demo", "--users", "40", "--no-churn")
+			tm.waitFor("the console", 20*time.Second, func(s string) bool { return strings.Contains(s, "KeyDesk [demo]") })
+			footer := func(s string) string {
+				lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+				return lines[len(lines)-1]
+			}
+			seen := map[string]bool{}
+			for range 12 {
+				s := tm.capture()
+				f := footer(s)
+				if !strings.Contains(f, "? help") || !strings.Contains(f, "q quit") || strings.Contains(f, "…") {
+					t.Errorf("a footer is cut or lacks ? help / q quit:\n%q", f)
+				}
+				seen[f] = true
+				tm.send("Tab")
+				time.Sleep(150 * time.Millisecond)
+			}
+			if len(seen) < 3 {
+				t.Errorf("tab showed only %d different footers: the panes were not visited", len(seen))
+			}
+			tm.send("?")
+			help := tm.waitFor("the help", 5*time.Second, func(s string) bool { return strings.Contains(s, "Keys for") })
+			for _, l := range strings.Split(help, "\n") {
+				if strings.Contains(l, "…") {
+					t.Errorf("a help line is cut: %q", l)
+				}
+			}
+		})
+	}
 }

@@ -20,22 +20,40 @@ func newEmployeesCmd(g *globals) *cobra.Command {
 		Short: "List the merged employees, or add and remove people outside AD",
 		Long: `Employees lists the people KeyDesk knows: accounts from every domain that share
 an email are one employee. Flags: "no-email" (an account without email, never
-merged) and "conflict" (two accounts of one domain share the email).`,
+merged) and "conflict" (two accounts of one domain share the email).
+
+--filter takes what the console's / filter takes: words, each found in the name,
+the email, an account's sAMAccountName (or DOMAIN\sAM), UPN or domain, in any
+order and with accents ignored ("lopez anna" finds Anna López; a word also
+matches as letters in order within one field), and field filters, all of which
+must hold: domain:NAME, flag:no-email|conflict,
+key:reserved|active|locked|suspended|none, status:active|removed and
+rotation:ok|due|waiting-for-key|held-for-key|under-way|retrying|failed|no-active-key
+(a value may be the start of one, or list several: key:reserved,active).`,
 		Example: `  keydesk employees --filter anna
+  keydesk employees --filter "lopez anna"
+  keydesk employees --filter "domain:corp key:none"
   keydesk employees --json
   keydesk employees add --email guard@example.com --name "Night Guard"
   keydesk employees remove guard@example.com`,
 		Args: cobra.NoArgs,
-		RunE: g.withReadSession(func(cmd *cobra.Command, _ []string, s *session) error {
-			emps, err := s.svc.Employees(cmd.Context(), s.actor, filter)
-			if err != nil {
-				return err
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// A filter that does not parse is a wrong command line: said
+			// before anything is opened.
+			if _, err := app.ParseFilter(filter); err != nil {
+				return usageError{cmd: cmd, err: fmt.Errorf("--filter: %w", err)}
 			}
-			return g.emit(asJSON, emps, func() { printEmployees(g, emps) })
-		}),
+			return g.withReadSession(func(cmd *cobra.Command, _ []string, s *session) error {
+				emps, err := s.svc.Employees(cmd.Context(), s.actor, filter)
+				if err != nil {
+					return err
+				}
+				return g.emit(asJSON, emps, func() { printEmployees(g, emps) })
+			})(cmd, args)
+		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as a JSON array")
-	cmd.Flags().StringVar(&filter, "filter", "", "only employees whose name, email or sAMAccountName contains this text")
+	cmd.Flags().StringVar(&filter, "filter", "", `only the employees this query finds: words (name, email, account, domain; any order, accents ignored) and domain:, flag:, key:, status:, rotation: (see above)`)
 	cmd.AddCommand(newEmployeesAddCmd(g), newEmployeesRemoveCmd(g))
 	return cmd
 }

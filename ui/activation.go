@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
@@ -34,10 +35,14 @@ type (
 type Activation struct {
 	c       *Common
 	serial  string
-	owner   string // "" until the key is loaded
+	owner   string     // "" until the key is loaded
+	expires *time.Time // when the key's code expires, once loaded
 	input   textinput.Model
 	problem string
 	busy    bool
+	// over: the attempt cannot go on (the key locked): the screen shows why
+	// until it is closed.
+	over bool
 }
 
 // newActivation opens the activation screen for a key.
@@ -64,49 +69,54 @@ func (a *Activation) Update(msg tea.Msg) (Dialog, tea.Cmd) {
 	case activationKeyMsg:
 		switch {
 		case msg.err != nil:
-			return nil, notify("activate %s: %s", shown, firstLine(msg.err.Error()))
+			return nil, notify("activate key %s: %s", shown, userError(msg.err))
 		case msg.k.Serial != a.serial:
 			return a, nil
 		case msg.k.Status != string(keylife.StatusReserved):
-			return nil, notify("key %s is %s: only a reserved key is activated", shown, msg.k.Status)
+			return nil, notify("key %s is %s: only a reserved key is activated", shown, keyStatusWords(msg.k.Status, msg.k.Reason))
 		case !msg.k.PluggedIn:
 			return nil, notify("plug key %s in to activate it", shown)
 		}
-		a.owner = sanitize.Text(msg.k.Owner)
+		a.owner, a.expires = sanitize.Text(msg.k.Owner), msg.k.CodeExpiresAt
 		return a, nil
 	case activationDoneMsg:
 		if msg.serial != a.serial {
 			return a, nil
 		}
 		a.busy = false
-		switch {
-		case msg.err == nil:
+		if msg.err == nil {
 			return nil, notify("key %s is active%s", shown, passwordsSummary(msg.res.Passwords))
-		case errors.Is(msg.err, app.ErrWrongCode):
-			a.problem = fmt.Sprintf("wrong code for key %s: %d attempts left", shown, msg.res.Left)
-			a.input.SetValue("")
-			return a, nil
-		case msg.res.Locked:
-			return nil, notify("key %s: %s", shown, firstLine(msg.err.Error()))
 		}
-		a.problem = firstLine(msg.err.Error())
+		a.problem = activationProblem(shown, msg.res, msg.err)
+		a.input.SetValue("")
+		if msg.res.Locked || errors.Is(msg.err, app.ErrKeyLocked) {
+			a.over = true
+			a.input.Blur()
+		}
 		return a, nil
 	case tea.KeyMsg:
 		if a.busy {
 			return a, nil
 		}
 		switch {
+		case a.over:
+			if key.Matches(msg, a.c.Keys.Cancel, a.c.Keys.Accept) {
+				return nil, nil
+			}
+			return a, nil
 		case key.Matches(msg, a.c.Keys.Cancel):
 			return nil, notify("activation of key %s cancelled", shown)
 		case key.Matches(msg, a.c.Keys.Accept):
 			return a, a.submit()
-		case msg.Type == tea.KeyRunes:
-			for _, r := range msg.Runes {
-				if (r < '0' || r > '9') && r != ' ' {
-					a.problem = "the code is 6 digits"
-					return a, nil
-				}
-			}
+		case msg.Type == tea.KeyRunes && !digitsOnly(msg.Runes):
+			// The code is digits (and the space some people type in
+			// the middle); a letter is refused, whole, here.
+			a.problem = "the code is 6 digits: letters are not part of it"
+			return a, nil
+		case msg.Type == tea.KeySpace, msg.Type == tea.KeyRunes:
+		case msg.Type != tea.KeyBackspace && msg.Type != tea.KeyDelete && msg.Type != tea.KeyLeft && msg.Type != tea.KeyRight &&
+			msg.Type != tea.KeyHome && msg.Type != tea.KeyEnd && msg.Type != tea.KeyCtrlU:
+			return a, nil // no other key edits the code
 		}
 		var cmd tea.Cmd
 		a.input, cmd = a.input.Update(msg)
@@ -138,7 +148,18 @@ func (a *Activation) View(c *Common, width int) string {
 	if a.owner != "" {
 		title += " for " + a.owner
 	}
-	parts := []string{"Enter the 6-digit activation code the admin gave you. Three wrong codes lock the key.", a.input.View()}
+	text := "Enter the 6-digit activation code the admin gave you. Three wrong codes lock the key."
+	if a.expires != nil {
+		if a.expires.After(c.Now()) {
+			text += " The code expires " + timeWords(*a.expires, c.Now()) + "."
+		} else {
+			text += " The code expired " + timeWords(*a.expires, c.Now()) + ": ask for a new one."
+		}
+	}
+	parts := []string{text, a.input.View()}
+	if a.over {
+		parts = parts[:1]
+	}
 	switch {
 	case a.busy:
 		parts = append(parts, c.Styles.Dim.Render("activating…"))
@@ -150,7 +171,29 @@ func (a *Activation) View(c *Common, width int) string {
 
 // Help is the screen's footer.
 func (a *Activation) Help(c *Common) []key.Binding {
+	switch {
+	case a.busy:
+		return []key.Binding{workingKey}
+	case a.over:
+		return []key.Binding{closeKey}
+	}
 	return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "activate")), c.Keys.Cancel}
+}
+
+// activationProblem is why an activation attempt failed, in one line for
+// the person at the key.
+func activationProblem(shown string, res app.ActivationResult, err error) string {
+	switch {
+	case res.Locked || errors.Is(err, app.ErrKeyLocked):
+		return fmt.Sprintf("wrong code: key %s is now locked; an operator must unlock it, with a new code", shown)
+	case errors.Is(err, app.ErrWrongCode):
+		return fmt.Sprintf("wrong code for key %s: %s left", shown, count(res.Left, "attempt"))
+	case errors.Is(err, app.ErrCodeExpired):
+		return "this code has expired: ask an operator for a new one"
+	case errors.Is(err, app.ErrNotPluggedIn):
+		return fmt.Sprintf("key %s is not plugged in: plug it in and try again", shown)
+	}
+	return userError(err)
 }
 
 // passwordsSummary says in a few words how the activation's first

@@ -5,7 +5,8 @@ import (
 )
 
 // detailsPane describes the item selected in the last focused pane that has
-// a selection: an employee with their accounts, a key, a domain.
+// a selection: an employee with their accounts, a key, a domain, an audit
+// entry.
 type detailsPane struct {
 	c             *Common
 	width, height int
@@ -26,7 +27,7 @@ func (p *detailsPane) SetSize(w, h int)  { p.width, p.height = w, h }
 func (p *detailsPane) lines() []string {
 	it := p.c.detail
 	if it == nil {
-		return []string{p.c.Styles.Dim.Render("select an employee, a key or a domain")}
+		return []string{p.c.Styles.Dim.Render("select an employee, a key, a domain or an activity entry")}
 	}
 	if id := it.Kind() + ":" + it.ID(); id != p.shown {
 		p.shown, p.offset = id, 0 // a new item starts at its top

@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,10 +13,12 @@ import (
 
 	"keydesk/app"
 	"keydesk/internal/sanitize"
+	keylife "keydesk/keys"
 )
 
-// empRow is an employee prepared for drawing: every string that came from
-// the directory is sanitised once, when the list is loaded.
+// empRow is an employee prepared for drawing, filtering and sorting: every
+// string that came from the directory is sanitised once, when the list is
+// loaded.
 type empRow struct {
 	view    *app.EmployeeView
 	id      int64
@@ -23,8 +27,12 @@ type empRow struct {
 	domains string
 	flags   string
 	removed bool
-	hay     string              // lower-cased name, email and sAMAccountNames, for the filter
+	subj    app.FilterSubject   // what the filter compares
 	invite  *app.InvitationView // the newest invitation (nil: never invited)
+
+	// The sort keys: folded name, email and domains; the key's status.
+	sortName, sortEmail, sortDomains string
+	key                              string // "" without a key
 }
 
 // buildRows prepares the employees for drawing, each with their newest
@@ -41,19 +49,19 @@ func buildRows(views []app.EmployeeView, invites []app.InvitationView) []empRow 
 		if v.Email != nil {
 			r.email = sanitize.Text(*v.Email)
 		}
-		var doms, sams []string
+		var doms []string
 		seen := map[string]bool{}
 		for _, a := range v.Accounts {
 			if !seen[a.Domain] {
 				seen[a.Domain] = true
 				doms = append(doms, a.Domain)
 			}
-			sams = append(sams, a.SAMAccountName)
 		}
 		r.domains = sanitize.Text(strings.Join(doms, ","))
 		flags := append([]string(nil), v.Flags...)
 		if v.Key != nil {
 			flags = append([]string{"key:" + v.Key.Status}, flags...)
+			r.key = v.Key.Status
 		}
 		if r.removed {
 			flags = append([]string{"removed"}, flags...)
@@ -62,10 +70,108 @@ func buildRows(views []app.EmployeeView, invites []app.InvitationView) []empRow 
 			flags = append(flags, "manual")
 		}
 		r.flags = strings.Join(flags, ",")
-		r.hay = strings.ToLower(v.DisplayName + "\x00" + r.email + "\x00" + strings.Join(sams, "\x00"))
+		r.subj = app.NewFilterSubject(v)
+		r.sortName, r.sortEmail, r.sortDomains = app.FoldText(r.name), app.FoldText(r.email), app.FoldText(r.domains)
 		rows[i] = r
 	}
 	return rows
+}
+
+// The columns the Employees pane sorts by.
+type sortColumn int
+
+const (
+	sortName sortColumn = iota
+	sortEmail
+	sortDomains
+	sortChanged // when a sync (or an operator) last changed the employee
+	sortKey     // the key's status
+	sortColumns
+)
+
+// sortHeaders are the columns' headers; the pane shows the domains column,
+// or in its place the one sorted by when that is not drawn otherwise.
+var sortHeaders = [sortColumns]string{"NAME", "EMAIL", "DOMAINS", "CHANGED", "KEY"}
+
+// empSort is how the Employees pane orders its rows: by a column, ties by
+// name then id; the newest change comes first by default.
+type empSort struct {
+	col  sortColumn
+	desc bool
+}
+
+// next is the sort by the following column, in its usual direction.
+func (s empSort) next() empSort {
+	col := (s.col + 1) % sortColumns
+	return empSort{col: col, desc: col == sortChanged}
+}
+
+// keyRank orders keys as their lifecycle does; no key comes last.
+func keyRank(status string) int {
+	switch keylife.Status(status) {
+	case keylife.StatusReserved:
+		return 0
+	case keylife.StatusActive:
+		return 1
+	case keylife.StatusLocked:
+		return 2
+	case keylife.StatusSuspended:
+		return 3
+	case "":
+		return 5
+	}
+	return 4
+}
+
+func (s empSort) compare(a, b *empRow) int {
+	var c int
+	switch s.col {
+	case sortName:
+		c = cmp.Or(strings.Compare(a.sortName, b.sortName), cmp.Compare(a.id, b.id))
+	case sortEmail:
+		// No email comes after every address.
+		c = cmp.Or(cmp.Compare(boolInt(a.sortEmail == ""), boolInt(b.sortEmail == "")), strings.Compare(a.sortEmail, b.sortEmail))
+	case sortDomains:
+		c = strings.Compare(a.sortDomains, b.sortDomains)
+	case sortChanged:
+		c = a.view.ChangedAt.Compare(b.view.ChangedAt)
+	case sortKey:
+		c = cmp.Compare(keyRank(a.key), keyRank(b.key))
+	}
+	if s.desc {
+		c = -c
+	}
+	// Ties go by name, then id, whichever the direction.
+	return cmp.Or(c, strings.Compare(a.sortName, b.sortName), cmp.Compare(a.id, b.id))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sorted returns the rows in this order: rows itself when they are in it
+// already (the store lists by name), else a sorted copy.
+func (s empSort) sorted(rows []empRow) []empRow {
+	idx := make([]int, len(rows))
+	inOrder := true
+	for i := range idx {
+		idx[i] = i
+		if i > 0 && s.compare(&rows[i-1], &rows[i]) > 0 {
+			inOrder = false
+		}
+	}
+	if inOrder {
+		return rows
+	}
+	slices.SortFunc(idx, func(a, b int) int { return s.compare(&rows[a], &rows[b]) })
+	out := make([]empRow, len(rows))
+	for i, j := range idx {
+		out[i] = rows[j]
+	}
+	return out
 }
 
 type (
@@ -84,20 +190,21 @@ type employeesPane struct {
 	width, height int
 	focused       bool
 
-	rows      []empRow
+	rows      []empRow // in the order of sort
+	sort      empSort
 	filter    employeeFilter
 	input     textinput.Model
 	filtering bool
 	list      list
 	loaded    bool
 	loader    loader
-	selected  int64 // the selected employee's id, kept across reloads
-	chosen    bool  // the operator moved: keep their employee (else the first row)
+	selected  int64 // the selected employee's id, kept across reloads, sorts and the filter
+	chosen    bool  // the operator moved (or found them with the filter): keep their employee (else the first row)
 	actions   []Action
 }
 
 func newEmployeesPane(c *Common) *employeesPane {
-	in := newTextInput("/", "name, email or account", 200, 30)
+	in := newTextInput("/", "name, email, account; domain: flag: key: status: rotation:", 200, 30)
 	in.PromptStyle = c.Styles.FilterPrompt
 	p := &employeesPane{c: c, input: in}
 	p.actions = []Action{
@@ -121,6 +228,10 @@ func newEmployeesPane(c *Common) *employeesPane {
 				r := p.current()
 				return sendInvite(p.c, "invite", r.id, r.email, false)
 			}},
+		{Key: key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "sort: next column")), Priority: 1,
+			Run: func() tea.Cmd { p.setSort(p.sort.next()); return nil }},
+		{Key: key.NewBinding(key.WithKeys("O"), key.WithHelp("O", "sort: reverse")), Priority: 0, Hidden: true,
+			Run: func() tea.Cmd { p.setSort(empSort{col: p.sort.col, desc: !p.sort.desc}); return nil }},
 	}
 	return p
 }
@@ -129,14 +240,14 @@ const paneEmployees, paneDetails = "Employees", "Details"
 
 func (p *employeesPane) Title() string {
 	n := p.visibleCount()
-	switch {
-	case !p.loaded:
-		return "Employees (loading…)"
-	case p.filter.matches != nil:
-		return fmt.Sprintf("Employees (%d of %d)", n, len(p.rows))
-	default:
-		return fmt.Sprintf("Employees (%d)", n)
+	if !p.loaded {
+		return paneEmployees + " (loading…)"
 	}
+	note := ""
+	if p.filter.matches != nil {
+		note = fmt.Sprintf("%d of %d", n, len(p.rows))
+	}
+	return p.list.title(p.width, paneEmployees, note, n)
 }
 
 func (p *employeesPane) Init() tea.Cmd     { return p.loader.start(p.load) }
@@ -160,14 +271,20 @@ func (p *employeesPane) SetSize(w, h int) {
 }
 
 // listRows is how many employees fit under the column header (and above
-// the filter line).
+// the filter line, and the filter's error).
 func (p *employeesPane) listRows() int {
 	rows := p.height - 1
-	if p.filtering || p.input.Value() != "" {
+	if p.filterShown() {
 		rows--
+		if p.filter.err != nil {
+			rows--
+		}
 	}
 	return max(1, rows)
 }
+
+// filterShown reports whether the filter line is drawn.
+func (p *employeesPane) filterShown() bool { return p.filtering || p.input.Value() != "" }
 
 // load reads the employees and everyone's newest invitation (one query
 // each, rather than one per employee selected).
@@ -194,10 +311,9 @@ func (p *employeesPane) Update(msg tea.Msg) tea.Cmd {
 			cmd = notify("loading the invitations of employees failed: %v", msg.inviteErr)
 		}
 		if msg.err == nil {
-			p.rows, p.loaded = msg.rows, true
-			p.filter = employeeFilter{}
-			p.filter.apply(p.rows, p.input.Value())
-			p.keepSelection()
+			p.rows, p.loaded = p.sort.sorted(msg.rows), true
+			p.refilter()
+			p.keepSelection(p.chosen)
 		}
 		return tea.Batch(cmd, p.loader.done(p.load))
 	case inviteDoneMsg:
@@ -285,13 +401,54 @@ func (p *employeesPane) closeFilter(clearIt bool) {
 	}
 }
 
+// applyFilter filters the rows by what the input holds. The cursor stays
+// on the employee the operator chose while they still match, else goes to
+// the best match; when the filter is cleared it stays on the employee
+// selected, found with the filter, now among everyone.
 func (p *employeesPane) applyFilter() {
+	was := p.filter.matches != nil
 	p.filter.apply(p.rows, p.input.Value())
-	p.list.cursor, p.list.offset = 0, 0
-	p.list.clamp(p.visibleCount(), p.listRows())
-	if r := p.current(); r != nil {
-		p.selected = r.id
+	switch {
+	case p.filter.err != nil:
+		// The rows stay as they were; the error takes a line.
+		p.list.clamp(p.visibleCount(), p.listRows())
+	case p.filter.matches == nil:
+		if !was {
+			p.keepSelection(p.chosen)
+		} else if p.keepSelection(true) {
+			p.chosen = true
+		}
+	case p.chosen && p.keepSelection(true):
+		// The employee the operator chose still matches: the cursor stays.
+	default:
+		p.chosen = false
+		p.list.cursor, p.list.offset = 0, 0
+		p.keepSelection(false)
 	}
+}
+
+// refilter filters the rows anew (they were reloaded or sorted): by the
+// last query that parsed, with the error of the one in the input if it
+// does not.
+func (p *employeesPane) refilter() {
+	q := p.filter.query
+	p.filter = employeeFilter{}
+	p.filter.apply(p.rows, q)
+	if v := p.input.Value(); v != q {
+		p.filter.apply(p.rows, v)
+	}
+}
+
+// setSort orders the rows anew; the cursor stays on the employee the
+// operator chose, or on the first row.
+func (p *employeesPane) setSort(s empSort) {
+	p.sort = s
+	p.rows = s.sorted(p.rows)
+	p.refilter()
+	if !p.chosen {
+		p.list.cursor, p.list.offset = 0, 0
+	}
+	p.keepSelection(p.chosen)
 }
 
 func (p *employeesPane) move(delta int) {
@@ -327,12 +484,14 @@ func (p *employeesPane) rowAt(i int) *empRow {
 func (p *employeesPane) current() *empRow { return p.rowAt(p.list.cursor) }
 
 // keepSelection puts the cursor back on the selected employee after the
-// list changed, if it is still there.
-func (p *employeesPane) keepSelection() {
-	if p.chosen && p.selected != 0 {
+// list changed, when keep says so and they are still listed (and reports
+// whether they were); the selection is then what the cursor is on.
+func (p *employeesPane) keepSelection(keep bool) bool {
+	found := false
+	if keep && p.selected != 0 {
 		for i, n := 0, p.visibleCount(); i < n; i++ {
 			if p.rowAt(i).id == p.selected {
-				p.list.cursor = i
+				p.list.cursor, found = i, true
 				break
 			}
 		}
@@ -341,6 +500,7 @@ func (p *employeesPane) keepSelection() {
 	if r := p.current(); r != nil {
 		p.selected = r.id
 	}
+	return found
 }
 
 func (p *employeesPane) Selected() Item {
@@ -350,27 +510,47 @@ func (p *employeesPane) Selected() Item {
 	return nil
 }
 
-// View draws the column header, the visible rows only, and the filter.
+// View draws the column header (the sorted column marked ▲ or ▼), the
+// visible rows only, and the filter with its error.
 func (p *employeesPane) View() string {
 	st := p.c.Styles
 	cw := p.width - 2 // the cursor mark
-	// Narrow panes drop the domains column and shorten the flags.
+	// The third column is the domains, or the column sorted by when it
+	// has none of its own (when the employee last changed, their key).
+	third := sortDomains
+	if p.sort.col > sortDomains {
+		third = p.sort.col
+	}
+	// Narrow panes shorten the flags and drop the third column, or, when
+	// it is the one sorted by, the flags.
 	flagsW, domW := min(16, max(8, cw/5)), min(14, max(8, cw/6))
 	gaps := 3
 	if cw < 46 {
 		flagsW, domW, gaps = 8, 0, 2
+		if p.sort.col >= sortDomains {
+			flagsW, domW = 0, 9 // "CHANGED ▼"
+		}
 	}
 	rest := cw - flagsW - domW - gaps
 	nameW := rest * 48 / 100
 	emailW := rest - nameW
 	col := func(mark, name, email, doms, flags string) string {
-		line := mark + fit(name, nameW) + " " + fit(email, emailW) + " "
+		line := mark + fit(name, nameW) + " " + fit(email, emailW)
 		if domW > 0 {
-			line += fit(doms, domW) + " "
+			line += " " + fit(doms, domW)
 		}
-		return line + fit(flags, flagsW)
+		if flagsW > 0 {
+			line += " " + fit(flags, flagsW)
+		}
+		return line
 	}
-	lines := []string{st.Label.Render(col("  ", "NAME", "EMAIL", "DOMAINS", "FLAGS"))}
+	headers := sortHeaders
+	arrow := " ▲"
+	if p.sort.desc {
+		arrow = " ▼"
+	}
+	headers[p.sort.col] += arrow
+	lines := []string{st.Label.Render(col("  ", headers[sortName], headers[sortEmail], headers[third], "FLAGS"))}
 	n := p.visibleCount()
 	if n == 0 {
 		switch {
@@ -384,6 +564,7 @@ func (p *employeesPane) View() string {
 	}
 	rows := p.listRows()
 	p.list.clamp(n, rows)
+	now := p.c.Now()
 	for i := p.list.offset; i < n && i < p.list.offset+rows; i++ {
 		r := p.rowAt(i)
 		email := r.email
@@ -394,7 +575,19 @@ func (p *employeesPane) View() string {
 		if i == p.list.cursor {
 			mark = "› "
 		}
-		line := col(mark, r.name, email, r.domains, r.flags)
+		var thirdVal string
+		switch third {
+		case sortChanged:
+			thirdVal = "-"
+			if !r.view.ChangedAt.IsZero() {
+				thirdVal = relTime(r.view.ChangedAt, now)
+			}
+		case sortKey:
+			thirdVal = cmp.Or(r.key, "-")
+		default:
+			thirdVal = r.domains
+		}
+		line := col(mark, r.name, email, thirdVal, r.flags)
 		switch {
 		case i == p.list.cursor && p.focused:
 			line = st.Selected.Render(line)
@@ -405,11 +598,14 @@ func (p *employeesPane) View() string {
 		}
 		lines = append(lines, line)
 	}
-	if p.filtering || p.input.Value() != "" {
+	if p.filterShown() {
 		for len(lines) < rows+1 {
 			lines = append(lines, "")
 		}
 		lines = append(lines, p.input.View())
+		if p.filter.err != nil {
+			lines = append(lines, st.Err.Render(fit(sanitize.Text(p.filter.err.Error()), p.width)))
+		}
 	}
 	return block(lines, p.width, p.height)
 }

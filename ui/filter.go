@@ -2,43 +2,48 @@ package ui
 
 import (
 	"slices"
-	"strings"
-	"unicode/utf8"
+
+	"keydesk/app"
 )
 
-// employeeFilter narrows the rows to those matching a query, keeping list
-// order: rows containing the query come first, then rows containing its
-// characters in order (fuzzy). A query that extends the previous one only
-// searches the previous result.
+// employeeFilter narrows the rows to those matching a query (app.Filter:
+// words in any order and across fields, accents folded, field filters such
+// as domain:corp), keeping list order within each rank: rows holding the
+// words as typed come first, then rows holding every word, then fuzzy
+// matches. A query that can only match fewer than the previous one
+// searches only the previous result. A query that does not parse leaves
+// the result as it was, with the error to show.
 type employeeFilter struct {
-	query   string
-	matches []int // indexes into rows; nil = no filter
+	query   string     // the last query that parsed
+	filter  app.Filter // its filter
+	matches []int      // indexes into rows; nil = no filter
+	err     error      // why the query typed last does not parse
 }
 
 func (f *employeeFilter) apply(rows []empRow, query string) {
-	q := strings.ToLower(strings.TrimSpace(query))
-	if q == "" {
-		f.query, f.matches = "", nil
+	flt, err := app.ParseFilter(query)
+	f.err = err
+	if err != nil {
+		return
+	}
+	if flt.Empty() {
+		f.query, f.filter, f.matches = "", app.Filter{}, nil
 		return
 	}
 	var base []int
-	if f.matches != nil && f.query != "" && strings.HasPrefix(q, f.query) {
+	if f.matches != nil && flt.Narrows(f.filter) {
 		base = f.matches
 	}
-	var exact, fuzzy []int
+	var ranked [app.MatchPhrase + 1][]int
 	check := func(i int) {
-		h := rows[i].hay
-		if strings.Contains(h, q) {
-			exact = append(exact, i)
-		} else if fuzzyField(h, q) {
-			fuzzy = append(fuzzy, i)
+		if r := flt.Rank(&rows[i].subj); r != app.NoMatch {
+			ranked[r] = append(ranked[r], i)
 		}
 	}
 	if base != nil {
-		// The previous result is exact-then-fuzzy; restore list order so
-		// that the new split is in list order too.
-		ordered := slices.Sorted(slices.Values(base))
-		for _, i := range ordered {
+		// The previous result is ranked; restore list order so that the
+		// new ranks are in list order too.
+		for _, i := range slices.Sorted(slices.Values(base)) {
 			check(i)
 		}
 	} else {
@@ -46,57 +51,9 @@ func (f *employeeFilter) apply(rows []empRow, query string) {
 			check(i)
 		}
 	}
-	f.query = q
-	f.matches = append(exact, fuzzy...)
-	if f.matches == nil {
-		f.matches = []int{}
+	f.query, f.filter = query, flt
+	f.matches = make([]int, 0, len(ranked[app.MatchPhrase])+len(ranked[app.MatchWords])+len(ranked[app.MatchFuzzy]))
+	for r := app.MatchPhrase; r > app.NoMatch; r-- {
+		f.matches = append(f.matches, ranked[r]...)
 	}
-}
-
-// fuzzyField reports whether q's characters appear in order within one of
-// the haystack's fields (name, email, an account name): across fields almost
-// anything would match.
-func fuzzyField(h, q string) bool {
-	for len(h) > 0 {
-		field := h
-		if i := strings.IndexByte(h, 0); i >= 0 {
-			field, h = h[:i], h[i+1:]
-		} else {
-			h = ""
-		}
-		if len(field) >= len(q) && subsequence(field, q) {
-			return true
-		}
-	}
-	return false
-}
-
-// subsequence reports whether q's characters appear in h in order.
-func subsequence(h, q string) bool {
-	if isASCII(q) {
-		j := 0
-		for i := 0; i < len(h) && j < len(q); i++ {
-			if h[i] == q[j] {
-				j++
-			}
-		}
-		return j == len(q)
-	}
-	qr := []rune(q)
-	j := 0
-	for _, r := range h {
-		if j < len(qr) && r == qr[j] {
-			j++
-		}
-	}
-	return j == len(qr)
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }

@@ -16,18 +16,22 @@ import (
 // profile) so that the files are stable.
 func TestGolden(t *testing.T) {
 	svc := fixture(t, 60)
+	// Each screen's keys, and what the screen shows once they took effect
+	// (the console loads in commands: a key sent before its pane loaded, or
+	// a screen taken before a dialog opened, would make the test flaky).
 	screens := []struct {
 		name string
 		keys []tea.Msg
+		want string
 	}{
-		{"employees", nil},
-		{"details", []tea.Msg{keys("j"), keys("j"), keys("j"), keyEnter}},
-		{"filter", append([]tea.Msg{keys("/")}, typeText("anna")...)},
-		{"domains", []tea.Msg{keyShiftTab}},
-		{"help", []tea.Msg{keys("?")}},
-		{"confirm", []tea.Msg{keyShiftTab, keys("a")}},
-		{"keys", []tea.Msg{keyTab, keys("j")}},
-		{"assign", []tea.Msg{keyTab, keys("a")}},
+		{"employees", nil, ""},
+		{"details", []tea.Msg{keys("j"), keys("j"), keys("j"), keyEnter}, ""},
+		{"filter", append([]tea.Msg{keys("/")}, typeText("anna")...), ""},
+		{"domains", []tea.Msg{keyShiftTab}, ""},
+		{"help", []tea.Msg{keys("?")}, "Keys for"},
+		{"confirm", []tea.Msg{keyShiftTab, keys("a")}, ""},
+		{"keys", []tea.Msg{keyTab, keys("j")}, ""},
+		{"assign", []tea.Msg{keyTab, keys("a")}, "Assign key"},
 	}
 	for _, size := range [][2]int{{80, 24}, {120, 40}} {
 		for _, sc := range screens {
@@ -35,10 +39,15 @@ func TestGolden(t *testing.T) {
 				m := New(svc, Options{Actor: testActor, Renderer: asciiRenderer(), Now: func() time.Time { return fixedNow }, Location: time.UTC})
 				defer m.Close()
 				tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(size[0], size[1]))
-				teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("Person 000005")) },
-					teatest.WithDuration(10*time.Second))
+				// Every pane loaded: the employees, the keys, the activity.
+				teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+					return bytes.Contains(b, []byte("Person 000005")) && bytes.Contains(b, []byte("KD-0002")) && bytes.Contains(b, []byte("cli:root"))
+				}, teatest.WithDuration(10*time.Second))
 				for _, k := range sc.keys {
 					tm.Send(k)
+				}
+				if sc.want != "" {
+					teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(sc.want)) }, teatest.WithDuration(10*time.Second))
 				}
 				if err := tm.Quit(); err != nil {
 					t.Fatal(err)

@@ -10,6 +10,29 @@ import (
 	"keydesk/internal/sanitize"
 )
 
+// wrapLines breaks lines wider than w at spaces (a word wider than w is
+// cut), indenting the rest as the line was; nothing is lost.
+func wrapLines(lines []string, w int) []string {
+	var out []string
+	for _, l := range lines {
+		for ansi.StringWidth(l) > w && w > 10 {
+			cut := strings.LastIndex(ansi.Truncate(l, w, ""), " ")
+			if cut <= 0 {
+				cut = len(ansi.Truncate(l, w, ""))
+			}
+			// A key's description goes on under itself; a note, two in.
+			cont := 2
+			if indent := len(l) - len(strings.TrimLeft(l, " ")); indent > 0 {
+				cont = min(indent+13, w/2)
+			}
+			out = append(out, l[:cut])
+			l = strings.Repeat(" ", cont) + strings.TrimLeft(l[cut:], " ")
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
 // footerItem is one hint of the footer.
 type footerItem struct {
 	b        key.Binding
@@ -25,25 +48,39 @@ const mustShow = 100
 // selected item, then the global keys. When the line is too narrow the least
 // important hints go first; ? help and q quit always stay, and no hint is
 // ever cut in half.
+//
+// A copy (y) waiting to reach the terminal's clipboard is written in front
+// of the message that says so (clipboard.go).
 func (m *Model) footer() string {
 	st := m.c.Styles
 	if m.message != "" {
-		return st.Message.Render(fit(" "+sanitize.Text(m.message), m.width))
+		return m.clipSeq() + st.Message.Render(fit(" "+sanitize.Text(m.message), m.width))
 	}
 	var items []footerItem
+	// The keys of a dialog, of an input: in their order, the first the
+	// most important.
+	inOrder := func(bs []key.Binding) {
+		for i, b := range bs {
+			items = append(items, footerItem{b, mustShow - 1 - i})
+		}
+	}
 	switch {
 	case m.dialog != nil:
-		for _, b := range m.dialog.Help(m.c) {
-			items = append(items, footerItem{b, mustShow})
-		}
+		inOrder(m.dialog.Help(m.c))
 	case m.showHelp:
 		items = []footerItem{{key.NewBinding(key.WithKeys("?"), key.WithHelp("?/esc", "close help")), mustShow}}
 	case m.capturing() != nil:
-		for _, b := range m.capturing().CaptureHelp() {
-			items = append(items, footerItem{b, mustShow})
-		}
+		inOrder(m.capturing().CaptureHelp())
 	default:
 		items = append(m.offered(m.mgr.focused().Actions(), true), m.offered(m.global, false)...)
+		// In a pane that filters itself, / says what it filters there.
+		if f, ok := m.mgr.focused().(ownFilter); ok {
+			for i, it := range items {
+				if it.b.Help().Key == m.c.Keys.Filter.Help().Key {
+					items[i].b = f.FilterHelp()
+				}
+			}
+		}
 	}
 	return fit(" "+m.renderHints(items, m.width-1), m.width)
 }
@@ -64,7 +101,8 @@ func (m *Model) offered(actions []Action, pane bool) []footerItem {
 }
 
 // renderHints joins hints, dropping the least important until they fit in
-// width cells.
+// width cells. Only ? help and q quit are never dropped; a hint is never
+// cut.
 func (m *Model) renderHints(items []footerItem, width int) string {
 	st := m.c.Styles
 	render := func(items []footerItem) string {
@@ -121,35 +159,57 @@ func (m *Model) viewHelp(w, h int) string {
 	group("Everywhere", append(permitted(m.global), m.c.Keys.ForceQuit))
 	group("Lists", m.c.Keys.listKeys())
 	for _, s := range m.mgr.slots {
-		group(s.name, permitted(s.pane.Actions()))
+		keys := permitted(s.pane.Actions())
+		if f, ok := s.pane.(ownFilter); ok {
+			keys = append(keys, f.FilterHelp())
+		}
+		group(s.name, keys)
 	}
 	if c, ok := m.mgr.pane(paneEmployees).(capturer); ok {
 		group("Filter", c.CaptureHelp()[:2])
 	}
-	lines = append(lines, "", "Mouse: click a pane or a row; the wheel scrolls.",
-		"Domains: +added ~updated -removed by the last sync; \"held\" removals wait for a.")
-	// The lines about this console (the demo's folders) go under the
-	// keys, across the whole width: a path is not cut.
-	var about []string
+	// The notes and the lines about this console (the demo's folders) go
+	// under the keys, across the whole width.
+	notes := []string{"", "Mouse: click a pane or a row; the wheel scrolls.",
+		"Domains: +added ~updated -removed by the last sync; \"held\" removals wait for a."}
+	about := notes
 	if len(m.c.about) > 0 {
 		about = append(about, "")
 		for _, l := range m.c.about {
 			about = append(about, sanitize.Text(l))
 		}
 	}
-	// Too long for the screen: two columns.
-	if rows := h - 2 - len(about); len(lines) > rows && w >= 70 {
+	inner := w - 4 // inside the frame's borders and margins
+	about = wrapLines(about, inner)
+	rows := h - 2 - len(about)
+	// Too long for the screen: two columns, when every line fits its
+	// column; else one column that scrolls (↑/↓, pgup/pgdn). A line is
+	// never cut.
+	if len(lines) > rows && w >= 70 {
 		half := (len(lines) + 1) / 2
-		colW := (w - 4) / 2
-		var two []string
-		for i := 0; i < half; i++ {
-			right := ""
-			if i+half < len(lines) {
-				right = lines[i+half]
-			}
-			two = append(two, fit(lines[i], colW)+right)
+		colW := (inner - 2) / 2
+		fits := true
+		for _, l := range lines {
+			fits = fits && ansi.StringWidth(l) <= colW
 		}
-		lines = two
+		if fits {
+			var two []string
+			for i := 0; i < half; i++ {
+				right := ""
+				if i+half < len(lines) {
+					right = lines[i+half]
+				}
+				two = append(two, fit(lines[i], colW+2)+right)
+			}
+			lines = two
+		}
+	}
+	lines = wrapLines(lines, inner)
+	if len(lines) > rows && rows > 2 {
+		m.helpOffset = min(m.helpOffset, len(lines)-(rows-1))
+		end := m.helpOffset + rows - 1
+		more := fmt.Sprintf("(%d-%d of %d lines: ↑/↓ pgup/pgdn scroll)", m.helpOffset+1, end, len(lines))
+		lines = append(lines[m.helpOffset:end:end], st.Label.Render(more))
 	}
 	lines = append(lines, about...)
 	return frame(m.c.Styles, "Help", false, strings.Join(lines, "\n"), w, h)

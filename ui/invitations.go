@@ -151,10 +151,15 @@ func (p *invitationsPane) Title() string {
 	if !p.loaded {
 		return paneInvitations + " (loading…)"
 	}
-	if n := p.failed(); n > 0 {
-		return fmt.Sprintf("%s (%d, %d failed)", paneInvitations, len(p.list), n)
+	n := len(p.list)
+	if f := p.failed(); f > 0 {
+		// The failures stay when the count gives way to the position.
+		if t := p.cursor.title(p.width, paneInvitations, fmt.Sprintf("%d, %d failed", n, f), n); strings.Contains(t, "failed") {
+			return t
+		}
+		return p.cursor.title(p.width, paneInvitations, fmt.Sprintf("%d failed", f), n)
 	}
-	return fmt.Sprintf("%s (%d)", paneInvitations, len(p.list))
+	return p.cursor.title(p.width, paneInvitations, "", n)
 }
 
 func (p *invitationsPane) Init() tea.Cmd { return p.reload() }

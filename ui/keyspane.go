@@ -2,10 +2,12 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"keydesk/app"
 	"keydesk/internal/sanitize"
@@ -23,8 +25,15 @@ type (
 		serial string
 		code   app.IssuedCode
 		err    error
+		// shown: the failure was shown in the dialog that ran the
+		// operation (the pane only reloads).
+		shown bool
 	}
 )
+
+// A key operation is the outcome a waiting dialog waits for.
+func (m keyOpMsg) failure() error    { return m.err }
+func (m keyOpMsg) reported() tea.Msg { m.shown = true; return m }
 
 const paneKeys = "Keys"
 
@@ -42,18 +51,28 @@ type keysPane struct {
 
 func newKeysPane(c *Common) *keysPane {
 	p := &keysPane{c: c}
-	// lifecycle is an action that the key lifecycle must allow from the
-	// selected key's status.
+	// lifecycle is an action that the key lifecycle (keys.Allowed, the
+	// table) must allow from the selected key's status.
 	lifecycle := func(a keylife.Action) func() (bool, string) {
 		return func() (bool, string) {
 			k := p.current()
 			if k == nil {
 				return false, "no key selected"
 			}
-			if _, err := keylife.Transition(keylife.Status(k.Status), a); err != nil {
-				return false, fmt.Sprintf("not for a %s key", k.Status)
+			if !slices.Contains(keylife.Allowed(keylife.Status(k.Status)), a) {
+				return false, "not for " + aKey(k.Status)
 			}
 			return true, ""
+		}
+	}
+	// confirm asks, then runs the operation in the dialog, which says why
+	// when the operation is refused (the key changed meanwhile). The
+	// lifecycle's actions confirm this way rather than with Action.Confirm,
+	// whose question closes as soon as it is answered.
+	confirm := func(danger bool, ask func() (string, string), run func() tea.Cmd) func() tea.Cmd {
+		return func() tea.Cmd {
+			title, body := ask()
+			return openDialog(newWaitingConfirm(p.c, title, body, danger, run()))
 		}
 	}
 	simulated := func() (bool, string) {
@@ -74,7 +93,6 @@ func newKeysPane(c *Common) *keysPane {
 	shown := func() string { return sanitize.Text(p.current().Serial) }
 	p.actions = []Action{
 		{Key: key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign to the selected employee")), Perm: app.PermKeyAssign, OnItem: true, Priority: 6,
-			Confirm: ConfirmAsk,
 			Applies: func() (bool, string) {
 				if ok, why := lifecycle(keylife.ActionAssign)(); !ok {
 					return ok, why
@@ -88,15 +106,14 @@ func newKeysPane(c *Common) *keysPane {
 				}
 				return true, ""
 			},
-			Ask: func() (string, string) {
+			Run: confirm(false, func() (string, string) {
 				e := p.c.Selected("employee").(employeeItem)
 				return fmt.Sprintf("Assign key %s to %s?", shown(), e.r.name),
-					"The key becomes Reserved and a one-time activation code is shown once; the employee activates the key with it on site."
-			},
-			Run: func() tea.Cmd {
+					"The key becomes reserved and a one-time activation code is shown once; the employee activates the key with it on site."
+			}, func() tea.Cmd {
 				ref := p.c.Selected("employee").ID()
 				return op("assign", func(serial string) (app.IssuedCode, error) { return svc.AssignKey(ctx, actor, serial, ref) })()
-			}},
+			})},
 		{Key: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "activate (plugged in)")), Perm: app.PermKeyActivate, OnItem: true, Priority: 7,
 			Applies: func() (bool, string) {
 				if ok, why := lifecycle(keylife.ActionActivate)(); !ok {
@@ -115,7 +132,7 @@ func newKeysPane(c *Common) *keysPane {
 				case k == nil:
 					return false, "no key selected"
 				case k.Status != string(keylife.StatusActive):
-					return false, "only at an active key"
+					return false, "not for " + aKey(k.Status)
 				case !k.PluggedIn:
 					return false, "plug the key in"
 				}
@@ -123,29 +140,25 @@ func newKeysPane(c *Common) *keysPane {
 			},
 			Run: func() tea.Cmd { return openDialog(newOwnPassword(p.c, p.current().Serial)) }},
 		{Key: key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "new activation code")), Perm: app.PermKeyRenewCode, OnItem: true, Priority: 5,
-			Confirm: ConfirmAsk, Applies: lifecycle(keylife.ActionRenewCode),
-			Ask: func() (string, string) {
+			Applies: lifecycle(keylife.ActionRenewCode),
+			Run: confirm(false, func() (string, string) {
 				return fmt.Sprintf("New activation code for key %s?", shown()), "The old code stops working."
-			},
-			Run: op("renew", func(serial string) (app.IssuedCode, error) { return svc.RenewCode(ctx, actor, serial) })},
+			}, op("renew", func(serial string) (app.IssuedCode, error) { return svc.RenewCode(ctx, actor, serial) }))},
 		{Key: key.NewBinding(key.WithKeys("z"), key.WithHelp("z", "suspend")), Perm: app.PermKeySuspend, OnItem: true, Priority: 4,
-			Confirm: ConfirmDanger, Applies: lifecycle(keylife.ActionSuspend),
-			Ask: func() (string, string) {
+			Applies: lifecycle(keylife.ActionSuspend),
+			Run: confirm(true, func() (string, string) {
 				return fmt.Sprintf("Suspend key %s?", shown()), "The key stops working until an operator unlocks it; then it is activated again with a new code."
-			},
-			Run: op("suspend", func(serial string) (app.IssuedCode, error) { return noCode(svc.SuspendKey(ctx, actor, serial, "")) })},
+			}, op("suspend", func(serial string) (app.IssuedCode, error) { return noCode(svc.SuspendKey(ctx, actor, serial, "")) }))},
 		{Key: key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unlock")), Perm: app.PermKeyUnlock, OnItem: true, Priority: 4,
-			Confirm: ConfirmAsk, Applies: lifecycle(keylife.ActionUnlock),
-			Ask: func() (string, string) {
-				return fmt.Sprintf("Unlock key %s?", shown()), "The key returns to Reserved for its employee with a new activation code."
-			},
-			Run: op("unlock", func(serial string) (app.IssuedCode, error) { return svc.UnlockKey(ctx, actor, serial, "") })},
+			Applies: lifecycle(keylife.ActionUnlock),
+			Run: confirm(false, func() (string, string) {
+				return fmt.Sprintf("Unlock key %s?", shown()), "The key is reserved for its employee again, with a new activation code."
+			}, op("unlock", func(serial string) (app.IssuedCode, error) { return svc.UnlockKey(ctx, actor, serial, "") }))},
 		{Key: key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "withdraw")), Perm: app.PermKeyWithdraw, OnItem: true, Priority: 3,
-			Confirm: ConfirmDanger, Applies: lifecycle(keylife.ActionWithdraw),
-			Ask: func() (string, string) {
-				return fmt.Sprintf("Withdraw key %s?", shown()), "The key is taken from its employee (Deactivated). Plugged in again, it is wiped and returns to Ready."
-			},
-			Run: op("withdraw", func(serial string) (app.IssuedCode, error) { return noCode(svc.WithdrawKey(ctx, actor, serial, "")) })},
+			Applies: lifecycle(keylife.ActionWithdraw),
+			Run: confirm(true, func() (string, string) {
+				return fmt.Sprintf("Withdraw key %s?", shown()), "The key is taken from its employee (deactivated). Plugged in again, it is wiped and is ready for someone else."
+			}, op("withdraw", func(serial string) (app.IssuedCode, error) { return noCode(svc.WithdrawKey(ctx, actor, serial, "")) }))},
 		{Key: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "lost/stolen/broken")), Perm: app.PermKeyCompromise, OnItem: true, Priority: 2,
 			Applies: lifecycle(keylife.ActionCompromise),
 			Run:     func() tea.Cmd { return openDialog(p.compromiseDialog(p.current().Serial)) }},
@@ -185,12 +198,12 @@ func (p *keysPane) compromiseDialog(serial string) Dialog {
 	svc, ctx, actor := p.c.Svc, p.c.Ctx, p.c.Actor
 	pick := func(reason keylife.Reason) func() (Dialog, tea.Cmd) {
 		return func() (Dialog, tea.Cmd) {
-			d := newInput(p.c, fmt.Sprintf("Mark key %s %s? This is final.", shown, reason), "Type the key's serial to confirm.", serial,
-				func(string) (Dialog, tea.Cmd) {
-					return nil, func() tea.Msg {
-						return keyOpMsg{what: "compromise", serial: serial, err: svc.CompromiseKey(ctx, actor, serial, reason, "")}
-					}
-				})
+			d := newInput(p.c, fmt.Sprintf("Mark key %s %s? This is final.", shown, reasonWords[reason]), "Type the key's serial to confirm.", serial, nil)
+			d.submitWaits(func(string) tea.Cmd {
+				return func() tea.Msg {
+					return keyOpMsg{what: "compromise", serial: serial, err: svc.CompromiseKey(ctx, actor, serial, reason, "")}
+				}
+			})
 			d.danger = true
 			d.valid = func(v string) (bool, string) { return v == serial, "that is not this key's serial" }
 			return d, nil
@@ -200,7 +213,7 @@ func (p *keysPane) compromiseDialog(serial string) Dialog {
 		choices: []choice{{"l", "lost", pick(keylife.ReasonLost)}, {"s", "stolen", pick(keylife.ReasonStolen)}, {"b", "broken", pick(keylife.ReasonBroken)}}}
 }
 
-func (p *keysPane) Title() string     { return fmt.Sprintf("%s (%d)", paneKeys, len(p.keys)) }
+func (p *keysPane) Title() string     { return p.list.title(p.width, paneKeys, "", len(p.keys)) }
 func (p *keysPane) Init() tea.Cmd     { return p.reload() }
 func (p *keysPane) Rows() int         { return max(len(p.keys), 1) + 1 } // and the column header
 func (p *keysPane) Actions() []Action { return p.actions }
@@ -286,7 +299,7 @@ func (p *keysPane) event(e app.Event) tea.Cmd {
 			d := newActivation(p.c, e.Serial)
 			return tea.Batch(p.reload(), func() tea.Msg { return openDialogMsg{d: d, ifIdle: true} })
 		case e.Status == string(keylife.StatusSuspended) || e.Status == string(keylife.StatusLocked):
-			return tea.Batch(p.reload(), notify("key %s is %s: it must be unlocked (with a new code) before it can be activated", shown, e.Status))
+			return tea.Batch(p.reload(), notify("key %s is %s: it must be unlocked (with a new code) before it can be activated", shown, keyStatusWords(e.Status, "")))
 		case e.Status == app.StatusUnverifiedDevice:
 			return tea.Batch(p.reload(), notify("a device claiming to be key %s did not prove it: it is not that key, and nothing about key %s changed", shown, shown))
 		}
@@ -302,11 +315,13 @@ func (p *keysPane) event(e app.Event) tea.Cmd {
 func (p *keysPane) opDone(msg keyOpMsg) tea.Cmd {
 	shown := sanitize.Text(msg.serial)
 	switch {
+	case msg.err != nil && msg.shown:
+		return nil
 	case msg.err != nil:
-		return notify("%s %s: %s", msg.what, shown, firstLine(msg.err.Error()))
+		return notify("%s %s: %s", msg.what, shown, userError(msg.err))
 	case !msg.code.IsZero():
 		return openDialog(&codeDialog{keys: p.c.Keys, code: msg.code.String(), title: fmt.Sprintf("Activation code for key %s", shown),
-			body: fmt.Sprintf("Give it to the employee; it is shown only now and expires %s. They plug the key in and enter it.", relTime(msg.code.ExpiresAt, p.c.Now()))})
+			body: fmt.Sprintf("The code expires %s and is shown only now. Give it to the employee; they plug the key in and enter it.", timeWords(msg.code.ExpiresAt, p.c.Now()))})
 	case msg.what == "new simulated key":
 		return notify("simulated key %s plugged in", shown)
 	}
@@ -327,21 +342,54 @@ func (p *keysPane) Selected() Item {
 	return keyItem{*k, can}
 }
 
-// View draws the column header and the visible keys.
+// View draws the column header and the visible keys. The columns fit what
+// they hold: the status in words ("locked, too many wrong codes"), or the
+// status alone where the pane is too narrow for why; when it last reported
+// ("2 minutes ago") where there is room.
 func (p *keysPane) View() string {
 	st, cw := p.c.Styles, p.width
-	serialW, statusW := min(16, cw/3), min(24, max(10, cw/3))
-	seenW := 0
-	if cw >= 60 {
-		seenW = 9 // "12m ago"
+	rows := p.listRows()
+	p.list.clamp(len(p.keys), rows)
+	type row struct{ serial, status, short, owner, seen, plugged string }
+	var shown []row
+	serialW, statusW, shortW, seenW := len("SERIAL"), len("STATUS"), len("STATUS"), len("SEEN")
+	for i := p.list.offset; i < len(p.keys) && len(shown) < rows; i++ {
+		kv := p.keys[i]
+		r := row{serial: sanitize.Text(kv.Serial), status: keyStatus(kv), short: keyStatusWords(kv.Status, ""), owner: sanitize.Text(kv.Owner), seen: "-"}
+		if r.owner == "" {
+			r.owner = "-"
+		}
+		if kv.PluggedIn {
+			r.plugged = "yes"
+		}
+		if kv.LastSeen != nil {
+			r.seen = timeWords(*kv.LastSeen, p.c.Now())
+		}
+		serialW, statusW = max(serialW, ansi.StringWidth(r.serial)), max(statusW, ansi.StringWidth(r.status))
+		shortW, seenW = max(shortW, ansi.StringWidth(r.short)), max(seenW, ansi.StringWidth(r.seen))
+		shown = append(shown, r)
 	}
-	ownerW := cw - 2 - serialW - statusW - 7 - seenW
+	// The mark, the columns and a space after each, IN last (3 cells).
+	serialW = min(serialW, 16, max(6, cw/3))
+	const ownerMin, inW = 8, 3
+	rest := cw - 2 - (serialW + 1) - inW // for status, owner and seen
+	statusW = min(statusW, 32)
+	if statusW+1+ownerMin+1 > rest {
+		statusW = min(shortW, max(6, rest-ownerMin-1)) // the status alone
+	}
+	if statusW+1+ownerMin+1+seenW+1 > rest || cw < 60 {
+		seenW = 0
+	}
+	ownerW := rest - (statusW + 1) - 1
+	if seenW > 0 {
+		ownerW -= seenW + 1
+	}
 	col := func(mark, serial, status, owner, seen, plugged string) string {
 		line := mark + fit(serial, serialW) + " " + fit(status, statusW) + " " + fit(owner, max(1, ownerW)) + " "
 		if seenW > 0 {
-			line += fit(seen, seenW-1) + " "
+			line += fit(seen, seenW) + " "
 		}
-		return line + fit(plugged, 4)
+		return line + fit(plugged, inW)
 	}
 	lines := []string{st.Label.Render(col("  ", "SERIAL", "STATUS", "OWNER", "SEEN", "IN"))}
 	if len(p.keys) == 0 {
@@ -351,29 +399,23 @@ func (p *keysPane) View() string {
 		}
 		return block(append(lines, st.Dim.Render(hint)), p.width, p.height)
 	}
-	rows := p.listRows()
-	p.list.clamp(len(p.keys), rows)
-	for i := p.list.offset; i < len(p.keys) && len(lines) <= rows; i++ {
+	for j, r := range shown {
+		i := p.list.offset + j
 		kv := p.keys[i]
 		mark := "  "
 		if i == p.list.cursor {
 			mark = "› "
 		}
-		owner := kv.Owner
-		if owner == "" {
-			owner = "-"
+		status := r.status
+		if ansi.StringWidth(status) > statusW {
+			status = r.short // why is in Details
 		}
-		plugged, seen := "", "-"
-		if kv.PluggedIn {
-			plugged = "yes"
-		}
-		if kv.LastSeen != nil {
-			seen = relTime(*kv.LastSeen, p.c.Now())
-		}
-		line := col(mark, sanitize.Text(kv.Serial), keyStatus(kv), sanitize.Text(owner), seen, plugged)
+		line := col(mark, r.serial, status, r.owner, r.seen, r.plugged)
 		switch {
 		case i == p.list.cursor && p.focused:
 			line = st.Selected.Render(line)
+		case i == p.list.cursor:
+			line = st.SelectedDim.Render(line)
 		case kv.Status == app.StatusUnverifiedDevice:
 			line = st.Err.Render(line)
 		case kv.Status == string(keylife.StatusCompromised) || kv.Status == string(keylife.StatusDeactivated):
@@ -384,14 +426,12 @@ func (p *keysPane) View() string {
 	return block(lines, p.width, p.height)
 }
 
+// keyStatus is a key's status and why, in words.
 func keyStatus(k app.KeyView) string {
 	if k.Status == app.StatusUnverifiedDevice {
 		return "UNVERIFIED device"
 	}
-	if k.Reason != "" {
-		return k.Status + " (" + k.Reason + ")"
-	}
-	return k.Status
+	return keyStatusWords(k.Status, k.Reason)
 }
 
 // keyItem is a key as the Details pane describes it, with what the
@@ -413,7 +453,7 @@ func (k keyItem) DetailLines(c *Common, cw int) []string {
 		add("Device", "claims serial "+sanitize.Text(kv.Serial))
 		add("Status", c.Styles.Err.Render("UNVERIFIED: it is not that key"))
 		add("Why", sanitize.Text(kv.Unverified))
-		add("Plugged", "since "+relTime(kv.StatusChangedAt, now))
+		add("Plugged", timeWords(kv.StatusChangedAt, now))
 		return append(out, "", c.Styles.Dim.Render("Nothing about the key it claims to be changes. Unplug it."))
 	}
 	add("Serial", sanitize.Text(kv.Serial))
@@ -430,7 +470,7 @@ func (k keyItem) DetailLines(c *Common, cw int) []string {
 	}
 	add("Plugged", plugged)
 	if kv.LastSeen != nil {
-		seen := relTime(*kv.LastSeen, now)
+		seen := timeWords(*kv.LastSeen, now)
 		if kv.DeviceState != "" {
 			seen += ", reporting " + sanitize.Text(kv.DeviceState)
 		}
@@ -445,9 +485,9 @@ func (k keyItem) DetailLines(c *Common, cw int) []string {
 		add("Identity", "not proved yet: plug it in")
 	}
 	if kv.CodeExpiresAt != nil {
-		add("Code", fmt.Sprintf("expires %s, %d wrong attempts", relTime(*kv.CodeExpiresAt, now), kv.CodeAttempts))
+		add("Code", fmt.Sprintf("expires %s, %s", timeWords(*kv.CodeExpiresAt, now), count(kv.CodeAttempts, "wrong attempt")))
 	}
-	add("Changed", relTime(kv.StatusChangedAt, now))
+	add("Changed", timeWords(kv.StatusChangedAt, now))
 	can := "nothing"
 	if len(k.can) > 0 {
 		can = strings.Join(k.can, ", ")

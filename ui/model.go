@@ -88,10 +88,12 @@ type Model struct {
 
 	width, height int
 	showHelp      bool
+	helpOffset    int // the first line of the help shown, when it scrolls
 	dialog        Dialog
 	queued        []Dialog // dialogs waiting for the open one to close
 	message       string
 	messageAt     time.Time
+	clip          clipboard // a copy (y) written with the frame that says so (clipboard.go)
 
 	events       <-chan app.Event
 	unsubscribe  func()
@@ -198,7 +200,8 @@ func (m *Model) globalActions() []Action {
 		{Key: k.NextPane, Priority: 2, Run: func() tea.Cmd { m.mgr.next(); return nil }},
 		{Key: k.PrevPane, Priority: 0, Hidden: true, Run: func() tea.Cmd { m.mgr.prev(); return nil }},
 		{Key: k.Filter, Priority: 3, Run: func() tea.Cmd {
-			if !m.mgr.focusName(paneEmployees) {
+			// A pane with a filter of its own (Activity) filters itself.
+			if _, own := m.mgr.focused().(ownFilter); !own && !m.mgr.focusName(paneEmployees) {
 				return nil
 			}
 			return m.mgr.focused().Update(startFilterMsg{})
@@ -216,6 +219,7 @@ func (m *Model) globalActions() []Action {
 				}
 				return tea.Batch(notify(what, sanitize.Text(d.d.Name)), startSync(m.c, []string{d.d.Name}, false))
 			}},
+		m.copyAction(),
 		{Key: k.Help, Priority: 100, Run: func() tea.Cmd { m.showHelp = true; return nil }},
 		{Key: k.Quit, Priority: 100, Run: func() tea.Cmd {
 			if m.busy() {
@@ -407,8 +411,17 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		m.dialog, cmd = m.dialogUpdate(msg)
 		return cmd
 	case m.showHelp:
-		if key.Matches(msg, k.Help, k.No, k.Quit) {
-			m.showHelp = false
+		switch {
+		case key.Matches(msg, k.Help, k.No, k.Quit):
+			m.showHelp, m.helpOffset = false, 0
+		case key.Matches(msg, k.Down):
+			m.helpOffset++
+		case key.Matches(msg, k.Up):
+			m.helpOffset = max(0, m.helpOffset-1)
+		case key.Matches(msg, k.PageDown):
+			m.helpOffset += max(1, m.height-6)
+		case key.Matches(msg, k.PageUp):
+			m.helpOffset = max(0, m.helpOffset-max(1, m.height-6))
 		}
 		return nil
 	case m.capturing() != nil:

@@ -86,7 +86,7 @@ func (d *OwnPassword) Update(msg tea.Msg) (Dialog, tea.Cmd) {
 			}
 			return nil, notify("%s: the new password is %s", sanitize.Text(msg.r.Account), where)
 		}
-		d.problem = firstLine(msg.err.Error())
+		d.problem = userError(msg.err)
 		if errors.Is(msg.err, app.ErrNeedAuthenticator) || errors.Is(msg.err, enroll.ErrWrongTOTP) || errors.Is(msg.err, enroll.ErrReusedTOTP) {
 			d.fields[fieldTOTP].SetValue("")
 			return d, d.focusOn(fieldTOTP)

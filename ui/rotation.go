@@ -92,10 +92,11 @@ func newRotationPane(c *Common) *rotationPane {
 }
 
 func (p *rotationPane) Title() string {
+	note := ""
 	if n := p.dueCount(); n > 0 {
-		return fmt.Sprintf("%s (%d due)", paneRotation, n)
+		note = fmt.Sprintf("%d due", n)
 	}
-	return paneRotation
+	return p.list.title(p.width, paneRotation, note, len(p.rep.Accounts))
 }
 func (p *rotationPane) Init() tea.Cmd     { return p.reload() }
 func (p *rotationPane) Rows() int         { return max(len(p.rep.Accounts), 1) }

@@ -31,6 +31,7 @@ type Styles struct {
 	Err          lipgloss.Style
 	Flag         lipgloss.Style
 	Dialog       lipgloss.Style
+	DialogBorder lipgloss.Style // a dialog's border drawn by hand (its footer)
 	DialogTitle  lipgloss.Style
 	FilterPrompt lipgloss.Style
 	// QR draws a QR code's modules: with colour, light ones as white text
@@ -40,8 +41,18 @@ type Styles struct {
 }
 
 // NewStyles builds the styles for one renderer (one terminal). Without
-// colour (NO_COLOR) the styles keep bold, underline and reverse video.
+// colour (NO_COLOR) the styles keep bold, underline and reverse video: the
+// selected row stays visible (reverse video and bold), the focused pane's
+// title is marked.
 func NewStyles(r *lipgloss.Renderer, color bool) Styles {
+	// NO_COLOR makes the renderer's profile ASCII, which draws no
+	// attribute at all. When that is the only reason (the terminal itself
+	// has colours), the profile is the 16 colours' instead: every colour
+	// below is NoColor, so only the attributes are drawn. A terminal that
+	// cannot show them (TERM=dumb, or not a terminal) stays ASCII.
+	if out := r.Output(); !color && r.ColorProfile() == termenv.Ascii && out.EnvNoColor() && out.ColorProfile() != termenv.Ascii {
+		r.SetColorProfile(termenv.ANSI)
+	}
 	var accent, dim, green, yellow, red, magenta lipgloss.TerminalColor = lipgloss.NoColor{}, lipgloss.NoColor{}, lipgloss.NoColor{}, lipgloss.NoColor{}, lipgloss.NoColor{}, lipgloss.NoColor{}
 	if color {
 		accent = lipgloss.AdaptiveColor{Light: "4", Dark: "12"}
@@ -70,6 +81,7 @@ func NewStyles(r *lipgloss.Renderer, color bool) Styles {
 	s.Err = r.NewStyle().Foreground(red).Bold(true)
 	s.Flag = r.NewStyle().Foreground(magenta)
 	s.Dialog = r.NewStyle().Border(lipgloss.DoubleBorder()).BorderForeground(accent).Padding(0, 1)
+	s.DialogBorder = r.NewStyle().Foreground(accent)
 	s.DialogTitle = r.NewStyle().Bold(true)
 	s.FilterPrompt = r.NewStyle().Foreground(accent).Bold(true)
 	s.QR = r.NewStyle()
