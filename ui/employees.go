@@ -640,11 +640,7 @@ func (e employeeItem) DetailLines(c *Common, cw int) []string {
 		add("Flags", st.Flag.Render(r.flags))
 	}
 	if v.Key != nil {
-		ks := v.Key.Status
-		if v.Key.Reason != "" {
-			ks += " (" + v.Key.Reason + ")"
-		}
-		add("Key", sanitize.Text(v.Key.Serial)+" "+ks)
+		add("Key", sanitize.Text(v.Key.Serial)+" "+keyStatusWords(v.Key.Status, v.Key.Reason))
 	} else {
 		add("Key", st.Dim.Render("none"))
 	}

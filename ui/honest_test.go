@@ -400,3 +400,21 @@ func TestFooterKeepsHelpAndQuitForEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestSeenIsNowWhilePluggedIn(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	ago := now.Add(-3 * time.Hour)
+	for _, tt := range []struct {
+		kv   app.KeyView
+		want string
+	}{
+		{app.KeyView{PluggedIn: true, LastSeen: &ago}, "now"},
+		{app.KeyView{PluggedIn: true}, "now"},
+		{app.KeyView{LastSeen: &ago}, timeWords(ago, now)},
+		{app.KeyView{}, "-"},
+	} {
+		if got := seenWords(tt.kv, now); got != tt.want {
+			t.Errorf("seenWords(plugged %v, seen %v) = %q, want %q", tt.kv.PluggedIn, tt.kv.LastSeen, got, tt.want)
+		}
+	}
+}

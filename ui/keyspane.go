@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"time"
+
 	"fmt"
 	"slices"
 	"strings"
@@ -36,6 +38,17 @@ func (m keyOpMsg) failure() error    { return m.err }
 func (m keyOpMsg) reported() tea.Msg { m.shown = true; return m }
 
 const paneKeys = "Keys"
+
+// seenWords is when a key was last seen: "now" while it is plugged in.
+func seenWords(kv app.KeyView, now time.Time) string {
+	switch {
+	case kv.PluggedIn:
+		return "now"
+	case kv.LastSeen != nil:
+		return timeWords(*kv.LastSeen, now)
+	}
+	return "-"
+}
 
 // keysPane is the key inventory: serial, status, owner, last seen, plugged
 // in; its actions follow the key lifecycle.
@@ -362,9 +375,7 @@ func (p *keysPane) View() string {
 		if kv.PluggedIn {
 			r.plugged = "yes"
 		}
-		if kv.LastSeen != nil {
-			r.seen = timeWords(*kv.LastSeen, p.c.Now())
-		}
+		r.seen = seenWords(kv, p.c.Now())
 		serialW, statusW = max(serialW, ansi.StringWidth(r.serial)), max(statusW, ansi.StringWidth(r.status))
 		shortW, seenW = max(shortW, ansi.StringWidth(r.short)), max(seenW, ansi.StringWidth(r.seen))
 		shown = append(shown, r)
@@ -469,8 +480,7 @@ func (k keyItem) DetailLines(c *Common, cw int) []string {
 		plugged = "yes"
 	}
 	add("Plugged", plugged)
-	if kv.LastSeen != nil {
-		seen := timeWords(*kv.LastSeen, now)
+	if seen := seenWords(kv, now); seen != "-" {
 		if kv.DeviceState != "" {
 			seen += ", reporting " + sanitize.Text(kv.DeviceState)
 		}

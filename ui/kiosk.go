@@ -254,7 +254,7 @@ func (k *Kiosk) event(e app.Event) tea.Cmd {
 		k.outcome, k.outcomeAt = "This key could not be read: unplug it and try again, or see the helpdesk.", k.c.Now()
 		return nil
 	default:
-		k.outcome, k.outcomeAt = fmt.Sprintf("Key %s is %s: please see the helpdesk.", shown, p.Status), k.c.Now()
+		k.outcome, k.outcomeAt = fmt.Sprintf("Key %s is %s: please see the helpdesk.", shown, keyStatusWords(p.Status, "")), k.c.Now()
 		return nil
 	}
 	return k.screen.Init()

@@ -296,7 +296,7 @@ func (r rotationItem) DetailLines(c *Common, cw int) []string {
 	add("Account", sanitize.Text(a.Account))
 	add("Employee", sanitize.Text(a.Employee))
 	if a.Key != "" {
-		add("Key", sanitize.Text(a.Key)+" "+a.KeyStatus)
+		add("Key", sanitize.Text(a.Key)+" "+keyStatusWords(a.KeyStatus, ""))
 	}
 	out = append(out, passwordLines(c, &a, cw)...)
 	var mine []string
