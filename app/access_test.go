@@ -160,6 +160,9 @@ var operations = map[string]operation{
 		_, err := s.InvitationOf(ctx, a, 1)
 		return err
 	}},
+	"EachEmployee": {PermRead, func(ctx context.Context, s *Service, a Actor) error {
+		return s.EachEmployee(ctx, a, "", func(EmployeeView) error { return nil })
+	}},
 	"DeliverMail": {PermInvitationSend, func(ctx context.Context, s *Service, a Actor) error {
 		_, err := s.DeliverMail(ctx, a)
 		return err

@@ -104,6 +104,45 @@ func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]Empl
 	if err != nil {
 		return nil, err
 	}
+	view, err := s.employeeViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]EmployeeView, 0, len(emps))
+	for i := range emps {
+		if v := view(&emps[i]); f.Empty() || f.Match(v) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// EachEmployee gives fn each employee that the filter finds, in the
+// listing's order, read row by row: `employees --json` streams in constant memory (but for the
+// keys and rotation states, one small entry per key and managed account).
+func (s *Service) EachEmployee(ctx context.Context, a Actor, filter string, fn func(EmployeeView) error) error {
+	if err := s.authorize(ctx, a, PermRead, "employees"); err != nil {
+		return err
+	}
+	f, err := ParseFilter(filter)
+	if err != nil {
+		return err
+	}
+	view, err := s.employeeViewer(ctx)
+	if err != nil {
+		return err
+	}
+	return s.st.EachEmployee(ctx, func(e *store.Employee) error {
+		if v := view(e); f.Empty() || f.Match(v) {
+			return fn(v)
+		}
+		return nil
+	})
+}
+
+// employeeViewer reads the keys in use and the rotation states once, and
+// returns what makes an employee's view with them.
+func (s *Service) employeeViewer(ctx context.Context) (func(*store.Employee) EmployeeView, error) {
 	ks, err := s.st.Keys(ctx)
 	if err != nil {
 		return nil, err
@@ -122,20 +161,16 @@ func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]Empl
 	for i, r := range rs {
 		rot[ids[i]] = r
 	}
-	out := make([]EmployeeView, 0, len(emps))
-	for i := range emps {
-		v := viewEmployee(&emps[i])
-		v.Key = keyOf[emps[i].ID]
-		for j, a := range emps[i].Accounts {
+	return func(e *store.Employee) EmployeeView {
+		v := viewEmployee(e)
+		v.Key = keyOf[e.ID]
+		for j, a := range e.Accounts {
 			if r, ok := rot[a.ID]; ok {
 				v.Accounts[j].Rotation = &r
 			}
 		}
-		if f.Empty() || f.Match(v) {
-			out = append(out, v)
-		}
-	}
-	return out, nil
+		return v
+	}, nil
 }
 
 // AddEmployee adds a manually managed employee (a person outside AD). An AD

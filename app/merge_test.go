@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -469,5 +470,40 @@ func TestARemovedManualEmployeeIsAddedAgain(t *testing.T) {
 	apply(t, s, "corp", full(), map[string]string{guid("corp", 1): "deleted"}, true)
 	if _, err := s.AddEmployee(ctx, testAdmin, "ann@example.com", "Ann"); err == nil || !strings.Contains(err.Error(), "already employee") {
 		t.Errorf("adding a removed AD employee by hand: %v", err)
+	}
+}
+
+// EachEmployee streams what Employees lists: the same people, in the same
+// order, with the same accounts (and people without an account too).
+func TestEachEmployeeStreamsTheListing(t *testing.T) {
+	s := newTestService(t, "corp", "lab")
+	ctx := context.Background()
+	var corp, lab []ldapsync.User
+	for i := range 120 {
+		corp = append(corp, user("corp", i, fmt.Sprintf("c%03d", i), fmt.Sprintf("p%03d@example.com", i), fmt.Sprintf("Person %03d", 119-i)))
+		if i%3 == 0 {
+			lab = append(lab, user("lab", i, fmt.Sprintf("l%03d", i), fmt.Sprintf("p%03d@example.com", i), "Lab person"))
+		}
+	}
+	apply(t, s, "corp", full(corp...), nil, false)
+	apply(t, s, "lab", full(lab...), nil, false)
+	s.AddEmployee(ctx, testAdmin, "guard@example.com", "Night Guard")
+	for _, filter := range []string{"", "domain:lab", "person 01"} {
+		want, err := s.Employees(ctx, testAdmin, filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []EmployeeView
+		if err := s.EachEmployee(ctx, testAdmin, filter, func(v EmployeeView) error { got = append(got, v); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(want)
+		if string(gj) != string(wj) {
+			t.Errorf("filter %q: EachEmployee gave %d people, Employees %d, or not alike", filter, len(got), len(want))
+		}
+		if filter == "" && len(got) != 121 {
+			t.Errorf("%d people, want 121", len(got))
+		}
 	}
 }

@@ -44,6 +44,13 @@ rotation:ok|due|waiting-for-key|held-for-key|under-way|retrying|failed|no-active
 				return usageError{cmd: cmd, err: fmt.Errorf("--filter: %w", err)}
 			}
 			return g.withReadSession(func(cmd *cobra.Command, _ []string, s *session) error {
+				if asJSON {
+					// Streamed, one employee at a time, by id: constant
+					// memory however many there are.
+					return streamJSON(g.stdout, func(put func(any) error) error {
+						return s.svc.EachEmployee(cmd.Context(), s.actor, filter, func(v app.EmployeeView) error { return put(v) })
+					})
+				}
 				emps, err := s.svc.Employees(cmd.Context(), s.actor, filter)
 				if err != nil {
 					return err

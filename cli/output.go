@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +30,36 @@ func (g *globals) emit(asJSON bool, v any, text func()) error {
 	}
 	text()
 	return nil
+}
+
+// streamJSON writes a JSON array whose elements each puts, one at a time
+// (indented as printJSON does): a listing of any length in constant memory.
+func streamJSON(w io.Writer, each func(put func(any) error) error) error {
+	bw := bufio.NewWriterSize(sanitize.JSONWriter(w), 64<<10)
+	first := true
+	bw.WriteString("[")
+	err := each(func(v any) error {
+		b, err := json.MarshalIndent(v, "  ", "  ")
+		if err != nil {
+			return fmt.Errorf("write JSON: %w", err)
+		}
+		if !first {
+			bw.WriteString(",")
+		}
+		first = false
+		bw.WriteString("\n  ")
+		_, err = bw.Write(b)
+		return err
+	})
+	if err != nil {
+		bw.Flush()
+		return err
+	}
+	if !first {
+		bw.WriteString("\n")
+	}
+	bw.WriteString("]\n")
+	return bw.Flush()
 }
 
 // table is a tabwriter with KeyDesk's column spacing; Flush prints it.

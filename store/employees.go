@@ -419,3 +419,61 @@ func escapeLike(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return r.Replace(s)
 }
+
+// EachEmployee calls fn with every employee and their accounts, in the
+// listing's order (by name), reading both in one snapshot row by row:
+// memory stays constant whatever the number of employees.
+func (s *Store) EachEmployee(ctx context.Context, fn func(*Employee) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("read employees: %w", err)
+	}
+	defer tx.Rollback()
+	erows, err := tx.QueryContext(ctx, `SELECT `+employeeCols+` FROM employees ORDER BY display_name COLLATE NOCASE, id`)
+	if err != nil {
+		return fmt.Errorf("read employees: %w", err)
+	}
+	defer erows.Close()
+	// The accounts in the same order as their employees: each employee's
+	// come together, when the employee does.
+	arows, err := tx.QueryContext(ctx, `SELECT `+accountColsA+` FROM accounts a JOIN employees e ON e.id = a.employee_id
+		ORDER BY e.display_name COLLATE NOCASE, e.id, a.domain, a.id`)
+	if err != nil {
+		return fmt.Errorf("read accounts: %w", err)
+	}
+	defer arows.Close()
+	var next *Account // an account read ahead: the next employee's
+	for erows.Next() {
+		e, err := scanEmployee(erows)
+		if err != nil {
+			return fmt.Errorf("read employee: %w", err)
+		}
+		for {
+			if next == nil {
+				if !arows.Next() {
+					break
+				}
+				a, err := scanAccount(arows)
+				if err != nil {
+					return fmt.Errorf("read account: %w", err)
+				}
+				next = &a
+			}
+			if next.EmployeeID != e.ID {
+				break
+			}
+			e.Accounts = append(e.Accounts, *next)
+			next = nil
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	if err := erows.Err(); err != nil {
+		return fmt.Errorf("read employees: %w", err)
+	}
+	return arows.Err()
+}
+
+// accountColsA is accountCols of the table named a.
+const accountColsA = `a.id, a.domain, a.object_guid, a.employee_id, a.object_sid, a.sam_account_name, a.upn, a.mail, a.given_name, a.sn, a.display_name, a.department, a.title, a.company, a.telephone, a.dn, a.enabled, a.pwd_last_set, a.usn_changed, a.in_sync_group, a.password_rotation, COALESCE(a.left_reason, ''), a.left_at, a.first_seen, a.updated_at`
