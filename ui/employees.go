@@ -325,6 +325,18 @@ func (p *employeesPane) Update(msg tea.Msg) tea.Cmd {
 		return cmd
 	case resetDoneMsg, enrollConfirmedMsg:
 		return p.loader.start(p.load)
+	case gotoEmployeeMsg:
+		// The command line's go EMAIL: the filter is cleared and the
+		// cursor put on the person.
+		p.closeFilter(true)
+		for i, n := 0, p.visibleCount(); i < n; i++ {
+			if r := p.rowAt(i); r.view.Email != nil && strings.EqualFold(*r.view.Email, msg.email) {
+				p.list.cursor, p.selected, p.chosen = i, r.id, true
+				p.list.clamp(n, p.listRows())
+				return nil
+			}
+		}
+		return notify("no employee with email %s", sanitize.Text(msg.email))
 	case eventMsg:
 		switch e := msg.e.(type) {
 		case app.DataChanged:

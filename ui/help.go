@@ -53,6 +53,9 @@ const mustShow = 100
 // of the message that says so (clipboard.go).
 func (m *Model) footer() string {
 	st := m.c.Styles
+	if m.cmd != nil && m.dialog == nil {
+		return m.cmdLineView()
+	}
 	if m.message != "" {
 		return m.clipSeq() + st.Message.Render(fit(" "+sanitize.Text(m.message), m.width))
 	}

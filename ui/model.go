@@ -88,7 +88,8 @@ type Model struct {
 
 	width, height int
 	showHelp      bool
-	helpOffset    int // the first line of the help shown, when it scrolls
+	helpOffset    int      // the first line of the help shown, when it scrolls
+	cmd           *cmdLine // the command line, while it is open
 	dialog        Dialog
 	queued        []Dialog // dialogs waiting for the open one to close
 	message       string
@@ -220,6 +221,7 @@ func (m *Model) globalActions() []Action {
 				return tea.Batch(notify(what, sanitize.Text(d.d.Name)), startSync(m.c, []string{d.d.Name}, false))
 			}},
 		m.copyAction(),
+		{Key: cmdKey, Priority: 0, Run: func() tea.Cmd { return m.openCmdLine() }},
 		{Key: k.Help, Priority: 100, Run: func() tea.Cmd { m.showHelp = true; return nil }},
 		{Key: k.Quit, Priority: 100, Run: func() tea.Cmd {
 			if m.busy() {
@@ -410,6 +412,8 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		var cmd tea.Cmd
 		m.dialog, cmd = m.dialogUpdate(msg)
 		return cmd
+	case m.cmd != nil:
+		return m.cmdLineKey(msg)
 	case m.showHelp:
 		switch {
 		case key.Matches(msg, k.Help, k.No, k.Quit):
