@@ -1066,6 +1066,57 @@ func TestNothingIsCutAtCommonSizes(t *testing.T) {
 					t.Errorf("a help line is cut: %q", l)
 				}
 			}
+			tm.send("Escape")
+			// Dialogs: a key's assignment, and the enrollment.
+			focus := func(pane string) {
+				tm.waitFor("the "+pane+" pane", 10*time.Second, func(s string) bool {
+					if strings.Contains(s, "▸"+pane) {
+						return true
+					}
+					tm.send("Tab")
+					time.Sleep(150 * time.Millisecond)
+					return false
+				})
+			}
+			focus("Keys")
+			tm.send("n")
+			tm.waitFor("a new key, selected", 10*time.Second, func(s string) bool { return strings.Contains(s, "SIM-") && strings.Contains(s, "a assign") })
+			tm.send("a")
+			uncut(t, tm.waitFor("the assign dialog", 5*time.Second, func(s string) bool { return strings.Contains(s, "Assign key") }))
+			tm.send("Escape")
+			focus("Invitations")
+			tm.send("e")
+			uncut(t, tm.waitFor("the enroll dialog", 5*time.Second, func(s string) bool { return strings.Contains(s, "Enroll an authenticator") }))
+			tm.send("Escape")
 		})
+	}
+}
+
+// uncut checks that a dialog on screen (drawn with double lines) cuts none
+// of its lines, and that its keys in its bottom border are whole.
+func uncut(t *testing.T, screen string) {
+	t.Helper()
+	in, seen := false, false
+	for _, l := range strings.Split(screen, "\n") {
+		switch {
+		case strings.Contains(l, "╔"):
+			in, seen = true, true
+		case in && strings.Contains(l, "╚"):
+			in = false
+			border := l[strings.Index(l, "╚"):]
+			if j := strings.Index(border, "╝"); j >= 0 {
+				border = border[:j]
+			}
+			if strings.Contains(border, "…") || !strings.Contains(border, "esc") {
+				t.Errorf("a dialog's keys are cut, or lack esc: %q", border)
+			}
+		case in:
+			if i, j := strings.Index(l, "║"), strings.LastIndex(l, "║"); i >= 0 && j > i && strings.Contains(l[i:j], "…") {
+				t.Errorf("a dialog line is cut: %q", l[i:j])
+			}
+		}
+	}
+	if !seen {
+		t.Errorf("no dialog on screen:\n%s", screen)
 	}
 }
