@@ -242,28 +242,10 @@ func (p *activityPane) chose() {
 // filterKey handles a key while the filter is open: the input gets every
 // key.
 func (p *activityPane) filterKey(msg tea.KeyMsg) tea.Cmd {
-	if msg.Alt && msg.Type == tea.KeyRunes { // esc and a key read together
-		p.closeFilter(true)
-		plain := msg
-		plain.Alt = false
-		return p.Update(plain)
-	}
-	switch msg.Type {
-	case tea.KeyEsc:
-		p.closeFilter(true)
-		return nil
-	case tea.KeyEnter:
-		p.closeFilter(false)
-		return nil
-	}
-	before := p.input.Value()
-	var cmd tea.Cmd
-	p.input, cmd = p.input.Update(msg)
-	if p.input.Value() != before {
+	return filterInput(msg, &p.input, p.closeFilter, p.Update, func() {
 		p.moved = false // a new query starts at its newest match
 		p.refilter()
-	}
-	return cmd
+	})
 }
 
 func (p *activityPane) closeFilter(clearIt bool) {

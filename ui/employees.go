@@ -378,29 +378,7 @@ func (p *employeesPane) Update(msg tea.Msg) tea.Cmd {
 // filterKey handles a key while the filter is open: the input gets every
 // key, so that nothing else runs while typing.
 func (p *employeesPane) filterKey(msg tea.KeyMsg) tea.Cmd {
-	// Esc and a key pressed right after it can arrive together as alt+key:
-	// that is the Esc, then the key.
-	if msg.Alt && msg.Type == tea.KeyRunes {
-		p.closeFilter(true)
-		plain := msg
-		plain.Alt = false
-		return p.Update(plain)
-	}
-	switch msg.Type {
-	case tea.KeyEsc:
-		p.closeFilter(true)
-		return nil
-	case tea.KeyEnter:
-		p.closeFilter(false)
-		return nil
-	}
-	before := p.input.Value()
-	var cmd tea.Cmd
-	p.input, cmd = p.input.Update(msg)
-	if p.input.Value() != before {
-		p.applyFilter()
-	}
-	return cmd
+	return filterInput(msg, &p.input, p.closeFilter, p.Update, p.applyFilter)
 }
 
 // closeFilter leaves the filter input, keeping or clearing what it holds.

@@ -3,6 +3,9 @@ package ui
 import (
 	"slices"
 
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+
 	"keydesk/app"
 )
 
@@ -56,4 +59,33 @@ func (f *employeeFilter) apply(rows []empRow, query string) {
 	for r := app.MatchPhrase; r > app.NoMatch; r-- {
 		f.matches = append(f.matches, ranked[r]...)
 	}
+}
+
+// filterInput handles a key while a pane's filter input is open: esc
+// closes and clears it, enter closes it keeping the query, and esc with a
+// key right after it (read together as alt+key) is the esc, then the key
+// (given to again); any other key edits the query, and changed runs when
+// it did.
+func filterInput(msg tea.KeyMsg, in *textinput.Model, closeIt func(clear bool), again func(tea.Msg) tea.Cmd, changed func()) tea.Cmd {
+	if msg.Alt && msg.Type == tea.KeyRunes {
+		closeIt(true)
+		plain := msg
+		plain.Alt = false
+		return again(plain)
+	}
+	switch msg.Type {
+	case tea.KeyEsc:
+		closeIt(true)
+		return nil
+	case tea.KeyEnter:
+		closeIt(false)
+		return nil
+	}
+	before := in.Value()
+	var cmd tea.Cmd
+	*in, cmd = in.Update(msg)
+	if in.Value() != before {
+		changed()
+	}
+	return cmd
 }
