@@ -273,7 +273,9 @@ func (s *Service) Invite(ctx context.Context, a Actor, who []string, resend bool
 				// One that expired, or whose mail was given up, is
 				// replaced without asking.
 				usable := tx.Now().Before(live.ExpiresAt)
-				if v, err := s.st.InvitationOf(ctx, e.ID); err == nil && v.MailState == store.MailFailed {
+				if state, err := tx.MailState(ctx, live.ID); err != nil {
+					return err
+				} else if state == store.MailFailed {
 					usable = false
 				}
 				if !resend && usable {
@@ -333,6 +335,12 @@ func (s *Service) DeliverMail(ctx context.Context, a Actor) (MailReport, error) 
 		return rep, nil
 	}
 	sender, tpl, senderErr := s.mailer()
+	// One event for the pass (the console reloads once, not per message).
+	defer func() {
+		if rep.Sent+rep.Retry+rep.GaveUp+rep.Cancelled > 0 {
+			s.publish(DataChanged{What: ChangedEmployees | ChangedAudit})
+		}
+	}()
 	for ctx.Err() == nil {
 		var due []store.OutboxMessage
 		err := s.st.Update(ctx, func(tx *store.Tx) (err error) {
@@ -365,13 +373,7 @@ func (s *Service) DeliverMail(ctx context.Context, a Actor) (MailReport, error) 
 }
 
 func (s *Service) pendingMail(ctx context.Context) (int, error) {
-	ivs, err := s.st.Invitations(ctx)
-	n := 0
-	for _, v := range ivs {
-		if v.MailState == store.MailPending {
-			n++
-		}
-	}
+	n, _, err := s.st.PendingMail(ctx)
 	return n, err
 }
 
@@ -444,7 +446,6 @@ func (s *Service) deliverOne(ctx context.Context, m store.OutboxMessage, sender 
 		rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v (tried again in %s)", m.Recipient, sendErr, mailer.Backoff(attempt)))
 	}
 	s.log.Info("invitation mail", "to", m.Recipient, "attempt", attempt, "err", sendErr)
-	s.publish(DataChanged{What: ChangedEmployees | ChangedAudit})
 	return nil
 }
 

@@ -127,7 +127,7 @@ func (s *Service) mailLoop(ctx context.Context) {
 		}
 		wait := s.rotationEvery
 		if rep.Pending > 0 {
-			if next, err := s.st.NextMessageDue(ctx); err == nil && next != nil {
+			if _, next, err := s.st.PendingMail(ctx); err == nil && next != nil {
 				wait = min(wait, max(time.Until(*next), time.Second))
 			}
 		}

@@ -236,30 +236,20 @@ func (tx *Tx) UseInvitation(ctx context.Context, id int64) error {
 // invitationViews is each employee's newest invitation (one query), with
 // its newest message and the enrollment.
 func invitationViews(ctx context.Context, q querier, where string, args ...any) ([]InvitationView, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+invitationCols+`, e.display_name,
+	return queryAll(ctx, q, "invitations", `SELECT `+invitationCols+`, e.display_name,
 		COALESCE(o.state, ''), COALESCE(o.attempts, 0), COALESCE(o.last_error, ''), o.next_attempt_at, o.sent_at, n.confirmed_at
 		FROM invitations i
 		JOIN employees e ON e.id = i.employee_id
 		LEFT JOIN outbox o ON o.id = (SELECT MAX(id) FROM outbox WHERE invitation_id = i.id)
 		LEFT JOIN enrollments n ON n.employee_id = i.employee_id
 		WHERE i.id = (SELECT MAX(id) FROM invitations WHERE employee_id = i.employee_id) `+where+`
-		ORDER BY i.created_at DESC, i.id DESC`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read invitations: %w", err)
-	}
-	defer rows.Close()
-	var out []InvitationView
-	for rows.Next() {
+		ORDER BY i.created_at DESC, i.id DESC`, func(sc interface{ Scan(...any) error }) (InvitationView, error) {
 		var v InvitationView
 		var next, sent, enrolled sql.NullInt64
-		in, err := scanInvitation(rows, &v.DisplayName, &v.MailState, &v.Attempts, &v.LastError, &next, &sent, &enrolled)
-		if err != nil {
-			return nil, fmt.Errorf("read an invitation: %w", err)
-		}
+		in, err := scanInvitation(sc, &v.DisplayName, &v.MailState, &v.Attempts, &v.LastError, &next, &sent, &enrolled)
 		v.Invitation, v.NextAttemptAt, v.SentAt, v.EnrolledAt = in, fromNanos(next), fromNanos(sent), fromNanos(enrolled)
-		out = append(out, v)
-	}
-	return out, rows.Err()
+		return v, err
+	}, args...)
 }
 
 // Invitations lists each invited employee's newest invitation, newest
@@ -319,13 +309,29 @@ func (tx *Tx) DueMessages(ctx context.Context, limit int) ([]OutboxMessage, erro
 	return queryMessages(ctx, tx.tx, `WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`, MailPending, nanos(tx.now), limit)
 }
 
-// NextMessageDue is when the next pending message is due (nil: none).
-func (s *Store) NextMessageDue(ctx context.Context) (*time.Time, error) {
-	var n sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_at) FROM outbox WHERE state = ?`, MailPending).Scan(&n); err != nil {
-		return nil, fmt.Errorf("read the outbox: %w", err)
+// PendingMail counts the messages waiting to be sent and says when the
+// next one is due (nil: none), in one query.
+func (s *Store) PendingMail(ctx context.Context) (int, *time.Time, error) {
+	var count int
+	var next sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(next_attempt_at) FROM outbox WHERE state = ?`, MailPending).Scan(&count, &next); err != nil {
+		return 0, nil, fmt.Errorf("read the outbox: %w", err)
 	}
-	return fromNanos(n), nil
+	return count, fromNanos(next), nil
+}
+
+// MailState is the state of the invitation's newest message ("" when it
+// has none).
+func (tx *Tx) MailState(ctx context.Context, invitationID int64) (string, error) {
+	var state string
+	err := tx.tx.QueryRowContext(ctx, `SELECT state FROM outbox WHERE invitation_id = ? ORDER BY id DESC LIMIT 1`, invitationID).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the mail of invitation %d: %w", invitationID, err)
+	}
+	return state, nil
 }
 
 // StartAttempt counts an attempt to send the message and sets when the

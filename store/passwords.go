@@ -180,24 +180,12 @@ type RecentChange struct {
 // RecentPasswordChanges lists the newest changes, newest first, with their
 // accounts' names (one query).
 func (s *Store) RecentPasswordChanges(ctx context.Context, limit int) ([]RecentChange, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+prefixed("c.", changeCols)+`, a.domain, a.sam_account_name
-		FROM password_changes c JOIN accounts a ON a.id = c.account_id ORDER BY c.id DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read the recent password changes: %w", err)
-	}
-	defer rows.Close()
-	var out []RecentChange
-	for rows.Next() {
-		var r RecentChange
-		if r.PasswordChange, err = scanChangeWith(rows, &r.Domain, &r.SAMAccountName); err != nil {
-			return nil, fmt.Errorf("read the recent password changes: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the recent password changes: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "the recent password changes", `SELECT `+prefixed("c.", changeCols)+`, a.domain, a.sam_account_name
+		FROM password_changes c JOIN accounts a ON a.id = c.account_id ORDER BY c.id DESC LIMIT ?`,
+		func(sc interface{ Scan(...any) error }) (r RecentChange, err error) {
+			r.PasswordChange, err = scanChangeWith(sc, &r.Domain, &r.SAMAccountName)
+			return r, err
+		}, limit)
 }
 
 // prefixed qualifies each column of a column list with a table alias.
