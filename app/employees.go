@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"keydesk/keys"
+	"keydesk/rotation"
 	"keydesk/store"
 )
 
@@ -93,33 +94,23 @@ func viewEmployee(e *store.Employee) EmployeeView {
 // Employees lists the employees, by name, that match filter (a query for
 // ParseFilter; "" lists everyone).
 func (s *Service) Employees(ctx context.Context, a Actor, filter string) ([]EmployeeView, error) {
-	if err := s.authorize(ctx, a, PermRead, "employees"); err != nil {
-		return nil, err
-	}
-	f, err := ParseFilter(filter)
+	var out []EmployeeView
+	err := s.EachEmployee(ctx, a, filter, func(v EmployeeView) error {
+		out = append(out, v)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	emps, err := s.st.ListEmployees(ctx, store.EmployeeFilter{})
-	if err != nil {
-		return nil, err
-	}
-	view, err := s.employeeViewer(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]EmployeeView, 0, len(emps))
-	for i := range emps {
-		if v := view(&emps[i]); f.Empty() || f.Match(v) {
-			out = append(out, v)
-		}
+	if out == nil {
+		out = []EmployeeView{}
 	}
 	return out, nil
 }
 
 // EachEmployee gives fn each employee that the filter finds, in the
-// listing's order, read row by row: `employees --json` streams in constant memory (but for the
-// keys and rotation states, one small entry per key and managed account).
+// listing's order, read row by row with their keys and rotation states:
+// `employees --json` streams in constant memory.
 func (s *Service) EachEmployee(ctx context.Context, a Actor, filter string, fn func(EmployeeView) error) error {
 	if err := s.authorize(ctx, a, PermRead, "employees"); err != nil {
 		return err
@@ -128,49 +119,35 @@ func (s *Service) EachEmployee(ctx context.Context, a Actor, filter string, fn f
 	if err != nil {
 		return err
 	}
-	view, err := s.employeeViewer(ctx)
-	if err != nil {
-		return err
-	}
-	return s.st.EachEmployee(ctx, func(e *store.Employee) error {
-		if v := view(e); f.Empty() || f.Match(v) {
+	now := s.now()
+	pols := map[string]rotation.Policy{} // by domain: read once each
+	return s.st.EachEmployee(ctx, func(e *store.EmployeeRow) error {
+		v := viewEmployee(&e.Employee)
+		if k := e.Key; k != nil {
+			v.Key = &EmployeeKey{Serial: k.Serial, Status: k.Status, Reason: k.Reason}
+		}
+		for _, m := range e.Managed {
+			d, ok := s.cfg.Domain(m.Domain)
+			if !ok {
+				continue
+			}
+			pol, ok := pols[m.Domain]
+			if !ok {
+				pol, _, _ = s.domainPolicy(ctx, *d, false)
+				pols[m.Domain] = pol
+			}
+			r := s.rotationOf(m, *d, pol, now)
+			for j := range e.Accounts {
+				if e.Accounts[j].ID == m.ID {
+					v.Accounts[j].Rotation = &r
+				}
+			}
+		}
+		if f.Empty() || f.Match(v) {
 			return fn(v)
 		}
 		return nil
 	})
-}
-
-// employeeViewer reads the keys in use and the rotation states once, and
-// returns what makes an employee's view with them.
-func (s *Service) employeeViewer(ctx context.Context) (func(*store.Employee) EmployeeView, error) {
-	ks, err := s.st.Keys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	keyOf := map[int64]*EmployeeKey{}
-	for _, k := range ks {
-		if k.EmployeeID != nil && keys.Status(k.Status).Assigned() {
-			keyOf[*k.EmployeeID] = &EmployeeKey{Serial: k.Serial, Status: k.Status, Reason: k.Reason}
-		}
-	}
-	rs, ids, err := s.accountRotations(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rot := make(map[int64]AccountRotation, len(rs))
-	for i, r := range rs {
-		rot[ids[i]] = r
-	}
-	return func(e *store.Employee) EmployeeView {
-		v := viewEmployee(e)
-		v.Key = keyOf[e.ID]
-		for j, a := range e.Accounts {
-			if r, ok := rot[a.ID]; ok {
-				v.Accounts[j].Rotation = &r
-			}
-		}
-		return v
-	}, nil
 }
 
 // AddEmployee adds a manually managed employee (a person outside AD). An AD

@@ -104,11 +104,17 @@ type Account struct {
 
 const employeeCols = `id, COALESCE(email_norm, ''), COALESCE(email, ''), display_name, department, status, source, created_at, updated_at, removed_at`
 
-func scanEmployee(sc interface{ Scan(...any) error }) (Employee, error) {
+// employeeColsE is employeeCols of the table named e.
+const employeeColsE = `e.id, COALESCE(e.email_norm, ''), COALESCE(e.email, ''), e.display_name, e.department, e.status, e.source, e.created_at, e.updated_at, e.removed_at`
+
+func scanEmployee(sc interface{ Scan(...any) error }) (Employee, error) { return scanEmployeeWith(sc) }
+
+// scanEmployeeWith scans employeeCols followed by the extra columns.
+func scanEmployeeWith(sc interface{ Scan(...any) error }, extra ...any) (Employee, error) {
 	var e Employee
 	var created, updated int64
 	var removed sql.NullInt64
-	if err := sc.Scan(&e.ID, &e.EmailNorm, &e.Email, &e.DisplayName, &e.Department, &e.Status, &e.Source, &created, &updated, &removed); err != nil {
+	if err := sc.Scan(append([]any{&e.ID, &e.EmailNorm, &e.Email, &e.DisplayName, &e.Department, &e.Status, &e.Source, &created, &updated, &removed}, extra...)...); err != nil {
 		return e, err
 	}
 	e.CreatedAt = time.Unix(0, created).UTC()
@@ -420,60 +426,164 @@ func escapeLike(s string) string {
 	return r.Replace(s)
 }
 
-// EachEmployee calls fn with every employee and their accounts, in the
-// listing's order (by name), reading both in one snapshot row by row:
-// memory stays constant whatever the number of employees.
-func (s *Store) EachEmployee(ctx context.Context, fn func(*Employee) error) error {
+// EmployeeRow is an employee as the listing shows them: their accounts,
+// their key in use, and what the rotation state of each account whose
+// password KeyDesk manages needs.
+type EmployeeRow struct {
+	Employee
+	// Key is the employee's key in use (nil: none).
+	Key *Key
+	// Managed are the employee's managed accounts (as ManagedAccounts
+	// gives them), in the order of Accounts.
+	Managed []ManagedAccount
+}
+
+// EachEmployee calls fn with every employee, their accounts, their key and
+// their managed accounts' records, in the listing's order (by name). It
+// reads three cursors in the same order in one snapshot and merges them
+// row by row: memory stays constant whatever the number of employees.
+func (s *Store) EachEmployee(ctx context.Context, fn func(*EmployeeRow) error) error {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("read employees: %w", err)
 	}
 	defer tx.Rollback()
-	erows, err := tx.QueryContext(ctx, `SELECT `+employeeCols+` FROM employees ORDER BY display_name COLLATE NOCASE, id`)
+	const byName = ` ORDER BY e.display_name COLLATE NOCASE, e.id`
+	erows, err := tx.QueryContext(ctx, `SELECT `+employeeColsE+`, k.id, COALESCE(k.serial, ''), COALESCE(k.status, ''), COALESCE(k.reason, '')
+		FROM employees e LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+byName)
 	if err != nil {
 		return fmt.Errorf("read employees: %w", err)
 	}
 	defer erows.Close()
-	// The accounts in the same order as their employees: each employee's
-	// come together, when the employee does.
-	arows, err := tx.QueryContext(ctx, `SELECT `+accountColsA+` FROM accounts a JOIN employees e ON e.id = a.employee_id
-		ORDER BY e.display_name COLLATE NOCASE, e.id, a.domain, a.id`)
-	if err != nil {
-		return fmt.Errorf("read accounts: %w", err)
+	// The accounts and the open changes in the same order as their
+	// employees: each employee's come together, when the employee does.
+	type account struct {
+		Account
+		managed     bool
+		onKey, inAD *time.Time
 	}
-	defer arows.Close()
-	var next *Account // an account read ahead: the next employee's
+	accounts, err := openCursor(ctx, tx, "accounts", `SELECT `+accountColsA+`, `+managedSQL+`,
+			CASE WHEN `+managedSQL+` THEN `+onKeySQL+` END, CASE WHEN `+managedSQL+` THEN `+inADSQL+` END
+		FROM accounts a JOIN employees e ON e.id = a.employee_id
+		LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+byName+`, a.domain, a.id`,
+		func(sc interface{ Scan(...any) error }) (account, error) {
+			var r account
+			var onKey, inAD sql.NullInt64
+			var err error
+			r.Account, err = scanAccountWith(sc, &r.managed, &onKey, &inAD)
+			r.onKey, r.inAD = fromNanos(onKey), fromNanos(inAD)
+			return r, err
+		})
+	if err != nil {
+		return err
+	}
+	defer accounts.close()
+	type change struct {
+		PasswordChange
+		employeeID int64
+	}
+	changes, err := openCursor(ctx, tx, "password changes", `SELECT `+prefixed("c.", changeCols)+`, e.id
+		FROM password_changes c JOIN accounts a ON a.id = c.account_id JOIN employees e ON e.id = a.employee_id
+		WHERE c.id IN (SELECT MAX(id) FROM password_changes GROUP BY account_id) AND c.step <> 'done'`+byName+`, a.domain, a.id`,
+		func(sc interface{ Scan(...any) error }) (change, error) {
+			var r change
+			var err error
+			r.PasswordChange, err = scanChangeWith(sc, &r.employeeID)
+			return r, err
+		})
+	if err != nil {
+		return err
+	}
+	defer changes.close()
 	for erows.Next() {
-		e, err := scanEmployee(erows)
+		var keyID sql.NullInt64
+		var k Key
+		e, err := scanEmployeeWith(erows, &keyID, &k.Serial, &k.Status, &k.Reason)
 		if err != nil {
 			return fmt.Errorf("read employee: %w", err)
 		}
-		for {
-			if next == nil {
-				if !arows.Next() {
-					break
-				}
-				a, err := scanAccount(arows)
-				if err != nil {
-					return fmt.Errorf("read account: %w", err)
-				}
-				next = &a
-			}
-			if next.EmployeeID != e.ID {
-				break
-			}
-			e.Accounts = append(e.Accounts, *next)
-			next = nil
+		row := EmployeeRow{Employee: e}
+		if keyID.Valid {
+			k.ID, k.EmployeeID = keyID.Int64, &e.ID
+			row.Key = &k
 		}
-		if err := fn(&e); err != nil {
+		var open []PasswordChange
+		if err := changes.each(func(c *change) bool { return c.employeeID == e.ID }, func(c *change) {
+			open = append(open, c.PasswordChange)
+		}); err != nil {
+			return err
+		}
+		if err := accounts.each(func(a *account) bool { return a.EmployeeID == e.ID }, func(a *account) {
+			row.Accounts = append(row.Accounts, a.Account)
+			if !a.managed {
+				return
+			}
+			m := ManagedAccount{Account: a.Account, Email: e.Email, LastOnKey: a.onKey, LastInAD: a.inAD}
+			if row.Key != nil {
+				m.KeyID, m.KeySerial, m.KeyStatus = &row.Key.ID, row.Key.Serial, row.Key.Status
+			}
+			for i := range open {
+				if open[i].AccountID == a.ID {
+					m.Open = &open[i]
+				}
+			}
+			row.Managed = append(row.Managed, m)
+		}); err != nil {
+			return err
+		}
+		if err := fn(&row); err != nil {
 			return err
 		}
 	}
 	if err := erows.Err(); err != nil {
 		return fmt.Errorf("read employees: %w", err)
 	}
-	return arows.Err()
+	return nil
 }
+
+// cursor reads rows of one query ahead by one, so that rows that belong
+// to the current item of another query (read in the same order) can be
+// taken while they match.
+type cursor[T any] struct {
+	what string
+	rows *sql.Rows
+	scan func(interface{ Scan(...any) error }) (T, error)
+	next *T
+}
+
+func openCursor[T any](ctx context.Context, tx *sql.Tx, what, query string, scan func(interface{ Scan(...any) error }) (T, error)) (*cursor[T], error) {
+	rows, err := tx.QueryContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	return &cursor[T]{what: what, rows: rows, scan: scan}, nil
+}
+
+// each gives fn the rows, from the current one, for which match holds.
+func (c *cursor[T]) each(match func(*T) bool, fn func(*T)) error {
+	for {
+		if c.next == nil {
+			if !c.rows.Next() {
+				if err := c.rows.Err(); err != nil {
+					return fmt.Errorf("read %s: %w", c.what, err)
+				}
+				return nil
+			}
+			v, err := c.scan(c.rows)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", c.what, err)
+			}
+			c.next = &v
+		}
+		if !match(c.next) {
+			return nil
+		}
+		fn(c.next)
+		c.next = nil
+	}
+}
+
+func (c *cursor[T]) close() { c.rows.Close() }
 
 // accountColsA is accountCols of the table named a.
 const accountColsA = `a.id, a.domain, a.object_guid, a.employee_id, a.object_sid, a.sam_account_name, a.upn, a.mail, a.given_name, a.sn, a.display_name, a.department, a.title, a.company, a.telephone, a.dn, a.enabled, a.pwd_last_set, a.usn_changed, a.in_sync_group, a.password_rotation, COALESCE(a.left_reason, ''), a.left_at, a.first_seen, a.updated_at`

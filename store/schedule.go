@@ -85,17 +85,25 @@ type ManagedAccount struct {
 	Open *PasswordChange
 }
 
+// The SQL of an account a (of employee e, whose key in use is k) that
+// says whether KeyDesk manages its password, when its key last received a
+// password for it, and when KeyDesk last changed it in AD.
+const (
+	managedSQL = `(a.password_rotation = 1 AND a.in_sync_group = 1 AND a.left_reason IS NULL AND e.status = 'active')`
+	onKeySQL   = `(SELECT MAX(pc.finished_at) FROM password_changes pc WHERE pc.account_id = a.id AND pc.step = 'done' AND pc.key_id = k.id)`
+	inADSQL    = `(SELECT MAX(COALESCE(pc.ad_written_at, CASE WHEN pc.step = 'done' AND pc.ord <> 'key-only' THEN pc.finished_at END))
+				FROM password_changes pc WHERE pc.account_id = a.id)`
+)
+
 // ManagedAccounts lists the managed accounts, by domain and
 // sAMAccountName, in one query, and their latest changes in a second.
 func (s *Store) ManagedAccounts(ctx context.Context) ([]ManagedAccount, error) {
 	rows, err := s.db.QueryContext(ctx, `WITH m AS (
 		SELECT a.*, COALESCE(e.email, '') AS m_email, k.id AS m_key, COALESCE(k.serial, '') AS m_serial, COALESCE(k.status, '') AS m_status,
-			(SELECT MAX(pc.finished_at) FROM password_changes pc WHERE pc.account_id = a.id AND pc.step = 'done' AND pc.key_id = k.id) AS m_on_key,
-			(SELECT MAX(COALESCE(pc.ad_written_at, CASE WHEN pc.step = 'done' AND pc.ord <> 'key-only' THEN pc.finished_at END))
-				FROM password_changes pc WHERE pc.account_id = a.id) AS m_in_ad
+			`+onKeySQL+` AS m_on_key, `+inADSQL+` AS m_in_ad
 		FROM accounts a JOIN employees e ON e.id = a.employee_id
 		LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+`
-		WHERE a.password_rotation = 1 AND a.in_sync_group = 1 AND a.left_reason IS NULL AND e.status = 'active')
+		WHERE `+managedSQL+`)
 		SELECT `+accountCols+`, m_email, m_key, m_serial, m_status, m_on_key, m_in_ad FROM m ORDER BY domain, sam_account_name, id`)
 	if err != nil {
 		return nil, fmt.Errorf("read the managed accounts: %w", err)

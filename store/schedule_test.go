@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"reflect"
+	"sort"
 	"testing"
 	"time"
 )
@@ -132,5 +134,26 @@ func TestManagedAccounts(t *testing.T) {
 	}
 	if b := got[`corp\ben`]; b.KeyID != nil || b.Open == nil || b.Open.Error != "AD refused" {
 		t.Errorf("corp\\ben (no key, last change failed): %+v", b)
+	}
+
+	// The listing's stream gives each employee the same managed accounts,
+	// and their key in use, in its one pass.
+	var rows []EmployeeRow
+	if err := s.EachEmployee(ctx, func(r *EmployeeRow) error { rows = append(rows, *r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var streamed []ManagedAccount
+	for _, r := range rows {
+		if (r.ID == ann) != (r.Key != nil) || r.Key != nil && r.Key.Serial != "M-1" {
+			t.Errorf("employee %d: key %+v", r.ID, r.Key)
+		}
+		streamed = append(streamed, r.Managed...)
+	}
+	sort.Slice(streamed, func(i, j int) bool {
+		a, b := streamed[i], streamed[j]
+		return a.Domain < b.Domain || a.Domain == b.Domain && a.SAMAccountName < b.SAMAccountName
+	})
+	if !reflect.DeepEqual(streamed, ms) {
+		t.Errorf("EachEmployee's managed accounts\n%+v\nManagedAccounts\n%+v", streamed, ms)
 	}
 }
