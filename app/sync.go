@@ -34,28 +34,31 @@ type SyncRequest struct {
 
 // DomainSummary is the result of syncing one domain.
 type DomainSummary struct {
-	Domain           string        `json:"domain"`
-	OK               bool          `json:"ok"`
-	Error            string        `json:"error,omitempty"`
-	Hint             string        `json:"hint,omitempty"`
-	Server           string        `json:"server,omitempty"`
-	Mode             string        `json:"mode,omitempty"` // "full" or "incremental"
-	FullReason       string        `json:"full_reason,omitempty"`
-	Members          int           `json:"members"`
-	Fetched          int           `json:"fetched"` // members whose attributes were read
-	Added            int           `json:"added"`
-	Updated          int           `json:"updated"`
-	Merged           int           `json:"merged"`
-	Removed          int           `json:"removed"`
-	Held             int           `json:"held"`
-	Unchanged        int           `json:"unchanged"`
-	PasswordRotation int           `json:"password_rotation"`
-	KeysDeactivated  int           `json:"keys_deactivated"`
-	Invited          int           `json:"invited"` // newly imported people sent an invitation
-	Pages            int           `json:"pages"`
-	DurationMS       int64         `json:"duration_ms"`
-	Duration         time.Duration `json:"-"`
-	Err              error         `json:"-"`
+	Domain           string `json:"domain"`
+	OK               bool   `json:"ok"`
+	Error            string `json:"error,omitempty"`
+	Hint             string `json:"hint,omitempty"`
+	Server           string `json:"server,omitempty"`
+	Mode             string `json:"mode,omitempty"` // "full" or "incremental"
+	FullReason       string `json:"full_reason,omitempty"`
+	Members          int    `json:"members"`
+	Fetched          int    `json:"fetched"` // members whose attributes were read
+	Added            int    `json:"added"`
+	Updated          int    `json:"updated"`
+	Merged           int    `json:"merged"`
+	Removed          int    `json:"removed"`
+	Held             int    `json:"held"`
+	Unchanged        int    `json:"unchanged"`
+	PasswordRotation int    `json:"password_rotation"`
+	KeysDeactivated  int    `json:"keys_deactivated"`
+	Invited          int    `json:"invited"` // newly imported people sent an invitation
+	// Drift counts the differences a periodic full read found between the
+	// incremental state and the directory (0: none; it was applied).
+	Drift      int           `json:"drift,omitempty"`
+	Pages      int           `json:"pages"`
+	DurationMS int64         `json:"duration_ms"`
+	Duration   time.Duration `json:"-"`
+	Err        error         `json:"-"`
 }
 
 // SyncReport is the result of a sync of several domains.
@@ -197,16 +200,30 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 		return nil, nil, err
 	}
 	defer conn.Close()
-	opts := ldapsync.ReadOptions{Known: known, Full: req.Full}
+	graph, err := s.loadGraph(ctx, d.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := ldapsync.ReadOptions{Known: known, Full: req.Full, Graph: graph}
 	if prev.LastSuccessAt != nil {
 		opts.Previous = &ldapsync.Mark{DSADN: prev.DSADN, InvocationID: prev.InvocationID, HighestUSN: prev.HighestUSN}
 	}
 	if req.Progress != nil {
 		opts.Progress = func(p ldapsync.Progress) { req.Progress(d.Name, p) }
 	}
+	// Now and then a sync reads everything, and first what the incremental
+	// state says, to report any drift between them.
 	snap, err := conn.ReadMembers(ctx, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
+	}
+	if !snap.Full && (prev.LastFullAt == nil || s.now().Sub(*prev.LastFullAt) >= s.cfg.Sync.FullReadEvery.Duration) {
+		incremental := snap
+		opts.Full, opts.FullReason, opts.Graph = true, "the periodic full read (sync.full_read_every)", nil
+		if snap, err = conn.ReadMembers(ctx, opts); err != nil {
+			return nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
+		}
+		snap.Drift = ldapsync.Drift(incremental, snap)
 	}
 	members := make(map[string]bool, snap.MemberCount())
 	for _, u := range snap.Fetched {
@@ -240,7 +257,8 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		// Another KeyDesk process (a second console, a cron job) may have
 		// synced this domain while this one was reading: its result is
 		// newer, so this one writes nothing rather than go back in time.
-		if cur, err := tx.SyncState(ctx, d.Name); err != nil {
+		cur, err := tx.SyncState(ctx, d.Name)
+		if err != nil {
 			return err
 		} else if cur.LastSuccessAt != nil && cur.LastSuccessAt.After(start) {
 			return fmt.Errorf("%w: another sync of %s finished at %s while this one was reading; nothing was written", ErrSyncRunning, d.Name, cur.LastSuccessAt.Format(time.RFC3339))
@@ -278,10 +296,20 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 			plan.Added, plan.Updated, plan.Merged, plan.Removed, plan.Unchanged, len(plan.Held)
 		sum.Duration = s.now().Sub(start)
 		sum.DurationMS = sum.Duration.Milliseconds()
+		if err := putGraph(ctx, tx, d.Name, snap); err != nil {
+			return err
+		}
+		lastFull := cur.LastFullAt
+		if snap.Full {
+			// On the service's clock, which the next sync compares it with.
+			at := s.now()
+			lastFull = &at
+		}
+		sum.Drift = len(snap.Drift)
 		summaryJSON, _ := json.Marshal(sum)
 		if err := tx.PutSyncState(ctx, store.SyncState{
 			Domain: d.Name, DSADN: snap.Mark.DSADN, InvocationID: snap.Mark.InvocationID, HighestUSN: snap.Mark.HighestUSN,
-			ServerURL: snap.Server, LastSuccessAt: &now, LastAttemptAt: &now, LastSummary: string(summaryJSON),
+			ServerURL: snap.Server, LastSuccessAt: &now, LastAttemptAt: &now, LastSummary: string(summaryJSON), LastFullAt: lastFull,
 		}); err != nil {
 			return err
 		}
@@ -292,6 +320,10 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		}
 		if sum.FullReason != "" {
 			details["full_reason"] = sum.FullReason
+		}
+		if len(snap.Drift) > 0 {
+			details["drift"] = capList(snap.Drift, 100)
+			s.log.Warn("sync: the incremental state had drifted from the full read; the full read was applied", "domain", d.Name, "differences", len(snap.Drift))
 		}
 		if len(invited) > 0 {
 			ids := make([]string, len(invited))
@@ -441,4 +473,61 @@ func (ms *mergeState) write(ctx context.Context, tx *store.Tx) error {
 		}
 	}
 	return nil
+}
+
+// loadGraph reads the domain's stored group graph (nil: none yet).
+func (s *Service) loadGraph(ctx context.Context, domain string) (*ldapsync.Graph, error) {
+	g := &ldapsync.Graph{Groups: map[string]string{}, Parents: map[string][]string{}}
+	guids := map[string]string{} // each group's GUID, to share
+	err := s.st.SyncGraph(ctx, domain, func(gr store.GraphGroup) {
+		g.Groups[gr.GUID] = gr.DN
+		guids[gr.GUID] = gr.GUID
+		switch gr.Root {
+		case store.RootSync:
+			g.SyncRoot = gr.GUID
+		case store.RootPassword:
+			g.PasswordRoot = gr.GUID
+		}
+	}, func(node, parent string) {
+		// The parent's GUID string is shared with the group's: one copy
+		// per group, not per membership.
+		if guid, ok := guids[parent]; ok {
+			parent = guid
+		}
+		g.Parents[node] = append(g.Parents[node], parent)
+	})
+	if err != nil || g.SyncRoot == "" {
+		return nil, err
+	}
+	return g, nil
+}
+
+// putGraph stores the group graph the read left: all of it after a full
+// read, the memberships that changed after an incremental one.
+func putGraph(ctx context.Context, tx *store.Tx, domain string, snap *ldapsync.Snapshot) error {
+	g := snap.Graph
+	if g == nil {
+		return nil
+	}
+	groups := make([]store.GraphGroup, 0, len(g.Groups))
+	for guid, dn := range g.Groups {
+		gr := store.GraphGroup{GUID: guid, DN: dn}
+		switch guid {
+		case g.SyncRoot:
+			gr.Root = store.RootSync
+		case g.PasswordRoot:
+			gr.Root = store.RootPassword
+		}
+		groups = append(groups, gr)
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].GUID < groups[j].GUID })
+	nodes := snap.GraphTouched
+	if snap.Full {
+		nodes = make([]string, 0, len(g.Parents))
+		for n := range g.Parents {
+			nodes = append(nodes, n)
+		}
+		sort.Strings(nodes)
+	}
+	return tx.PutSyncGraph(ctx, domain, groups, snap.Full, nodes, func(n string) []string { return g.Parents[n] })
 }

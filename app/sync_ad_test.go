@@ -15,11 +15,14 @@ import (
 	"keydesk/config"
 	"keydesk/internal/adtest"
 	"keydesk/internal/builtinad"
+	"keydesk/internal/dbtamper"
 	"keydesk/internal/simtest"
 	"keydesk/keys"
 	"keydesk/keys/proto"
 	"keydesk/ldapsync"
 	"keydesk/store"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
 // directory is what the sync scenario needs of a domain controller; a real
@@ -33,6 +36,9 @@ type directory interface {
 	RemoveMembers(ctx context.Context, groupDN string, memberDNs ...string) error
 	Modify(ctx context.Context, dn string, replace map[string][]string) error
 	Delete(ctx context.Context, dn string) error
+	// Rename gives the object a new RDN in the same container
+	// (errors.ErrUnsupported: the directory cannot rename).
+	Rename(ctx context.Context, dn, rdn string) (string, error)
 	Stop() error
 	Restart(ctx context.Context) error
 	Info() dirInfo
@@ -47,6 +53,19 @@ type sambaDir struct{ *adtest.DC }
 func (d sambaDir) Group(ctx context.Context, name string) (string, error) {
 	return d.AddGroup(ctx, name, "")
 }
+func (d sambaDir) Rename(ctx context.Context, dn, rdn string) (string, error) {
+	c, err := d.Dial(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if err := c.ModifyDN(ldap.NewModifyDNRequest(dn, rdn, true, "")); err != nil {
+		return "", fmt.Errorf("rename %s to %s: %w", dn, rdn, err)
+	}
+	_, parent, _ := strings.Cut(dn, ",") // the test's RDNs hold no comma
+	return rdn + "," + parent, nil
+}
+
 func (d sambaDir) Info() dirInfo {
 	return dirInfo{d.LDAPSURL, d.LDAPURL, d.BaseDN, d.AdminUPN, d.AdminPassword, d.CAFile}
 }
@@ -73,6 +92,11 @@ func (d builtinDir) Group(ctx context.Context, name string) (string, error) {
 	return d.AddGroup(ctx, name, "")
 }
 
+// Rename: the built-in directory does not take renames.
+func (d builtinDir) Rename(context.Context, string, string) (string, error) {
+	return "", errors.ErrUnsupported
+}
+
 func (d builtinDir) Info() dirInfo {
 	return dirInfo{d.LDAPSURL, d.LDAPURL, d.BaseDN, d.AdminUPN, d.AdminPassword, d.CAFile}
 }
@@ -85,6 +109,7 @@ type adDomain struct {
 	syncDN  string
 	pwDN    string
 	dns     map[string]string // sam -> DN
+	groups  map[string]string // the nested groups: "l1".."l3" -> DN
 	bulkDNs []string
 }
 
@@ -164,6 +189,7 @@ func seedCorp(ctx context.Context, t testing.TB, dc directory, bulk int) *adDoma
 	}
 	add(d.syncDN, l1, d.dns["alice"], d.dns["bob"], d.dns["dave"], d.dns["nomail1"], d.dns["nomail2"], d.dns["dup1"], d.dns["dup2"],
 		d.dns["asmith"], d.dns["zoe"], d.dns["evil"], d.dns["frank"], d.dns["gina"], d.dns["hank"])
+	d.groups = map[string]string{"l1": l1, "l2": l2, "l3": l3}
 	add(l1, l2)
 	add(l2, l3)
 	add(l3, d.dns["carol"])
@@ -233,7 +259,7 @@ func startDCs(t *testing.T) (*adtest.DC, *adtest.DC) {
 	return corp, branch
 }
 
-func serviceFor(t testing.TB, cfgText string, dataDir string) *Service {
+func serviceFor(t testing.TB, cfgText string, dataDir string, opts ...Option) *Service {
 	t.Helper()
 	cfg, err := config.Parse(filepath.Join(dataDir, "keydesk.toml"), []byte(cfgText))
 	if err != nil {
@@ -246,7 +272,7 @@ func serviceFor(t testing.TB, cfgText string, dataDir string) *Service {
 	t.Cleanup(func() { st.Close() })
 	var mk keys.MasterKey
 	rand.Read(mk[:])
-	return New(cfg, st, WithMasterKey(mk), WithTrustedMaker(simtest.Maker(t).Cert()))
+	return New(cfg, st, append([]Option{WithMasterKey(mk), WithTrustedMaker(simtest.Maker(t).Cert())}, opts...)...)
 }
 
 func summaryOf(t *testing.T, rep SyncReport, domain string) DomainSummary {
@@ -462,6 +488,67 @@ func syncScenario(t *testing.T, corpDC, branchDC directory) {
 		}
 	})
 
+	t.Run("incremental follows nested groups, renames and the password group", func(t *testing.T) {
+		mustDN := func(dn string, err error) string {
+			t.Helper()
+			must(err)
+			return dn
+		}
+		// Carol leaves through the nesting (Level 3 taken out of Level 2),
+		// Eve joins through a new group nested in Level 2, Zoë's password
+		// is rotated through a group nested in the password group.
+		must(corpDC.RemoveMembers(ctx, corp.groups["l2"], corp.groups["l3"]))
+		l4 := mustDN(corpDC.Group(ctx, "Sync Level 4"))
+		must(corpDC.AddMembers(ctx, l4, corp.dns["eve"]))
+		must(corpDC.AddMembers(ctx, corp.groups["l2"], l4))
+		team := mustDN(corpDC.Group(ctx, "Rotation Team"))
+		must(corpDC.AddMembers(ctx, team, corp.dns["zoe"]))
+		must(corpDC.AddMembers(ctx, corp.pwDN, team))
+		// Hank's account and Level 1 are renamed (where the directory can).
+		hankDN, err := corpDC.Rename(ctx, corp.dns["hank"], "CN=Hank Renamed")
+		canRename := !errors.Is(err, errors.ErrUnsupported)
+		if canRename {
+			must(err)
+			mustDN(corpDC.Rename(ctx, corp.groups["l1"], "CN=Sync Level One"))
+		}
+		hankBefore := bySAM(t, s, "hank")
+
+		rep := mustSync(t, s, SyncRequest{Domains: []string{"corp"}})
+		sc := summaryOf(t, rep, "corp")
+		if sc.Mode != "incremental" {
+			t.Fatalf("mode %s (%s), want incremental", sc.Mode, sc.FullReason)
+		}
+		wantUpdated := 1 // zoe's rotation
+		if canRename {
+			wantUpdated = 2
+		}
+		if sc.Added != 1 || sc.Removed != 1 || sc.Updated != wantUpdated || sc.Members != wantCorpMembers-2 {
+			t.Errorf("summary %+v: want eve added, carol removed, %d updated, %d members", sc, wantUpdated, wantCorpMembers-2)
+		}
+		if e := bySAM(t, s, "carol"); e == nil || e.Accounts[0].LeftReason == nil || *e.Accounts[0].LeftReason != "left-group" {
+			t.Errorf("carol = %+v: want left-group", e)
+		}
+		if bySAM(t, s, "eve") == nil {
+			t.Error("eve joined through a nested group but was not imported")
+		}
+		if e := bySAM(t, s, "zoe"); e == nil || !e.Accounts[0].PasswordRotation {
+			t.Errorf("zoe = %+v: want her password rotated (a nested member of the password group)", e)
+		}
+		if e := bySAM(t, s, "hank"); canRename && (e == nil || e.ID != hankBefore.ID || e.Accounts[0].DN != hankDN) {
+			t.Errorf("hank after the rename = %+v: want the same employee with DN %s", e, hankDN)
+		}
+		// A full read at the same moment finds nothing more.
+		rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}, Full: true})
+		if sc := summaryOf(t, rep, "corp"); sc.Added != 0 || sc.Removed != 0 || sc.Updated != 0 {
+			t.Errorf("a full sync after the incremental one changed something: %+v", sc)
+		}
+		// And with nothing changed, an incremental sync reads no one.
+		rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}})
+		if sc := summaryOf(t, rep, "corp"); sc.Mode != "incremental" || sc.Fetched != 0 || sc.Added+sc.Removed+sc.Updated != 0 {
+			t.Errorf("an incremental sync with nothing changed: %+v; want no member read, nothing changed", sc)
+		}
+	})
+
 	t.Run("removal guard holds a mass removal", func(t *testing.T) {
 		leave := corp.bulkDNs[:600] // about 28% of the domain
 		must(corpDC.RemoveMembers(ctx, corp.syncDN, leave...))
@@ -611,4 +698,66 @@ func statuses(es []EmployeeView) map[int64]string {
 		m[e.ID] = e.Status
 	}
 	return m
+}
+
+// A periodic full read (sync.full_read_every) first asks what the
+// incremental state says, applies the full read, and reports how they
+// differed: nothing when the state is right; the members it got wrong
+// when the stored graph was changed behind KeyDesk's back.
+func TestPeriodicFullReadReportsDrift(t *testing.T) {
+	srv, err := builtinad.Start(context.Background(), builtinad.Options{Empty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ctx := context.Background()
+	corp := seedCorp(ctx, t, builtinDir{srv.Domain("corp")}, 0)
+	t.Setenv("KD_TEST_CORP_PW", srv.Domain("corp").AdminPassword)
+	dir := t.TempDir()
+	now := time.Now()
+	s := serviceFor(t, "[sync]\nfull_read_every = \"2h\"\n"+corp.configBlock(t, "KD_TEST_CORP_PW"), dir, WithClock(func() time.Time { return now }))
+	syncCorp := func() DomainSummary {
+		t.Helper()
+		return summaryOf(t, mustSync(t, s, SyncRequest{Domains: []string{"corp"}}), "corp")
+	}
+	if sc := syncCorp(); sc.Mode != "full" || sc.Drift != 0 {
+		t.Fatalf("first sync %+v: want full, no drift", sc)
+	}
+	now = now.Add(time.Hour)
+	if sc := syncCorp(); sc.Mode != "incremental" {
+		t.Fatalf("an hour later: %s (%s), want incremental", sc.Mode, sc.FullReason)
+	}
+	now = now.Add(2 * time.Hour)
+	if sc := syncCorp(); sc.Mode != "full" || !strings.Contains(sc.FullReason, "full_read_every") || sc.Drift != 0 {
+		t.Fatalf("three hours later: %+v; want the periodic full read, no drift", sc)
+	}
+
+	// Alice's memberships vanish from the stored graph: the incremental
+	// state now says she is in neither group.
+	alice := bySAM(t, s, "alice").Accounts[0].ObjectGUID
+	dbtamper.Exec(t, filepath.Join(dir, store.FileName), "DELETE FROM sync_edges WHERE node = '"+alice+"'")
+	now = now.Add(3 * time.Hour)
+	sc := syncCorp()
+	if sc.Mode != "full" || sc.Drift != 2 || sc.Removed != 0 {
+		t.Fatalf("after the graph was changed: %+v; want the full read applied, 2 differences (member, password group), nobody removed", sc)
+	}
+	var drift []string
+	s.AuditEntries(ctx, testAdmin, store.AuditFilter{}, func(e store.AuditEntry) error {
+		if d, ok := e.Details["drift"].([]any); ok && e.Action == "sync" {
+			drift = nil
+			for _, x := range d {
+				drift = append(drift, fmt.Sprint(x))
+			}
+		}
+		return nil
+	})
+	want := []string{alice + ": a member by the full read, not by the incremental state",
+		alice + ": in the password group by the full read, not by the incremental state"}
+	if !reflect.DeepEqual(drift, want) {
+		t.Errorf("the sync's audit entry says drift %q, want %q", drift, want)
+	}
+	now = now.Add(time.Hour)
+	if sc := syncCorp(); sc.Mode != "incremental" || sc.Added+sc.Removed+sc.Updated != 0 || bySAM(t, s, "alice").Accounts[0].LeftReason != nil {
+		t.Errorf("after the repair: %+v; want an incremental sync with nothing to change, Alice a member", sc)
+	}
 }

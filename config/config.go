@@ -37,6 +37,7 @@ const (
 	DefaultSyncJitter      = 5 * time.Minute
 	DefaultRemovalShare    = 0.10
 	DefaultRemovalMinimum  = 20
+	DefaultFullReadEvery   = 24 * time.Hour
 	DefaultCodeTTL         = 72 * time.Hour
 	DefaultSSHListen       = "127.0.0.1:2222"
 	DefaultSSHIdleTimeout  = 15 * time.Minute
@@ -168,6 +169,10 @@ type Sync struct {
 	// RemovalGuardMinimum is the smallest number of leavers that can trip the
 	// guard: fewer leavers than this are always applied.
 	RemovalGuardMinimum int `toml:"removal_guard_minimum"`
+	// FullReadEvery is how often a domain's sync reads everything instead
+	// of what changed, and checks that the incremental state had not
+	// drifted from it.
+	FullReadEvery Duration `toml:"full_read_every"`
 }
 
 // Domain is one Active Directory domain to sync.
@@ -544,6 +549,9 @@ func (c *Config) applyDefaults(jitterSet bool) {
 	if !jitterSet {
 		c.Sync.Jitter.Duration = DefaultSyncJitter
 	}
+	if c.Sync.FullReadEvery.Duration == 0 {
+		c.Sync.FullReadEvery.Duration = DefaultFullReadEvery
+	}
 	if c.Sync.RemovalGuardShare == 0 {
 		c.Sync.RemovalGuardShare = DefaultRemovalShare
 	}
@@ -635,6 +643,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Sync.Jitter.Duration < 0 {
 		add(fmt.Errorf("sync.jitter: must not be negative"))
+	}
+	if c.Sync.FullReadEvery.Duration < c.Sync.Interval.Duration {
+		add(fmt.Errorf("sync.full_read_every: %s is shorter than sync.interval (%s); use at least the interval, e.g. \"24h\"", c.Sync.FullReadEvery, c.Sync.Interval))
 	}
 	if s := c.Sync.RemovalGuardShare; s <= 0 || s > removalShareUpperBound {
 		add(fmt.Errorf("sync.removal_guard_share: %v is out of range; use a share between 0 and 1, e.g. 0.1 for 10%%", s))

@@ -25,6 +25,7 @@ interval = "30m"
 jitter = "2m"
 removal_guard_share = 0.25
 removal_guard_minimum = 5
+full_read_every = "12h"
 
 [audit]
 syslog = true
@@ -151,6 +152,7 @@ func TestParseFullFile(t *testing.T) {
 			Jitter:              dur(2 * time.Minute),
 			RemovalGuardShare:   0.25,
 			RemovalGuardMinimum: 5,
+			FullReadEvery:       dur(12 * time.Hour),
 		},
 		Keys: Keys{CodeTTL: dur(48 * time.Hour), USBVendorID: 0x20a0, USBProductID: 0x4287, USBInterface: &one,
 			TrustedMakers: []string{"/etc/keydesk/makers/acme-ca.pem"}, RequireAttestation: &no},
@@ -287,6 +289,7 @@ func TestParseDefaults(t *testing.T) {
 					Jitter:              dur(5 * time.Minute),
 					RemovalGuardShare:   0.10,
 					RemovalGuardMinimum: 20,
+					FullReadEvery:       dur(24 * time.Hour),
 				}
 				if c.Sync != want {
 					t.Errorf("Sync = %+v, want %+v", c.Sync, want)

@@ -15,11 +15,9 @@ var UserAttributes = []string{
 	"objectGUID", "objectSid", "sAMAccountName", "userPrincipalName", "mail",
 	"givenName", "sn", "displayName", "department", "title", "company",
 	"telephoneNumber", "userAccountControl", "pwdLastSet", "distinguishedName",
-	"uSNChanged",
+	"uSNChanged", "memberOf",
 }
 
-// membershipAttributes are read when only membership is needed.
-var membershipAttributes = []string{"objectGUID", "uSNChanged"}
 
 const uacAccountDisable = 0x2
 

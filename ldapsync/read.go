@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
@@ -19,7 +20,7 @@ type Mark struct {
 
 // Progress is reported while a domain is read.
 type Progress struct {
-	Phase   string // "membership", "attributes", "password group", "leavers"
+	Phase   string // "groups", "members"; "changed groups", "changed groups' members", "changed users", "new members"
 	Pages   int    // pages read so far in all phases
 	Entries int    // entries read so far in this phase
 }
@@ -28,11 +29,16 @@ type Progress struct {
 type ReadOptions struct {
 	// Previous is the mark of the last successful sync; nil forces a full read.
 	Previous *Mark
+	// Graph is the group graph stored by the last successful sync (nil:
+	// none, which forces a full read). ReadMembers updates it in place and
+	// returns it in the snapshot.
+	Graph *Graph
 	// Known are the GUIDs of the accounts stored as current members; only
 	// they can be skipped by an incremental read.
 	Known map[string]bool
-	// Full forces a full read.
-	Full bool
+	// Full forces a full read, for FullReason ("requested" when empty).
+	Full       bool
+	FullReason string
 	// Progress, if set, is called after every page.
 	Progress func(Progress)
 }
@@ -51,9 +57,18 @@ type Snapshot struct {
 	// Unchanged are the GUIDs of known members whose attributes were not
 	// read because nothing changed since the mark.
 	Unchanged []string
-	// PasswordGUIDs are the members of the password group.
+	// PasswordGUIDs are the members of the sync group that are members of
+	// the password group too.
 	PasswordGUIDs map[string]bool
-	Pages         int
+	// Graph is the group graph as this read left it, to store. After a
+	// full read all of it is new; after an incremental one only the
+	// parents of GraphTouched (users and groups) changed, besides Groups.
+	Graph        *Graph
+	GraphTouched []string
+	// Drift, after a periodic full read, lists how the incremental state
+	// differed from it (see Drift).
+	Drift []string
+	Pages int
 }
 
 // MemberCount is the number of members of the sync group.
@@ -82,33 +97,46 @@ func inChain(groupDN string) string {
 
 // FindGroup resolves a group given by name (cn or sAMAccountName) or DN.
 func (c *Conn) FindGroup(ctx context.Context, nameOrDN string) (string, error) {
+	dn, _, err := c.findGroup(ctx, nameOrDN)
+	return dn, err
+}
+
+// findGroup resolves a group given by name or DN to its DN and objectGUID.
+func (c *Conn) findGroup(ctx context.Context, nameOrDN string) (dn, guid string, err error) {
+	attrs := []string{"distinguishedName", "objectGUID"}
+	var e *ldap.Entry
 	if looksLikeDN(nameOrDN) {
 		res, err := c.l.Search(ldap.NewSearchRequest(nameOrDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
-			"(objectClass=group)", []string{"distinguishedName"}, nil))
+			"(objectClass=group)", attrs, nil))
 		if err != nil {
 			if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-				return "", fmt.Errorf("group %s: %w: no object has this DN", nameOrDN, ErrGroupNotFound)
+				return "", "", fmt.Errorf("group %s: %w: no object has this DN", nameOrDN, ErrGroupNotFound)
 			}
-			return "", fmt.Errorf("look up group %s: %w", nameOrDN, ctxErr(ctx, err))
+			return "", "", fmt.Errorf("look up group %s: %w", nameOrDN, ctxErr(ctx, err))
 		}
 		if len(res.Entries) == 0 {
-			return "", fmt.Errorf("group %s: %w: the object is not a group", nameOrDN, ErrGroupNotFound)
+			return "", "", fmt.Errorf("group %s: %w: the object is not a group", nameOrDN, ErrGroupNotFound)
 		}
-		return res.Entries[0].DN, nil
+		e = res.Entries[0]
+	} else {
+		v := ldap.EscapeFilter(nameOrDN)
+		res, err := c.l.Search(ldap.NewSearchRequest(c.Domain.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 3, 0, false,
+			"(&(objectClass=group)(|(cn="+v+")(sAMAccountName="+v+")))", attrs, nil))
+		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+			return "", "", fmt.Errorf("look up group %q under %s: %w", nameOrDN, c.Domain.BaseDN, ctxErr(ctx, err))
+		}
+		switch {
+		case res == nil || len(res.Entries) == 0:
+			return "", "", fmt.Errorf("group %q: %w under %s: create it in AD, or set the group's DN in the configuration", nameOrDN, ErrGroupNotFound, c.Domain.BaseDN)
+		case len(res.Entries) > 1:
+			return "", "", fmt.Errorf("group %q: %d groups have this name under %s (%s, %s): set the group's DN in the configuration", nameOrDN, len(res.Entries), c.Domain.BaseDN, res.Entries[0].DN, res.Entries[1].DN)
+		}
+		e = res.Entries[0]
 	}
-	v := ldap.EscapeFilter(nameOrDN)
-	res, err := c.l.Search(ldap.NewSearchRequest(c.Domain.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 3, 0, false,
-		"(&(objectClass=group)(|(cn="+v+")(sAMAccountName="+v+")))", []string{"distinguishedName"}, nil))
-	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
-		return "", fmt.Errorf("look up group %q under %s: %w", nameOrDN, c.Domain.BaseDN, ctxErr(ctx, err))
+	if guid, err = FormatGUID(e.GetRawAttributeValue("objectGUID")); err != nil {
+		return "", "", fmt.Errorf("group %s: %w", e.DN, err)
 	}
-	switch {
-	case res == nil || len(res.Entries) == 0:
-		return "", fmt.Errorf("group %q: %w under %s: create it in AD, or set the group's DN in the configuration", nameOrDN, ErrGroupNotFound, c.Domain.BaseDN)
-	case len(res.Entries) > 1:
-		return "", fmt.Errorf("group %q: %d groups have this name under %s (%s, %s): set the group's DN in the configuration", nameOrDN, len(res.Entries), c.Domain.BaseDN, res.Entries[0].DN, res.Entries[1].DN)
-	}
-	return res.Entries[0].DN, nil
+	return entryDN(e), guid, nil
 }
 
 func looksLikeDN(s string) bool {
@@ -145,9 +173,12 @@ func (c *Conn) pagedSearch(ctx context.Context, req *ldap.SearchRequest, fn func
 }
 
 // ReadMembers reads the members of the sync group (nested groups included)
-// and of the password group. With a valid previous mark it reads membership
-// as GUIDs only and fetches attributes just for members that changed since,
-// plus newcomers.
+// and of the password group. A full read asks the DC for the members of
+// the sync group's chain with their attributes, and for the groups nested
+// in either group: the group graph. With a valid previous mark and graph,
+// an incremental read asks only what changed since: the groups of the
+// graph whose uSNChanged moved (their direct members are read again), and
+// the users whose uSNChanged moved; membership is then worked out locally.
 func (c *Conn) ReadMembers(ctx context.Context, opts ReadOptions) (*Snapshot, error) {
 	rd := c.RootDSE
 	snap := &Snapshot{
@@ -155,95 +186,350 @@ func (c *Conn) ReadMembers(ctx context.Context, opts ReadOptions) (*Snapshot, er
 		Mark:          Mark{DSADN: rd.DSServiceName, InvocationID: rd.InvocationID, HighestUSN: rd.HighestCommittedUSN},
 		PasswordGUIDs: map[string]bool{},
 	}
-	if reason := fullReason(opts.Previous, rd, opts.Full); reason != "" {
-		snap.Full, snap.FullReason = true, reason
-	}
+	syncGUID, pwGUID := "", ""
 	var err error
-	if snap.SyncGroupDN, err = c.FindGroup(ctx, c.Domain.SyncGroup); err != nil {
+	if snap.SyncGroupDN, syncGUID, err = c.findGroup(ctx, c.Domain.SyncGroup); err != nil {
 		return nil, fmt.Errorf("find sync group: %w", err)
 	}
-	prog := Progress{}
-	report := func(phase string) func() {
-		return func() {
-			prog.Pages++
-			snap.Pages = prog.Pages
-			if opts.Progress != nil {
-				p := prog
-				p.Phase = phase
-				opts.Progress(p)
-			}
-		}
-	}
-	// fetch keeps a member whose attributes were read.
-	fetch := func(e *ldap.Entry) error {
-		u, err := userFromEntry(e)
-		if err != nil {
-			return err
-		}
-		snap.Fetched = append(snap.Fetched, u)
-		prog.Entries++
-		return nil
-	}
-	filter := userFilter(inChain(snap.SyncGroupDN))
-	base := c.Domain.BaseDN
-	if snap.Full {
-		prog.Entries = 0
-		err := c.pagedSearch(ctx, ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, filter, UserAttributes, nil),
-			fetch, report("members"))
-		if err != nil {
-			return nil, fmt.Errorf("read members of %s: %w", snap.SyncGroupDN, err)
-		}
-	} else {
-		var need []string
-		err := c.pagedSearch(ctx, ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, filter, membershipAttributes, nil),
-			func(e *ldap.Entry) error {
-				guid, err := FormatGUID(e.GetRawAttributeValue("objectGUID"))
-				if err != nil {
-					return fmt.Errorf("entry %s: %w", e.DN, err)
-				}
-				// A member whose uSNChanged cannot be read is fetched as
-				// changed: reading too much is safe, missing a change is not.
-				usn, err := ParseUSN(e.GetAttributeValue("uSNChanged"))
-				if err != nil || usn > opts.Previous.HighestUSN || !opts.Known[guid] {
-					need = append(need, guid)
-				} else {
-					snap.Unchanged = append(snap.Unchanged, guid)
-				}
-				prog.Entries++
-				return nil
-			}, report("membership"))
-		if err != nil {
-			return nil, fmt.Errorf("read membership of %s: %w", snap.SyncGroupDN, err)
-		}
-		prog.Entries = 0
-		err = c.searchGUIDs(ctx, need, UserAttributes, false, fetch, report("attributes"))
-		if err != nil {
-			return nil, fmt.Errorf("read changed members of %s: %w", snap.SyncGroupDN, err)
-		}
-	}
-
-	switch dn, err := c.FindGroup(ctx, c.Domain.PasswordGroup); {
+	switch dn, guid, err := c.findGroup(ctx, c.Domain.PasswordGroup); {
 	case errors.Is(err, ErrGroupNotFound):
 		// No password group: nobody gets automatic rotation.
 	case err != nil:
 		return nil, fmt.Errorf("find password group: %w", err)
 	default:
-		snap.PasswordGroupDN = dn
-		prog.Entries = 0
-		err := c.pagedSearch(ctx, ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-			userFilter(inChain(dn)), []string{"objectGUID"}, nil),
-			func(e *ldap.Entry) error {
-				if guid, err := FormatGUID(e.GetRawAttributeValue("objectGUID")); err == nil {
-					snap.PasswordGUIDs[guid] = true
-				}
-				prog.Entries++
-				return nil
-			}, report("password group"))
-		if err != nil {
-			return nil, fmt.Errorf("read members of %s: %w", dn, err)
+		snap.PasswordGroupDN, pwGUID = dn, guid
+	}
+	reason := fullReason(opts.Previous, rd, opts.Full)
+	if opts.Full && opts.FullReason != "" {
+		reason = opts.FullReason
+	}
+	switch g := opts.Graph; {
+	case reason != "":
+	case g == nil || g.SyncRoot == "":
+		reason = "no group graph stored yet"
+	case g.SyncRoot != syncGUID:
+		reason = "the sync group is another group than at the last sync"
+	case g.PasswordRoot != pwGUID:
+		reason = "the password group is another group than at the last sync (or was created or deleted)"
+	}
+	snap.Full, snap.FullReason = reason != "", reason
+	r := &reader{c: c, snap: snap, opts: opts}
+	if snap.Full {
+		err = r.full(ctx, NewGraph(syncGUID, snap.SyncGroupDN, pwGUID, snap.PasswordGroupDN))
+	} else {
+		opts.Graph.Groups[syncGUID] = snap.SyncGroupDN
+		if pwGUID != "" {
+			opts.Graph.Groups[pwGUID] = snap.PasswordGroupDN
 		}
+		err = r.incremental(ctx, opts.Graph)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return snap, nil
+}
+
+// reader is one ReadMembers call under way.
+type reader struct {
+	c    *Conn
+	snap *Snapshot
+	opts ReadOptions
+	prog Progress
+}
+
+// page returns what counts a page of phase.
+func (r *reader) page(phase string) func() {
+	return func() {
+		r.prog.Pages++
+		r.snap.Pages = r.prog.Pages
+		if r.opts.Progress != nil {
+			p := r.prog
+			p.Phase = phase
+			r.opts.Progress(p)
+		}
+	}
+}
+
+// fetched keeps a member whose attributes were read.
+func (r *reader) fetched(u User) {
+	r.snap.Fetched = append(r.snap.Fetched, u)
+	r.prog.Entries++
+}
+
+// domainRoot is where groups are looked for: the whole domain, since a
+// group nested in the sync group may be anywhere in it.
+func (c *Conn) domainRoot() string {
+	if c.RootDSE.DefaultNamingContext != "" {
+		return c.RootDSE.DefaultNamingContext
+	}
+	return c.Domain.BaseDN
+}
+
+// graphAttributes are read of each user and group to place it in the graph.
+var graphAttributes = []string{"objectGUID", "objectClass", "distinguishedName", "memberOf"}
+
+// full reads every member of the sync group's chain and the whole graph.
+func (r *reader) full(ctx context.Context, g *Graph) error {
+	c, snap := r.c, r.snap
+	// The groups first: the roots and every group nested in either.
+	var sb strings.Builder
+	sb.WriteString("(&(objectClass=group)(|" + inChain(snap.SyncGroupDN))
+	for guid, dn := range g.Groups {
+		v, err := GUIDFilterValue(guid)
+		if err != nil {
+			return fmt.Errorf("group %s: %w", dn, err)
+		}
+		sb.WriteString("(objectGUID=" + v + ")")
+	}
+	if snap.PasswordGroupDN != "" {
+		sb.WriteString(inChain(snap.PasswordGroupDN))
+	}
+	sb.WriteString("))")
+	type group struct {
+		guid     string
+		memberOf []string
+	}
+	var groups []group
+	err := c.pagedSearch(ctx, ldap.NewSearchRequest(c.domainRoot(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, sb.String(), graphAttributes, nil),
+		func(e *ldap.Entry) error {
+			guid, err := FormatGUID(e.GetRawAttributeValue("objectGUID"))
+			if err != nil {
+				return fmt.Errorf("entry %s: %w", e.DN, err)
+			}
+			g.Groups[guid] = entryDN(e)
+			groups = append(groups, group{guid, e.GetAttributeValues("memberOf")})
+			return nil
+		}, r.page("groups"))
+	if err != nil {
+		return fmt.Errorf("read the groups nested in %s: %w", snap.SyncGroupDN, err)
+	}
+	ix := g.dnIndex()
+	for _, gr := range groups {
+		g.setParents(gr.guid, parentsOf(gr.memberOf, ix))
+	}
+	r.prog.Entries = 0
+	err = c.pagedSearch(ctx, ldap.NewSearchRequest(c.Domain.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		userFilter(inChain(snap.SyncGroupDN)), UserAttributes, nil),
+		func(e *ldap.Entry) error {
+			u, err := userFromEntry(e)
+			if err != nil {
+				return err
+			}
+			g.setParents(u.ObjectGUID, parentsOf(e.GetAttributeValues("memberOf"), ix))
+			r.fetched(u)
+			return nil
+		}, r.page("members"))
+	if err != nil {
+		return fmt.Errorf("read members of %s: %w", snap.SyncGroupDN, err)
+	}
+	r.finish(g)
+	return nil
+}
+
+// finish works out the password group's members among the sync group's
+// and keeps the graph in the snapshot.
+func (r *reader) finish(g *Graph) {
+	members, password := g.Members()
+	for guid := range password {
+		if members[guid] {
+			r.snap.PasswordGUIDs[guid] = true
+		}
+	}
+	r.snap.Graph = g
+}
+
+// dirtyBatch is how many groups' members one search reads again.
+const dirtyBatch = 50
+
+// incremental reads what changed since the mark and updates g.
+func (r *reader) incremental(ctx context.Context, g *Graph) error {
+	c, snap := r.c, r.snap
+	since := fmt.Sprintf("(uSNChanged>=%d)", r.opts.Previous.HighestUSN+1)
+	base, err := ldap.ParseDN(c.Domain.BaseDN)
+	if err != nil {
+		return fmt.Errorf("base_dn %q: %w", c.Domain.BaseDN, err)
+	}
+	inBase := func(dn string) bool {
+		d, err := ldap.ParseDN(dn)
+		return err == nil && (base.EqualFold(d) || base.AncestorOfFold(d))
+	}
+	touched := map[string]bool{}
+	// The groups of the graph that changed: renamed, or their members.
+	var dirty []string
+	err = c.pagedSearch(ctx, ldap.NewSearchRequest(c.domainRoot(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(&(objectClass=group)"+since+")", []string{"objectGUID", "distinguishedName"}, nil),
+		func(e *ldap.Entry) error {
+			guid, err := FormatGUID(e.GetRawAttributeValue("objectGUID"))
+			if err == nil && g.IsGroup(guid) {
+				g.Groups[guid] = entryDN(e)
+				dirty = append(dirty, guid)
+			}
+			return nil
+		}, r.page("changed groups"))
+	if err != nil {
+		return fmt.Errorf("read the groups changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
+	}
+	// Their direct members, read again; a group newly nested in one is
+	// read in turn.
+	for len(dirty) > 0 {
+		batch := dirty[:min(dirtyBatch, len(dirty))]
+		dirty = dirty[len(batch):]
+		ix, ch := g.dnIndex(), g.children()
+		inBatch := make(map[string]map[string]bool, len(batch))
+		var sb strings.Builder
+		sb.WriteString("(|")
+		for _, grp := range batch {
+			inBatch[grp] = map[string]bool{}
+			sb.WriteString("(memberOf=" + ldap.EscapeFilter(g.Groups[grp]) + ")")
+		}
+		sb.WriteString(")")
+		err := c.pagedSearch(ctx, ldap.NewSearchRequest(c.domainRoot(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, sb.String(), graphAttributes, nil),
+			func(e *ldap.Entry) error {
+				guid, err := FormatGUID(e.GetRawAttributeValue("objectGUID"))
+				if err != nil {
+					return fmt.Errorf("entry %s: %w", e.DN, err)
+				}
+				classes := e.GetAttributeValues("objectClass")
+				switch {
+				case hasFold(classes, "group"):
+					if !g.IsGroup(guid) {
+						g.Groups[guid] = entryDN(e)
+						ix[strings.ToLower(entryDN(e))] = guid
+						dirty = append(dirty, guid)
+					}
+				case !hasFold(classes, "user") || hasFold(classes, "computer") || !inBase(entryDN(e)):
+					// Not an account KeyDesk syncs (as the full read's
+					// filter and base say).
+					return nil
+				}
+				ps := parentsOf(e.GetAttributeValues("memberOf"), ix)
+				if g.setParents(guid, ps) {
+					touched[guid] = true
+				}
+				for _, p := range ps {
+					if m := inBatch[p]; m != nil {
+						m[guid] = true
+					}
+				}
+				return nil
+			}, r.page("changed groups' members"))
+		if err != nil {
+			return fmt.Errorf("read the members of %d changed groups: %w", len(batch), err)
+		}
+		// Who is no longer a direct member of a group read again.
+		for _, grp := range batch {
+			for _, node := range ch[grp] {
+				if !inBatch[grp][node] {
+					g.setParents(node, without(g.Parents[node], grp))
+					touched[node] = true
+				}
+			}
+		}
+	}
+	for _, n := range g.prune() {
+		touched[n] = true
+	}
+	// The users that changed, wherever they are now (one that moved out of
+	// the base DN is no longer a member).
+	ix := g.dnIndex()
+	changed := map[string]*User{}
+	outside := map[string]bool{}
+	err = c.pagedSearch(ctx, ldap.NewSearchRequest(c.domainRoot(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		userFilter(since), UserAttributes, nil),
+		func(e *ldap.Entry) error {
+			u, err := userFromEntry(e)
+			if err != nil {
+				return err
+			}
+			ps := parentsOf(e.GetAttributeValues("memberOf"), ix)
+			if !inBase(u.DN) {
+				outside[u.ObjectGUID], ps = true, nil
+			}
+			if g.setParents(u.ObjectGUID, ps) {
+				touched[u.ObjectGUID] = true
+			}
+			if len(ps) > 0 {
+				changed[u.ObjectGUID] = &u
+			}
+			r.prog.Entries++
+			return nil
+		}, r.page("changed users"))
+	if err != nil {
+		return fmt.Errorf("read the users changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
+	}
+	members, _ := g.Members()
+	var need []string
+	for guid := range members {
+		switch u := changed[guid]; {
+		case u != nil:
+			r.fetched(*u)
+		case outside[guid]:
+		case r.opts.Known[guid]:
+			snap.Unchanged = append(snap.Unchanged, guid)
+		default:
+			// A member by a group's change whose own entry did not change.
+			need = append(need, guid)
+		}
+	}
+	sort.Strings(need)
+	sort.Strings(snap.Unchanged)
+	err = c.searchGUIDs(ctx, need, UserAttributes, false, func(e *ldap.Entry) error {
+		u, err := userFromEntry(e)
+		if err != nil {
+			return err
+		}
+		r.fetched(u)
+		return nil
+	}, r.page("new members"))
+	if err != nil {
+		return fmt.Errorf("read the new members of %s: %w", snap.SyncGroupDN, err)
+	}
+	// A member the search by GUID did not find is gone, or outside the
+	// base DN: not a member.
+	found := make(map[string]bool, len(snap.Fetched))
+	for _, u := range snap.Fetched {
+		found[u.ObjectGUID] = true
+	}
+	for _, guid := range need {
+		if !found[guid] {
+			g.setParents(guid, nil)
+			touched[guid] = true
+		}
+	}
+	sort.Slice(snap.Fetched, func(i, j int) bool { return snap.Fetched[i].ObjectGUID < snap.Fetched[j].ObjectGUID })
+	for n := range touched {
+		snap.GraphTouched = append(snap.GraphTouched, n)
+	}
+	sort.Strings(snap.GraphTouched)
+	r.finish(g)
+	return nil
+}
+
+func without(xs []string, x string) []string {
+	var out []string
+	for _, v := range xs {
+		if v != x {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func hasFold(xs []string, x string) bool {
+	for _, v := range xs {
+		if strings.EqualFold(v, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// entryDN is the entry's distinguishedName as the DC spells it.
+func entryDN(e *ldap.Entry) string {
+	if dn := e.GetAttributeValue("distinguishedName"); dn != "" {
+		return dn
+	}
+	return e.DN
 }
 
 // fullReason says why a sync must read everything ("" = an incremental

@@ -21,6 +21,8 @@ type SyncState struct {
 	LastAttemptAt *time.Time
 	LastError     string
 	LastSummary   string // JSON of the last summary
+	// LastFullAt is when the last successful full read was (nil: never).
+	LastFullAt *time.Time
 }
 
 // SyncState reads a domain's state; a domain never synced gives a zero state
@@ -38,16 +40,16 @@ func readSyncState(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, domain string) (SyncState, error) {
 	st := SyncState{Domain: domain}
-	var ok, attempt sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT dsa_dn, invocation_id, highest_usn, server_url, last_success_at, last_attempt_at, last_error, last_summary FROM sync_state WHERE domain = ?`, domain).
-		Scan(&st.DSADN, &st.InvocationID, &st.HighestUSN, &st.ServerURL, &ok, &attempt, &st.LastError, &st.LastSummary)
+	var ok, attempt, full sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT dsa_dn, invocation_id, highest_usn, server_url, last_success_at, last_attempt_at, last_error, last_summary, last_full_at FROM sync_state WHERE domain = ?`, domain).
+		Scan(&st.DSADN, &st.InvocationID, &st.HighestUSN, &st.ServerURL, &ok, &attempt, &st.LastError, &st.LastSummary, &full)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
 	}
 	if err != nil {
 		return st, fmt.Errorf("read sync state of %s: %w", domain, err)
 	}
-	st.LastSuccessAt, st.LastAttemptAt = fromNanos(ok), fromNanos(attempt)
+	st.LastSuccessAt, st.LastAttemptAt, st.LastFullAt = fromNanos(ok), fromNanos(attempt), fromNanos(full)
 	return st, nil
 }
 
@@ -84,12 +86,12 @@ func (s *Store) SyncStates(ctx context.Context) ([]SyncState, error) {
 
 // PutSyncState writes a domain's state.
 func (tx *Tx) PutSyncState(ctx context.Context, st SyncState) error {
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO sync_state(domain, dsa_dn, invocation_id, highest_usn, server_url, last_success_at, last_attempt_at, last_error, last_summary)
-		VALUES (?,?,?,?,?,?,?,?,?)
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO sync_state(domain, dsa_dn, invocation_id, highest_usn, server_url, last_success_at, last_attempt_at, last_error, last_summary, last_full_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(domain) DO UPDATE SET dsa_dn = excluded.dsa_dn, invocation_id = excluded.invocation_id, highest_usn = excluded.highest_usn,
 		server_url = excluded.server_url, last_success_at = excluded.last_success_at, last_attempt_at = excluded.last_attempt_at,
-		last_error = excluded.last_error, last_summary = excluded.last_summary`,
-		st.Domain, st.DSADN, st.InvocationID, st.HighestUSN, st.ServerURL, nullNanos(st.LastSuccessAt), nullNanos(st.LastAttemptAt), st.LastError, st.LastSummary)
+		last_error = excluded.last_error, last_summary = excluded.last_summary, last_full_at = excluded.last_full_at`,
+		st.Domain, st.DSADN, st.InvocationID, st.HighestUSN, st.ServerURL, nullNanos(st.LastSuccessAt), nullNanos(st.LastAttemptAt), st.LastError, st.LastSummary, nullNanos(st.LastFullAt))
 	if err != nil {
 		return fmt.Errorf("write sync state of %s: %w", st.Domain, err)
 	}

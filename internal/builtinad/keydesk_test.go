@@ -118,7 +118,7 @@ func TestKeyDeskClient(t *testing.T) {
 			for _, u := range snap.Fetched {
 				known[u.ObjectGUID] = true
 			}
-			inc, err := conn2.ReadMembers(ctx, ldapsync.ReadOptions{Previous: &snap.Mark, Known: known})
+			inc, err := conn2.ReadMembers(ctx, ldapsync.ReadOptions{Previous: &snap.Mark, Known: known, Graph: snap.Graph})
 			mustNoErr(t, err)
 			var fetched []string
 			for _, u := range inc.Fetched {

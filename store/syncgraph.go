@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// GraphGroup is a group of a domain's group graph: the nesting under its
+// sync and password groups that an incremental sync works from.
+type GraphGroup struct {
+	GUID string
+	DN   string
+	Root string // "sync", "password" or "" (a nested group)
+}
+
+// Roots of the group graph.
+const (
+	RootSync     = "sync"
+	RootPassword = "password"
+)
+
+// SyncGraph reads a domain's group graph: fn gets each group, then edge
+// gets each direct membership (a user's or group's GUID, and the group's),
+// row by row. A domain without a stored graph gives nothing.
+func (s *Store) SyncGraph(ctx context.Context, domain string, group func(GraphGroup), edge func(node, parent string)) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("read the group graph of %s: %w", domain, err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT guid, dn, root FROM sync_groups WHERE domain = ?`, domain)
+	if err != nil {
+		return fmt.Errorf("read the group graph of %s: %w", domain, err)
+	}
+	for rows.Next() {
+		var g GraphGroup
+		if err := rows.Scan(&g.GUID, &g.DN, &g.Root); err != nil {
+			rows.Close()
+			return fmt.Errorf("read the group graph of %s: %w", domain, err)
+		}
+		group(g)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read the group graph of %s: %w", domain, err)
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT node, parent FROM sync_edges WHERE domain = ?`, domain)
+	if err != nil {
+		return fmt.Errorf("read the group graph of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var node, parent string
+		if err := rows.Scan(&node, &parent); err != nil {
+			return fmt.Errorf("read the group graph of %s: %w", domain, err)
+		}
+		edge(node, parent)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the group graph of %s: %w", domain, err)
+	}
+	return nil
+}
+
+// PutSyncGraph stores a domain's group graph: its groups, and the direct
+// memberships of nodes. With all set, every stored membership of the
+// domain is replaced; otherwise only those of nodes (the users and groups
+// whose memberships changed). edges gives each node's current groups.
+func (tx *Tx) PutSyncGraph(ctx context.Context, domain string, groups []GraphGroup, all bool, nodes []string, edges func(node string) []string) error {
+	if _, err := tx.tx.ExecContext(ctx, `DELETE FROM sync_groups WHERE domain = ?`, domain); err != nil {
+		return fmt.Errorf("clear the group graph of %s: %w", domain, err)
+	}
+	ins, err := tx.stmt(ctx, `INSERT INTO sync_groups(domain, guid, dn, root) VALUES (?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("store the group graph of %s: %w", domain, err)
+	}
+	for _, g := range groups {
+		if _, err := ins.ExecContext(ctx, domain, g.GUID, g.DN, g.Root); err != nil {
+			return fmt.Errorf("store group %s of %s's graph: %w", g.DN, domain, err)
+		}
+	}
+	if all {
+		if _, err := tx.tx.ExecContext(ctx, `DELETE FROM sync_edges WHERE domain = ?`, domain); err != nil {
+			return fmt.Errorf("clear the group graph of %s: %w", domain, err)
+		}
+	} else {
+		del, err := tx.stmt(ctx, `DELETE FROM sync_edges WHERE domain = ? AND node = ?`)
+		if err != nil {
+			return fmt.Errorf("store the group graph of %s: %w", domain, err)
+		}
+		for _, n := range nodes {
+			if _, err := del.ExecContext(ctx, domain, n); err != nil {
+				return fmt.Errorf("store the group graph of %s: %w", domain, err)
+			}
+		}
+	}
+	add, err := tx.stmt(ctx, `INSERT INTO sync_edges(domain, node, parent) VALUES (?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("store the group graph of %s: %w", domain, err)
+	}
+	for _, n := range nodes {
+		for _, p := range edges(n) {
+			if _, err := add.ExecContext(ctx, domain, n, p); err != nil {
+				return fmt.Errorf("store the group graph of %s: %w", domain, err)
+			}
+		}
+	}
+	return nil
+}
