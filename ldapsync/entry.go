@@ -18,7 +18,6 @@ var UserAttributes = []string{
 	"uSNChanged", "memberOf",
 }
 
-
 const uacAccountDisable = 0x2
 
 // User is one directory account as read from AD.
