@@ -258,15 +258,13 @@ type guard struct {
 
 // mergeDomain applies one domain's snapshot to the state. gone gives the
 // reason for every stored member that is no longer in the group.
-func (ms *mergeState) mergeDomain(domain string, snap *ldapsync.Snapshot, gone map[string]string, g guard, now time.Time) domainPlan {
+//
+// The state may hold only the accounts the snapshot changes (and those of
+// their employees): activeBefore is the domain's current members before
+// the sync, counted by the caller.
+func (ms *mergeState) mergeDomain(domain string, snap *ldapsync.Snapshot, gone map[string]string, g guard, now time.Time, activeBefore int) domainPlan {
 	var p domainPlan
 	seen := make(map[string]bool, snap.MemberCount())
-	activeBefore := 0
-	for _, a := range ms.accounts {
-		if strings.EqualFold(a.Domain, domain) && a.LeftReason == "" {
-			activeBefore++
-		}
-	}
 	// Accounts disabled since the last sync: leavers like those that left
 	// the group, decided with them by the accident guard below.
 	var disabled []*store.Account
@@ -317,14 +315,19 @@ func (ms *mergeState) mergeDomain(domain string, snap *ldapsync.Snapshot, gone m
 			p.Merged++
 		}
 		if isNew || changed {
-			ms.dirtyAcc[a] = true
 			ms.dirtyEmp[a.EmployeeID] = true
 		}
+		// Read whole, so not the same as stored (ReadOptions.Same): written
+		// even when nothing a person sees changed (its uSNChanged, its
+		// ADHash).
+		ms.dirtyAcc[a] = true
 	}
 	for _, guid := range snap.Unchanged {
 		seen[guid] = true
 		a := ms.accounts[accountKey(domain, guid)]
 		if a == nil {
+			// Not read: nothing of it changes.
+			p.Unchanged++
 			continue
 		}
 		if rot := snap.PasswordGUIDs[guid]; rot != a.PasswordRotation {

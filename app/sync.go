@@ -184,16 +184,15 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 	if err != nil {
 		return nil, nil, err
 	}
-	stored, err := s.st.DomainAccounts(ctx, d.Name)
+	// The members as stored (disabled ones too: re-enabling raises
+	// uSNChanged).
+	stored, err := s.st.DomainMembers(ctx, d.Name)
 	if err != nil {
 		return nil, nil, err
 	}
 	known := make(map[string]bool, len(stored))
-	for _, a := range stored {
-		// Disabled members are known too: re-enabling raises uSNChanged.
-		if a.InSyncGroup {
-			known[a.ObjectGUID] = true
-		}
+	for guid := range stored {
+		known[guid] = true
 	}
 	conn, err := ldapsync.Dial(ctx, d, pw)
 	if err != nil {
@@ -204,7 +203,10 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := ldapsync.ReadOptions{Known: known, Full: req.Full, Graph: graph}
+	opts := ldapsync.ReadOptions{Known: known, Full: req.Full, Graph: graph, Same: func(u *ldapsync.User) bool {
+		m, ok := stored[u.ObjectGUID]
+		return ok && m.ADHash == adHash(u)
+	}}
 	if prev.LastSuccessAt != nil {
 		opts.Previous = &ldapsync.Mark{DSADN: prev.DSADN, InvocationID: prev.InvocationID, HighestUSN: prev.HighestUSN}
 	}
@@ -233,11 +235,12 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 		members[g] = true
 	}
 	var missing []string
-	for _, a := range stored {
-		if a.InSyncGroup && !members[a.ObjectGUID] {
-			missing = append(missing, a.ObjectGUID)
+	for guid := range known {
+		if !members[guid] {
+			missing = append(missing, guid)
 		}
 	}
+	sort.Strings(missing)
 	gone := map[string]string{}
 	if len(missing) > 0 {
 		if gone, err = conn.Classify(ctx, missing); err != nil {
@@ -263,17 +266,17 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		} else if cur.LastSuccessAt != nil && cur.LastSuccessAt.After(start) {
 			return fmt.Errorf("%w: another sync of %s finished at %s while this one was reading; nothing was written", ErrSyncRunning, d.Name, cur.LastSuccessAt.Format(time.RFC3339))
 		}
-		emps, err := tx.LoadEmployees(ctx)
+		activeBefore, err := tx.CountMembers(ctx, d.Name)
 		if err != nil {
 			return err
 		}
-		accs, err := tx.LoadAccounts(ctx)
+		emps, accs, err := loadForMerge(ctx, tx, d.Name, snap)
 		if err != nil {
 			return err
 		}
 		ms := newMergeState(s.cfg.DomainNames(), emps, accs)
 		g := guard{share: s.cfg.Sync.RemovalGuardShare, minimum: s.cfg.Sync.RemovalGuardMinimum, allow: req.AllowRemovals}
-		plan := ms.mergeDomain(d.Name, snap, gone, g, now)
+		plan := ms.mergeDomain(d.Name, snap, gone, g, now, activeBefore)
 		if err := ms.write(ctx, tx); err != nil {
 			return err
 		}
@@ -286,7 +289,9 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		}
 		// Members as the Domains pane counts them: the domain's accounts
 		// that are current after this sync (held removals still are).
-		sum.Members = ms.members(d.Name)
+		if sum.Members, err = tx.CountMembers(ctx, d.Name); err != nil {
+			return err
+		}
 		invited, err := s.inviteNewlyImported(ctx, tx, req.Actor, d.Name, ms.invitable(d.Name))
 		if err != nil {
 			return err
@@ -367,17 +372,6 @@ func (s *Service) recordFailure(ctx context.Context, domain string, a Actor, sum
 		}
 		return s.audit(ctx, tx, a, "sync", "domain:"+domain, store.OutcomeFailure, details)
 	})
-}
-
-// members counts the domain's accounts that are current members.
-func (ms *mergeState) members(domain string) int {
-	n := 0
-	for _, a := range ms.accounts {
-		if strings.EqualFold(a.Domain, domain) && a.LeftReason == "" {
-			n++
-		}
-	}
-	return n
 }
 
 // invitable are the employees (after write) that this merge brought into
@@ -530,4 +524,45 @@ func putGraph(ctx context.Context, tx *store.Tx, domain string, snap *ldapsync.S
 		sort.Strings(nodes)
 	}
 	return tx.PutSyncGraph(ctx, domain, groups, snap.Full, nodes, func(n string) []string { return g.Parents[n] })
+}
+
+// loadForMerge reads what merging the snapshot needs: only the employees
+// and accounts around the accounts it changes (read, gone, or whose
+// password rotation changes) and the employees with the emails read, so
+// that a sync with little changed reads and holds little, full or not.
+func loadForMerge(ctx context.Context, tx *store.Tx, domain string, snap *ldapsync.Snapshot) ([]store.Employee, []store.Account, error) {
+	stored, err := tx.DomainMembers(ctx, domain)
+	if err != nil {
+		return nil, nil, err
+	}
+	guids := make([]string, 0, len(snap.Fetched))
+	var emails []string
+	seen := make(map[string]bool, snap.MemberCount())
+	for _, u := range snap.Fetched {
+		seen[u.ObjectGUID] = true
+		guids = append(guids, u.ObjectGUID)
+		if n := NormalizeEmail(u.Mail); n != "" {
+			emails = append(emails, n)
+		}
+	}
+	for _, guid := range snap.Unchanged {
+		seen[guid] = true
+		if stored[guid].PasswordRotation != snap.PasswordGUIDs[guid] {
+			guids = append(guids, guid)
+		}
+	}
+	for guid := range stored {
+		if !seen[guid] {
+			guids = append(guids, guid) // a leaver
+		}
+	}
+	sort.Strings(guids)
+	return tx.LoadAround(ctx, domain, guids, emails)
+}
+
+// adHash is the ADHash an account would have with what AD says of u.
+func adHash(u *ldapsync.User) string {
+	var a store.Account
+	fill(&a, u)
+	return a.ADHash()
 }

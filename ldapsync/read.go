@@ -41,6 +41,11 @@ type ReadOptions struct {
 	FullReason string
 	// Progress, if set, is called after every page.
 	Progress func(Progress)
+	// Same, if set, says whether a member read holds what is stored of it
+	// already: such a member is kept in Unchanged, by GUID only, rather
+	// than in Fetched, so that a read of many members that did not change
+	// holds little.
+	Same func(*User) bool
 }
 
 // Snapshot is everything read from one domain in one sync.
@@ -52,10 +57,11 @@ type Snapshot struct {
 	SyncGroupDN     string
 	PasswordGroupDN string // "" when the password group does not exist
 	// Fetched are the members whose attributes were read (all of them in a
-	// full read).
+	// full read, but for those ReadOptions.Same found the same as stored).
 	Fetched []User
 	// Unchanged are the GUIDs of known members whose attributes were not
-	// read because nothing changed since the mark.
+	// read because nothing changed since the mark, or were read and found
+	// the same as stored.
 	Unchanged []string
 	// PasswordGUIDs are the members of the sync group that are members of
 	// the password group too.
@@ -250,9 +256,14 @@ func (r *reader) page(phase string) func() {
 	}
 }
 
-// fetched keeps a member whose attributes were read.
+// fetched keeps a member whose attributes were read: whole, or by GUID
+// when it is the same as stored.
 func (r *reader) fetched(u User) {
-	r.snap.Fetched = append(r.snap.Fetched, u)
+	if r.opts.Same != nil && r.opts.Same(&u) {
+		r.snap.Unchanged = append(r.snap.Unchanged, u.ObjectGUID)
+	} else {
+		r.snap.Fetched = append(r.snap.Fetched, u)
+	}
 	r.prog.Entries++
 }
 
@@ -472,7 +483,6 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		}
 	}
 	sort.Strings(need)
-	sort.Strings(snap.Unchanged)
 	err = c.searchGUIDs(ctx, need, UserAttributes, false, func(e *ldap.Entry) error {
 		u, err := userFromEntry(e)
 		if err != nil {
@@ -497,6 +507,7 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		}
 	}
 	sort.Slice(snap.Fetched, func(i, j int) bool { return snap.Fetched[i].ObjectGUID < snap.Fetched[j].ObjectGUID })
+	sort.Strings(snap.Unchanged)
 	for n := range touched {
 		snap.GraphTouched = append(snap.GraphTouched, n)
 	}

@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -247,12 +251,12 @@ func (tx *Tx) UpdateEmployee(ctx context.Context, e *Employee) error {
 
 // InsertAccount adds an account and sets its ID.
 func (tx *Tx) InsertAccount(ctx context.Context, a *Account) error {
-	st, err := tx.stmt(ctx, `INSERT INTO accounts(domain, object_guid, employee_id, object_sid, sam_account_name, upn, mail, given_name, sn, display_name, department, title, company, telephone, dn, enabled, pwd_last_set, usn_changed, in_sync_group, password_rotation, left_reason, left_at, first_seen, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	st, err := tx.stmt(ctx, `INSERT INTO accounts(domain, object_guid, employee_id, object_sid, sam_account_name, upn, mail, given_name, sn, display_name, department, title, company, telephone, dn, enabled, pwd_last_set, usn_changed, in_sync_group, password_rotation, left_reason, left_at, first_seen, updated_at, ad_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
 	if err != nil {
 		return fmt.Errorf("prepare account insert: %w", err)
 	}
 	a.FirstSeen, a.UpdatedAt = tx.now, tx.now
-	res, err := st.ExecContext(ctx, a.Domain, a.ObjectGUID, a.EmployeeID, a.ObjectSID, a.SAMAccountName, a.UPN, a.Mail, a.GivenName, a.SN, a.DisplayName, a.Department, a.Title, a.Company, a.Telephone, a.DN, boolInt(a.Enabled), nullNanos(a.PwdLastSet), a.USNChanged, boolInt(a.InSyncGroup), boolInt(a.PasswordRotation), nullString(a.LeftReason), nullNanos(a.LeftAt), nanos(tx.now), nanos(tx.now))
+	res, err := st.ExecContext(ctx, a.Domain, a.ObjectGUID, a.EmployeeID, a.ObjectSID, a.SAMAccountName, a.UPN, a.Mail, a.GivenName, a.SN, a.DisplayName, a.Department, a.Title, a.Company, a.Telephone, a.DN, boolInt(a.Enabled), nullNanos(a.PwdLastSet), a.USNChanged, boolInt(a.InSyncGroup), boolInt(a.PasswordRotation), nullString(a.LeftReason), nullNanos(a.LeftAt), nanos(tx.now), nanos(tx.now), a.ADHash())
 	if err != nil {
 		return fmt.Errorf("add account %s/%s: %w", a.Domain, a.ObjectGUID, err)
 	}
@@ -262,12 +266,12 @@ func (tx *Tx) InsertAccount(ctx context.Context, a *Account) error {
 
 // UpdateAccount writes every field of an existing account.
 func (tx *Tx) UpdateAccount(ctx context.Context, a *Account) error {
-	st, err := tx.stmt(ctx, `UPDATE accounts SET employee_id = ?, object_sid = ?, sam_account_name = ?, upn = ?, mail = ?, given_name = ?, sn = ?, display_name = ?, department = ?, title = ?, company = ?, telephone = ?, dn = ?, enabled = ?, pwd_last_set = ?, usn_changed = ?, in_sync_group = ?, password_rotation = ?, left_reason = ?, left_at = ?, updated_at = ? WHERE id = ?`)
+	st, err := tx.stmt(ctx, `UPDATE accounts SET employee_id = ?, object_sid = ?, sam_account_name = ?, upn = ?, mail = ?, given_name = ?, sn = ?, display_name = ?, department = ?, title = ?, company = ?, telephone = ?, dn = ?, enabled = ?, pwd_last_set = ?, usn_changed = ?, in_sync_group = ?, password_rotation = ?, left_reason = ?, left_at = ?, updated_at = ?, ad_hash = ? WHERE id = ?`)
 	if err != nil {
 		return fmt.Errorf("prepare account update: %w", err)
 	}
 	a.UpdatedAt = tx.now
-	res, err := st.ExecContext(ctx, a.EmployeeID, a.ObjectSID, a.SAMAccountName, a.UPN, a.Mail, a.GivenName, a.SN, a.DisplayName, a.Department, a.Title, a.Company, a.Telephone, a.DN, boolInt(a.Enabled), nullNanos(a.PwdLastSet), a.USNChanged, boolInt(a.InSyncGroup), boolInt(a.PasswordRotation), nullString(a.LeftReason), nullNanos(a.LeftAt), nanos(tx.now), a.ID)
+	res, err := st.ExecContext(ctx, a.EmployeeID, a.ObjectSID, a.SAMAccountName, a.UPN, a.Mail, a.GivenName, a.SN, a.DisplayName, a.Department, a.Title, a.Company, a.Telephone, a.DN, boolInt(a.Enabled), nullNanos(a.PwdLastSet), a.USNChanged, boolInt(a.InSyncGroup), boolInt(a.PasswordRotation), nullString(a.LeftReason), nullNanos(a.LeftAt), nanos(tx.now), a.ADHash(), a.ID)
 	if err != nil {
 		return fmt.Errorf("update account %s/%s: %w", a.Domain, a.ObjectGUID, err)
 	}
@@ -587,3 +591,93 @@ func (c *cursor[T]) close() { c.rows.Close() }
 
 // accountColsA is accountCols of the table named a.
 const accountColsA = `a.id, a.domain, a.object_guid, a.employee_id, a.object_sid, a.sam_account_name, a.upn, a.mail, a.given_name, a.sn, a.display_name, a.department, a.title, a.company, a.telephone, a.dn, a.enabled, a.pwd_last_set, a.usn_changed, a.in_sync_group, a.password_rotation, COALESCE(a.left_reason, ''), a.left_at, a.first_seen, a.updated_at`
+
+// Member is what a sync needs to know of each member of a domain without
+// reading the account whole.
+type Member struct {
+	PasswordRotation bool
+	ADHash           string // the account's ADHash when last written
+}
+
+// DomainMembers gives the accounts of a domain that are in its sync group,
+// by objectGUID.
+func (s *Store) DomainMembers(ctx context.Context, domain string) (map[string]Member, error) {
+	return domainMembers(ctx, s.db, domain)
+}
+
+// DomainMembers is Store.DomainMembers inside the transaction.
+func (tx *Tx) DomainMembers(ctx context.Context, domain string) (map[string]Member, error) {
+	return domainMembers(ctx, tx.tx, domain)
+}
+
+func domainMembers(ctx context.Context, q querier, domain string) (map[string]Member, error) {
+	rows, err := q.QueryContext(ctx, `SELECT object_guid, password_rotation, ad_hash FROM accounts WHERE domain = ? AND in_sync_group = 1`, domain)
+	if err != nil {
+		return nil, fmt.Errorf("read the members of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	out := map[string]Member{}
+	for rows.Next() {
+		var guid string
+		var m Member
+		if err := rows.Scan(&guid, &m.PasswordRotation, &m.ADHash); err != nil {
+			return nil, fmt.Errorf("read the members of %s: %w", domain, err)
+		}
+		out[guid] = m
+	}
+	return out, rows.Err()
+}
+
+// ADHash is a hash of what a sync copies from AD into the account: two
+// accounts with the same hash hold the same directory data.
+func (a *Account) ADHash() string {
+	h := sha256.New()
+	for _, s := range []string{a.ObjectSID, a.SAMAccountName, a.UPN, a.Mail, a.GivenName, a.SN, a.DisplayName,
+		a.Department, a.Title, a.Company, a.Telephone, a.DN} {
+		binary.Write(h, binary.BigEndian, uint32(len(s)))
+		h.Write([]byte(s))
+	}
+	var pwd int64 = -1
+	if a.PwdLastSet != nil {
+		pwd = a.PwdLastSet.UnixNano()
+	}
+	binary.Write(h, binary.BigEndian, pwd)
+	binary.Write(h, binary.BigEndian, a.Enabled)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// CountMembers counts the accounts of a domain that are current members
+// (not left, held removals included).
+func (tx *Tx) CountMembers(ctx context.Context, domain string) (int, error) {
+	var n int
+	if err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE domain = ? AND left_reason IS NULL`, domain).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the members of %s: %w", domain, err)
+	}
+	return n, nil
+}
+
+// LoadAround reads, inside the transaction, what a sync that read only
+// some accounts needs: the employees the accounts of domain with these
+// objectGUIDs belong to, the employees with these normalised emails, and
+// every account of those employees.
+func (tx *Tx) LoadAround(ctx context.Context, domain string, guids, emails []string) ([]Employee, []Account, error) {
+	gj, err := json.Marshal(guids)
+	if err != nil {
+		return nil, nil, err
+	}
+	ej, err := json.Marshal(emails)
+	if err != nil {
+		return nil, nil, err
+	}
+	const ids = `(SELECT employee_id FROM accounts WHERE domain = ? AND object_guid IN (SELECT value FROM json_each(?))
+		UNION SELECT id FROM employees WHERE email_norm IN (SELECT value FROM json_each(?)))`
+	emps, err := queryEmployees(ctx, tx.tx, `WHERE id IN `+ids+` ORDER BY id`, domain, string(gj), string(ej))
+	if err != nil {
+		return nil, nil, err
+	}
+	accs, err := queryAccounts(ctx, tx.tx, `WHERE employee_id IN `+ids+` ORDER BY id`, domain, string(gj), string(ej))
+	if err != nil {
+		return nil, nil, err
+	}
+	return emps, accs, nil
+}
