@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -51,6 +53,12 @@ changes a little every minute, so that the periodic sync has something to show.`
 				return err
 			}
 			ctx := cmd.Context()
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// The built-in directory shares the process and holds every
+				// person: KeyDesk's soft memory limit (main.go) would make
+				// the collector run without end. No limit for the demo.
+				debug.SetMemoryLimit(math.MaxInt64)
+			}
 			d, err := startDemo(ctx, g, demoOptions{users: users, seed: seed, syncInterval: syncInterval})
 			if err != nil {
 				return err
