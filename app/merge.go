@@ -330,6 +330,10 @@ func (ms *mergeState) mergeDomain(domain string, snap *ldapsync.Snapshot, gone m
 			p.Unchanged++
 			continue
 		}
+		if !a.Enabled && a.LeftReason == "" {
+			// Disabled, its removal held before: decided again below.
+			disabled = append(disabled, a)
+		}
 		if rot := snap.PasswordGUIDs[guid]; rot != a.PasswordRotation {
 			a.PasswordRotation = rot
 			ms.dirtyAcc[a] = true

@@ -204,8 +204,10 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 		return nil, nil, err
 	}
 	opts := ldapsync.ReadOptions{Known: known, Full: req.Full, Graph: graph, Same: func(u *ldapsync.User) bool {
+		// A disabled member not yet marked as left is merged again (its
+		// removal may be held, and then applied).
 		m, ok := stored[u.ObjectGUID]
-		return ok && m.ADHash == adHash(u)
+		return ok && m.ADHash == adHash(u) && !(u.Disabled && m.Current)
 	}}
 	if prev.LastSuccessAt != nil {
 		opts.Previous = &ldapsync.Mark{DSADN: prev.DSADN, InvocationID: prev.InvocationID, HighestUSN: prev.HighestUSN}
@@ -481,6 +483,8 @@ func (s *Service) loadGraph(ctx context.Context, domain string) (*ldapsync.Graph
 			g.SyncRoot = gr.GUID
 		case store.RootPassword:
 			g.PasswordRoot = gr.GUID
+		case store.RootBoth:
+			g.SyncRoot, g.PasswordRoot = gr.GUID, gr.GUID
 		}
 	}, func(node, parent string) {
 		// The parent's GUID string is shared with the group's: one copy
@@ -506,10 +510,12 @@ func putGraph(ctx context.Context, tx *store.Tx, domain string, snap *ldapsync.S
 	groups := make([]store.GraphGroup, 0, len(g.Groups))
 	for guid, dn := range g.Groups {
 		gr := store.GraphGroup{GUID: guid, DN: dn}
-		switch guid {
-		case g.SyncRoot:
+		switch {
+		case guid == g.SyncRoot && guid == g.PasswordRoot:
+			gr.Root = store.RootBoth
+		case guid == g.SyncRoot:
 			gr.Root = store.RootSync
-		case g.PasswordRoot:
+		case guid == g.PasswordRoot:
 			gr.Root = store.RootPassword
 		}
 		groups = append(groups, gr)
@@ -547,8 +553,8 @@ func loadForMerge(ctx context.Context, tx *store.Tx, domain string, snap *ldapsy
 	}
 	for _, guid := range snap.Unchanged {
 		seen[guid] = true
-		if stored[guid].PasswordRotation != snap.PasswordGUIDs[guid] {
-			guids = append(guids, guid)
+		if m := stored[guid]; m.PasswordRotation != snap.PasswordGUIDs[guid] || !m.Enabled && m.Current {
+			guids = append(guids, guid) // its rotation changes, or a held removal
 		}
 	}
 	for guid := range stored {

@@ -542,6 +542,28 @@ func syncScenario(t *testing.T, corpDC, branchDC directory) {
 		if sc := summaryOf(t, rep, "corp"); sc.Added != 0 || sc.Removed != 0 || sc.Updated != 0 {
 			t.Errorf("a full sync after the incremental one changed something: %+v", sc)
 		}
+		// Level 4 is deleted: Eve, only in it, leaves; deleted members and
+		// groups are seen by an incremental sync too.
+		must(corpDC.Delete(ctx, l4))
+		rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}})
+		if sc := summaryOf(t, rep, "corp"); sc.Mode != "incremental" || sc.Removed != 1 || sc.Added+sc.Updated != 0 {
+			t.Errorf("after the nested group was deleted: %+v; want an incremental sync removing Eve", sc)
+		}
+		if e := bySAM(t, s, "eve"); e == nil || e.Accounts[0].LeftReason == nil || *e.Accounts[0].LeftReason != "left-group" {
+			t.Errorf("eve = %+v: want left-group", e)
+		}
+		// An OU renamed changes the DNs below it and not their uSNChanged:
+		// the sync reads everything instead (where the directory renames).
+		if canRename {
+			_, ou, _ := strings.Cut(corp.bulkDNs[0], ",")
+			renamed := mustDN(corpDC.Rename(ctx, ou, "OU=Bulk Renamed"))
+			sc := summaryOf(t, mustSync(t, s, SyncRequest{Domains: []string{"corp"}}), "corp")
+			if sc.Mode != "full" || !strings.Contains(sc.FullReason, "OU or container") || sc.Updated != len(corp.bulkDNs) {
+				t.Errorf("after an OU was renamed: %s (%s), %d updated; want a full read updating the %d DNs below it", sc.Mode, sc.FullReason, sc.Updated, len(corp.bulkDNs))
+			}
+			mustDN(corpDC.Rename(ctx, renamed, "OU=Bulk"))
+			mustSync(t, s, SyncRequest{Domains: []string{"corp"}})
+		}
 		// And with nothing changed, an incremental sync reads no one.
 		rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}})
 		if sc := summaryOf(t, rep, "corp"); sc.Mode != "incremental" || sc.Fetched != 0 || sc.Added+sc.Removed+sc.Updated != 0 {
@@ -759,5 +781,45 @@ func TestPeriodicFullReadReportsDrift(t *testing.T) {
 	now = now.Add(time.Hour)
 	if sc := syncCorp(); sc.Mode != "incremental" || sc.Added+sc.Removed+sc.Updated != 0 || bySAM(t, s, "alice").Accounts[0].LeftReason != nil {
 		t.Errorf("after the repair: %+v; want an incremental sync with nothing to change, Alice a member", sc)
+	}
+}
+
+// Disabled accounts whose removal the guard holds stay held through the
+// following incremental and full syncs, and are removed when allowed,
+// although the directory does not change again.
+func TestHeldDisabledRemovalsCanBeApplied(t *testing.T) {
+	srv, err := builtinad.Start(context.Background(), builtinad.Options{Empty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ctx := context.Background()
+	corp := seedCorp(ctx, t, builtinDir{srv.Domain("corp")}, 100)
+	t.Setenv("KD_TEST_CORP_PW", srv.Domain("corp").AdminPassword)
+	s := serviceFor(t, corp.configBlock(t, "KD_TEST_CORP_PW"), t.TempDir())
+	syncCorp := func(req SyncRequest) DomainSummary {
+		t.Helper()
+		req.Domains = []string{"corp"}
+		return summaryOf(t, mustSync(t, s, req), "corp")
+	}
+	syncCorp(SyncRequest{})
+	for _, dn := range corp.bulkDNs[:30] {
+		if err := corp.dc.Modify(ctx, dn, map[string][]string{"userAccountControl": {"514"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sc := syncCorp(SyncRequest{}); sc.Held != 30 || sc.Removed != 0 {
+		t.Fatalf("30 of 113 disabled at once: %+v; want 30 held", sc)
+	}
+	for _, req := range []SyncRequest{{}, {Full: true}} {
+		if sc := syncCorp(req); sc.Held != 30 || sc.Removed != 0 {
+			t.Errorf("sync again (full %v): %+v; want the 30 still held", req.Full, sc)
+		}
+	}
+	if sc := syncCorp(SyncRequest{AllowRemovals: true}); sc.Held != 0 || sc.Removed != 30 {
+		t.Errorf("sync allowing removals: %+v; want the 30 removed", sc)
+	}
+	if sc := syncCorp(SyncRequest{}); sc.Held != 0 || sc.Removed != 0 || sc.Members != 113-30 {
+		t.Errorf("sync after: %+v; want nothing held or removed, %d members", sc, 113-30)
 	}
 }

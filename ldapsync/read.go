@@ -220,20 +220,32 @@ func (c *Conn) ReadMembers(ctx context.Context, opts ReadOptions) (*Snapshot, er
 	}
 	snap.Full, snap.FullReason = reason != "", reason
 	r := &reader{c: c, snap: snap, opts: opts}
-	if snap.Full {
-		err = r.full(ctx, NewGraph(syncGUID, snap.SyncGroupDN, pwGUID, snap.PasswordGroupDN))
-	} else {
+	if !snap.Full {
 		opts.Graph.Groups[syncGUID] = snap.SyncGroupDN
 		if pwGUID != "" {
 			opts.Graph.Groups[pwGUID] = snap.PasswordGroupDN
 		}
 		err = r.incremental(ctx, opts.Graph)
+		var nf needFull
+		if !errors.As(err, &nf) {
+			return snap, err
+		}
+		// What changed cannot be followed: read everything instead.
+		*snap = Snapshot{Server: snap.Server, Mark: snap.Mark, SyncGroupDN: snap.SyncGroupDN, PasswordGroupDN: snap.PasswordGroupDN,
+			PasswordGUIDs: map[string]bool{}, Full: true, FullReason: nf.reason}
+		r = &reader{c: c, snap: snap, opts: opts}
 	}
-	if err != nil {
+	if err := r.full(ctx, NewGraph(syncGUID, snap.SyncGroupDN, pwGUID, snap.PasswordGroupDN)); err != nil {
 		return nil, err
 	}
 	return snap, nil
 }
+
+// needFull is returned by an incremental read that met a change it cannot
+// follow: the read is made again in full, for reason.
+type needFull struct{ reason string }
+
+func (e needFull) Error() string { return "a full read is needed: " + e.reason }
 
 // reader is one ReadMembers call under way.
 type reader struct {
@@ -360,9 +372,27 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	if err != nil {
 		return fmt.Errorf("base_dn %q: %w", c.Domain.BaseDN, err)
 	}
-	inBase := func(dn string) bool {
+	inBase := func(dn string) (bool, error) {
 		d, err := ldap.ParseDN(dn)
-		return err == nil && (base.EqualFold(d) || base.AncestorOfFold(d))
+		if err != nil {
+			return false, needFull{fmt.Sprintf("the DN %q could not be read (%v)", dn, err)}
+		}
+		return base.EqualFold(d) || base.AncestorOfFold(d), nil
+	}
+	// An OU or container renamed or moved changes the DNs of everything
+	// below it without changing their uSNChanged: that cannot be followed.
+	err = c.pagedSearch(ctx, ldap.NewSearchRequest(c.domainRoot(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 1, 0, false,
+		fmt.Sprintf("(&(|(objectClass=organizationalUnit)(objectClass=container))%s(uSNCreated<=%d))", since, r.opts.Previous.HighestUSN),
+		[]string{"distinguishedName"}, nil),
+		func(e *ldap.Entry) error {
+			return needFull{"an OU or container was changed (renamed or moved?): " + entryDN(e)}
+		}, r.page("changed OUs"))
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+		var nf needFull
+		if errors.As(err, &nf) {
+			return nf
+		}
+		return fmt.Errorf("read the OUs changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
 	}
 	touched := map[string]bool{}
 	// The groups of the graph that changed: renamed, or their members.
@@ -379,6 +409,30 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		}, r.page("changed groups"))
 	if err != nil {
 		return fmt.Errorf("read the groups changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
+	}
+	// Users and groups deleted since: out of the graph (their groups'
+	// member links may go without the group's uSNChanged moving, as with
+	// AD's recycle bin).
+	var deleted []string
+	err = c.pagedSearch(ctx, ldap.NewSearchRequest(c.domainRoot(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(&(isDeleted=TRUE)(|(objectClass=user)(objectClass=group))"+since+")", []string{"objectGUID"},
+		[]ldap.Control{ldap.NewControlString(OIDShowDeleted, true, "")}),
+		func(e *ldap.Entry) error {
+			if guid, err := FormatGUID(e.GetRawAttributeValue("objectGUID")); err == nil {
+				deleted = append(deleted, guid)
+			}
+			return nil
+		}, r.page("deleted"))
+	if err != nil {
+		return fmt.Errorf("read the objects deleted since USN %d: %w", r.opts.Previous.HighestUSN, err)
+	}
+	for _, guid := range deleted {
+		if g.IsGroup(guid) && guid != g.SyncRoot && guid != g.PasswordRoot {
+			delete(g.Groups, guid)
+		}
+		if g.setParents(guid, nil) {
+			touched[guid] = true
+		}
 	}
 	// Their direct members, read again; a group newly nested in one is
 	// read in turn.
@@ -401,17 +455,18 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 					return fmt.Errorf("entry %s: %w", e.DN, err)
 				}
 				classes := e.GetAttributeValues("objectClass")
-				switch {
-				case hasFold(classes, "group"):
+				if hasFold(classes, "group") {
 					if !g.IsGroup(guid) {
 						g.Groups[guid] = entryDN(e)
 						ix[strings.ToLower(entryDN(e))] = guid
 						dirty = append(dirty, guid)
 					}
-				case !hasFold(classes, "user") || hasFold(classes, "computer") || !inBase(entryDN(e)):
-					// Not an account KeyDesk syncs (as the full read's
-					// filter and base say).
-					return nil
+				} else if !hasFold(classes, "user") || hasFold(classes, "computer") {
+					return nil // not an account KeyDesk syncs
+				} else if in, err := inBase(entryDN(e)); err != nil {
+					return err
+				} else if !in {
+					return nil // outside the base DN, as the full read's search
 				}
 				ps := parentsOf(e.GetAttributeValues("memberOf"), ix)
 				if g.setParents(guid, ps) {
@@ -424,7 +479,10 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 				}
 				return nil
 			}, r.page("changed groups' members"))
-		if err != nil {
+		var nf needFull
+		if errors.As(err, &nf) {
+			return nf
+		} else if err != nil {
 			return fmt.Errorf("read the members of %d changed groups: %w", len(batch), err)
 		}
 		// Who is no longer a direct member of a group read again.
@@ -444,7 +502,6 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	// the base DN is no longer a member).
 	ix := g.dnIndex()
 	changed := map[string]*User{}
-	outside := map[string]bool{}
 	err = c.pagedSearch(ctx, ldap.NewSearchRequest(c.domainRoot(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		userFilter(since), UserAttributes, nil),
 		func(e *ldap.Entry) error {
@@ -453,8 +510,10 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 				return err
 			}
 			ps := parentsOf(e.GetAttributeValues("memberOf"), ix)
-			if !inBase(u.DN) {
-				outside[u.ObjectGUID], ps = true, nil
+			if in, err := inBase(u.DN); err != nil {
+				return err
+			} else if !in {
+				ps = nil // moved out of the base DN: no longer a member
 			}
 			if g.setParents(u.ObjectGUID, ps) {
 				touched[u.ObjectGUID] = true
@@ -465,7 +524,10 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 			r.prog.Entries++
 			return nil
 		}, r.page("changed users"))
-	if err != nil {
+	var nf needFull
+	if errors.As(err, &nf) {
+		return nf
+	} else if err != nil {
 		return fmt.Errorf("read the users changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
 	}
 	members, _ := g.Members()
@@ -474,7 +536,6 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		switch u := changed[guid]; {
 		case u != nil:
 			r.fetched(*u)
-		case outside[guid]:
 		case r.opts.Known[guid]:
 			snap.Unchanged = append(snap.Unchanged, guid)
 		default:
@@ -483,11 +544,13 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		}
 	}
 	sort.Strings(need)
+	found := make(map[string]bool, len(need))
 	err = c.searchGUIDs(ctx, need, UserAttributes, false, func(e *ldap.Entry) error {
 		u, err := userFromEntry(e)
 		if err != nil {
 			return err
 		}
+		found[u.ObjectGUID] = true
 		r.fetched(u)
 		return nil
 	}, r.page("new members"))
@@ -496,10 +559,6 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	}
 	// A member the search by GUID did not find is gone, or outside the
 	// base DN: not a member.
-	found := make(map[string]bool, len(snap.Fetched))
-	for _, u := range snap.Fetched {
-		found[u.ObjectGUID] = true
-	}
 	for _, guid := range need {
 		if !found[guid] {
 			g.setParents(guid, nil)

@@ -597,6 +597,10 @@ const accountColsA = `a.id, a.domain, a.object_guid, a.employee_id, a.object_sid
 type Member struct {
 	PasswordRotation bool
 	ADHash           string // the account's ADHash when last written
+	Enabled          bool
+	// Current: not marked as left (a disabled account whose removal the
+	// guard holds is current).
+	Current bool
 }
 
 // DomainMembers gives the accounts of a domain that are in its sync group,
@@ -611,7 +615,7 @@ func (tx *Tx) DomainMembers(ctx context.Context, domain string) (map[string]Memb
 }
 
 func domainMembers(ctx context.Context, q querier, domain string) (map[string]Member, error) {
-	rows, err := q.QueryContext(ctx, `SELECT object_guid, password_rotation, ad_hash FROM accounts WHERE domain = ? AND in_sync_group = 1`, domain)
+	rows, err := q.QueryContext(ctx, `SELECT object_guid, password_rotation, ad_hash, enabled, left_reason IS NULL FROM accounts WHERE domain = ? AND in_sync_group = 1`, domain)
 	if err != nil {
 		return nil, fmt.Errorf("read the members of %s: %w", domain, err)
 	}
@@ -620,7 +624,7 @@ func domainMembers(ctx context.Context, q querier, domain string) (map[string]Me
 	for rows.Next() {
 		var guid string
 		var m Member
-		if err := rows.Scan(&guid, &m.PasswordRotation, &m.ADHash); err != nil {
+		if err := rows.Scan(&guid, &m.PasswordRotation, &m.ADHash, &m.Enabled, &m.Current); err != nil {
 			return nil, fmt.Errorf("read the members of %s: %w", domain, err)
 		}
 		out[guid] = m
@@ -663,11 +667,11 @@ func (tx *Tx) CountMembers(ctx context.Context, domain string) (int, error) {
 func (tx *Tx) LoadAround(ctx context.Context, domain string, guids, emails []string) ([]Employee, []Account, error) {
 	gj, err := json.Marshal(guids)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("read the accounts a sync changes: %w", err)
 	}
 	ej, err := json.Marshal(emails)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("read the accounts a sync changes: %w", err)
 	}
 	const ids = `(SELECT employee_id FROM accounts WHERE domain = ? AND object_guid IN (SELECT value FROM json_each(?))
 		UNION SELECT id FROM employees WHERE email_norm IN (SELECT value FROM json_each(?)))`

@@ -10,13 +10,14 @@ import (
 type GraphGroup struct {
 	GUID string
 	DN   string
-	Root string // "sync", "password" or "" (a nested group)
+	Root string // "sync", "password", "both" (one group is both) or "" (a nested group)
 }
 
 // Roots of the group graph.
 const (
 	RootSync     = "sync"
 	RootPassword = "password"
+	RootBoth     = "both"
 )
 
 // SyncGraph reads a domain's group graph: fn gets each group, then edge
@@ -43,7 +44,7 @@ func (s *Store) SyncGraph(ctx context.Context, domain string, group func(GraphGr
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("read the group graph of %s: %w", domain, err)
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT node, parent FROM sync_edges WHERE domain = ?`, domain)
+	rows, err = tx.QueryContext(ctx, `SELECT node, parent FROM sync_edges WHERE domain = ? ORDER BY node, parent`, domain)
 	if err != nil {
 		return fmt.Errorf("read the group graph of %s: %w", domain, err)
 	}

@@ -6,7 +6,7 @@ CREATE TABLE sync_groups (
     domain TEXT NOT NULL,
     guid   TEXT NOT NULL,
     dn     TEXT NOT NULL,
-    root   TEXT NOT NULL DEFAULT '' CHECK (root IN ('', 'sync', 'password')),
+    root   TEXT NOT NULL DEFAULT '' CHECK (root IN ('', 'sync', 'password', 'both')),
     PRIMARY KEY (domain, guid)
 ) WITHOUT ROWID;
 
@@ -26,5 +26,5 @@ ALTER TABLE sync_state ADD COLUMN last_full_at INTEGER;
 -- ad_hash is a hash of what a sync copies from AD (Account.ADHash): a
 -- member read again whose hash is the same is not loaded or written.
 ALTER TABLE accounts ADD COLUMN ad_hash TEXT NOT NULL DEFAULT '';
-CREATE INDEX accounts_domain_members ON accounts(domain, object_guid, password_rotation, ad_hash) WHERE in_sync_group = 1;
+CREATE INDEX accounts_domain_members ON accounts(domain, object_guid, password_rotation, ad_hash, enabled, left_reason) WHERE in_sync_group = 1;
 CREATE INDEX accounts_domain_current ON accounts(domain) WHERE left_reason IS NULL;
