@@ -62,7 +62,7 @@ func apply(t testing.TB, s *Service, domain string, snap *ldapsync.Snapshot, gon
 	}
 	sum := DomainSummary{Domain: domain}
 	req := SyncRequest{Actor: testAdmin, AllowRemovals: allow}
-	if err := s.writeDomain(context.Background(), *d, req, snap, gone, &sum, s.now()); err != nil {
+	if err := s.writeDomain(context.Background(), *d, req, snap, gone, nil, &sum, s.now()); err != nil {
 		t.Fatalf("write %s: %v", domain, err)
 	}
 	return sum
@@ -431,7 +431,7 @@ func TestSyncFinishedElsewhereWritesNothing(t *testing.T) {
 	// A sync that started before the one above finished must not overwrite it.
 	d, _ := s.cfg.Domain("corp")
 	sum := DomainSummary{Domain: "corp"}
-	err := s.writeDomain(context.Background(), *d, SyncRequest{Actor: testAdmin}, full(), nil, &sum, s.now().Add(-time.Hour))
+	err := s.writeDomain(context.Background(), *d, SyncRequest{Actor: testAdmin}, full(), nil, nil, &sum, s.now().Add(-time.Hour))
 	if !errors.Is(err, ErrSyncRunning) {
 		t.Fatalf("stale write: err = %v, want ErrSyncRunning", err)
 	}

@@ -158,7 +158,7 @@ func (s *Service) syncDomain(ctx context.Context, d config.Domain, req SyncReque
 		}
 	}
 
-	snap, gone, err := s.readDomain(ctx, d, req)
+	snap, gone, stored, err := s.readDomain(ctx, d, req)
 	if err != nil {
 		return finish(err)
 	}
@@ -168,27 +168,29 @@ func (s *Service) syncDomain(ctx context.Context, d config.Domain, req SyncReque
 		sum.Mode, sum.FullReason = "full", snap.FullReason
 	}
 	sum.PasswordRotation = len(snap.PasswordGUIDs)
-	if err := s.writeDomain(ctx, d, req, snap, gone, &sum, start); err != nil {
+	if err := s.writeDomain(ctx, d, req, snap, gone, stored, &sum, start); err != nil {
 		return finish(fmt.Errorf("save sync of %s: %w", d.Name, err))
 	}
 	return finish(nil)
 }
 
 // readDomain does every directory read of a sync before anything is written.
-func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncRequest) (*ldapsync.Snapshot, map[string]string, error) {
+// It returns the snapshot, why each member gone is gone, and the members
+// as stored when the read began.
+func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncRequest) (*ldapsync.Snapshot, map[string]string, map[string]store.Member, error) {
 	pw, err := d.BindPassword()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	prev, err := s.st.SyncState(ctx, d.Name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// The members as stored (disabled ones too: re-enabling raises
 	// uSNChanged).
 	stored, err := s.st.DomainMembers(ctx, d.Name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	known := make(map[string]bool, len(stored))
 	for guid := range stored {
@@ -196,12 +198,12 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 	}
 	conn, err := ldapsync.Dial(ctx, d, pw)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer conn.Close()
 	graph, err := s.loadGraph(ctx, d.Name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	opts := ldapsync.ReadOptions{Known: known, Full: req.Full, Graph: graph, Same: func(u *ldapsync.User) bool {
 		// A disabled member not yet marked as left is merged again (its
@@ -219,13 +221,13 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 	// state says, to report any drift between them.
 	snap, err := conn.ReadMembers(ctx, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
+		return nil, nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
 	}
 	if !snap.Full && (prev.LastFullAt == nil || s.now().Sub(*prev.LastFullAt) >= s.cfg.Sync.FullReadEvery.Duration) {
 		incremental := snap
 		opts.Full, opts.FullReason, opts.Graph = true, "the periodic full read (sync.full_read_every)", nil
 		if snap, err = conn.ReadMembers(ctx, opts); err != nil {
-			return nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
+			return nil, nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
 		}
 		snap.Drift = ldapsync.Drift(incremental, snap)
 	}
@@ -246,15 +248,18 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 	gone := map[string]string{}
 	if len(missing) > 0 {
 		if gone, err = conn.Classify(ctx, missing); err != nil {
-			return nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
+			return nil, nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
 		}
 	}
-	return snap, gone, nil
+	return snap, gone, stored, nil
 }
 
 // writeDomain merges the snapshot and writes it, the new mark and the audit
 // entry in one transaction.
-func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequest, snap *ldapsync.Snapshot, gone map[string]string, sum *DomainSummary, start time.Time) error {
+//
+// stored are the members as readDomain found them (nil: read them here).
+// Another sync that wrote since is refused below, so they are still right.
+func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequest, snap *ldapsync.Snapshot, gone map[string]string, stored map[string]store.Member, sum *DomainSummary, start time.Time) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	return s.st.Update(ctx, func(tx *store.Tx) error {
@@ -272,7 +277,7 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		if err != nil {
 			return err
 		}
-		emps, accs, err := loadForMerge(ctx, tx, d.Name, snap)
+		emps, accs, err := loadForMerge(ctx, tx, d.Name, snap, stored)
 		if err != nil {
 			return err
 		}
@@ -536,10 +541,12 @@ func putGraph(ctx context.Context, tx *store.Tx, domain string, snap *ldapsync.S
 // and accounts around the accounts it changes (read, gone, or whose
 // password rotation changes) and the employees with the emails read, so
 // that a sync with little changed reads and holds little, full or not.
-func loadForMerge(ctx context.Context, tx *store.Tx, domain string, snap *ldapsync.Snapshot) ([]store.Employee, []store.Account, error) {
-	stored, err := tx.DomainMembers(ctx, domain)
-	if err != nil {
-		return nil, nil, err
+func loadForMerge(ctx context.Context, tx *store.Tx, domain string, snap *ldapsync.Snapshot, stored map[string]store.Member) ([]store.Employee, []store.Account, error) {
+	if stored == nil {
+		var err error
+		if stored, err = tx.DomainMembers(ctx, domain); err != nil {
+			return nil, nil, err
+		}
 	}
 	guids := make([]string, 0, len(snap.Fetched))
 	var emails []string

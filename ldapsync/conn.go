@@ -201,6 +201,7 @@ type RootDSE struct {
 const (
 	OIDPagedResults     = "1.2.840.113556.1.4.319"
 	OIDShowDeleted      = "1.2.840.113556.1.4.417"
+	OIDExtendedDN       = "1.2.840.113556.1.4.529"
 	OIDPolicyHints      = "1.2.840.113556.1.4.2239"
 	OIDPolicyHintsOld   = "1.2.840.113556.1.4.2066"
 	OIDVirtualListView  = "2.16.840.1.113730.3.4.9"

@@ -2,9 +2,11 @@ package ldapsync
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
@@ -345,14 +347,14 @@ func (r *reader) full(ctx context.Context, g *Graph) error {
 	if err != nil {
 		return fmt.Errorf("read members of %s: %w", snap.SyncGroupDN, err)
 	}
-	r.finish(g)
+	members, password := g.Members()
+	r.finish(g, members, password)
 	return nil
 }
 
-// finish works out the password group's members among the sync group's
-// and keeps the graph in the snapshot.
-func (r *reader) finish(g *Graph) {
-	members, password := g.Members()
+// finish keeps the password group's members among the sync group's (as
+// g.Members gave them) and the graph in the snapshot.
+func (r *reader) finish(g *Graph, members, password map[string]bool) {
 	for guid := range password {
 		if members[guid] {
 			r.snap.PasswordGUIDs[guid] = true
@@ -360,9 +362,6 @@ func (r *reader) finish(g *Graph) {
 	}
 	r.snap.Graph = g
 }
-
-// dirtyBatch is how many groups' members one search reads again.
-const dirtyBatch = 50
 
 // incremental reads what changed since the mark and updates g.
 func (r *reader) incremental(ctx context.Context, g *Graph) error {
@@ -434,21 +433,53 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 			touched[guid] = true
 		}
 	}
-	// Their direct members, read again; a group newly nested in one is
-	// read in turn.
+	// Their direct members, read as GUIDs (the member attribute under the
+	// extended DN control) and compared with the graph's: only members
+	// that joined are looked up, and a group newly nested is read in turn.
+	ch := g.children()
 	for len(dirty) > 0 {
-		batch := dirty[:min(dirtyBatch, len(dirty))]
-		dirty = dirty[len(batch):]
-		ix, ch := g.dnIndex(), g.children()
-		inBatch := make(map[string]map[string]bool, len(batch))
-		var sb strings.Builder
-		sb.WriteString("(|")
+		batch := dirty
+		dirty = nil
+		joined := map[string][]string{} // a node not in the graph -> the groups it joined
+		var unknown []string
 		for _, grp := range batch {
-			inBatch[grp] = map[string]bool{}
-			sb.WriteString("(memberOf=" + ldap.EscapeFilter(g.Groups[grp]) + ")")
+			kids, err := c.memberGUIDs(ctx, g.Groups[grp])
+			var nf needFull
+			if errors.As(err, &nf) {
+				return nf
+			} else if err != nil {
+				return fmt.Errorf("read the members of %s: %w", g.Groups[grp], err)
+			}
+			r.page("changed groups' members")()
+			now := make(map[string]bool, len(kids))
+			for _, k := range kids {
+				now[k] = true
+			}
+			was := make(map[string]bool, len(ch[grp]))
+			for _, k := range ch[grp] {
+				was[k] = true
+				if !now[k] {
+					g.setParents(k, without(g.Parents[k], grp))
+					touched[k] = true
+				}
+			}
+			for _, k := range kids {
+				switch {
+				case was[k]:
+				case g.IsGroup(k) || g.Parents[k] != nil:
+					g.setParents(k, withParent(g.Parents[k], grp))
+					touched[k] = true
+				default:
+					if joined[k] == nil {
+						unknown = append(unknown, k)
+					}
+					joined[k] = append(joined[k], grp)
+				}
+			}
 		}
-		sb.WriteString(")")
-		err := c.pagedSearch(ctx, ldap.NewSearchRequest(c.domainRoot(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, sb.String(), graphAttributes, nil),
+		// What the newcomers are: groups join the graph (and are read in
+		// turn), users under the base DN join it, anything else does not.
+		err := c.searchGUIDs(ctx, c.domainRoot(), unknown, []string{"objectGUID", "objectClass", "distinguishedName"}, false,
 			func(e *ldap.Entry) error {
 				guid, err := FormatGUID(e.GetRawAttributeValue("objectGUID"))
 				if err != nil {
@@ -456,11 +487,8 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 				}
 				classes := e.GetAttributeValues("objectClass")
 				if hasFold(classes, "group") {
-					if !g.IsGroup(guid) {
-						g.Groups[guid] = entryDN(e)
-						ix[strings.ToLower(entryDN(e))] = guid
-						dirty = append(dirty, guid)
-					}
+					g.Groups[guid] = entryDN(e)
+					dirty = append(dirty, guid)
 				} else if !hasFold(classes, "user") || hasFold(classes, "computer") {
 					return nil // not an account KeyDesk syncs
 				} else if in, err := inBase(entryDN(e)); err != nil {
@@ -468,31 +496,17 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 				} else if !in {
 					return nil // outside the base DN, as the full read's search
 				}
-				ps := parentsOf(e.GetAttributeValues("memberOf"), ix)
-				if g.setParents(guid, ps) {
-					touched[guid] = true
-				}
-				for _, p := range ps {
-					if m := inBatch[p]; m != nil {
-						m[guid] = true
-					}
-				}
+				ps := append([]string(nil), joined[guid]...)
+				sort.Strings(ps)
+				g.setParents(guid, ps)
+				touched[guid] = true
 				return nil
-			}, r.page("changed groups' members"))
+			}, r.page("changed groups' new members"))
 		var nf needFull
 		if errors.As(err, &nf) {
 			return nf
 		} else if err != nil {
-			return fmt.Errorf("read the members of %d changed groups: %w", len(batch), err)
-		}
-		// Who is no longer a direct member of a group read again.
-		for _, grp := range batch {
-			for _, node := range ch[grp] {
-				if !inBatch[grp][node] {
-					g.setParents(node, without(g.Parents[node], grp))
-					touched[node] = true
-				}
-			}
+			return fmt.Errorf("look up %d new members of changed groups: %w", len(unknown), err)
 		}
 	}
 	for _, n := range g.prune() {
@@ -530,7 +544,7 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	} else if err != nil {
 		return fmt.Errorf("read the users changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
 	}
-	members, _ := g.Members()
+	members, password := g.Members()
 	var need []string
 	for guid := range members {
 		switch u := changed[guid]; {
@@ -545,7 +559,7 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	}
 	sort.Strings(need)
 	found := make(map[string]bool, len(need))
-	err = c.searchGUIDs(ctx, need, UserAttributes, false, func(e *ldap.Entry) error {
+	err = c.searchGUIDs(ctx, c.Domain.BaseDN, need, UserAttributes, false, func(e *ldap.Entry) error {
 		u, err := userFromEntry(e)
 		if err != nil {
 			return err
@@ -563,6 +577,8 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		if !found[guid] {
 			g.setParents(guid, nil)
 			touched[guid] = true
+			delete(members, guid)
+			delete(password, guid)
 		}
 	}
 	sort.Slice(snap.Fetched, func(i, j int) bool { return snap.Fetched[i].ObjectGUID < snap.Fetched[j].ObjectGUID })
@@ -571,8 +587,81 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		snap.GraphTouched = append(snap.GraphTouched, n)
 	}
 	sort.Strings(snap.GraphTouched)
-	r.finish(g)
+	r.finish(g, members, password)
 	return nil
+}
+
+// withParent adds grp to parents, which stay sorted.
+func withParent(parents []string, grp string) []string {
+	out := append(append([]string(nil), parents...), grp)
+	sort.Strings(out)
+	return out
+}
+
+// memberGUIDs reads the direct members of the group at dn as objectGUIDs:
+// its member attribute under the extended DN control, in ranges as AD
+// gives a large one (member;range=0-1499, then from 1500 on).
+func (c *Conn) memberGUIDs(ctx context.Context, dn string) ([]string, error) {
+	var out []string
+	for lo := 0; ; {
+		attr := "member"
+		if lo > 0 {
+			attr = fmt.Sprintf("member;range=%d-*", lo)
+		}
+		res, err := c.l.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)",
+			[]string{attr}, []ldap.Control{ldap.NewControlString(OIDExtendedDN, false, "")}))
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return nil, nil // deleted since: no members
+		}
+		if err != nil {
+			return nil, ctxErr(ctx, err)
+		}
+		if len(res.Entries) == 0 {
+			return out, nil
+		}
+		end := "*"
+		var vals []string
+		for _, a := range res.Entries[0].Attributes {
+			name := strings.ToLower(a.Name)
+			if name == "member" {
+				vals = a.Values
+			} else if r, ok := strings.CutPrefix(name, "member;range="); ok {
+				vals = a.Values
+				_, end, _ = strings.Cut(r, "-")
+			}
+		}
+		for _, v := range vals {
+			guid, err := extendedDNGUID(v)
+			if err != nil {
+				// The DC ignored the (non-critical) control.
+				return nil, needFull{"the DC does not give the members' GUIDs (extended DN control): " + err.Error()}
+			}
+			out = append(out, guid)
+		}
+		if end == "*" {
+			return out, nil
+		}
+		hi, err := strconv.Atoi(end)
+		if err != nil || hi < lo {
+			return nil, fmt.Errorf("the DC gave the member range %q after %d", end, lo)
+		}
+		lo = hi + 1
+	}
+}
+
+// extendedDNGUID reads the objectGUID of an extended DN value,
+// <GUID=hex>;<SID=hex>;DN.
+func extendedDNGUID(v string) (string, error) {
+	rest, ok := strings.CutPrefix(v, "<GUID=")
+	hexGUID, _, ok2 := strings.Cut(rest, ">")
+	if !ok || !ok2 {
+		return "", fmt.Errorf("member value %q is not in the extended DN form <GUID=...>;DN", v)
+	}
+	raw, err := hex.DecodeString(hexGUID)
+	if err != nil {
+		return "", fmt.Errorf("member value %q: its GUID is not hex: %w", v, err)
+	}
+	return FormatGUID(raw)
 }
 
 func without(xs []string, x string) []string {
@@ -623,13 +712,9 @@ func fullReason(prev *Mark, rd RootDSE, forced bool) string {
 
 // searchGUIDs looks objects up by GUID, guidBatch per search, anywhere in the
 // domain; with deleted set, tombstones are included.
-func (c *Conn) searchGUIDs(ctx context.Context, guids []string, attrs []string, deleted bool, fn func(*ldap.Entry) error, onPage func()) error {
-	base := c.Domain.BaseDN
+func (c *Conn) searchGUIDs(ctx context.Context, base string, guids []string, attrs []string, deleted bool, fn func(*ldap.Entry) error, onPage func()) error {
 	var controls []ldap.Control
 	if deleted {
-		if c.RootDSE.DefaultNamingContext != "" {
-			base = c.RootDSE.DefaultNamingContext
-		}
 		controls = append(controls, ldap.NewControlString(OIDShowDeleted, true, ""))
 	}
 	for start := 0; start < len(guids); start += guidBatch {
@@ -660,7 +745,7 @@ func (c *Conn) Classify(ctx context.Context, guids []string) (map[string]string,
 	for _, g := range guids {
 		out[g] = ReasonDeleted
 	}
-	err := c.searchGUIDs(ctx, guids, []string{"objectGUID", "isDeleted"}, true, func(e *ldap.Entry) error {
+	err := c.searchGUIDs(ctx, c.domainRoot(), guids, []string{"objectGUID", "isDeleted"}, true, func(e *ldap.Entry) error {
 		guid, err := FormatGUID(e.GetRawAttributeValue("objectGUID"))
 		if err != nil {
 			return nil

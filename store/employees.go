@@ -614,13 +614,20 @@ func (tx *Tx) DomainMembers(ctx context.Context, domain string) (map[string]Memb
 	return domainMembers(ctx, tx.tx, domain)
 }
 
-func domainMembers(ctx context.Context, q querier, domain string) (map[string]Member, error) {
+func domainMembers(ctx context.Context, q interface {
+	querier
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, domain string) (map[string]Member, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE domain = ? AND in_sync_group = 1`, domain).Scan(&n); err != nil {
+		return nil, fmt.Errorf("count the members of %s: %w", domain, err)
+	}
 	rows, err := q.QueryContext(ctx, `SELECT object_guid, password_rotation, ad_hash, enabled, left_reason IS NULL FROM accounts WHERE domain = ? AND in_sync_group = 1`, domain)
 	if err != nil {
 		return nil, fmt.Errorf("read the members of %s: %w", domain, err)
 	}
 	defer rows.Close()
-	out := map[string]Member{}
+	out := make(map[string]Member, n)
 	for rows.Next() {
 		var guid string
 		var m Member

@@ -2,6 +2,7 @@ package builtinad
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -526,6 +527,25 @@ func TestPaging(t *testing.T) {
 		mustNoErr(t, err)
 		if a := res.Entries[0].Attributes; len(a) != 1 || a[0].Name != "member;range=0-1499" || len(a[0].Values) != 1500 {
 			t.Fatalf("member of a 1600-member group: %v", names(a))
+		}
+	})
+	t.Run("the extended DN control gives members as <GUID=hex>;DN", func(t *testing.T) {
+		res, err := search(c, d.SyncGroupDN, ldap.ScopeBaseObject, "(objectClass=*)", []string{"member;range=1500-*"}, ldap.NewControlString("1.2.840.113556.1.4.529", false, ""))
+		mustNoErr(t, err)
+		a := res.Entries[0].Attributes
+		if len(a) != 1 || a[0].Name != "member;range=1500-*" || len(a[0].Values) != 100 {
+			t.Fatalf("the last 100 members: %v", names(a))
+		}
+		for _, v := range a[0].Values {
+			hexGUID, dn, ok := strings.Cut(strings.TrimPrefix(v, "<GUID="), ">;")
+			if !strings.HasPrefix(v, "<GUID=") || !ok {
+				t.Fatalf("member value %q is not <GUID=hex>;DN", v)
+			}
+			got, err := search(c, dn, ldap.ScopeBaseObject, "(objectClass=*)", []string{"objectGUID"})
+			mustNoErr(t, err)
+			if want := hex.EncodeToString(got.Entries[0].GetRawAttributeValue("objectGUID")); hexGUID != want {
+				t.Fatalf("member %s: GUID %s in the value, %s on the entry", dn, hexGUID, want)
+			}
 		}
 	})
 }

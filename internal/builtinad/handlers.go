@@ -147,6 +147,7 @@ type controls struct {
 	showDeleted    bool
 	hints          bool
 	permissive     bool
+	extendedDN     bool   // linked values as <GUID=hex>;<SID=hex>;DN
 	unsupportedCrt string // OID of a critical control the double does not implement
 }
 
@@ -168,6 +169,8 @@ func readControls(cs []gldap.Control) controls {
 				}
 			case "1.2.840.113556.1.4.1413":
 				out.permissive = true
+			case "1.2.840.113556.1.4.529":
+				out.extendedDN = true
 			}
 			if c.Criticality && !ignorableControls[c.ControlType] && out.unsupportedCrt == "" {
 				out.unsupportedCrt = c.ControlType
@@ -267,6 +270,7 @@ func (l *listener) handleSearch(w *gldap.ResponseWriter, r *gldap.Request) {
 	}
 	d := l.d
 	sel := parseSel(m.Attributes)
+	sel.extendedDN = ctl.extendedDN
 	if strings.TrimSpace(m.BaseDN) == "" && m.Scope == gldap.BaseObject {
 		d.mu.RLock()
 		attrs := d.rootDSE(sel)

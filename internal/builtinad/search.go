@@ -31,6 +31,9 @@ type attrSel struct {
 	keys   []string          // lower case, in request order
 	names  map[string]string // key -> name as requested (for unknown attributes)
 	ranges map[string][2]int // key -> requested value range (hi -1 = *)
+	// extendedDN: member values as AD gives them under the extended DN
+	// control without a value: <GUID=hex>;<SID=hex>;DN.
+	extendedDN bool
 }
 
 func parseSel(req []string) attrSel {
@@ -133,6 +136,9 @@ func (d *Domain) render(e *entry, sel attrSel, typesOnly bool) []outAttr {
 // rangedMembers returns member, in ranges as AD does past MaxValRange.
 func rangedMembers(e *entry, sel attrSel) (string, []string) {
 	all := dnList(e.members)
+	if sel.extendedDN {
+		all = extendedDNList(e.members)
+	}
 	r, asked := sel.ranges["member"]
 	if !asked && len(all) <= maxValRange {
 		return "member", all

@@ -1,6 +1,7 @@
 package builtinad
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -209,6 +210,17 @@ func (d *Domain) values(e *entry, key string) []string {
 }
 
 // dnList gives the DNs of a set of entries in creation order.
+// extendedDNList is dnList in the extended DN form (<GUID=hex>;DN; the
+// double leaves out the SID part AD adds for objects with a SID).
+func extendedDNList(set map[*entry]struct{}) []string {
+	es := sortedEntries(set)
+	out := make([]string, len(es))
+	for i, x := range es {
+		out[i] = "<GUID=" + hex.EncodeToString([]byte(x.guid)) + ">;" + x.dn
+	}
+	return out
+}
+
 func dnList(set map[*entry]struct{}) []string {
 	if len(set) == 0 {
 		return nil
