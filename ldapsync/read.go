@@ -425,8 +425,17 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	if err != nil {
 		return fmt.Errorf("read the objects deleted since USN %d: %w", r.opts.Previous.HighestUSN, err)
 	}
+	var kidsOf map[string][]string
 	for _, guid := range deleted {
 		if g.IsGroup(guid) && guid != g.SyncRoot && guid != g.PasswordRoot {
+			// A group deleted: out of the graph with its memberships.
+			if kidsOf == nil {
+				kidsOf = g.children()
+			}
+			for _, k := range kidsOf[guid] {
+				g.setParents(k, without(g.Parents[k], guid))
+				touched[k] = true
+			}
 			delete(g.Groups, guid)
 		}
 		if g.setParents(guid, nil) {

@@ -10,8 +10,10 @@
 // DIR/domains.tsv (one line per domain: name, LDAPS URL, base DN, bind UPN, password file, CA
 // file, sync group DN), print "ready" and serve until SIGINT or SIGTERM. On SIGUSR1 they change
 // the department of 1% of the sync group's members in each domain, over LDAP as Administrator,
-// and print "changed N"; on SIGUSR2 (builtin only) they make 1% as many of the demo's random
-// changes (joins, leaves, renames, email changes, disables) and print "churned N".
+// and print "changed N"; on SIGUSR2 they change memberships and print "churned N": the built-in
+// directory makes 1% as many of the demo's random changes (joins, leaves, renames, email
+// changes, disables), Samba takes every 200th member out of its first direct group and puts as
+// many people from outside the sync group into those groups (1% of the members changed).
 package main
 
 import (
@@ -118,7 +120,13 @@ func runSamba(ctx context.Context, args []string) error {
 		doms = append(doms, domain{name: name, url: dc.LDAPSURL, baseDN: dc.BaseDN, bindUPN: dc.AdminUPN,
 			password: dc.AdminPassword, caFile: dc.CAFile, syncGroupDN: ds.SyncGroupDN, dial: dc.Dial})
 	}
-	return serve(ctx, *out, doms, nil)
+	return serve(ctx, *out, doms, func() int {
+		n, err := changeMemberships(ctx, doms, 200)
+		if err != nil {
+			fmt.Println("error", err)
+		}
+		return n
+	})
 }
 
 // setDomains are the domains of a data set, as folders of the set and names in KeyDesk.
@@ -248,6 +256,59 @@ func changeDepartments(ctx context.Context, doms []domain, every int) (int, erro
 			if err := c.Modify(m); err != nil {
 				c.Close()
 				return total, fmt.Errorf("%s: modify %s: %w", d.name, e.DN, err)
+			}
+			total++
+		}
+		c.Close()
+	}
+	return total, nil
+}
+
+// changeMemberships takes every every-th member of each domain's sync group (in the order the
+// directory returns them) out of its first direct group, and adds as many people who are not
+// members to those groups: joins and leaves through nested groups. It returns how many
+// memberships it changed.
+func changeMemberships(ctx context.Context, doms []domain, every int) (int, error) {
+	total := 0
+	for _, d := range doms {
+		c, err := d.dial(ctx)
+		if err != nil {
+			return total, fmt.Errorf("%s: %w", d.name, err)
+		}
+		chain := "(memberOf:1.2.840.113556.1.4.1941:=" + ldap.EscapeFilter(d.syncGroupDN) + ")"
+		res, err := c.SearchWithPaging(ldap.NewSearchRequest(d.baseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+			"(&(objectClass=user)(!(objectClass=computer))"+chain+")", []string{"memberOf"}, nil), 1000)
+		if err != nil {
+			c.Close()
+			return total, fmt.Errorf("%s: read members: %w", d.name, err)
+		}
+		var groups []string
+		for i, e := range res.Entries {
+			g := e.GetAttributeValue("memberOf")
+			if i%every != 0 || g == "" {
+				continue
+			}
+			m := ldap.NewModifyRequest(g, nil)
+			m.Delete("member", []string{e.DN})
+			if err := c.Modify(m); err != nil {
+				c.Close()
+				return total, fmt.Errorf("%s: take %s out of %s: %w", d.name, e.DN, g, err)
+			}
+			groups = append(groups, g)
+			total++
+		}
+		out, err := c.Search(ldap.NewSearchRequest(d.baseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, len(groups), 0, false,
+			"(&(objectClass=user)(!(objectClass=computer))(!(isCriticalSystemObject=TRUE))(!"+chain+"))", []string{"1.1"}, nil))
+		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+			c.Close()
+			return total, fmt.Errorf("%s: read people outside the sync group: %w", d.name, err)
+		}
+		for i, e := range out.Entries {
+			m := ldap.NewModifyRequest(groups[i], nil)
+			m.Add("member", []string{e.DN})
+			if err := c.Modify(m); err != nil {
+				c.Close()
+				return total, fmt.Errorf("%s: put %s into %s: %w", d.name, e.DN, groups[i], err)
 			}
 			total++
 		}
