@@ -304,6 +304,9 @@ func changeMemberships(ctx context.Context, doms []domain, every int) (int, erro
 			return total, fmt.Errorf("%s: read people outside the sync group: %w", d.name, err)
 		}
 		for i, e := range out.Entries {
+			if i >= len(groups) {
+				break // the DC may give more than the size limit asked
+			}
 			m := ldap.NewModifyRequest(groups[i], nil)
 			m.Add("member", []string{e.DN})
 			if err := c.Modify(m); err != nil {
