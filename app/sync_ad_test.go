@@ -727,14 +727,8 @@ func statuses(es []EmployeeView) map[int64]string {
 // differed: nothing when the state is right; the members it got wrong
 // when the stored graph was changed behind KeyDesk's back.
 func TestPeriodicFullReadReportsDrift(t *testing.T) {
-	srv, err := builtinad.Start(context.Background(), builtinad.Options{Empty: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
 	ctx := context.Background()
-	corp := seedCorp(ctx, t, builtinDir{srv.Domain("corp")}, 0)
-	t.Setenv("KD_TEST_CORP_PW", srv.Domain("corp").AdminPassword)
+	corp := builtinCorp(t, 0)
 	dir := t.TempDir()
 	now := time.Now()
 	s := serviceFor(t, "[sync]\nfull_read_every = \"2h\"\n"+corp.configBlock(t, "KD_TEST_CORP_PW"), dir, WithClock(func() time.Time { return now }))
@@ -788,14 +782,8 @@ func TestPeriodicFullReadReportsDrift(t *testing.T) {
 // following incremental and full syncs, and are removed when allowed,
 // although the directory does not change again.
 func TestHeldDisabledRemovalsCanBeApplied(t *testing.T) {
-	srv, err := builtinad.Start(context.Background(), builtinad.Options{Empty: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
 	ctx := context.Background()
-	corp := seedCorp(ctx, t, builtinDir{srv.Domain("corp")}, 100)
-	t.Setenv("KD_TEST_CORP_PW", srv.Domain("corp").AdminPassword)
+	corp := builtinCorp(t, 100)
 	s := serviceFor(t, corp.configBlock(t, "KD_TEST_CORP_PW"), t.TempDir())
 	syncCorp := func(req SyncRequest) DomainSummary {
 		t.Helper()
@@ -822,4 +810,17 @@ func TestHeldDisabledRemovalsCanBeApplied(t *testing.T) {
 	if sc := syncCorp(SyncRequest{}); sc.Held != 0 || sc.Removed != 0 || sc.Members != 113-30 {
 		t.Errorf("sync after: %+v; want nothing held or removed, %d members", sc, 113-30)
 	}
+}
+
+// builtinCorp seeds the corp domain (seedCorp, with bulk users) in a
+// built-in directory of its own; its password is in $KD_TEST_CORP_PW.
+func builtinCorp(t *testing.T, bulk int) *adDomain {
+	t.Helper()
+	srv, err := builtinad.Start(context.Background(), builtinad.Options{Empty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	t.Setenv("KD_TEST_CORP_PW", srv.Domain("corp").AdminPassword)
+	return seedCorp(context.Background(), t, builtinDir{srv.Domain("corp")}, bulk)
 }

@@ -243,6 +243,19 @@ func (c *Conn) ReadMembers(ctx context.Context, opts ReadOptions) (*Snapshot, er
 	return snap, nil
 }
 
+// readErr is err as an incremental read returns it: a needFull as it is,
+// any other error wrapped with what was being read (format and args).
+func readErr(err error, format string, args ...any) error {
+	var nf needFull
+	if errors.As(err, &nf) {
+		return nf
+	}
+	if err != nil {
+		return fmt.Errorf(format+": %w", append(args, err)...)
+	}
+	return nil
+}
+
 // needFull is returned by an incremental read that met a change it cannot
 // follow: the read is made again in full, for reason.
 type needFull struct{ reason string }
@@ -387,11 +400,7 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 			return needFull{"an OU or container was changed (renamed or moved?): " + entryDN(e)}
 		}, r.page("changed OUs"))
 	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
-		var nf needFull
-		if errors.As(err, &nf) {
-			return nf
-		}
-		return fmt.Errorf("read the OUs changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
+		return readErr(err, "read the OUs changed since USN %d", r.opts.Previous.HighestUSN)
 	}
 	touched := map[string]bool{}
 	// The groups of the graph that changed: renamed, or their members.
@@ -453,11 +462,8 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		var unknown []string
 		for _, grp := range batch {
 			kids, err := c.memberGUIDs(ctx, g.Groups[grp])
-			var nf needFull
-			if errors.As(err, &nf) {
-				return nf
-			} else if err != nil {
-				return fmt.Errorf("read the members of %s: %w", g.Groups[grp], err)
+			if err := readErr(err, "read the members of %s", g.Groups[grp]); err != nil {
+				return err
 			}
 			r.page("changed groups' members")()
 			now := make(map[string]bool, len(kids))
@@ -511,11 +517,8 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 				touched[guid] = true
 				return nil
 			}, r.page("changed groups' new members"))
-		var nf needFull
-		if errors.As(err, &nf) {
-			return nf
-		} else if err != nil {
-			return fmt.Errorf("look up %d new members of changed groups: %w", len(unknown), err)
+		if err := readErr(err, "look up %d new members of changed groups", len(unknown)); err != nil {
+			return err
 		}
 	}
 	for _, n := range g.prune() {
@@ -547,11 +550,8 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 			r.prog.Entries++
 			return nil
 		}, r.page("changed users"))
-	var nf needFull
-	if errors.As(err, &nf) {
-		return nf
-	} else if err != nil {
-		return fmt.Errorf("read the users changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
+	if err := readErr(err, "read the users changed since USN %d", r.opts.Previous.HighestUSN); err != nil {
+		return err
 	}
 	members, password := g.Members()
 	var need []string
