@@ -1067,7 +1067,8 @@ func TestNothingIsCutAtCommonSizes(t *testing.T) {
 				}
 			}
 			tm.send("Escape")
-			// Dialogs: a key's assignment, and the enrollment.
+			// Dialogs: a key's assignment and its loss, the enrollment, an
+			// invitation's mail, an audit entry.
 			focus := func(pane string) {
 				tm.waitFor("the "+pane+" pane", 10*time.Second, func(s string) bool {
 					if strings.Contains(s, "▸"+pane) {
@@ -1084,9 +1085,23 @@ func TestNothingIsCutAtCommonSizes(t *testing.T) {
 			tm.send("a")
 			uncut(t, tm.waitFor("the assign dialog", 5*time.Second, func(s string) bool { return strings.Contains(s, "Assign key") }))
 			tm.send("Escape")
+			// The lifecycle offers "lost/stolen/broken" on a key in stock.
+			tm.send("x")
+			uncut(t, tm.waitFor("the lost/stolen/broken dialog", 5*time.Second, func(s string) bool { return strings.Contains(s, "╔") }))
+			tm.send("Escape")
+			tm.waitFor("the dialog closed", 5*time.Second, func(s string) bool { return !strings.Contains(s, "╔") })
 			focus("Invitations")
 			tm.send("e")
 			uncut(t, tm.waitFor("the enroll dialog", 5*time.Second, func(s string) bool { return strings.Contains(s, "Enroll an authenticator") }))
+			tm.send("Escape")
+			tm.waitFor("the dialog closed", 5*time.Second, func(s string) bool { return !strings.Contains(s, "╔") })
+			tm.send("m")
+			uncut(t, tm.waitFor("the mail dialog", 5*time.Second, func(s string) bool { return strings.Contains(s, "╔") }))
+			tm.send("Escape")
+			tm.waitFor("the dialog closed", 5*time.Second, func(s string) bool { return !strings.Contains(s, "╔") })
+			focus("Activity")
+			tm.send("Enter")
+			uncut(t, tm.waitFor("an audit entry", 5*time.Second, func(s string) bool { return strings.Contains(s, "╔") }))
 			tm.send("Escape")
 		})
 	}
