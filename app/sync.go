@@ -192,20 +192,41 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// Members whose leaving the guard holds are members as stored, but no
+	// longer by the group graph: an incremental read that finds nothing
+	// changed takes the members as known, so they are not.
+	held, err := s.st.HeldRemovals(ctx, d.Name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	leaving := map[string]bool{}
+	for _, h := range held {
+		if h.Reason != store.LeftDisabled {
+			leaving[h.ObjectGUID] = true
+		}
+	}
 	known := make(map[string]bool, len(stored))
 	for guid := range stored {
-		known[guid] = true
+		if !leaving[guid] {
+			known[guid] = true
+		}
 	}
 	conn, err := ldapsync.Dial(ctx, d, pw)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer conn.Close()
-	graph, err := s.loadGraph(ctx, d.Name)
+	graph, edges, err := s.loadGraph(ctx, d.Name)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	opts := ldapsync.ReadOptions{Known: known, Full: req.Full, Graph: graph, Same: func(u *ldapsync.User) bool {
+	password := map[string]bool{}
+	for guid, m := range stored {
+		if m.PasswordRotation {
+			password[guid] = true
+		}
+	}
+	opts := ldapsync.ReadOptions{Known: known, KnownPassword: password, Full: req.Full, Graph: graph, LoadEdges: edges, Same: func(u *ldapsync.User) bool {
 		// A disabled member not yet marked as left is merged again (its
 		// removal may be held, and then applied).
 		m, ok := stored[u.ObjectGUID]
@@ -239,7 +260,7 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 		members[g] = true
 	}
 	var missing []string
-	for guid := range known {
+	for guid := range stored {
 		if !members[guid] {
 			missing = append(missing, guid)
 		}
@@ -476,11 +497,13 @@ func (ms *mergeState) write(ctx context.Context, tx *store.Tx) error {
 	return nil
 }
 
-// loadGraph reads the domain's stored group graph (nil: none yet).
-func (s *Service) loadGraph(ctx context.Context, domain string) (*ldapsync.Graph, error) {
+// loadGraph reads the domain's stored group graph (nil: none yet): its
+// groups now, its memberships when the read asks for them (with nothing
+// changed, it does not).
+func (s *Service) loadGraph(ctx context.Context, domain string) (*ldapsync.Graph, func(*ldapsync.Graph) error, error) {
 	g := &ldapsync.Graph{Groups: map[string]string{}, Parents: map[string][]string{}}
 	guids := map[string]string{} // each group's GUID, to share
-	err := s.st.SyncGraph(ctx, domain, func(gr store.GraphGroup) {
+	err := s.st.SyncGraphGroups(ctx, domain, func(gr store.GraphGroup) {
 		g.Groups[gr.GUID] = gr.DN
 		guids[gr.GUID] = gr.GUID
 		switch gr.Root {
@@ -491,18 +514,21 @@ func (s *Service) loadGraph(ctx context.Context, domain string) (*ldapsync.Graph
 		case store.RootBoth:
 			g.SyncRoot, g.PasswordRoot = gr.GUID, gr.GUID
 		}
-	}, func(node, parent string) {
-		// The parent's GUID string is shared with the group's: one copy
-		// per group, not per membership.
-		if guid, ok := guids[parent]; ok {
-			parent = guid
-		}
-		g.Parents[node] = append(g.Parents[node], parent)
 	})
 	if err != nil || g.SyncRoot == "" {
-		return nil, err
+		return nil, nil, err
 	}
-	return g, nil
+	edges := func(g *ldapsync.Graph) error {
+		return s.st.SyncGraphEdges(ctx, domain, func(node, parent string) {
+			// The parent's GUID string is shared with the group's: one
+			// copy per group, not per membership.
+			if guid, ok := guids[parent]; ok {
+				parent = guid
+			}
+			g.Parents[node] = append(g.Parents[node], parent)
+		})
+	}
+	return g, edges, nil
 }
 
 // putGraph stores the group graph the read left: all of it after a full

@@ -752,10 +752,15 @@ func TestPeriodicFullReadReportsDrift(t *testing.T) {
 	// state now says she is in neither group.
 	alice := bySAM(t, s, "alice").Accounts[0].ObjectGUID
 	dbtamper.Exec(t, filepath.Join(dir, store.FileName), "DELETE FROM sync_edges WHERE node = '"+alice+"'")
+	// Someone else's title changes: the incremental read has something to
+	// place, so it reads the graph (with nothing changed, it need not).
+	if err := corp.dc.Modify(ctx, corp.dns["hank"], map[string][]string{"title": {"Head"}}); err != nil {
+		t.Fatal(err)
+	}
 	now = now.Add(3 * time.Hour)
 	sc := syncCorp()
-	if sc.Mode != "full" || sc.Drift != 2 || sc.Removed != 0 {
-		t.Fatalf("after the graph was changed: %+v; want the full read applied, 2 differences (member, password group), nobody removed", sc)
+	if sc.Mode != "full" || sc.Drift != 2 || sc.Removed != 0 || sc.Updated != 1 {
+		t.Fatalf("after the graph was changed: %+v; want the full read applied (Hank's title), 2 differences (member, password group), nobody removed", sc)
 	}
 	var drift []string
 	s.AuditEntries(ctx, testAdmin, store.AuditFilter{}, func(e store.AuditEntry) error {

@@ -38,6 +38,12 @@ type ReadOptions struct {
 	// Known are the GUIDs of the accounts stored as current members; only
 	// they can be skipped by an incremental read.
 	Known map[string]bool
+	// KnownPassword are those of them in the password group, as stored.
+	KnownPassword map[string]bool
+	// LoadEdges, if set, fills Graph's memberships (Parents), which
+	// Graph then lacks: an incremental read that finds nothing changed
+	// does without them.
+	LoadEdges func(*Graph) error
 	// Full forces a full read, for FullReason ("requested" when empty).
 	Full       bool
 	FullReason string
@@ -434,6 +440,37 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	if err != nil {
 		return fmt.Errorf("read the objects deleted since USN %d: %w", r.opts.Previous.HighestUSN, err)
 	}
+	// The users that changed, wherever they are now (one that moved out of
+	// the base DN is no longer a member): read now, placed below.
+	var changedUsers []*ldap.Entry
+	err = c.pagedSearch(ctx, ldap.NewSearchRequest(c.domainRoot(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		userFilter(since), UserAttributes, nil),
+		func(e *ldap.Entry) error {
+			changedUsers = append(changedUsers, e)
+			return nil
+		}, r.page("changed users"))
+	if err != nil {
+		return fmt.Errorf("read the users changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
+	}
+	if len(dirty) == 0 && len(deleted) == 0 && len(changedUsers) == 0 {
+		// Nothing changed: the members and the graph are as stored.
+		for guid := range r.opts.Known {
+			snap.Unchanged = append(snap.Unchanged, guid)
+		}
+		sort.Strings(snap.Unchanged)
+		for guid := range r.opts.KnownPassword {
+			if r.opts.Known[guid] {
+				snap.PasswordGUIDs[guid] = true
+			}
+		}
+		snap.Graph = g
+		return nil
+	}
+	if r.opts.LoadEdges != nil {
+		if err := r.opts.LoadEdges(g); err != nil {
+			return err
+		}
+	}
 	var kidsOf map[string][]string
 	for _, guid := range deleted {
 		if g.IsGroup(guid) && guid != g.SyncRoot && guid != g.PasswordRoot {
@@ -524,34 +561,27 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	for _, n := range g.prune() {
 		touched[n] = true
 	}
-	// The users that changed, wherever they are now (one that moved out of
-	// the base DN is no longer a member).
+	// The changed users, placed by their memberOf.
 	ix := g.dnIndex()
 	changed := map[string]*User{}
-	err = c.pagedSearch(ctx, ldap.NewSearchRequest(c.domainRoot(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		userFilter(since), UserAttributes, nil),
-		func(e *ldap.Entry) error {
-			u, err := userFromEntry(e)
-			if err != nil {
-				return err
-			}
-			ps := parentsOf(e.GetAttributeValues("memberOf"), ix)
-			if in, err := inBase(u.DN); err != nil {
-				return err
-			} else if !in {
-				ps = nil // moved out of the base DN: no longer a member
-			}
-			if g.setParents(u.ObjectGUID, ps) {
-				touched[u.ObjectGUID] = true
-			}
-			if len(ps) > 0 {
-				changed[u.ObjectGUID] = &u
-			}
-			r.prog.Entries++
-			return nil
-		}, r.page("changed users"))
-	if err := readErr(err, "read the users changed since USN %d", r.opts.Previous.HighestUSN); err != nil {
-		return err
+	for _, e := range changedUsers {
+		u, err := userFromEntry(e)
+		if err != nil {
+			return err
+		}
+		ps := parentsOf(e.GetAttributeValues("memberOf"), ix)
+		if in, err := inBase(u.DN); err != nil {
+			return err
+		} else if !in {
+			ps = nil // moved out of the base DN: no longer a member
+		}
+		if g.setParents(u.ObjectGUID, ps) {
+			touched[u.ObjectGUID] = true
+		}
+		if len(ps) > 0 {
+			changed[u.ObjectGUID] = &u
+		}
+		r.prog.Entries++
 	}
 	members, password := g.Members()
 	var need []string

@@ -20,31 +20,31 @@ const (
 	RootBoth     = "both"
 )
 
-// SyncGraph reads a domain's group graph: fn gets each group, then edge
-// gets each direct membership (a user's or group's GUID, and the group's),
-// row by row. A domain without a stored graph gives nothing.
-func (s *Store) SyncGraph(ctx context.Context, domain string, group func(GraphGroup), edge func(node, parent string)) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+// SyncGraphGroups reads the groups of a domain's group graph (none: no
+// graph stored).
+func (s *Store) SyncGraphGroups(ctx context.Context, domain string, fn func(GraphGroup)) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT guid, dn, root FROM sync_groups WHERE domain = ?`, domain)
 	if err != nil {
 		return fmt.Errorf("read the group graph of %s: %w", domain, err)
 	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT guid, dn, root FROM sync_groups WHERE domain = ?`, domain)
-	if err != nil {
-		return fmt.Errorf("read the group graph of %s: %w", domain, err)
-	}
+	defer rows.Close()
 	for rows.Next() {
 		var g GraphGroup
 		if err := rows.Scan(&g.GUID, &g.DN, &g.Root); err != nil {
-			rows.Close()
 			return fmt.Errorf("read the group graph of %s: %w", domain, err)
 		}
-		group(g)
+		fn(g)
 	}
-	if err := rows.Close(); err != nil {
+	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read the group graph of %s: %w", domain, err)
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT node, parent FROM sync_edges WHERE domain = ? ORDER BY node, parent`, domain)
+	return nil
+}
+
+// SyncGraphEdges reads the direct memberships of a domain's group graph
+// (a user's or group's GUID, and the group's), row by row, in order.
+func (s *Store) SyncGraphEdges(ctx context.Context, domain string, fn func(node, parent string)) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT node, parent FROM sync_edges WHERE domain = ? ORDER BY node, parent`, domain)
 	if err != nil {
 		return fmt.Errorf("read the group graph of %s: %w", domain, err)
 	}
@@ -54,7 +54,7 @@ func (s *Store) SyncGraph(ctx context.Context, domain string, group func(GraphGr
 		if err := rows.Scan(&node, &parent); err != nil {
 			return fmt.Errorf("read the group graph of %s: %w", domain, err)
 		}
-		edge(node, parent)
+		fn(node, parent)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read the group graph of %s: %w", domain, err)
