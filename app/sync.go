@@ -500,7 +500,7 @@ func (ms *mergeState) write(ctx context.Context, tx *store.Tx) error {
 // loadGraph reads the domain's stored group graph (nil: none yet): its
 // groups now, its memberships when the read asks for them (with nothing
 // changed, it does not).
-func (s *Service) loadGraph(ctx context.Context, domain string) (*ldapsync.Graph, func(*ldapsync.Graph) error, error) {
+func (s *Service) loadGraph(ctx context.Context, domain string) (*ldapsync.Graph, func(*ldapsync.Graph, bool) error, error) {
 	g := &ldapsync.Graph{Groups: map[string]string{}, Parents: map[string][]string{}}
 	guids := map[string]string{} // each group's GUID, to share
 	err := s.st.SyncGraphGroups(ctx, domain, func(gr store.GraphGroup) {
@@ -518,8 +518,8 @@ func (s *Service) loadGraph(ctx context.Context, domain string) (*ldapsync.Graph
 	if err != nil || g.SyncRoot == "" {
 		return nil, nil, err
 	}
-	edges := func(g *ldapsync.Graph) error {
-		return s.st.SyncGraphEdges(ctx, domain, func(node, parent string) {
+	edges := func(g *ldapsync.Graph, groupsOnly bool) error {
+		return s.st.SyncGraphEdges(ctx, domain, groupsOnly, func(node, parent string) {
 			// The parent's GUID string is shared with the group's: one
 			// copy per group, not per membership.
 			if guid, ok := guids[parent]; ok {

@@ -569,6 +569,17 @@ func syncScenario(t *testing.T, corpDC, branchDC directory) {
 		if sc := summaryOf(t, rep, "corp"); sc.Mode != "incremental" || sc.Fetched != 0 || sc.Added+sc.Removed+sc.Updated != 0 {
 			t.Errorf("an incremental sync with nothing changed: %+v; want no member read, nothing changed", sc)
 		}
+		// Only a user changed (no group): placed by their memberOf, the
+		// others kept as stored; a full read then finds nothing more.
+		must(corpDC.Modify(ctx, corp.dns["zoe"], map[string][]string{"title": {"Chief"}}))
+		rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}})
+		if sc := summaryOf(t, rep, "corp"); sc.Mode != "incremental" || sc.Fetched != 1 || sc.Updated != 1 || sc.Added+sc.Removed != 0 || sc.Members != wantCorpMembers-3 || sc.PasswordRotation != 2 {
+			t.Errorf("an incremental sync after a title changed: %+v; want Zoë read and updated, %d members, 2 in the password group (Alice, Zoë)", sc, wantCorpMembers-3)
+		}
+		rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}, Full: true})
+		if sc := summaryOf(t, rep, "corp"); sc.Added+sc.Removed+sc.Updated != 0 || sc.PasswordRotation != 2 {
+			t.Errorf("a full sync after it: %+v; want nothing more, 2 in the password group", sc)
+		}
 	})
 
 	t.Run("removal guard holds a mass removal", func(t *testing.T) {
@@ -752,15 +763,16 @@ func TestPeriodicFullReadReportsDrift(t *testing.T) {
 	// state now says she is in neither group.
 	alice := bySAM(t, s, "alice").Accounts[0].ObjectGUID
 	dbtamper.Exec(t, filepath.Join(dir, store.FileName), "DELETE FROM sync_edges WHERE node = '"+alice+"'")
-	// Someone else's title changes: the incremental read has something to
-	// place, so it reads the graph (with nothing changed, it need not).
-	if err := corp.dc.Modify(ctx, corp.dns["hank"], map[string][]string{"title": {"Head"}}); err != nil {
+	// A nested group changes (its description): the incremental read
+	// reads the whole graph it tampered with (with nothing changed, or
+	// only users, it need not).
+	if err := corp.dc.Modify(ctx, corp.groups["l1"], map[string][]string{"description": {"changed"}}); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(3 * time.Hour)
 	sc := syncCorp()
-	if sc.Mode != "full" || sc.Drift != 2 || sc.Removed != 0 || sc.Updated != 1 {
-		t.Fatalf("after the graph was changed: %+v; want the full read applied (Hank's title), 2 differences (member, password group), nobody removed", sc)
+	if sc.Mode != "full" || sc.Drift != 2 || sc.Removed != 0 {
+		t.Fatalf("after the graph was changed: %+v; want the full read applied, 2 differences (member, password group), nobody removed", sc)
 	}
 	var drift []string
 	s.AuditEntries(ctx, testAdmin, store.AuditFilter{}, func(e store.AuditEntry) error {

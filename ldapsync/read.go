@@ -41,9 +41,10 @@ type ReadOptions struct {
 	// KnownPassword are those of them in the password group, as stored.
 	KnownPassword map[string]bool
 	// LoadEdges, if set, fills Graph's memberships (Parents), which
-	// Graph then lacks: an incremental read that finds nothing changed
-	// does without them.
-	LoadEdges func(*Graph) error
+	// Graph then lacks; with groupsOnly, only how its groups nest. An
+	// incremental read that finds nothing changed does without them, and
+	// one that finds only users changed needs only the groups'.
+	LoadEdges func(g *Graph, groupsOnly bool) error
 	// Full forces a full read, for FullReason ("requested" when empty).
 	Full       bool
 	FullReason string
@@ -247,6 +248,72 @@ func (c *Conn) ReadMembers(ctx context.Context, opts ReadOptions) (*Snapshot, er
 		return nil, err
 	}
 	return snap, nil
+}
+
+// usersOnly finishes an incremental read in which only users changed: the
+// groups nest as stored, and the users not read keep their memberships
+// as stored (ReadOptions.Known and KnownPassword), so only the groups'
+// nesting is read from the store and the changed users are placed by
+// their memberOf.
+func (r *reader) usersOnly(g *Graph, changedUsers []*ldap.Entry, inBase func(string) (bool, error)) error {
+	snap := r.snap
+	if err := r.opts.LoadEdges(g, true); err != nil {
+		return err
+	}
+	ch := g.children()
+	inSync, inPassword := under(g.SyncRoot, ch, g.IsGroup), under(g.PasswordRoot, ch, g.IsGroup)
+	anyIn := func(ps []string, groups map[string]bool) bool {
+		for _, p := range ps {
+			if groups[p] {
+				return true
+			}
+		}
+		return false
+	}
+	members := make(map[string]bool, len(r.opts.Known))
+	for guid := range r.opts.Known {
+		members[guid] = true
+	}
+	password := map[string]bool{}
+	for guid := range r.opts.KnownPassword {
+		password[guid] = true
+	}
+	ix := g.dnIndex()
+	changed := map[string]bool{}
+	for _, e := range changedUsers {
+		u, err := userFromEntry(e)
+		if err != nil {
+			return err
+		}
+		ps := parentsOf(e.GetAttributeValues("memberOf"), ix)
+		if in, err := inBase(u.DN); err != nil {
+			return err
+		} else if !in {
+			ps = nil // moved out of the base DN: no longer a member
+		}
+		g.setParents(u.ObjectGUID, ps)
+		snap.GraphTouched = append(snap.GraphTouched, u.ObjectGUID)
+		r.prog.Entries++
+		delete(members, u.ObjectGUID)
+		delete(password, u.ObjectGUID)
+		if anyIn(ps, inSync) {
+			members[u.ObjectGUID], changed[u.ObjectGUID] = true, true
+			r.fetched(u)
+		}
+		if anyIn(ps, inPassword) {
+			password[u.ObjectGUID] = true
+		}
+	}
+	for guid := range members {
+		if !changed[guid] {
+			snap.Unchanged = append(snap.Unchanged, guid)
+		}
+	}
+	sort.Slice(snap.Fetched, func(i, j int) bool { return snap.Fetched[i].ObjectGUID < snap.Fetched[j].ObjectGUID })
+	sort.Strings(snap.Unchanged)
+	sort.Strings(snap.GraphTouched)
+	r.finish(g, members, password)
+	return nil
 }
 
 // readErr is err as an incremental read returns it: a needFull as it is,
@@ -466,8 +533,11 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		snap.Graph = g
 		return nil
 	}
+	if len(dirty) == 0 && len(deleted) == 0 && r.opts.LoadEdges != nil {
+		return r.usersOnly(g, changedUsers, inBase)
+	}
 	if r.opts.LoadEdges != nil {
-		if err := r.opts.LoadEdges(g); err != nil {
+		if err := r.opts.LoadEdges(g, false); err != nil {
 			return err
 		}
 	}

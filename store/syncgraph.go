@@ -42,9 +42,16 @@ func (s *Store) SyncGraphGroups(ctx context.Context, domain string, fn func(Grap
 }
 
 // SyncGraphEdges reads the direct memberships of a domain's group graph
-// (a user's or group's GUID, and the group's), row by row, in order.
-func (s *Store) SyncGraphEdges(ctx context.Context, domain string, fn func(node, parent string)) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT node, parent FROM sync_edges WHERE domain = ? ORDER BY node, parent`, domain)
+// (a user's or group's GUID, and the group's), row by row, in order; with
+// groupsOnly, only those of its groups (how the groups nest).
+func (s *Store) SyncGraphEdges(ctx context.Context, domain string, groupsOnly bool, fn func(node, parent string)) error {
+	q := `SELECT node, parent FROM sync_edges WHERE domain = ? ORDER BY node, parent`
+	args := []any{domain}
+	if groupsOnly {
+		q = `SELECT node, parent FROM sync_edges WHERE domain = ? AND node IN (SELECT guid FROM sync_groups WHERE domain = ?) ORDER BY node, parent`
+		args = append(args, domain)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read the group graph of %s: %w", domain, err)
 	}
