@@ -281,15 +281,9 @@ func (r *reader) usersOnly(g *Graph, changedUsers []*ldap.Entry, inBase func(str
 	ix := g.dnIndex()
 	changed := map[string]bool{}
 	for _, e := range changedUsers {
-		u, err := userFromEntry(e)
+		u, ps, err := placeUser(e, ix, inBase)
 		if err != nil {
 			return err
-		}
-		ps := parentsOf(e.GetAttributeValues("memberOf"), ix)
-		if in, err := inBase(u.DN); err != nil {
-			return err
-		} else if !in {
-			ps = nil // moved out of the base DN: no longer a member
 		}
 		g.setParents(u.ObjectGUID, ps)
 		snap.GraphTouched = append(snap.GraphTouched, u.ObjectGUID)
@@ -314,6 +308,20 @@ func (r *reader) usersOnly(g *Graph, changedUsers []*ldap.Entry, inBase func(str
 	sort.Strings(snap.GraphTouched)
 	r.finish(g, members, password)
 	return nil
+}
+
+// placeUser reads a changed user's entry and the groups of the graph it
+// is a direct member of (ix: the graph's DN index); a user outside the base
+// DN is a member of none.
+func placeUser(e *ldap.Entry, ix map[string]string, inBase func(string) (bool, error)) (User, []string, error) {
+	u, err := userFromEntry(e)
+	if err != nil {
+		return u, nil, err
+	}
+	if in, err := inBase(u.DN); err != nil || !in {
+		return u, nil, err // moved out of the base DN: no longer a member
+	}
+	return u, parentsOf(e.GetAttributeValues("memberOf"), ix), nil
 }
 
 // readErr is err as an incremental read returns it: a needFull as it is,
@@ -635,15 +643,9 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	ix := g.dnIndex()
 	changed := map[string]*User{}
 	for _, e := range changedUsers {
-		u, err := userFromEntry(e)
+		u, ps, err := placeUser(e, ix, inBase)
 		if err != nil {
 			return err
-		}
-		ps := parentsOf(e.GetAttributeValues("memberOf"), ix)
-		if in, err := inBase(u.DN); err != nil {
-			return err
-		} else if !in {
-			ps = nil // moved out of the base DN: no longer a member
 		}
 		if g.setParents(u.ObjectGUID, ps) {
 			touched[u.ObjectGUID] = true
