@@ -222,7 +222,7 @@ func (p *keysPane) compromiseDialog(serial string) Dialog {
 			return d, nil
 		}
 	}
-	return &choiceDialog{danger: true, title: fmt.Sprintf("Key %s is…", shown), body: "A compromised key is never used again.", keys: p.c.Keys,
+	return &choiceDialog{danger: true, title: fmt.Sprintf("Key %s: lost, stolen or broken?", shown), body: "A compromised key is never used again.", keys: p.c.Keys,
 		choices: []choice{{"l", "lost", pick(keylife.ReasonLost)}, {"s", "stolen", pick(keylife.ReasonStolen)}, {"b", "broken", pick(keylife.ReasonBroken)}}}
 }
 
