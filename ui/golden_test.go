@@ -39,9 +39,11 @@ func TestGolden(t *testing.T) {
 				m := New(svc, Options{Actor: testActor, Renderer: asciiRenderer(), Now: func() time.Time { return fixedNow }, Location: time.UTC})
 				defer m.Close()
 				tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(size[0], size[1]))
-				// Every pane loaded: the employees, the keys, the activity.
+				// Every pane loaded: the domains, the employees, the keys, the
+				// activity.
 				teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
-					return bytes.Contains(b, []byte("Person 000005")) && bytes.Contains(b, []byte("KD-0002")) && bytes.Contains(b, []byte("cli:root"))
+					return bytes.Contains(b, []byte("ok 5m ago")) && bytes.Contains(b, []byte("Person 000005")) &&
+						bytes.Contains(b, []byte("KD-0002")) && bytes.Contains(b, []byte("cli:root"))
 				}, teatest.WithDuration(10*time.Second))
 				for _, k := range sc.keys {
 					tm.Send(k)
