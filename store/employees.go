@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -12,8 +11,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"modernc.org/sqlite"
 )
 
 // Employee statuses and sources.
@@ -299,51 +296,6 @@ func (tx *Tx) EmployeeAccounts(ctx context.Context, employeeID int64) ([]Account
 	return queryAccounts(ctx, tx.tx, `WHERE employee_id = ? ORDER BY id`, employeeID)
 }
 
-// EmployeeFilter narrows ListEmployees.
-type EmployeeFilter struct {
-	// Text matches, case-insensitively, a part of the name, the email or any
-	// account's sAMAccountName.
-	Text string
-}
-
-// ListEmployees returns employees with their accounts, by name. It runs two
-// queries whatever the number of employees.
-func (s *Store) ListEmployees(ctx context.Context, f EmployeeFilter) ([]Employee, error) {
-	where, args := "", []any{}
-	if f.Text != "" {
-		like := "%" + escapeLike(strings.ToLower(f.Text)) + "%"
-		where = `WHERE keydesk_lower(display_name) LIKE ? ESCAPE '\' OR keydesk_lower(COALESCE(email, '')) LIKE ? ESCAPE '\' OR id IN (SELECT employee_id FROM accounts WHERE keydesk_lower(sam_account_name) LIKE ? ESCAPE '\')`
-		args = append(args, like, like, like)
-	}
-	emps, err := queryEmployees(ctx, s.db, where+` ORDER BY display_name COLLATE NOCASE, id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	if len(emps) == 0 {
-		return emps, nil
-	}
-	accWhere := `ORDER BY employee_id, domain, id`
-	var accArgs []any
-	if f.Text != "" {
-		accWhere = `WHERE employee_id IN (SELECT id FROM employees ` + where + `) ORDER BY employee_id, domain, id`
-		accArgs = args
-	}
-	accs, err := queryAccounts(ctx, s.db, accWhere, accArgs...)
-	if err != nil {
-		return nil, err
-	}
-	byID := make(map[int64]*Employee, len(emps))
-	for i := range emps {
-		byID[emps[i].ID] = &emps[i]
-	}
-	for _, a := range accs {
-		if e := byID[a.EmployeeID]; e != nil {
-			e.Accounts = append(e.Accounts, a)
-		}
-	}
-	return emps, nil
-}
-
 // Employee returns one employee with its accounts.
 func (s *Store) Employee(ctx context.Context, id int64) (*Employee, error) {
 	return employee(ctx, s.db, id)
@@ -365,11 +317,6 @@ func employee(ctx context.Context, q querier, id int64) (*Employee, error) {
 	e := es[0]
 	e.Accounts, err = queryAccounts(ctx, q, `WHERE employee_id = ? ORDER BY domain, id`, id)
 	return &e, err
-}
-
-// DomainAccounts returns the accounts of one domain, by GUID.
-func (s *Store) DomainAccounts(ctx context.Context, domain string) ([]Account, error) {
-	return queryAccounts(ctx, s.db, `WHERE domain = ? ORDER BY object_guid`, domain)
 }
 
 // Counts is a summary of the database's content.
@@ -409,25 +356,6 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 		}
 	}
 	return c, rows.Err()
-}
-
-// keydesk_lower is strings.ToLower for SQL: SQLite's lower() folds only
-// ASCII, so the filter (folded in Go) would miss names such as "Élodie".
-func init() {
-	sqlite.MustRegisterDeterministicScalarFunction("keydesk_lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-		switch v := args[0].(type) {
-		case string:
-			return strings.ToLower(v), nil
-		case []byte:
-			return strings.ToLower(string(v)), nil
-		}
-		return args[0], nil
-	})
-}
-
-func escapeLike(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s)
 }
 
 // EmployeeRow is an employee as the listing shows them: their accounts,

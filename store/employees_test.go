@@ -411,10 +411,11 @@ func TestAccountBooleans(t *testing.T) {
 	}
 	check := func(step string, combo func(i int) int) []Account {
 		t.Helper()
-		accs, err := s.DomainAccounts(context.Background(), "corp")
-		if err != nil || len(accs) != 8 {
-			t.Fatalf("DomainAccounts = %d, %v", len(accs), err)
+		got, err := s.Employee(context.Background(), e.ID) // its accounts in the order inserted
+		if err != nil || len(got.Accounts) != 8 {
+			t.Fatalf("Employee = %v, %v; want 8 accounts", got, err)
 		}
+		accs := got.Accounts
 		for i, a := range accs {
 			c := combo(i)
 			want := [3]bool{c&1 != 0, c&2 != 0, c&4 != 0}
@@ -481,81 +482,52 @@ func listFixture(t *testing.T, s *Store) map[string]int64 {
 	return ids
 }
 
-func TestListEmployees(t *testing.T) {
+// The listing's stream gives everyone, by name (case folded beyond
+// ASCII), each with all their accounts, by domain.
+func TestEachEmployeeListsEveryoneWithTheirAccounts(t *testing.T) {
 	s, _ := openStore(t)
 	listFixture(t, s)
-	tests := []struct {
-		filter string
-		want   []string
-	}{
-		{"", []string{"Alice Archer", "bob Baker", "Carol 100% Sure", "Dave", "Eve", "Élodie Åström"}},
-		{"alice", []string{"Alice Archer"}},
-		{"ALICE", []string{"Alice Archer"}},
-		{"ob ba", []string{"bob Baker"}},
-		{"Corp.Example", []string{"Alice Archer", "bob Baker"}}, // email
-		{"EXAMPLE.ORG", []string{"Eve"}},
-		{"Élodie", []string{"Élodie Åström"}}, // beyond ASCII, as written
-		{"élodie", []string{"Élodie Åström"}}, // and in other cases
-		{"ÅSTRÖM", []string{"Élodie Åström"}},
-		{"bbaker", []string{"bob Baker"}}, // sAMAccountName
-		{"Bob.B", []string{"bob Baker"}},
-		{"%", []string{"Carol 100% Sure"}},
-		{"100%", []string{"Carol 100% Sure"}},
-		{"_", []string{"Carol 100% Sure", "Dave"}}, // carol_x@, d_ave
-		{"a_c", nil}, // a wildcard would match "aarcher"
-		{"b%r", nil}, // a wildcard would match "bob Baker"
-		{`\`, nil},
-		{"nobody", nil},
+	es := listed(t, s)
+	var names []string
+	for _, e := range es {
+		names = append(names, e.DisplayName)
+		var got []string
+		for _, a := range e.Accounts {
+			if a.EmployeeID != e.ID {
+				t.Errorf("%s holds account %s of employee %d", e.DisplayName, a.ObjectGUID, a.EmployeeID)
+			}
+			got = append(got, a.Domain+"/"+a.SAMAccountName)
+		}
+		var want []string
+		switch e.DisplayName {
+		case "bob Baker":
+			want = []string{"corp/BBAKER", "lab/BOB.B"}
+		case "Alice Archer":
+			want = []string{"corp/AARCHER"}
+		case "Carol 100% Sure":
+			want = []string{"lab/CSURE"}
+		case "Dave":
+			want = []string{"corp/D_AVE"}
+		case "Élodie Åström":
+			want = []string{"lab/EASTROM"}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s accounts = %q, want %q", e.DisplayName, got, want)
+		}
 	}
-	for _, tt := range tests {
-		t.Run("filter "+tt.filter, func(t *testing.T) {
-			es, err := s.ListEmployees(context.Background(), EmployeeFilter{Text: tt.filter})
-			if err != nil {
-				t.Fatalf("ListEmployees(%q): %v", tt.filter, err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, e.DisplayName)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("ListEmployees(%q) = %q, want %q", tt.filter, got, tt.want)
-			}
-		})
+	if want := []string{"Alice Archer", "bob Baker", "Carol 100% Sure", "Dave", "Eve", "Élodie Åström"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("listed %q, want %q", names, want)
 	}
+}
 
-	// Accounts come with their employee, all of them (not only the one that
-	// matched), by domain.
-	for _, filter := range []string{"", "bbaker"} {
-		es, err := s.ListEmployees(context.Background(), EmployeeFilter{Text: filter})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range es {
-			var got []string
-			for _, a := range e.Accounts {
-				if a.EmployeeID != e.ID {
-					t.Errorf("%s holds account %s of employee %d", e.DisplayName, a.ObjectGUID, a.EmployeeID)
-				}
-				got = append(got, a.Domain+"/"+a.SAMAccountName)
-			}
-			var want []string
-			switch e.DisplayName {
-			case "bob Baker":
-				want = []string{"corp/BBAKER", "lab/BOB.B"}
-			case "Alice Archer":
-				want = []string{"corp/AARCHER"}
-			case "Carol 100% Sure":
-				want = []string{"lab/CSURE"}
-			case "Dave":
-				want = []string{"corp/D_AVE"}
-			case "Élodie Åström":
-				want = []string{"lab/EASTROM"}
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("filter %q: %s accounts = %q, want %q", filter, e.DisplayName, got, want)
-			}
-		}
+// listed is everyone as the listing's stream gives them.
+func listed(t *testing.T, s *Store) []Employee {
+	t.Helper()
+	var out []Employee
+	if err := s.EachEmployee(context.Background(), func(r *EmployeeRow) error { out = append(out, r.Employee); return nil }); err != nil {
+		t.Fatal(err)
 	}
+	return out
 }
 
 func TestFlags(t *testing.T) {
@@ -587,8 +559,8 @@ func TestFlags(t *testing.T) {
 		})
 	}
 
-	// The same through the database: ListEmployees fills in the accounts.
-	ctx := context.Background()
+	// The same through the database: the listing's stream fills in the
+	// accounts.
 	s, _ := openStore(t)
 	var conflicted, settled Employee
 	update(t, s, func(ctx context.Context, tx *Tx) error {
@@ -610,9 +582,9 @@ func TestFlags(t *testing.T) {
 		}
 		return nil
 	})
-	es, err := s.ListEmployees(ctx, EmployeeFilter{})
-	if err != nil || len(es) != 2 {
-		t.Fatalf("ListEmployees = %v, %v", es, err)
+	es := listed(t, s)
+	if len(es) != 2 {
+		t.Fatalf("listed %v, want 2 employees", es)
 	}
 	if got := es[0].Flags(); es[0].ID != conflicted.ID || !reflect.DeepEqual(got, []string{FlagConflict}) {
 		t.Errorf("%s flags = %q, want [conflict]", es[0].DisplayName, got)
