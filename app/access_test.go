@@ -163,6 +163,10 @@ var operations = map[string]operation{
 	"EachEmployee": {PermRead, func(ctx context.Context, s *Service, a Actor) error {
 		return s.EachEmployee(ctx, a, "", func(EmployeeView) error { return nil })
 	}},
+	"Employee": {PermRead, func(ctx context.Context, s *Service, a Actor) error {
+		_, err := s.Employee(ctx, a, 1)
+		return err
+	}},
 	"DeliverMail": {PermInvitationSend, func(ctx context.Context, s *Service, a Actor) error {
 		_, err := s.DeliverMail(ctx, a)
 		return err

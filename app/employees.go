@@ -119,9 +119,37 @@ func (s *Service) EachEmployee(ctx context.Context, a Actor, filter string, fn f
 	if err != nil {
 		return err
 	}
+	rv := s.rowViewer(ctx)
+	return s.st.EachEmployee(ctx, func(e *store.EmployeeRow) error {
+		v := rv(e)
+		if f.Empty() || f.Match(v) {
+			return fn(v)
+		}
+		return nil
+	})
+}
+
+// Employee is one employee as the listing gives them, with their key and
+// their accounts' rotation states: the console reads the details of the
+// employee selected so, rather than holding everyone's.
+func (s *Service) Employee(ctx context.Context, a Actor, id int64) (EmployeeView, error) {
+	if err := s.authorize(ctx, a, PermRead, "employees"); err != nil {
+		return EmployeeView{}, err
+	}
+	e, err := s.st.EmployeeRow(ctx, id)
+	if err != nil {
+		return EmployeeView{}, fmt.Errorf("read employee %d: %w", id, err)
+	}
+	return s.rowViewer(ctx)(e), nil
+}
+
+// rowViewer makes the views of the store's employee rows, with the
+// rotation state of each managed account (each domain's policy read
+// once).
+func (s *Service) rowViewer(ctx context.Context) func(*store.EmployeeRow) EmployeeView {
 	now := s.now()
 	pols := map[string]rotation.Policy{} // by domain: read once each
-	return s.st.EachEmployee(ctx, func(e *store.EmployeeRow) error {
+	return func(e *store.EmployeeRow) EmployeeView {
 		v := viewEmployee(&e.Employee)
 		if k := e.Key; k != nil {
 			v.Key = &EmployeeKey{Serial: k.Serial, Status: k.Status, Reason: k.Reason}
@@ -143,11 +171,8 @@ func (s *Service) EachEmployee(ctx context.Context, a Actor, filter string, fn f
 				}
 			}
 		}
-		if f.Empty() || f.Match(v) {
-			return fn(v)
-		}
-		return nil
-	})
+		return v
+	}
 }
 
 // AddEmployee adds a manually managed employee (a person outside AD). An AD

@@ -320,6 +320,18 @@ func NewFilterSubject(v *EmployeeView) FilterSubject {
 	return s
 }
 
+// Intern puts in place of the subject's short values that many employees
+// share (domains, key, status, rotation states) the equal strings intern
+// gives, so that a list of many employees holds each once.
+func (s *FilterSubject) Intern(intern func(string) string) {
+	for _, vs := range [][]string{s.domains, s.rotation} {
+		for i := range vs {
+			vs[i] = intern(vs[i])
+		}
+	}
+	s.key, s.status = intern(s.key), intern(s.status)
+}
+
 // fuzzyField reports whether q's characters appear in order within one of
 // the haystack's fields: across fields almost anything would match.
 func fuzzyField(h, q string) bool {

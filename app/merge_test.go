@@ -506,4 +506,20 @@ func TestEachEmployeeStreamsTheListing(t *testing.T) {
 			t.Errorf("%d people, want 121", len(got))
 		}
 	}
+	// One employee read alone (the console's details) is as listed.
+	all, _ := s.Employees(ctx, testAdmin, "")
+	for _, want := range all {
+		got, err := s.Employee(ctx, testAdmin, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(want)
+		if string(gj) != string(wj) {
+			t.Errorf("Employee(%d) = %s, listed as %s", want.ID, gj, wj)
+		}
+	}
+	if _, err := s.Employee(ctx, testAdmin, 1<<40); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an employee that does not exist: %v, want store.ErrNotFound", err)
+	}
 }

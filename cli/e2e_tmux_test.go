@@ -66,7 +66,20 @@ func startTmux(t *testing.T, w, h int, env []string, args ...string) *tmux {
 	t.Helper()
 	tm := &tmux{t: t, socket: fmt.Sprintf("keydesk-test-%d", os.Getpid()), name: fmt.Sprintf("kd%d", time.Now().UnixNano())}
 	cmdline := strings.Join(append(append(env, "SUDO_UID=", "SUDO_USER="), args...), " ")
-	tm.run("new-session", "-d", "-s", tm.name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "env TERM=xterm-256color "+cmdline+"; sleep 30")
+	newSession := []string{"-L", tm.socket, "new-session", "-d", "-s", tm.name, "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), "env TERM=xterm-256color " + cmdline + "; sleep 30"}
+	// The previous test's last session killed, its server exits: a new
+	// session started meanwhile finds it going ("server exited
+	// unexpectedly") and is started again, on a new server.
+	for try := 1; ; try++ {
+		out, err := exec.Command("tmux", newSession...).CombinedOutput()
+		if err == nil {
+			break
+		}
+		if try == 3 || !strings.Contains(string(out), "server exited unexpectedly") {
+			t.Fatalf("tmux %v: %v\n%s", newSession, err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-session", "-t", tm.name).Run() })
 	return tm
 }

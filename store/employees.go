@@ -375,6 +375,26 @@ type EmployeeRow struct {
 // reads three cursors in the same order in one snapshot and merges them
 // row by row: memory stays constant whatever the number of employees.
 func (s *Store) EachEmployee(ctx context.Context, fn func(*EmployeeRow) error) error {
+	return s.eachEmployee(ctx, "1", nil, fn)
+}
+
+// EmployeeRow reads one employee as the listing gives them (see
+// EachEmployee): the console reads the selected employee's details so.
+func (s *Store) EmployeeRow(ctx context.Context, id int64) (*EmployeeRow, error) {
+	var out *EmployeeRow
+	err := s.eachEmployee(ctx, "e.id = ?", []any{id}, func(r *EmployeeRow) error {
+		out = r
+		return nil
+	})
+	if err == nil && out == nil {
+		err = fmt.Errorf("employee %d: %w", id, ErrNotFound)
+	}
+	return out, err
+}
+
+// eachEmployee gives fn the employees for which the SQL condition where
+// (on employees e, with its args) holds, as EachEmployee does.
+func (s *Store) eachEmployee(ctx context.Context, where string, args []any, fn func(*EmployeeRow) error) error {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("read employees: %w", err)
@@ -382,7 +402,7 @@ func (s *Store) EachEmployee(ctx context.Context, fn func(*EmployeeRow) error) e
 	defer tx.Rollback()
 	const byName = ` ORDER BY e.display_name COLLATE NOCASE, e.id`
 	erows, err := tx.QueryContext(ctx, `SELECT `+employeeColsE+`, k.id, COALESCE(k.serial, ''), COALESCE(k.status, ''), COALESCE(k.reason, '')
-		FROM employees e LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+byName)
+		FROM employees e LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+` WHERE `+where+byName, args...)
 	if err != nil {
 		return fmt.Errorf("read employees: %w", err)
 	}
@@ -397,7 +417,7 @@ func (s *Store) EachEmployee(ctx context.Context, fn func(*EmployeeRow) error) e
 	accounts, err := openCursor(ctx, tx, "accounts", `SELECT `+accountColsA+`, `+managedSQL+`,
 			CASE WHEN `+managedSQL+` THEN `+onKeySQL+` END, CASE WHEN `+managedSQL+` THEN `+inADSQL+` END
 		FROM accounts a JOIN employees e ON e.id = a.employee_id
-		LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+byName+`, a.domain, a.id`,
+		LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+` WHERE `+where+byName+`, a.domain, a.id`, args,
 		func(sc interface{ Scan(...any) error }) (account, error) {
 			var r account
 			var onKey, inAD sql.NullInt64
@@ -416,7 +436,7 @@ func (s *Store) EachEmployee(ctx context.Context, fn func(*EmployeeRow) error) e
 	}
 	changes, err := openCursor(ctx, tx, "password changes", `SELECT `+prefixed("c.", changeCols)+`, e.id
 		FROM password_changes c JOIN accounts a ON a.id = c.account_id JOIN employees e ON e.id = a.employee_id
-		WHERE c.id IN (SELECT MAX(id) FROM password_changes GROUP BY account_id) AND c.step <> 'done'`+byName+`, a.domain, a.id`,
+		WHERE c.id IN (SELECT MAX(id) FROM password_changes GROUP BY account_id) AND c.step <> 'done' AND `+where+byName+`, a.domain, a.id`, args,
 		func(sc interface{ Scan(...any) error }) (change, error) {
 			var r change
 			var err error
@@ -483,8 +503,8 @@ type cursor[T any] struct {
 	next *T
 }
 
-func openCursor[T any](ctx context.Context, tx *sql.Tx, what, query string, scan func(interface{ Scan(...any) error }) (T, error)) (*cursor[T], error) {
-	rows, err := tx.QueryContext(ctx, query)
+func openCursor[T any](ctx context.Context, tx *sql.Tx, what, query string, args []any, scan func(interface{ Scan(...any) error }) (T, error)) (*cursor[T], error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", what, err)
 	}

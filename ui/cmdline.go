@@ -147,8 +147,8 @@ func (m *Model) employeeEmails() []string {
 	}
 	out := make([]string, 0, len(p.rows))
 	for _, r := range p.rows {
-		if r.view.Email != nil {
-			out = append(out, *r.view.Email)
+		if r.email != "" {
+			out = append(out, r.email)
 		}
 	}
 	return out

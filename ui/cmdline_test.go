@@ -51,7 +51,7 @@ func TestCommandLine(t *testing.T) {
 	if m.cmd != nil || m.mgr.focusedName() != paneEmployees {
 		t.Fatal("go did not close the line and focus Employees")
 	}
-	if r := m.employees().current(); r == nil || r.view.Email == nil || *r.view.Email != "mallory@example.com" {
+	if r := m.employees().current(); r == nil || r.email != "mallory@example.com" {
 		t.Errorf("go selected %+v, want Mallory", r)
 	}
 

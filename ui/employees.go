@@ -2,10 +2,12 @@ package ui
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
@@ -14,19 +16,22 @@ import (
 	"keydesk/app"
 	"keydesk/internal/sanitize"
 	keylife "keydesk/keys"
+	"keydesk/store"
 )
 
-// empRow is an employee prepared for drawing, filtering and sorting: every
-// string that came from the directory is sanitised once, when the list is
-// loaded.
+// empRow is an employee as the list needs them for drawing, filtering and
+// sorting, and no more: every string that came from the directory is
+// sanitised once, when the list is loaded. Their accounts' details are read
+// when they are selected (employeesPane.detail), so that 100,000 employees
+// take little memory.
 type empRow struct {
-	view    *app.EmployeeView
 	id      int64
 	name    string
 	email   string
 	domains string
 	flags   string
-	removed bool
+	status  string              // active, removed
+	changed int64               // when they last changed, in Unix nanoseconds (0: never)
 	subj    app.FilterSubject   // what the filter compares
 	invite  *app.InvitationView // the newest invitation (nil: never invited)
 
@@ -35,46 +40,65 @@ type empRow struct {
 	key                              string // "" without a key
 }
 
-// buildRows prepares the employees for drawing, each with their newest
-// invitation.
-func buildRows(views []app.EmployeeView, invites []app.InvitationView) []empRow {
-	inviteOf := make(map[int64]*app.InvitationView, len(invites))
+func (r *empRow) removed() bool { return r.status == "removed" }
+
+// rowBuilder prepares employees for the list, each with their newest
+// invitation; the strings many rows share (domains, flags, statuses) are
+// kept once.
+type rowBuilder struct {
+	inviteOf map[int64]*app.InvitationView
+	strs     map[string]string
+}
+
+func newRowBuilder(invites []app.InvitationView) *rowBuilder {
+	b := &rowBuilder{inviteOf: make(map[int64]*app.InvitationView, len(invites)), strs: map[string]string{}}
 	for i := range invites {
-		inviteOf[invites[i].Employee] = &invites[i]
+		b.inviteOf[invites[i].Employee] = &invites[i]
 	}
-	rows := make([]empRow, len(views))
-	for i := range views {
-		v := &views[i]
-		r := empRow{view: v, id: v.ID, name: sanitize.Text(v.DisplayName), removed: v.Status == "removed", invite: inviteOf[v.ID]}
-		if v.Email != nil {
-			r.email = sanitize.Text(*v.Email)
-		}
-		var doms []string
-		seen := map[string]bool{}
-		for _, a := range v.Accounts {
-			if !seen[a.Domain] {
-				seen[a.Domain] = true
-				doms = append(doms, a.Domain)
-			}
-		}
-		r.domains = sanitize.Text(strings.Join(doms, ","))
-		flags := append([]string(nil), v.Flags...)
-		if v.Key != nil {
-			flags = append([]string{"key:" + v.Key.Status}, flags...)
-			r.key = v.Key.Status
-		}
-		if r.removed {
-			flags = append([]string{"removed"}, flags...)
-		}
-		if v.Source == "manual" {
-			flags = append(flags, "manual")
-		}
-		r.flags = strings.Join(flags, ",")
-		r.subj = app.NewFilterSubject(v)
-		r.sortName, r.sortEmail, r.sortDomains = app.FoldText(r.name), app.FoldText(r.email), app.FoldText(r.domains)
-		rows[i] = r
+	return b
+}
+
+// intern gives s, or the equal string kept before.
+func (b *rowBuilder) intern(s string) string {
+	if k, ok := b.strs[s]; ok {
+		return k
 	}
-	return rows
+	b.strs[s] = s
+	return s
+}
+
+// row prepares one employee; it keeps nothing of v.
+func (b *rowBuilder) row(v *app.EmployeeView) *empRow {
+	r := &empRow{id: v.ID, name: sanitize.Text(v.DisplayName), status: b.intern(v.Status), invite: b.inviteOf[v.ID]}
+	if !v.ChangedAt.IsZero() {
+		r.changed = v.ChangedAt.UnixNano()
+	}
+	if v.Email != nil {
+		r.email = sanitize.Text(*v.Email)
+	}
+	var doms []string
+	for _, a := range v.Accounts {
+		if !slices.Contains(doms, a.Domain) {
+			doms = append(doms, a.Domain)
+		}
+	}
+	r.domains = b.intern(sanitize.Text(strings.Join(doms, ",")))
+	flags := append([]string(nil), v.Flags...)
+	if v.Key != nil {
+		flags = append([]string{"key:" + v.Key.Status}, flags...)
+		r.key = b.intern(v.Key.Status)
+	}
+	if r.removed() {
+		flags = append([]string{"removed"}, flags...)
+	}
+	if v.Source == "manual" {
+		flags = append(flags, "manual")
+	}
+	r.flags = b.intern(strings.Join(flags, ","))
+	r.subj = app.NewFilterSubject(v)
+	r.subj.Intern(b.intern)
+	r.sortName, r.sortEmail, r.sortDomains = app.FoldText(r.name), app.FoldText(r.email), b.intern(app.FoldText(r.domains))
+	return r
 }
 
 // The columns the Employees pane sorts by.
@@ -134,7 +158,7 @@ func (s empSort) compare(a, b *empRow) int {
 	case sortDomains:
 		c = strings.Compare(a.sortDomains, b.sortDomains)
 	case sortChanged:
-		c = a.view.ChangedAt.Compare(b.view.ChangedAt)
+		c = cmp.Compare(a.changed, b.changed)
 	case sortKey:
 		c = cmp.Compare(keyRank(a.key), keyRank(b.key))
 	}
@@ -153,30 +177,19 @@ func boolInt(b bool) int {
 }
 
 // sorted returns the rows in this order: rows itself when they are in it
-// already (the store lists by name), else a sorted copy.
-func (s empSort) sorted(rows []empRow) []empRow {
-	idx := make([]int, len(rows))
-	inOrder := true
-	for i := range idx {
-		idx[i] = i
-		if i > 0 && s.compare(&rows[i-1], &rows[i]) > 0 {
-			inOrder = false
-		}
-	}
-	if inOrder {
+// already (the store lists by name), else a sorted copy (of the pointers).
+func (s empSort) sorted(rows []*empRow) []*empRow {
+	if slices.IsSortedFunc(rows, s.compare) {
 		return rows
 	}
-	slices.SortFunc(idx, func(a, b int) int { return s.compare(&rows[a], &rows[b]) })
-	out := make([]empRow, len(rows))
-	for i, j := range idx {
-		out[i] = rows[j]
-	}
+	out := slices.Clone(rows)
+	slices.SortFunc(out, s.compare)
 	return out
 }
 
 type (
 	employeesMsg struct {
-		rows      []empRow
+		rows      []*empRow
 		err       error
 		inviteErr error // the employees came, their invitations did not
 	}
@@ -190,7 +203,7 @@ type employeesPane struct {
 	width, height int
 	focused       bool
 
-	rows      []empRow // in the order of sort
+	rows      []*empRow // in the order of sort
 	sort      empSort
 	filter    employeeFilter
 	input     textinput.Model
@@ -201,6 +214,14 @@ type employeesPane struct {
 	selected  int64 // the selected employee's id, kept across reloads, sorts and the filter
 	chosen    bool  // the operator moved (or found them with the filter): keep their employee (else the first row)
 	actions   []Action
+	gen       int // counts the list's loads
+
+	// The selected employee's details, read on selection (detailCmd):
+	// the list holds no one's accounts.
+	detail     *app.EmployeeView
+	detailGen  int   // the list's load they were read after
+	detailErr  error // reading them failed
+	detailBusy bool  // a read is on its way
 }
 
 func newEmployeesPane(c *Common) *employeesPane {
@@ -217,7 +238,7 @@ func newEmployeesPane(c *Common) *employeesPane {
 				switch {
 				case r == nil:
 					return false, "no employee selected"
-				case r.removed:
+				case r.removed():
 					return false, r.name + " was removed"
 				case r.email == "":
 					return false, r.name + " has no email"
@@ -286,22 +307,69 @@ func (p *employeesPane) listRows() int {
 // filterShown reports whether the filter line is drawn.
 func (p *employeesPane) filterShown() bool { return p.filtering || p.input.Value() != "" }
 
-// load reads the employees and everyone's newest invitation (one query
-// each, rather than one per employee selected).
+// load reads everyone's newest invitation, then the employees as a
+// stream, keeping of each only what the list needs (one query each, rather
+// than one per employee).
 func (p *employeesPane) load() tea.Cmd {
 	svc, ctx, actor := p.c.Svc, p.c.Ctx, p.c.Actor
 	return func() tea.Msg {
-		views, err := svc.Employees(ctx, actor, "")
+		invites, ierr := svc.Invitations(ctx, actor)
+		b := newRowBuilder(invites)
+		var rows []*empRow
+		err := svc.EachEmployee(ctx, actor, "", func(v app.EmployeeView) error {
+			rows = append(rows, b.row(&v))
+			return nil
+		})
 		if err != nil {
 			return employeesMsg{err: err}
 		}
-		invites, ierr := svc.Invitations(ctx, actor)
-		return employeesMsg{rows: buildRows(views, invites), inviteErr: ierr}
+		return employeesMsg{rows: rows, inviteErr: ierr}
 	}
 }
 
+type employeeDetailMsg struct {
+	id   int64
+	gen  int // the list's load it follows
+	view app.EmployeeView
+	err  error
+}
+
+// detailCmd reads the selected employee's details (their accounts, key and
+// rotation states) when those shown are another's or older than the list,
+// one read at a time: keys held down move the cursor faster than reads.
+func (p *employeesPane) detailCmd() tea.Cmd {
+	id := p.selected
+	if id == 0 || p.detailBusy || (p.detail != nil && p.detail.ID == id && p.detailGen == p.gen) {
+		return nil
+	}
+	p.detailBusy = true
+	svc, ctx, actor, gen := p.c.Svc, p.c.Ctx, p.c.Actor, p.gen
+	return func() tea.Msg {
+		v, err := svc.Employee(ctx, actor, id)
+		return employeeDetailMsg{id: id, gen: gen, view: v, err: err}
+	}
+}
+
+// Update handles msg, then reads the selected employee's details if they
+// changed.
 func (p *employeesPane) Update(msg tea.Msg) tea.Cmd {
+	cmd := p.update(msg)
+	return tea.Batch(cmd, p.detailCmd())
+}
+
+func (p *employeesPane) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
+	case employeeDetailMsg:
+		p.detailBusy = false
+		p.detail, p.detailGen, p.detailErr = &msg.view, msg.gen, msg.err
+		if msg.err != nil {
+			p.detail = &app.EmployeeView{ID: msg.id}
+			if errors.Is(msg.err, store.ErrNotFound) {
+				// Gone since the list was read: the next list will not
+				// have them.
+				p.detailErr = errors.New("no longer in the database")
+			}
+		}
 	case employeesMsg:
 		var cmd tea.Cmd
 		switch {
@@ -312,6 +380,7 @@ func (p *employeesPane) Update(msg tea.Msg) tea.Cmd {
 		}
 		if msg.err == nil {
 			p.rows, p.loaded = p.sort.sorted(msg.rows), true
+			p.gen++ // the details shown are read again
 			p.refilter()
 			p.keepSelection(p.chosen)
 		}
@@ -330,7 +399,7 @@ func (p *employeesPane) Update(msg tea.Msg) tea.Cmd {
 		// cursor put on the person.
 		p.closeFilter(true)
 		for i, n := 0, p.visibleCount(); i < n; i++ {
-			if r := p.rowAt(i); r.view.Email != nil && strings.EqualFold(*r.view.Email, msg.email) {
+			if r := p.rowAt(i); r.email != "" && strings.EqualFold(r.email, msg.email) {
 				p.list.cursor, p.selected, p.chosen = i, r.id, true
 				p.list.clamp(n, p.listRows())
 				return nil
@@ -463,12 +532,12 @@ func (p *employeesPane) rowAt(i int) *empRow {
 		if i < 0 || i >= len(p.filter.matches) {
 			return nil
 		}
-		return &p.rows[p.filter.matches[i]]
+		return p.rows[p.filter.matches[i]]
 	}
 	if i < 0 || i >= len(p.rows) {
 		return nil
 	}
-	return &p.rows[i]
+	return p.rows[i]
 }
 
 func (p *employeesPane) current() *empRow { return p.rowAt(p.list.cursor) }
@@ -494,10 +563,15 @@ func (p *employeesPane) keepSelection(keep bool) bool {
 }
 
 func (p *employeesPane) Selected() Item {
-	if r := p.current(); r != nil {
-		return employeeItem{r}
+	r := p.current()
+	if r == nil {
+		return nil
 	}
-	return nil
+	it := employeeItem{r: r}
+	if p.detail != nil && p.detail.ID == r.id {
+		it.v, it.err = p.detail, p.detailErr
+	}
+	return it
 }
 
 // View draws the column header (the sorted column marked ▲ or ▼), the
@@ -569,8 +643,8 @@ func (p *employeesPane) View() string {
 		switch third {
 		case sortChanged:
 			thirdVal = "-"
-			if !r.view.ChangedAt.IsZero() {
-				thirdVal = relTime(r.view.ChangedAt, now)
+			if r.changed != 0 {
+				thirdVal = relTime(time.Unix(0, r.changed), now)
 			}
 		case sortKey:
 			thirdVal = cmp.Or(r.key, "-")
@@ -583,7 +657,7 @@ func (p *employeesPane) View() string {
 			line = st.Selected.Render(line)
 		case i == p.list.cursor:
 			line = st.SelectedDim.Render(line)
-		case r.removed:
+		case r.removed():
 			line = st.Dim.Render(line)
 		}
 		lines = append(lines, line)
@@ -600,8 +674,13 @@ func (p *employeesPane) View() string {
 	return block(lines, p.width, p.height)
 }
 
-// employeeItem is an employee as the Details pane describes it.
-type employeeItem struct{ r *empRow }
+// employeeItem is an employee as the Details pane describes it: their row,
+// and their details once read (v nil until then).
+type employeeItem struct {
+	r   *empRow
+	v   *app.EmployeeView
+	err error // reading the details failed
+}
 
 func (e employeeItem) Kind() string       { return "employee" }
 func (p *employeesPane) ItemKind() string { return "employee" }
@@ -609,7 +688,7 @@ func (e employeeItem) ID() string         { return strconv.FormatInt(e.r.id, 10)
 
 // DetailLines describe the employee and each account; long values wrap.
 func (e employeeItem) DetailLines(c *Common, cw int) []string {
-	r, v, st := e.r, e.r.view, c.Styles
+	r, v, st := e.r, e.v, c.Styles
 	var out []string
 	add := func(label, value string) { out = append(out, wrapField(c, label, value, cw)...) }
 	add("Name", r.name)
@@ -618,6 +697,14 @@ func (e employeeItem) DetailLines(c *Common, cw int) []string {
 		email = "(none)"
 	}
 	add("Email", email)
+	switch {
+	case e.err != nil:
+		add("Status", r.status)
+		return append(out, st.Err.Render(fit("reading the details failed: "+sanitize.Text(e.err.Error()), cw)))
+	case v == nil:
+		add("Status", r.status)
+		return append(out, st.Dim.Render("loading…"))
+	}
 	status := v.Status
 	if v.RemovedAt != nil {
 		status += " " + relTime(*v.RemovedAt, c.Now())

@@ -23,7 +23,7 @@ type employeeFilter struct {
 	err     error      // why the query typed last does not parse
 }
 
-func (f *employeeFilter) apply(rows []empRow, query string) {
+func (f *employeeFilter) apply(rows []*empRow, query string) {
 	flt, err := app.ParseFilter(query)
 	f.err = err
 	if err != nil {

@@ -246,3 +246,13 @@ func pressOnly(m *Model, msgs ...tea.Msg) tea.Cmd {
 
 func (m *Model) employees() *employeesPane { return m.mgr.pane(paneEmployees).(*employeesPane) }
 func (m *Model) keysPane() *keysPane       { return m.mgr.pane(paneKeys).(*keysPane) }
+
+// buildRows prepares employees as the Employees pane's load does.
+func buildRows(views []app.EmployeeView, invites []app.InvitationView) []*empRow {
+	b := newRowBuilder(invites)
+	rows := make([]*empRow, len(views))
+	for i := range views {
+		rows[i] = b.row(&views[i])
+	}
+	return rows
+}

@@ -25,7 +25,7 @@ func TestGolden(t *testing.T) {
 		want string
 	}{
 		{"employees", nil, ""},
-		{"details", []tea.Msg{keys("j"), keys("j"), keys("j"), keyEnter}, ""},
+		{"details", []tea.Msg{keys("j"), keys("j"), keys("j"), keyEnter}, "Engineering"}, // read on selection
 		{"filter", append([]tea.Msg{keys("/")}, typeText("anna")...), ""},
 		{"domains", []tea.Msg{keyShiftTab}, ""},
 		{"help", []tea.Msg{keys("?")}, "Keys for"},

@@ -114,8 +114,8 @@ func newKeysPane(c *Common) *keysPane {
 				switch {
 				case e.r == nil:
 					return false, "select an employee in Employees first"
-				case e.r.view.Status != "active":
-					return false, fmt.Sprintf("%s is %s: only active employees get keys", e.r.name, e.r.view.Status)
+				case e.r.status != "active":
+					return false, fmt.Sprintf("%s is %s: only active employees get keys", e.r.name, e.r.status)
 				}
 				return true, ""
 			},

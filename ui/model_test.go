@@ -622,7 +622,7 @@ func TestConfirmedActionActsOnWhatItNamed(t *testing.T) {
 	if !strings.Contains(m.View(), "Assign key KD-0001 to Person 000000?") {
 		t.Fatalf("no question:\n%s", m.View())
 	}
-	var others []empRow
+	var others []*empRow
 	for _, r := range m.employees().rows {
 		if r.name != "Person 000000" {
 			others = append(others, r)

@@ -298,7 +298,7 @@ func TestCursorKeepsItsEmployee(t *testing.T) {
 	if e.input.Value() != "" || selectedName(m) != chosen {
 		t.Errorf("after the filter was cleared the cursor is on %q, want %q", selectedName(m), chosen)
 	}
-	want := slices.IndexFunc(e.rows, func(r empRow) bool { return r.name == chosen }) + 1
+	want := slices.IndexFunc(e.rows, func(r *empRow) bool { return r.name == chosen }) + 1
 	if got := title(m, "Employees"); !strings.HasPrefix(got, fmt.Sprintf("Employees %d/25 ", want)) {
 		t.Errorf("the title after clearing the filter is %q, want the kept employee's position %d/25", got, want)
 	}
@@ -310,7 +310,7 @@ func TestCursorKeepsItsEmployee(t *testing.T) {
 }
 
 // buildRowsFrom reloads the employees as the pane does.
-func buildRowsFrom(t *testing.T, m *Model) []empRow {
+func buildRowsFrom(t *testing.T, m *Model) []*empRow {
 	t.Helper()
 	views, err := m.c.Svc.Employees(t.Context(), testActor, "")
 	if err != nil {
