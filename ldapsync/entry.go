@@ -2,6 +2,7 @@ package ldapsync
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -100,9 +101,20 @@ func FormatGUID(b []byte) (string, error) {
 	if len(b) != 16 {
 		return "", fmt.Errorf("objectGUID has %d bytes, want 16", len(b))
 	}
-	return fmt.Sprintf("%08x-%04x-%04x-%x-%x",
-		binary.LittleEndian.Uint32(b[0:4]), binary.LittleEndian.Uint16(b[4:6]),
-		binary.LittleEndian.Uint16(b[6:8]), b[8:10], b[10:16]), nil
+	// The first three fields are little-endian, the rest in order: one
+	// allocation (every member read has its GUID formatted so).
+	var out [36]byte
+	var le [8]byte
+	binary.BigEndian.PutUint32(le[0:4], binary.LittleEndian.Uint32(b[0:4]))
+	binary.BigEndian.PutUint16(le[4:6], binary.LittleEndian.Uint16(b[4:6]))
+	binary.BigEndian.PutUint16(le[6:8], binary.LittleEndian.Uint16(b[6:8]))
+	hex.Encode(out[0:8], le[0:4])
+	hex.Encode(out[9:13], le[4:6])
+	hex.Encode(out[14:18], le[6:8])
+	hex.Encode(out[19:23], b[8:10])
+	hex.Encode(out[24:36], b[10:16])
+	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
+	return string(out[:]), nil
 }
 
 // ParseGUID turns the canonical string form back into the 16 bytes AD stores.

@@ -14,6 +14,34 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
+// TestExtendedDNGUID: a member value read with the extended DN control
+// gives its GUID in the canonical form, and a value not in that form is an
+// error that shows it.
+func TestExtendedDNGUID(t *testing.T) {
+	tests := []struct {
+		value, want, err string
+	}{
+		{"<GUID=3322110055447766" + "8899aabbccddeeff>;<SID=010500>;CN=Anna,DC=corp", "00112233-4455-6677-8899-aabbccddeeff", ""},
+		{"<GUID=00000000000000000000000000000000>;CN=x", "00000000-0000-0000-0000-000000000000", ""},
+		{"CN=Anna,DC=corp", "", "not in the extended DN form"},
+		{"<GUID=3322110055447766>;CN=x", "", "not 32 hex digits"},
+		{"<GUID=zz22110055447766" + "8899aabbccddeeff>;CN=x", "", "not hex"},
+		{"<GUID=3322110055447766" + "8899aabbccddeeff", "", "not in the extended DN form"},
+	}
+	for _, tt := range tests {
+		got, err := extendedDNGUID(tt.value)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), tt.value) {
+				t.Errorf("extendedDNGUID(%q) = %q, %v; want an error saying %q and showing the value", tt.value, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("extendedDNGUID(%q) = %q, %v; want %q", tt.value, got, err, tt.want)
+		}
+	}
+}
+
 func TestGUIDRoundTrip(t *testing.T) {
 	tests := []struct {
 		raw  []byte

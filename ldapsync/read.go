@@ -768,11 +768,14 @@ func extendedDNGUID(v string) (string, error) {
 	if !ok || !ok2 {
 		return "", fmt.Errorf("member value %q is not in the extended DN form <GUID=...>;DN", v)
 	}
-	raw, err := hex.DecodeString(hexGUID)
-	if err != nil {
+	var raw [16]byte
+	if len(hexGUID) != 2*len(raw) {
+		return "", fmt.Errorf("member value %q: its GUID is not 32 hex digits", v)
+	}
+	if _, err := hex.Decode(raw[:], []byte(hexGUID)); err != nil {
 		return "", fmt.Errorf("member value %q: its GUID is not hex: %w", v, err)
 	}
-	return FormatGUID(raw)
+	return FormatGUID(raw[:])
 }
 
 func without(xs []string, x string) []string {
