@@ -357,13 +357,16 @@ func fuzzyField(h, q string) bool {
 // subsequence reports whether q's characters appear in h in order.
 func subsequence(h, q string) bool {
 	if isASCII(q) {
-		j := 0
-		for i := 0; i < len(h) && j < len(q); i++ {
-			if h[i] == q[j] {
-				j++
+		// Byte by byte, each found with IndexByte (vectorised): every
+		// filter keystroke runs this over most employees.
+		for j := 0; j < len(q); j++ {
+			i := strings.IndexByte(h, q[j])
+			if i < 0 {
+				return false
 			}
+			h = h[i+1:]
 		}
-		return j == len(q)
+		return true
 	}
 	qr := []rune(q)
 	j := 0

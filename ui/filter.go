@@ -1,7 +1,8 @@
 package ui
 
 import (
-	"slices"
+	"runtime"
+	"sync"
 
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
@@ -37,29 +38,57 @@ func (f *employeeFilter) apply(rows []*empRow, query string) {
 	if f.matches != nil && flt.Narrows(f.filter) {
 		base = f.matches
 	}
-	var ranked [app.MatchPhrase + 1][]int
-	check := func(i int) {
-		if r := flt.Rank(&rows[i].subj); r != app.NoMatch {
-			ranked[r] = append(ranked[r], i)
-		}
-	}
+	// The rows to look at, in list order: the previous result (marked,
+	// rather than sorted), or every row (nil).
+	var cand []int
 	if base != nil {
-		// The previous result is ranked; restore list order so that the
-		// new ranks are in list order too.
-		for _, i := range slices.Sorted(slices.Values(base)) {
-			check(i)
+		in := make([]bool, len(rows))
+		for _, i := range base {
+			in[i] = true
 		}
-	} else {
-		for i := range rows {
-			check(i)
+		cand = make([]int, 0, len(base))
+		for i, ok := range in {
+			if ok {
+				cand = append(cand, i)
+			}
 		}
 	}
+	n := len(rows)
+	if cand != nil {
+		n = len(cand)
+	}
+	// Large lists are ranked in parts side by side, one per CPU: each part
+	// keeps list order, and the parts are joined in order.
+	parts := max(1, min(runtime.GOMAXPROCS(0), n/filterPartMin))
+	ranked := make([][app.MatchPhrase + 1][]int, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := p*n/parts, (p+1)*n/parts
+		wg.Go(func() {
+			for k := lo; k < hi; k++ {
+				i := k
+				if cand != nil {
+					i = cand[k]
+				}
+				if r := flt.Rank(&rows[i].subj); r != app.NoMatch {
+					ranked[p][r] = append(ranked[p][r], i)
+				}
+			}
+		})
+	}
+	wg.Wait()
 	f.query, f.filter = query, flt
-	f.matches = make([]int, 0, len(ranked[app.MatchPhrase])+len(ranked[app.MatchWords])+len(ranked[app.MatchFuzzy]))
+	f.matches = []int{}
 	for r := app.MatchPhrase; r > app.NoMatch; r-- {
-		f.matches = append(f.matches, ranked[r]...)
+		for p := range ranked {
+			f.matches = append(f.matches, ranked[p][r]...)
+		}
 	}
 }
+
+// filterPartMin is the fewest rows worth a goroutine of their own when the
+// filter ranks the list.
+const filterPartMin = 20000
 
 // filterInput handles a key while a pane's filter input is open: esc
 // closes and clears it, enter closes it keeping the query, and esc with a
