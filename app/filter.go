@@ -292,10 +292,16 @@ func NewFilterSubject(v *EmployeeView) FilterSubject {
 		s.key = v.Key.Status
 	}
 	fields := make([]string, 0, 2+5*len(v.Accounts))
+	// A field within another (an account name in its UPN) is left out:
+	// whatever matches in it, as a word, a phrase or letters in order,
+	// matches in the other, and each keystroke searches less.
 	add := func(text string) {
-		if text = FoldText(text); text != "" && !slices.Contains(fields, text) {
-			fields = append(fields, text)
+		text = FoldText(text)
+		if text == "" || slices.ContainsFunc(fields, func(f string) bool { return strings.Contains(f, text) }) {
+			return
 		}
+		fields = slices.DeleteFunc(fields, func(f string) bool { return strings.Contains(text, f) })
+		fields = append(fields, text)
 	}
 	add(v.DisplayName)
 	if v.Email != nil {
