@@ -555,14 +555,39 @@ func syncScenario(t *testing.T, corpDC, branchDC directory) {
 		// An OU renamed changes the DNs below it and not their uSNChanged:
 		// the sync reads everything instead (where the directory renames).
 		if canRename {
-			_, ou, _ := strings.Cut(corp.bulkDNs[0], ",")
-			renamed := mustDN(corpDC.Rename(ctx, ou, "OU=Bulk Renamed"))
-			sc := summaryOf(t, mustSync(t, s, SyncRequest{Domains: []string{"corp"}}), "corp")
-			if sc.Mode != "full" || !strings.Contains(sc.FullReason, "OU or container") || sc.Updated != len(corp.bulkDNs) {
-				t.Errorf("after an OU was renamed: %s (%s), %d updated; want a full read updating the %d DNs below it", sc.Mode, sc.FullReason, sc.Updated, len(corp.bulkDNs))
+			// An OU of its own, small: Samba rewrites each DN below an OU
+			// renamed, which for the thousands in Bulk can outlast a busy
+			// machine's LDAP timeout.
+			team := mustDN(corpDC.AddOU(ctx, "Team", ""))
+			tu := make([]adtest.User, 3)
+			for i := range tu {
+				tu[i] = adtest.User{Sam: fmt.Sprintf("team%d", i), DisplayName: fmt.Sprintf("Team User %d", i), Mail: fmt.Sprintf("team%d@example.com", i), OU: team, NoPassword: true}
 			}
-			mustDN(corpDC.Rename(ctx, renamed, "OU=Bulk"))
-			mustSync(t, s, SyncRequest{Domains: []string{"corp"}})
+			tdns, err := corpDC.AddUsers(ctx, tu)
+			must(err)
+			must(corpDC.AddMembers(ctx, corp.syncDN, tdns...))
+			if sc := summaryOf(t, mustSync(t, s, SyncRequest{Domains: []string{"corp"}}), "corp"); sc.Added != len(tdns) {
+				t.Fatalf("the team's %d people joined: %+v", len(tdns), sc)
+			}
+			renamed := mustDN(corpDC.Rename(ctx, team, "OU=Team Renamed"))
+			sc := summaryOf(t, mustSync(t, s, SyncRequest{Domains: []string{"corp"}}), "corp")
+			if sc.Mode != "full" || !strings.Contains(sc.FullReason, "OU or container") || sc.Updated != len(tdns) {
+				t.Errorf("after an OU was renamed: %s (%s), %d updated; want a full read updating the %d DNs below it", sc.Mode, sc.FullReason, sc.Updated, len(tdns))
+			}
+			for _, e := range employees(t, s) {
+				for _, a := range e.Accounts {
+					if strings.HasPrefix(a.SAMAccountName, "team") && !strings.HasSuffix(a.DN, ","+renamed) {
+						t.Errorf("%s's DN is %q after the rename, want it under %s", a.SAMAccountName, a.DN, renamed)
+					}
+				}
+			}
+			// The team goes again (deleted), and its OU.
+			for _, dn := range tdns {
+				rdn, _, _ := strings.Cut(dn, ",")
+				must(corpDC.Delete(ctx, rdn+","+renamed))
+			}
+			must(corpDC.Delete(ctx, renamed))
+			mustSync(t, s, SyncRequest{Domains: []string{"corp"}, AllowRemovals: true})
 		}
 		// And with nothing changed, an incremental sync reads no one.
 		rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}})

@@ -1082,15 +1082,20 @@ func TestNothingIsCutAtCommonSizes(t *testing.T) {
 			tm.send("Escape")
 			// Dialogs: a key's assignment and its loss, the enrollment, an
 			// invitation's mail, an audit entry.
+			// focus presses tab until the pane has the focus, each time
+			// waiting until the last one moved it (tabs sent faster than a
+			// busy machine draws would go past the pane).
 			focus := func(pane string) {
-				tm.waitFor("the "+pane+" pane", 10*time.Second, func(s string) bool {
+				for range 8 {
+					s := tm.capture()
 					if strings.Contains(s, "▸"+pane) {
-						return true
+						return
 					}
+					was := focusedPane(s)
 					tm.send("Tab")
-					time.Sleep(150 * time.Millisecond)
-					return false
-				})
+					tm.waitFor("the focus to leave "+was, 10*time.Second, func(s string) bool { return focusedPane(s) != was })
+				}
+				t.Fatalf("tab never focused the %s pane:\n%s", pane, tm.capture())
 			}
 			focus("Keys")
 			tm.send("n")
@@ -1118,6 +1123,17 @@ func TestNothingIsCutAtCommonSizes(t *testing.T) {
 			tm.send("Escape")
 		})
 	}
+}
+
+// focusedPane is the pane the console's header names as focused
+// (" KeyDesk [demo] › Keys   ...").
+func focusedPane(screen string) string {
+	header, _, _ := strings.Cut(screen, "\n")
+	_, rest, ok := strings.Cut(header, "› ")
+	if f := strings.Fields(rest); ok && len(f) > 0 {
+		return f[0]
+	}
+	return ""
 }
 
 // uncut checks that a dialog on screen (drawn with double lines) cuts none
