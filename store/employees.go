@@ -402,7 +402,7 @@ func (s *Store) eachEmployee(ctx context.Context, where string, args []any, fn f
 	defer tx.Rollback()
 	const byName = ` ORDER BY e.display_name COLLATE NOCASE, e.id`
 	erows, err := tx.QueryContext(ctx, `SELECT `+employeeColsE+`, k.id, COALESCE(k.serial, ''), COALESCE(k.status, ''), COALESCE(k.reason, '')
-		FROM employees e LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+` WHERE `+where+byName, args...)
+		FROM employees e LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+` WHERE (`+where+`)`+byName, args...)
 	if err != nil {
 		return fmt.Errorf("read employees: %w", err)
 	}
@@ -417,7 +417,7 @@ func (s *Store) eachEmployee(ctx context.Context, where string, args []any, fn f
 	accounts, err := openCursor(ctx, tx, "accounts", `SELECT `+accountColsA+`, `+managedSQL+`,
 			CASE WHEN `+managedSQL+` THEN `+onKeySQL+` END, CASE WHEN `+managedSQL+` THEN `+inADSQL+` END
 		FROM accounts a JOIN employees e ON e.id = a.employee_id
-		LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+` WHERE `+where+byName+`, a.domain, a.id`, args,
+		LEFT JOIN keys k ON k.employee_id = e.id AND k.status IN `+liveKeyStatuses+` WHERE (`+where+`)`+byName+`, a.domain, a.id`, args,
 		func(sc interface{ Scan(...any) error }) (account, error) {
 			var r account
 			var onKey, inAD sql.NullInt64
@@ -436,7 +436,7 @@ func (s *Store) eachEmployee(ctx context.Context, where string, args []any, fn f
 	}
 	changes, err := openCursor(ctx, tx, "password changes", `SELECT `+prefixed("c.", changeCols)+`, e.id
 		FROM password_changes c JOIN accounts a ON a.id = c.account_id JOIN employees e ON e.id = a.employee_id
-		WHERE c.id IN (SELECT MAX(id) FROM password_changes GROUP BY account_id) AND c.step <> 'done' AND `+where+byName+`, a.domain, a.id`, args,
+		WHERE c.id = (SELECT MAX(id) FROM password_changes l WHERE l.account_id = c.account_id) AND c.step <> 'done' AND (`+where+`)`+byName+`, a.domain, a.id`, args,
 		func(sc interface{ Scan(...any) error }) (change, error) {
 			var r change
 			var err error

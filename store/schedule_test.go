@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"sort"
 	"testing"
@@ -155,5 +156,28 @@ func TestManagedAccounts(t *testing.T) {
 	})
 	if !reflect.DeepEqual(streamed, ms) {
 		t.Errorf("EachEmployee's managed accounts\n%+v\nManagedAccounts\n%+v", streamed, ms)
+	}
+	// One employee read alone (the console's details) is as streamed:
+	// accounts, key, and open changes (Ben's failed one among them).
+	opens := 0
+	for _, want := range rows {
+		got, err := s.EmployeeRow(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Errorf("EmployeeRow(%d)\n%+v\nstreamed as\n%+v", want.ID, *got, want)
+		}
+		for _, m := range got.Managed {
+			if m.Open != nil {
+				opens++
+			}
+		}
+	}
+	if opens == 0 {
+		t.Error("no employee read alone has an open change: the changes' query goes untested")
+	}
+	if _, err := s.EmployeeRow(ctx, 1<<40); !errors.Is(err, ErrNotFound) {
+		t.Errorf("EmployeeRow of no one: %v, want ErrNotFound", err)
 	}
 }

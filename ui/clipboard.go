@@ -55,8 +55,8 @@ func copyText(it Item) (what, text string) {
 		if it.r.email != "" {
 			return "email", it.r.email
 		}
-		if it.v != nil && len(it.v.Accounts) > 0 {
-			return "DN", it.v.Accounts[0].DN
+		if it.r.dn != "" {
+			return "DN", it.r.dn
 		}
 		return "name", it.r.name
 	case rotationItem:

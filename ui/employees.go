@@ -32,6 +32,7 @@ type empRow struct {
 	flags   string
 	status  string              // active, removed
 	changed int64               // when they last changed, in Unix nanoseconds (0: never)
+	dn      string              // without an email: the first account's DN, which y copies
 	subj    app.FilterSubject   // what the filter compares
 	invite  *app.InvitationView // the newest invitation (nil: never invited)
 
@@ -80,6 +81,9 @@ func (b *rowBuilder) row(v *app.EmployeeView) *empRow {
 	}
 	if v.Email != nil {
 		r.email = sanitize.Text(*v.Email)
+	}
+	if r.email == "" && len(v.Accounts) > 0 {
+		r.dn = v.Accounts[0].DN
 	}
 	var doms []string
 	for _, a := range v.Accounts {
@@ -255,9 +259,9 @@ func newEmployeesPane(c *Common) *employeesPane {
 				return sendInvite(p.c, "invite", r.id, r.email, false)
 			}},
 		{Key: key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "sort: next column")), Priority: 1,
-			Run: func() tea.Cmd { p.setSort(p.sort.next()); return nil }},
+			Run: func() tea.Cmd { p.setSort(p.sort.next()); return p.detailCmd() }},
 		{Key: key.NewBinding(key.WithKeys("O"), key.WithHelp("O", "sort: reverse")), Priority: 0, Hidden: true,
-			Run: func() tea.Cmd { p.setSort(empSort{col: p.sort.col, desc: !p.sort.desc}); return nil }},
+			Run: func() tea.Cmd { p.setSort(empSort{col: p.sort.col, desc: !p.sort.desc}); return p.detailCmd() }},
 	}
 	return p
 }

@@ -78,7 +78,13 @@ func (f *employeeFilter) apply(rows []*empRow, query string) {
 	}
 	wg.Wait()
 	f.query, f.filter = query, flt
-	f.matches = []int{}
+	total := 0
+	for p := range ranked {
+		for _, m := range ranked[p] {
+			total += len(m)
+		}
+	}
+	f.matches = make([]int, 0, total)
 	for r := app.MatchPhrase; r > app.NoMatch; r-- {
 		for p := range ranked {
 			f.matches = append(f.matches, ranked[p][r]...)

@@ -3,6 +3,8 @@ package ui
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +27,7 @@ func TestGolden(t *testing.T) {
 		want string
 	}{
 		{"employees", nil, ""},
-		{"details", []tea.Msg{keys("j"), keys("j"), keys("j"), keyEnter}, "Engineering"}, // read on selection
+		{"details", []tea.Msg{keys("j"), keys("j"), keys("j"), keyEnter}, ""},
 		{"filter", append([]tea.Msg{keys("/")}, typeText("anna")...), ""},
 		{"domains", []tea.Msg{keyShiftTab}, ""},
 		{"help", []tea.Msg{keys("?")}, "Keys for"},
@@ -51,12 +53,32 @@ func TestGolden(t *testing.T) {
 				if sc.want != "" {
 					teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(sc.want)) }, teatest.WithDuration(10*time.Second))
 				}
+				// The selected employee's details are read when selected:
+				// the screen is taken once the console stopped drawing.
+				settle(tm.Output(), 300*time.Millisecond)
 				if err := tm.Quit(); err != nil {
 					t.Fatal(err)
 				}
 				final := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*Model)
+				if v := final.View(); strings.Contains(v, "loading…") {
+					t.Fatalf("the screen was taken while something was still loading:\n%s", v)
+				}
 				teatest.RequireEqualOutput(t, []byte(final.View()))
 			})
 		}
+	}
+}
+
+// settle waits until the program's output has been quiet for quiet (at
+// most 10 s): what its last keys and loads started has been drawn.
+func settle(out io.Reader, quiet time.Duration) {
+	buf := make([]byte, 32<<10)
+	last, deadline := time.Now(), time.Now().Add(10*time.Second)
+	for time.Now().Before(deadline) && time.Since(last) < quiet {
+		if n, _ := out.Read(buf); n > 0 {
+			last = time.Now()
+			continue
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -777,3 +777,34 @@ func TestAnUnverifiedDeviceIsShownAsSuch(t *testing.T) {
 		}
 	}
 }
+
+// TestDetailsFollowTheSelection: the Details pane reads the selected
+// employee's accounts when they are selected, by moving or by a sort that
+// puts another employee first, and shows no one's else.
+func TestDetailsFollowTheSelection(t *testing.T) {
+	m := newTestModel(t, fixture(t, 30), 120, 40)
+	check := func(when string) {
+		t.Helper()
+		it, ok := m.employees().Selected().(employeeItem)
+		if !ok || it.v == nil || it.v.ID != it.r.id || it.err != nil {
+			t.Fatalf("%s: the selection's details are %+v", when, it)
+		}
+		if view := m.View(); strings.Contains(view, "loading…") || !strings.Contains(view, `\`+it.v.Accounts[0].SAMAccountName) {
+			t.Errorf("%s: Details does not show %s's account:\n%s", when, it.r.name, view)
+		}
+	}
+	check("at start")
+	// Not moved yet: a sort puts the cursor on its first row, whoever
+	// that is.
+	seen := map[int64]bool{m.employees().current().id: true}
+	for range 4 {
+		m = press(t, m, keys("o")) // email, domains, changed, key
+		check("after o")
+		seen[m.employees().current().id] = true
+	}
+	if len(seen) < 2 {
+		t.Error("no sort put another employee first: the sorts' details go untested")
+	}
+	m = press(t, m, keys("j"), keys("j"))
+	check("after j j")
+}
