@@ -138,7 +138,7 @@ func (s *Service) Employee(ctx context.Context, a Actor, id int64) (EmployeeView
 	}
 	e, err := s.st.EmployeeRow(ctx, id)
 	if err != nil {
-		return EmployeeView{}, fmt.Errorf("read employee %d: %w", id, err)
+		return EmployeeView{}, fmt.Errorf("read the details: %w", err) // the store names the employee
 	}
 	return s.rowViewer(ctx)(e), nil
 }

@@ -387,9 +387,12 @@ func (s *Store) EmployeeRow(ctx context.Context, id int64) (*EmployeeRow, error)
 		return nil
 	})
 	if err == nil && out == nil {
-		err = fmt.Errorf("employee %d: %w", id, ErrNotFound)
+		err = ErrNotFound
 	}
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("employee %d: %w", id, err)
+	}
+	return out, nil
 }
 
 // eachEmployee gives fn the employees for which the SQL condition where
