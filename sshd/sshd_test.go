@@ -18,6 +18,7 @@ import (
 
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
+	"github.com/charmbracelet/x/ansi"
 	gossh "golang.org/x/crypto/ssh"
 
 	"keydesk/app"
@@ -420,17 +421,33 @@ func (r *screenReader) run(out io.Reader) {
 	}
 }
 
+// waitFor waits for what to show on the screen. A loaded CI run (the race
+// detector, the ui package's consoles alongside) once took more than 20 s
+// for a 200-person sync to show, so it waits a minute; a sync that failed
+// fails at once, and a timeout shows the screen's last text.
 func (r *screenReader) waitFor(t *testing.T, what string) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	var seen string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		r.mu.Lock()
-		ok := strings.Contains(r.seen.String(), what)
+		seen = r.seen.String()
 		r.mu.Unlock()
-		if ok {
+		if strings.Contains(seen, what) {
 			return
 		}
+		if i := strings.Index(seen, "✗ failed"); i >= 0 {
+			t.Fatalf("waiting for %q, the screen shows a failure: %q", what, tail(ansi.Strip(seen[i:]), 300))
+		}
 	}
-	t.Fatalf("timed out waiting for %q on the screen", what)
+	t.Fatalf("timed out waiting for %q on the screen; its last text: %q", what, tail(ansi.Strip(seen), 600))
+}
+
+// tail is s's last n bytes at most.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }
 
 // TestTwoAdminsSeeEachOthersSync: two console sessions over SSH on one

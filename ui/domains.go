@@ -25,6 +25,7 @@ type domainsPane struct {
 	width, height int
 	focused       bool
 	domains       []app.DomainStatus
+	loaded        bool // the first list arrived
 	progress      map[string]ldapsync.Progress
 	list          list
 	loader        loader
@@ -94,7 +95,7 @@ func (p *domainsPane) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return tea.Batch(again, notify("loading domains failed: %v", msg.err))
 		}
-		p.domains = msg.list
+		p.domains, p.loaded = msg.list, true
 		for name := range p.progress {
 			if d := p.find(name); d == nil || !d.Running {
 				delete(p.progress, name) // a sync that ended while its events were lost

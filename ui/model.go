@@ -208,8 +208,13 @@ func (m *Model) globalActions() []Action {
 			return m.mgr.focused().Update(startFilterMsg{})
 		}},
 		{Key: k.SyncAll, Perm: app.PermSync, Priority: 2,
-			Applies: func() (bool, string) { return domain() != nil, "no domains are configured" },
-			Run:     func() tea.Cmd { return tea.Batch(notify("syncing all domains…"), startSync(m.c, nil, false)) }},
+			// S syncs every configured domain, so it need not wait for the
+			// Domains pane's first list (the service says if there is none).
+			Applies: func() (bool, string) {
+				p, ok := m.mgr.pane(paneDomains).(*domainsPane)
+				return !ok || !p.loaded || len(p.domains) > 0, "no domains are configured"
+			},
+			Run: func() tea.Cmd { return tea.Batch(notify("syncing all domains…"), startSync(m.c, nil, false)) }},
 		{Key: k.Sync, Perm: app.PermSync, Priority: 1, Hidden: true,
 			Applies: func() (bool, string) { return domain() != nil, "no domains are configured" },
 			Run: func() tea.Cmd {

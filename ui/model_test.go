@@ -394,6 +394,33 @@ func TestSyncKeyRunsOffTheUIGoroutine(t *testing.T) {
 	}
 }
 
+// TestSyncAllNeedNotWaitForTheDomainsList: S pressed before the Domains
+// pane's first list arrives syncs every configured domain (an SSH session
+// sends keys as soon as the first frame shows); once the list says there
+// are none, S says so instead.
+func TestSyncAllNeedNotWaitForTheDomainsList(t *testing.T) {
+	m := New(fixture(t, 5), Options{Actor: testActor, Renderer: asciiRenderer(), Now: func() time.Time { return fixedNow }, Location: time.UTC, NoEvents: true})
+	m = update(t, m, tea.WindowSizeMsg{Width: 100, Height: 30})
+	cmd := pressOnly(m, keys("S"))
+	if cmd == nil {
+		t.Fatal("S before the Domains list loaded started nothing")
+	}
+	m = run(t, m, cmd)
+	if v := m.View(); !strings.Contains(v, "sync of corp failed") || strings.Contains(v, "no domains are configured") {
+		t.Errorf("S before the Domains list loaded did not sync:\n%s", v)
+	}
+
+	empty := New(fixture(t, 5), Options{Actor: testActor, Renderer: asciiRenderer(), Now: func() time.Time { return fixedNow }, Location: time.UTC, NoEvents: true})
+	empty = update(t, empty, tea.WindowSizeMsg{Width: 100, Height: 30})
+	empty = update(t, empty, domainsMsg{})
+	if cmd := pressOnly(empty, keys("S")); cmd != nil {
+		empty = run(t, empty, cmd)
+	}
+	if v := empty.View(); !strings.Contains(v, "no domains are configured") {
+		t.Errorf("S with an empty Domains list did not say why it did nothing:\n%s", v)
+	}
+}
+
 func TestMouseSelectsAndFocuses(t *testing.T) {
 	m := newTestModel(t, fixture(t, 20), 80, 24)
 	emp := m.mgr.rects[1]
