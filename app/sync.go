@@ -54,11 +54,15 @@ type DomainSummary struct {
 	Invited          int    `json:"invited"` // newly imported people sent an invitation
 	// Drift counts the differences a periodic full read found between the
 	// incremental state and the directory (0: none; it was applied).
-	Drift      int           `json:"drift,omitempty"`
-	Pages      int           `json:"pages"`
-	DurationMS int64         `json:"duration_ms"`
-	Duration   time.Duration `json:"-"`
-	Err        error         `json:"-"`
+	Drift      int   `json:"drift,omitempty"`
+	Pages      int   `json:"pages"`
+	DurationMS int64 `json:"duration_ms"`
+	// ReadMS is the time spent reading the directory (and the state the
+	// read compares with); WriteMS, merging and writing what it found.
+	ReadMS   int64         `json:"read_ms"`
+	WriteMS  int64         `json:"write_ms"`
+	Duration time.Duration `json:"-"`
+	Err      error         `json:"-"`
 }
 
 // SyncReport is the result of a sync of several domains.
@@ -159,6 +163,7 @@ func (s *Service) syncDomain(ctx context.Context, d config.Domain, req SyncReque
 	}
 
 	snap, gone, stored, err := s.readDomain(ctx, d, req)
+	sum.ReadMS = s.now().Sub(start).Milliseconds()
 	if err != nil {
 		return finish(err)
 	}
@@ -168,7 +173,10 @@ func (s *Service) syncDomain(ctx context.Context, d config.Domain, req SyncReque
 		sum.Mode, sum.FullReason = "full", snap.FullReason
 	}
 	sum.PasswordRotation = len(snap.PasswordGUIDs)
-	if err := s.writeDomain(ctx, d, req, snap, gone, stored, &sum, start); err != nil {
+	wrote := s.now()
+	err = s.writeDomain(ctx, d, req, snap, gone, stored, &sum, start)
+	sum.WriteMS = s.now().Sub(wrote).Milliseconds()
+	if err != nil {
 		return finish(fmt.Errorf("save sync of %s: %w", d.Name, err))
 	}
 	return finish(nil)
@@ -329,6 +337,7 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 			plan.Added, plan.Updated, plan.Merged, plan.Removed, plan.Unchanged, len(plan.Held)
 		sum.Duration = s.now().Sub(start)
 		sum.DurationMS = sum.Duration.Milliseconds()
+		sum.WriteMS = sum.DurationMS - sum.ReadMS // as far as the summary stored knows
 		if err := putGraph(ctx, tx, d.Name, snap); err != nil {
 			return err
 		}

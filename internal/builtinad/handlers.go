@@ -8,7 +8,7 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
-	"github.com/jimlambrt/gldap"
+	"keydesk/third_party/gldap"
 )
 
 // cursor is an open paged search of one connection.

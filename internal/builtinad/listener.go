@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/jimlambrt/gldap"
+	"keydesk/third_party/gldap"
 )
 
 // listener is one port of a domain controller (LDAPS, or LDAP with

@@ -209,18 +209,20 @@ func (d *Domain) values(e *entry, key string) []string {
 	return e.get(key)
 }
 
-// dnList gives the DNs of a set of entries in creation order.
-// extendedDNList is dnList in the extended DN form (<GUID=hex>;DN; the
-// double leaves out the SID part AD adds for objects with a SID).
-func extendedDNList(set map[*entry]struct{}) []string {
-	es := sortedEntries(set)
-	out := make([]string, len(es))
-	for i, x := range es {
-		out[i] = "<GUID=" + hex.EncodeToString([]byte(x.guid)) + ">;" + x.dn
-	}
-	return out
+// extendedDN is x's DN in the extended DN form (<GUID=hex>;DN; the
+// extended DN control's flag 1), made with one allocation.
+func extendedDN(x *entry) string {
+	var b strings.Builder
+	b.Grow(len("<GUID=>;") + 2*len(x.guid) + len(x.dn))
+	b.WriteString("<GUID=")
+	var h [32]byte
+	b.Write(hex.AppendEncode(h[:0], []byte(x.guid)))
+	b.WriteString(">;")
+	b.WriteString(x.dn)
+	return b.String()
 }
 
+// dnList gives the DNs of a set of entries in creation order.
 func dnList(set map[*entry]struct{}) []string {
 	if len(set) == 0 {
 		return nil

@@ -22,6 +22,9 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -74,9 +77,17 @@ func runBuiltin(ctx context.Context, args []string) error {
 	users := fs.Int("users", 100000, "people over both domains")
 	seed := fs.Int64("seed", 1, "seed of the generated directory")
 	out := fs.String("out", "", "folder for keydesk.toml and domains.tsv")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (to profile the directory)")
 	fs.Parse(args)
 	if *out == "" {
 		return errors.New("builtin: -out is required")
+	}
+	if *pprofAddr != "" {
+		ln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return fmt.Errorf("builtin: listen for pprof: %w", err)
+		}
+		go http.Serve(ln, nil) // net/http/pprof registers on the default mux
 	}
 	start := time.Now()
 	srv, err := builtinad.Start(ctx, builtinad.Options{Users: *users, Seed: *seed})
