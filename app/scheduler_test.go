@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -218,6 +220,48 @@ func TestMembersCountedAlike(t *testing.T) {
 		for _, d := range st {
 			if d.Name == sum.Domain && d.Members != sum.Members {
 				t.Errorf("%s: the sync says %d members, the Domains pane %d", d.Name, sum.Members, d.Members)
+			}
+		}
+	}
+}
+
+// TestIncrementalFollowsRandomChurn: after rounds of the demo's random
+// changes (joins, leaves, renames, email changes, disables, deletions,
+// hires), an incremental sync leaves what a full read finds: the full
+// sync that follows each changes nothing. The incremental read re-reads
+// the changed groups several at a time over one connection.
+func TestIncrementalFollowsRandomChurn(t *testing.T) {
+	s, srv := builtinService(t, 600, "")
+	ctx := context.Background()
+	req := SyncRequest{Actor: testAdmin, AllowRemovals: true}
+	if rep, err := s.Sync(ctx, req); err != nil || len(rep.Failed()) > 0 {
+		t.Fatalf("first sync: %v %+v", err, rep)
+	}
+	rng := rand.New(rand.NewPCG(7, 13))
+	for round := range 4 {
+		var changes []string
+		for range 30 {
+			changes = append(changes, srv.Churn(rng))
+		}
+		rep, err := s.Sync(ctx, req)
+		if err != nil || len(rep.Failed()) > 0 {
+			t.Fatalf("round %d: incremental sync: %v %+v", round, err, rep)
+		}
+		for _, d := range rep.Domains {
+			if d.Mode != "incremental" {
+				t.Errorf("round %d: %s synced %s (%s), want incremental", round, d.Domain, d.Mode, d.FullReason)
+			}
+		}
+		full := req
+		full.Full = true
+		rep, err = s.Sync(ctx, full)
+		if err != nil || len(rep.Failed()) > 0 {
+			t.Fatalf("round %d: full sync: %v %+v", round, err, rep)
+		}
+		for _, d := range rep.Domains {
+			if d.Added+d.Updated+d.Merged+d.Removed+d.Held != 0 {
+				t.Errorf("round %d: the full read after the incremental one changed %s: +%d ~%d merged %d -%d held %d; the changes:\n%s",
+					round, d.Domain, d.Added, d.Updated, d.Merged, d.Removed, d.Held, strings.Join(changes, "\n"))
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -499,6 +500,19 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	if err != nil {
 		return fmt.Errorf("read the groups changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
 	}
+	// Groups changed: the stored memberships are needed below, and are
+	// read from the store while the directory is asked what else changed
+	// (the searches below do not touch g).
+	var edges chan error
+	if len(dirty) > 0 && r.opts.LoadEdges != nil {
+		edges = make(chan error, 1)
+		go func() { edges <- r.opts.LoadEdges(g, false) }()
+		defer func() {
+			if edges != nil {
+				<-edges // never return with the store still being read into g
+			}
+		}()
+	}
 	// Users and groups deleted since: out of the graph (their groups'
 	// member links may go without the group's uSNChanged moving, as with
 	// AD's recycle bin).
@@ -544,7 +558,14 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	if len(dirty) == 0 && len(deleted) == 0 && r.opts.LoadEdges != nil {
 		return r.usersOnly(g, changedUsers, inBase)
 	}
-	if r.opts.LoadEdges != nil {
+	switch {
+	case edges != nil:
+		err := <-edges
+		edges = nil
+		if err != nil {
+			return err
+		}
+	case r.opts.LoadEdges != nil:
 		if err := r.opts.LoadEdges(g, false); err != nil {
 			return err
 		}
@@ -575,9 +596,14 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		dirty = nil
 		joined := map[string][]string{} // a node not in the graph -> the groups it joined
 		var unknown []string
-		for _, grp := range batch {
-			kids, err := c.memberGUIDs(ctx, g.Groups[grp])
-			if err := readErr(err, "read the members of %s", g.Groups[grp]); err != nil {
+		dns := make([]string, len(batch))
+		for i, grp := range batch {
+			dns[i] = g.Groups[grp]
+		}
+		members, errs := c.membersOf(ctx, dns)
+		for i, grp := range batch {
+			kids := members[i]
+			if err := readErr(errs[i], "read the members of %s", g.Groups[grp]); err != nil {
 				return err
 			}
 			r.page("changed groups' members")()
@@ -707,6 +733,34 @@ func withParent(parents []string, grp string) []string {
 	out := append(append([]string(nil), parents...), grp)
 	sort.Strings(out)
 	return out
+}
+
+// parallelReads is how many groups' members are read at once, over one
+// connection: a sync that follows random changes re-reads dozens of groups,
+// and one at a time it waits for each round trip (and for the DC to answer
+// each) in turn. AD answers several requests of a connection at once.
+const parallelReads = 4
+
+// membersOf reads the direct members of each group (memberGUIDs), a few
+// at a time; out[i] and errs[i] are dns[i]'s.
+func (c *Conn) membersOf(ctx context.Context, dns []string) (out [][]string, errs []error) {
+	out, errs = make([][]string, len(dns)), make([]error, len(dns))
+	sem := make(chan struct{}, parallelReads)
+	var wg sync.WaitGroup
+	for i, dn := range dns {
+		if ctx.Err() != nil {
+			errs[i] = ctx.Err()
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i], errs[i] = c.memberGUIDs(ctx, dn)
+		}()
+	}
+	wg.Wait()
+	return out, errs
 }
 
 // memberGUIDs reads the direct members of the group at dn as objectGUIDs:
