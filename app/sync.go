@@ -195,30 +195,44 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 		return nil, nil, nil, err
 	}
 	// The members as stored (disabled ones too: re-enabling raises
-	// uSNChanged).
-	stored, err := s.st.DomainMembers(ctx, d.Name)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	// Members whose leaving the guard holds are members as stored, but no
-	// longer by the group graph: an incremental read that finds nothing
-	// changed takes the members as known, so they are not.
-	held, err := s.st.HeldRemovals(ctx, d.Name)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	leaving := map[string]bool{}
-	for _, h := range held {
-		if h.Reason != store.LeftDisabled {
-			leaving[h.ObjectGUID] = true
+	// uSNChanged) are read from the store while the directory is dialled
+	// and asked what changed; ReadMembers waits for them (Ready).
+	var (
+		stored          map[string]store.Member
+		known, password = map[string]bool{}, map[string]bool{}
+		loaded          = make(chan struct{})
+		loadErr         error
+	)
+	go func() {
+		defer close(loaded)
+		if stored, loadErr = s.st.DomainMembers(ctx, d.Name); loadErr != nil {
+			return
 		}
-	}
-	known := make(map[string]bool, len(stored))
-	for guid := range stored {
-		if !leaving[guid] {
-			known[guid] = true
+		// Members whose leaving the guard holds are members as stored,
+		// but no longer by the group graph: an incremental read that finds
+		// nothing changed takes the members as known, so they are not.
+		held, err := s.st.HeldRemovals(ctx, d.Name)
+		if err != nil {
+			loadErr = err
+			return
 		}
-	}
+		leaving := map[string]bool{}
+		for _, h := range held {
+			if h.Reason != store.LeftDisabled {
+				leaving[h.ObjectGUID] = true
+			}
+		}
+		for guid, m := range stored {
+			if !leaving[guid] {
+				known[guid] = true
+			}
+			if m.PasswordRotation {
+				password[guid] = true
+			}
+		}
+	}()
+	ready := func() error { <-loaded; return loadErr }
+	defer ready() // never return with the store still being read
 	conn, err := ldapsync.Dial(ctx, d, pw)
 	if err != nil {
 		return nil, nil, nil, err
@@ -228,18 +242,12 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	password := map[string]bool{}
-	for guid, m := range stored {
-		if m.PasswordRotation {
-			password[guid] = true
-		}
-	}
 	opts := ldapsync.ReadOptions{Known: known, KnownPassword: password, Full: req.Full, Graph: graph, LoadEdges: edges, Same: func(u *ldapsync.User) bool {
 		// A disabled member not yet marked as left is merged again (its
 		// removal may be held, and then applied).
 		m, ok := stored[u.ObjectGUID]
 		return ok && m.ADHash == adHash(u) && !(u.Disabled && m.Current)
-	}}
+	}, Ready: ready}
 	if prev.LastSuccessAt != nil {
 		opts.Previous = &ldapsync.Mark{DSADN: prev.DSADN, InvocationID: prev.InvocationID, HighestUSN: prev.HighestUSN}
 	}
@@ -259,6 +267,9 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 			return nil, nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
 		}
 		snap.Drift = ldapsync.Drift(incremental, snap)
+	}
+	if err := ready(); err != nil { // ReadMembers waited for it already
+		return nil, nil, nil, err
 	}
 	members := make(map[string]bool, snap.MemberCount())
 	for _, u := range snap.Fetched {

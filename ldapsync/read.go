@@ -56,6 +56,11 @@ type ReadOptions struct {
 	// than in Fetched, so that a read of many members that did not change
 	// holds little.
 	Same func(*User) bool
+	// Ready, if set, is called before Known, KnownPassword or Same are
+	// first used, and may be called again: the caller may still be filling
+	// them when ReadMembers begins, which asks the directory what changed
+	// first. An error it returns ends the read.
+	Ready func() error
 }
 
 // Snapshot is everything read from one domain in one sync.
@@ -365,6 +370,14 @@ func (r *reader) page(phase string) func() {
 	}
 }
 
+// ready waits for what the caller knows of the members (ReadOptions.Ready).
+func (r *reader) ready() error {
+	if r.opts.Ready == nil {
+		return nil
+	}
+	return r.opts.Ready()
+}
+
 // fetched keeps a member whose attributes were read: whole, or by GUID
 // when it is the same as stored.
 func (r *reader) fetched(u User) {
@@ -391,6 +404,9 @@ var graphAttributes = []string{"objectGUID", "objectClass", "distinguishedName",
 // full reads every member of the sync group's chain and the whole graph.
 func (r *reader) full(ctx context.Context, g *Graph) error {
 	c, snap := r.c, r.snap
+	if err := r.ready(); err != nil {
+		return err
+	}
 	// The groups first: the roots and every group nested in either.
 	var sb strings.Builder
 	sb.WriteString("(&(objectClass=group)(|" + inChain(snap.SyncGroupDN))
@@ -540,6 +556,9 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		}, r.page("changed users"))
 	if err != nil {
 		return fmt.Errorf("read the users changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
+	}
+	if err := r.ready(); err != nil {
+		return err
 	}
 	if len(dirty) == 0 && len(deleted) == 0 && len(changedUsers) == 0 {
 		// Nothing changed: the members and the graph are as stored.
