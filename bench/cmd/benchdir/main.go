@@ -1,7 +1,7 @@
 // Command benchdir runs the directories that bench/run measures KeyDesk against, in a process
 // of their own (so that the keydesk process measured holds only KeyDesk):
 //
-//	benchdir builtin -users N -out DIR   the built-in directory (corp and branch), N people
+//	benchdir builtin -users N -out DIR [-pprof ADDR]   the built-in directory (corp and branch), N people
 //	benchdir samba -set DIR -out DIR     Samba DCs on copies of a data set's templates
 //	benchdir build -users N -set DIR     build a Samba data set: two domains of N/2 people each
 //	benchdir attrs                       print the attributes KeyDesk reads for each member
