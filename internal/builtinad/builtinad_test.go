@@ -1072,3 +1072,59 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// The uSNChanged index answers as a scan of the whole directory would,
+// after many changes (and the compactions they cause), and every entry is
+// in it exactly once.
+func TestUSNChangedIndex(t *testing.T) {
+	s := startT(t, Options{Users: 200})
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 5000 {
+		s.Churn(rng)
+	}
+	compacted := false
+	for _, d := range s.Domains() {
+		d.mu.RLock()
+		live := 0
+		for _, r := range d.changes.refs {
+			if r.e.usnChanged == r.usn {
+				live++
+			}
+		}
+		if live != len(d.all) || live != len(d.changes.refs)-d.changes.stale {
+			t.Errorf("%s: %d live refs, %d stale of %d, for %d entries", d.Name, live, d.changes.stale, len(d.changes.refs), len(d.all))
+		}
+		compacted = compacted || d.usn > int64(len(d.changes.refs))
+		h := d.usn
+		for _, usn := range []int64{0, 1, h / 2, h - 40, h - 1, h, h + 1} {
+			for _, tt := range []struct {
+				filter      string
+				showDeleted bool
+			}{
+				{fmt.Sprintf("(uSNChanged>=%d)", usn), false},
+				{fmt.Sprintf("(&(objectClass=group)(uSNChanged>=%d))", usn), false},
+				{fmt.Sprintf("(&(isDeleted=TRUE)(|(objectClass=user)(objectClass=group))(uSNChanged>=%d))", usn), true},
+			} {
+				got, lerr := d.search(d.BaseDN, scopeSub, tt.filter, tt.showDeleted)
+				if lerr != nil {
+					t.Fatalf("%s: %v", tt.filter, lerr)
+				}
+				f, err := d.compileFilter(tt.filter)
+				mustNoErr(t, err)
+				var want []*entry
+				for _, e := range d.all {
+					if d.still(e, d.head, scopeSub, f, tt.showDeleted) {
+						want = append(want, e)
+					}
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s %s: the index found %d entries, a scan %d", d.Name, tt.filter, len(got), len(want))
+				}
+			}
+		}
+		d.mu.RUnlock()
+	}
+	if !compacted {
+		t.Error("5000 changes never compacted the index: the test does not cover compaction")
+	}
+}

@@ -47,6 +47,7 @@ type Domain struct {
 
 	mu             sync.RWMutex
 	usn            int64
+	changes        usnLog // uSNChanged's index, as AD's
 	all            []*entry
 	byNDN          map[string]*entry // normalized DN
 	byGUID         map[string]*entry // raw objectGUID, tombstones included

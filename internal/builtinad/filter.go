@@ -47,7 +47,8 @@ type fnode struct {
 	// substrings, lower case
 	initial, final string
 	any            []string
-	// fInSet: membership; cands: the same in creation order (for planning)
+	// fInSet: membership; cands: the same in creation order (for planning),
+	// or for fEq and fGE those of an index (nil: none)
 	set   map[*entry]struct{}
 	cands []*entry
 	g     *entry // fHasMember
@@ -108,6 +109,9 @@ func (d *Domain) compile(p *ber.Packet) (*fnode, error) {
 		}
 		n.lval = strings.ToLower(n.val)
 		n.num, n.isNum = parseInt(n.val)
+		if n.op == fGE && n.key == "usnchanged" && n.isNum {
+			n.cands = d.changes.since(n.num)
+		}
 		return n, nil
 	case ldap.FilterSubstrings:
 		if len(p.Children) != 2 {
@@ -384,7 +388,7 @@ func subMatch(v string, n *fnode) bool {
 // The result is in creation order.
 func candidates(n *fnode) []*entry {
 	switch n.op {
-	case fEq, fInSet, fHasMember:
+	case fEq, fInSet, fHasMember, fGE:
 		return n.cands
 	case fNever:
 		return []*entry{}

@@ -1,6 +1,7 @@
 package builtinad
 
 import (
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -322,6 +323,54 @@ func (d *Domain) touch(e *entry) {
 	d.usn++
 	e.usnChanged = d.usn
 	e.whenChanged = d.now()
+	d.changes.add(e)
+}
+
+// usnLog indexes entries by uSNChanged, as AD indexes it: a search for
+// what changed since a USN (every incremental sync makes three) reads the
+// entries that did, not the whole directory. It is the entries in the
+// order they last changed: each change appends one, and leaves the
+// entry's earlier place stale until the log is compacted.
+type usnLog struct {
+	refs  []usnRef // usn ascending
+	stale int
+}
+
+type usnRef struct {
+	usn int64
+	e   *entry
+}
+
+// add records that e changed, at its uSNChanged (the highest USN yet).
+func (l *usnLog) add(e *entry) {
+	if e.usnCreated != e.usnChanged {
+		l.stale++ // its earlier place
+	}
+	l.refs = append(l.refs, usnRef{e.usnChanged, e})
+	if l.stale > 1024 && l.stale > len(l.refs)/2 {
+		live := l.refs[:0]
+		for _, r := range l.refs {
+			if r.e.usnChanged == r.usn {
+				live = append(live, r)
+			}
+		}
+		clear(l.refs[len(live):])
+		l.refs, l.stale = live, 0
+	}
+}
+
+// since returns the entries whose uSNChanged is at least usn, in creation
+// order (as a search returns them).
+func (l *usnLog) since(usn int64) []*entry {
+	i, _ := slices.BinarySearchFunc(l.refs, usn, func(r usnRef, usn int64) int { return cmp.Compare(r.usn, usn) })
+	out := []*entry{}
+	for _, r := range l.refs[i:] {
+		if r.e.usnChanged == r.usn {
+			out = append(out, r.e)
+		}
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return a.id - b.id })
+	return out
 }
 
 // newGUID draws a GUID from the domain's seeded generator.
@@ -381,6 +430,7 @@ func (d *Domain) newEntry(parent *entry, rdnType, rdnValue string, k kind, class
 		e.set("objectCategory", d.category(category))
 	}
 	d.all = append(d.all, e)
+	d.changes.add(e)
 	d.byNDN[ndn] = e
 	d.byGUID[e.guid] = e
 	return e, nil
