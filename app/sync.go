@@ -195,44 +195,55 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 		return nil, nil, nil, err
 	}
 	// The members as stored (disabled ones too: re-enabling raises
-	// uSNChanged) are read from the store while the directory is dialled
-	// and asked what changed; ReadMembers waits for them (Ready).
+	// uSNChanged) are read from the store once the read finds that
+	// something changed (Prepare), while it goes on asking the directory
+	// what; ReadMembers waits for them (Ready). A sync that finds nothing
+	// changed does without them.
 	var (
 		stored          map[string]store.Member
 		known, password = map[string]bool{}, map[string]bool{}
 		loaded          = make(chan struct{})
 		loadErr         error
+		loading         bool
 	)
-	go func() {
-		defer close(loaded)
-		if stored, loadErr = s.st.DomainMembers(ctx, d.Name); loadErr != nil {
-			return
-		}
-		// Members whose leaving the guard holds are members as stored,
-		// but no longer by the group graph: an incremental read that finds
-		// nothing changed takes the members as known, so they are not.
-		held, err := s.st.HeldRemovals(ctx, d.Name)
-		if err != nil {
-			loadErr = err
-			return
-		}
-		leaving := map[string]bool{}
-		for _, h := range held {
-			if h.Reason != store.LeftDisabled {
-				leaving[h.ObjectGUID] = true
+	load := sync.OnceFunc(func() {
+		loading = true
+		go func() {
+			defer close(loaded)
+			if stored, loadErr = s.st.DomainMembers(ctx, d.Name); loadErr != nil {
+				return
 			}
-		}
-		for guid, m := range stored {
-			if !leaving[guid] {
-				known[guid] = true
+			// Members whose leaving the guard holds are members as stored,
+			// but no longer by the group graph: an incremental read that
+			// finds nothing changed takes the members as known, so they
+			// are not.
+			held, err := s.st.HeldRemovals(ctx, d.Name)
+			if err != nil {
+				loadErr = err
+				return
 			}
-			if m.PasswordRotation {
-				password[guid] = true
+			leaving := map[string]bool{}
+			for _, h := range held {
+				if h.Reason != store.LeftDisabled {
+					leaving[h.ObjectGUID] = true
+				}
 			}
+			for guid, m := range stored {
+				if !leaving[guid] {
+					known[guid] = true
+				}
+				if m.PasswordRotation {
+					password[guid] = true
+				}
+			}
+		}()
+	})
+	ready := func() error { load(); <-loaded; return loadErr }
+	defer func() { // never return with the store still being read
+		if loading {
+			<-loaded
 		}
 	}()
-	ready := func() error { <-loaded; return loadErr }
-	defer ready() // never return with the store still being read
 	conn, err := ldapsync.Dial(ctx, d, pw)
 	if err != nil {
 		return nil, nil, nil, err
@@ -247,7 +258,7 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 		// removal may be held, and then applied).
 		m, ok := stored[u.ObjectGUID]
 		return ok && m.ADHash == adHash(u) && !(u.Disabled && m.Current)
-	}, Ready: ready}
+	}, Prepare: load, Ready: ready}
 	if prev.LastSuccessAt != nil {
 		opts.Previous = &ldapsync.Mark{DSADN: prev.DSADN, InvocationID: prev.InvocationID, HighestUSN: prev.HighestUSN}
 	}
@@ -260,7 +271,26 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
 	}
-	if !snap.Full && (prev.LastFullAt == nil || s.now().Sub(*prev.LastFullAt) >= s.cfg.Sync.FullReadEvery.Duration) {
+	periodic := !snap.Full && (prev.LastFullAt == nil || s.now().Sub(*prev.LastFullAt) >= s.cfg.Sync.FullReadEvery.Duration)
+	if snap.AsStored && !periodic {
+		// Nothing changed since the last sync. Unless removals are held
+		// (decided again by every sync), the members as stored are not
+		// needed: writeDomain writes only the new mark.
+		held, err := s.st.HeldRemovals(ctx, d.Name)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if len(held) == 0 {
+			return snap, map[string]string{}, nil, nil
+		}
+	}
+	if snap.AsStored {
+		if err := ready(); err != nil {
+			return nil, nil, nil, err
+		}
+		snap.FillAsStored(known, password)
+	}
+	if periodic {
 		incremental := snap
 		opts.Full, opts.FullReason, opts.Graph = true, "the periodic full read (sync.full_read_every)", nil
 		if snap, err = conn.ReadMembers(ctx, opts); err != nil {
@@ -317,29 +347,48 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		if err != nil {
 			return err
 		}
-		emps, accs, err := loadForMerge(ctx, tx, d.Name, snap, stored)
-		if err != nil {
-			return err
+		var (
+			plan      domainPlan
+			removed   []int64
+			invitable []*store.Employee
+		)
+		if snap.AsStored {
+			// Nothing changed and no removal is held (readDomain): every
+			// member stays as stored.
+			var members int
+			if members, sum.PasswordRotation, err = tx.MemberCounts(ctx, d.Name); err != nil {
+				return err
+			}
+			plan.Unchanged = members
+		} else {
+			emps, accs, err := loadForMerge(ctx, tx, d.Name, snap, stored)
+			if err != nil {
+				return err
+			}
+			ms := newMergeState(s.cfg.DomainNames(), emps, accs)
+			g := guard{share: s.cfg.Sync.RemovalGuardShare, minimum: s.cfg.Sync.RemovalGuardMinimum, allow: req.AllowRemovals}
+			plan = ms.mergeDomain(d.Name, snap, gone, g, now, activeBefore)
+			if err := ms.write(ctx, tx); err != nil {
+				return err
+			}
+			if err := tx.ReplaceHeldRemovals(ctx, d.Name, plan.Held); err != nil {
+				return err
+			}
+			removed, invitable = ms.removed, ms.invitable(d.Name)
+			sort.Slice(removed, func(i, j int) bool { return removed[i] < removed[j] })
 		}
-		ms := newMergeState(s.cfg.DomainNames(), emps, accs)
-		g := guard{share: s.cfg.Sync.RemovalGuardShare, minimum: s.cfg.Sync.RemovalGuardMinimum, allow: req.AllowRemovals}
-		plan := ms.mergeDomain(d.Name, snap, gone, g, now, activeBefore)
-		if err := ms.write(ctx, tx); err != nil {
-			return err
-		}
-		if err := tx.ReplaceHeldRemovals(ctx, d.Name, plan.Held); err != nil {
-			return err
-		}
-		sort.Slice(ms.removed, func(i, j int) bool { return ms.removed[i] < ms.removed[j] })
-		if sum.KeysDeactivated, err = s.deactivateLeaversKeys(ctx, tx, req.Actor, ms.removed, keys.ReasonLeftSyncGroup); err != nil {
+		if sum.KeysDeactivated, err = s.deactivateLeaversKeys(ctx, tx, req.Actor, removed, keys.ReasonLeftSyncGroup); err != nil {
 			return err
 		}
 		// Members as the Domains pane counts them: the domain's accounts
 		// that are current after this sync (held removals still are).
-		if sum.Members, err = tx.CountMembers(ctx, d.Name); err != nil {
-			return err
+		sum.Members = activeBefore
+		if !snap.AsStored {
+			if sum.Members, err = tx.CountMembers(ctx, d.Name); err != nil {
+				return err
+			}
 		}
-		invited, err := s.inviteNewlyImported(ctx, tx, req.Actor, d.Name, ms.invitable(d.Name))
+		invited, err := s.inviteNewlyImported(ctx, tx, req.Actor, d.Name, invitable)
 		if err != nil {
 			return err
 		}

@@ -589,10 +589,17 @@ func syncScenario(t *testing.T, corpDC, branchDC directory) {
 			must(corpDC.Delete(ctx, renamed))
 			mustSync(t, s, SyncRequest{Domains: []string{"corp"}, AllowRemovals: true})
 		}
-		// And with nothing changed, an incremental sync reads no one.
+		// And with nothing changed, an incremental sync reads no one, and
+		// counts what a full read then counts.
 		rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}})
-		if sc := summaryOf(t, rep, "corp"); sc.Mode != "incremental" || sc.Fetched != 0 || sc.Added+sc.Removed+sc.Updated != 0 {
+		sc = summaryOf(t, rep, "corp")
+		if sc.Mode != "incremental" || sc.Fetched != 0 || sc.Added+sc.Removed+sc.Updated != 0 {
 			t.Errorf("an incremental sync with nothing changed: %+v; want no member read, nothing changed", sc)
+		}
+		rep = mustSync(t, s, SyncRequest{Domains: []string{"corp"}, Full: true})
+		if fc := summaryOf(t, rep, "corp"); fc.Added+fc.Removed+fc.Updated != 0 || fc.Members != sc.Members || fc.Unchanged != sc.Unchanged || fc.PasswordRotation != sc.PasswordRotation {
+			t.Errorf("nothing changed: the incremental sync counted %d members, %d unchanged, %d in the password group; a full read %d, %d, %d",
+				sc.Members, sc.Unchanged, sc.PasswordRotation, fc.Members, fc.Unchanged, fc.PasswordRotation)
 		}
 		// Only a user changed (no group): placed by their memberOf, the
 		// others kept as stored; a full read then finds nothing more.

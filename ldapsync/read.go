@@ -56,10 +56,15 @@ type ReadOptions struct {
 	// than in Fetched, so that a read of many members that did not change
 	// holds little.
 	Same func(*User) bool
+	// Prepare, if set, is called as soon as the read knows that it will
+	// use Known, KnownPassword or Same: the caller may fill them from then
+	// on, while the directory is read, rather than before ReadMembers. It
+	// may be called more than once.
+	Prepare func()
 	// Ready, if set, is called before Known, KnownPassword or Same are
-	// first used, and may be called again: the caller may still be filling
-	// them when ReadMembers begins, which asks the directory what changed
-	// first. An error it returns ends the read.
+	// first used (after Prepare), and may be called again; it waits for
+	// the caller to have filled them. An error it returns ends the read.
+	// A read that finds nothing changed (Snapshot.AsStored) calls neither.
 	Ready func() error
 }
 
@@ -90,10 +95,38 @@ type Snapshot struct {
 	// differed from it (see Drift).
 	Drift []string
 	Pages int
+	// AsStored says that an incremental read found nothing changed since
+	// the mark: the members, what they hold and the graph are as the
+	// caller stored them. Unchanged and PasswordGUIDs are then left empty
+	// (a sync with nothing to do need not list its members);
+	// FillAsStored fills them for a caller that needs them.
+	AsStored bool
 }
 
-// MemberCount is the number of members of the sync group.
+// MemberCount is the number of members of the sync group (0 when
+// AsStored: they are not listed).
 func (s *Snapshot) MemberCount() int { return len(s.Fetched) + len(s.Unchanged) }
+
+// FillAsStored lists the members of an AsStored snapshot from those the
+// caller stored, as ReadOptions.Known and KnownPassword give them, as if
+// each had been read and found unchanged; the snapshot is then no longer
+// AsStored. It does nothing to any other snapshot.
+func (s *Snapshot) FillAsStored(known, knownPassword map[string]bool) {
+	if !s.AsStored {
+		return
+	}
+	s.AsStored = false
+	s.Unchanged = make([]string, 0, len(known))
+	for guid := range known {
+		s.Unchanged = append(s.Unchanged, guid)
+	}
+	sort.Strings(s.Unchanged)
+	for guid := range knownPassword {
+		if known[guid] {
+			s.PasswordGUIDs[guid] = true
+		}
+	}
+}
 
 // Reasons Classify gives.
 const (
@@ -351,10 +384,11 @@ func (e needFull) Error() string { return "a full read is needed: " + e.reason }
 
 // reader is one ReadMembers call under way.
 type reader struct {
-	c    *Conn
-	snap *Snapshot
-	opts ReadOptions
-	prog Progress
+	c        *Conn
+	snap     *Snapshot
+	opts     ReadOptions
+	prog     Progress
+	prepared bool // opts.Prepare was called
 }
 
 // page returns what counts a page of phase.
@@ -370,8 +404,18 @@ func (r *reader) page(phase string) func() {
 	}
 }
 
+// prepare says that what the caller knows of the members will be needed
+// (ReadOptions.Prepare), once per reader.
+func (r *reader) prepare() {
+	if !r.prepared && r.opts.Prepare != nil {
+		r.prepared = true
+		r.opts.Prepare()
+	}
+}
+
 // ready waits for what the caller knows of the members (ReadOptions.Ready).
 func (r *reader) ready() error {
+	r.prepare()
 	if r.opts.Ready == nil {
 		return nil
 	}
@@ -404,9 +448,7 @@ var graphAttributes = []string{"objectGUID", "objectClass", "distinguishedName",
 // full reads every member of the sync group's chain and the whole graph.
 func (r *reader) full(ctx context.Context, g *Graph) error {
 	c, snap := r.c, r.snap
-	if err := r.ready(); err != nil {
-		return err
-	}
+	r.prepare() // Same is needed from the first page of members
 	// The groups first: the roots and every group nested in either.
 	var sb strings.Builder
 	sb.WriteString("(&(objectClass=group)(|" + inChain(snap.SyncGroupDN))
@@ -444,6 +486,9 @@ func (r *reader) full(ctx context.Context, g *Graph) error {
 		g.setParents(gr.guid, parentsOf(gr.memberOf, ix))
 	}
 	r.prog.Entries = 0
+	if err := r.ready(); err != nil {
+		return err
+	}
 	err = c.pagedSearch(ctx, ldap.NewSearchRequest(c.Domain.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		userFilter(inChain(snap.SyncGroupDN)), UserAttributes, nil),
 		func(e *ldap.Entry) error {
@@ -516,6 +561,9 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	if err != nil {
 		return fmt.Errorf("read the groups changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
 	}
+	if len(dirty) > 0 {
+		r.prepare()
+	}
 	// Groups changed: the stored memberships are needed below, and are
 	// read from the store while the directory is asked what else changed
 	// (the searches below do not touch g).
@@ -539,6 +587,7 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		func(e *ldap.Entry) error {
 			if guid, err := FormatGUID(e.GetRawAttributeValue("objectGUID")); err == nil {
 				deleted = append(deleted, guid)
+				r.prepare()
 			}
 			return nil
 		}, r.page("deleted"))
@@ -552,27 +601,20 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		userFilter(since), UserAttributes, nil),
 		func(e *ldap.Entry) error {
 			changedUsers = append(changedUsers, e)
+			r.prepare()
 			return nil
 		}, r.page("changed users"))
 	if err != nil {
 		return fmt.Errorf("read the users changed since USN %d: %w", r.opts.Previous.HighestUSN, err)
 	}
+	if len(dirty) == 0 && len(deleted) == 0 && len(changedUsers) == 0 {
+		// Nothing changed: the members and the graph are as stored, and
+		// what the caller knows of them is not needed.
+		snap.AsStored, snap.Graph = true, g
+		return nil
+	}
 	if err := r.ready(); err != nil {
 		return err
-	}
-	if len(dirty) == 0 && len(deleted) == 0 && len(changedUsers) == 0 {
-		// Nothing changed: the members and the graph are as stored.
-		for guid := range r.opts.Known {
-			snap.Unchanged = append(snap.Unchanged, guid)
-		}
-		sort.Strings(snap.Unchanged)
-		for guid := range r.opts.KnownPassword {
-			if r.opts.Known[guid] {
-				snap.PasswordGUIDs[guid] = true
-			}
-		}
-		snap.Graph = g
-		return nil
 	}
 	if len(dirty) == 0 && len(deleted) == 0 && r.opts.LoadEdges != nil {
 		return r.usersOnly(g, changedUsers, inBase)

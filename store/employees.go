@@ -618,6 +618,16 @@ func (tx *Tx) CountMembers(ctx context.Context, domain string) (int, error) {
 	return n, nil
 }
 
+// MemberCounts counts the accounts of domain in its sync group (disabled
+// ones too, as DomainMembers reads them), and those of them whose
+// password KeyDesk rotates.
+func (tx *Tx) MemberCounts(ctx context.Context, domain string) (members, rotating int, err error) {
+	if err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(password_rotation), 0) FROM accounts WHERE domain = ? AND in_sync_group = 1`, domain).Scan(&members, &rotating); err != nil {
+		return 0, 0, fmt.Errorf("count the members of %s: %w", domain, err)
+	}
+	return members, rotating, nil
+}
+
 // LoadAround reads, inside the transaction, what a sync that read only
 // some accounts needs: the employees the accounts of domain with these
 // objectGUIDs belong to, the employees with these normalised emails, and
