@@ -835,3 +835,30 @@ func TestDetailsFollowTheSelection(t *testing.T) {
 	m = press(t, m, keys("j"), keys("j"))
 	check("after j j")
 }
+
+// TestFinishedSyncShowsAtOnce: the Domains pane shows a sync's outcome
+// from the SyncFinished event itself, before the reload it starts returns
+// (which, at 100,000 employees, waits behind the other panes' reloads).
+func TestFinishedSyncShowsAtOnce(t *testing.T) {
+	m := newTestModel(t, fixture(t, 5), 200, 30)
+	row := func() string {
+		for _, l := range strings.Split(m.View(), "\n") {
+			if strings.Contains(l, "   branch   ") {
+				return l
+			}
+		}
+		t.Fatalf("no branch row:\n%s", m.View())
+		return ""
+	}
+	before := row()
+	pressOnly(m, eventMsg{app.SyncStarted{Domain: "branch"}})
+	pressOnly(m, eventMsg{app.SyncFinished{Domain: "branch", Summary: app.DomainSummary{Domain: "branch", OK: true, Mode: "full", Members: 4321, Added: 17}}})
+	if got := row(); !strings.Contains(got, "● ok") || !strings.Contains(got, "+17 ~0 -0") || !strings.Contains(got, "4321 members") {
+		t.Errorf("a finished sync shows %q until the reload (before it: %q); want its outcome at once", got, before)
+	}
+	pressOnly(m, eventMsg{app.SyncStarted{Domain: "branch"}})
+	pressOnly(m, eventMsg{app.SyncFinished{Domain: "branch", Summary: app.DomainSummary{Domain: "branch", Error: "bind refused"}}})
+	if got := row(); !strings.Contains(got, "✗ failed") || !strings.Contains(got, "bind refused") {
+		t.Errorf("a failed sync shows %q until the reload; want the failure at once", got)
+	}
+}
