@@ -202,6 +202,12 @@ func (d *Domain) addUser(u User, when time.Time) (*entry, *ldap.Error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.addUserUnder(u, parent, when)
+}
+
+// addUserUnder is addUser under a parent already found (u.OU is not read).
+// Caller holds d.mu for writing.
+func (d *Domain) addUserUnder(u User, parent *entry, when time.Time) (*entry, *ldap.Error) {
 	upn := u.Sam + "@" + d.DNSName
 	if d.bySam[strings.ToLower(u.Sam)] != nil || d.byUPN[strings.ToLower(upn)] != nil {
 		return nil, ldapErr(ldap.LDAPResultEntryAlreadyExists, "%s (sAMAccountName %s is taken)", diagSamExists, u.Sam)

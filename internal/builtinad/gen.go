@@ -2,6 +2,7 @@ package builtinad
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -188,6 +189,10 @@ func (d *Domain) generate(people []person, idx int, now time.Time) (err error) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(d.srv.opts.Seed), uint64(idx+1)*0x51ed27))
 	created := now.AddDate(-3, 0, 0)
+	// The indexes will hold about everyone: sized once, not grown
+	// step by step.
+	d.byNDN, d.byGUID = sized(d.byNDN, len(people)), sized(d.byGUID, len(people))
+	d.bySam, d.byUPN = sized(d.bySam, len(people)), sized(d.byUPN, len(people))
 	gi := genInfo{syncUsers: map[string]bool{}, directSync: map[string]bool{}, pwUsers: map[string]bool{}, specials: map[string]string{}}
 
 	sites := domainSites[d.Name]
@@ -358,7 +363,7 @@ func (d *Domain) generate(people []person, idx int, now time.Time) (err error) {
 				break
 			}
 		}
-		e := must(d.addUser(u, when))
+		e := must(d.addUserUnder(u, parent, when))
 		// Passwords were set at different times.
 		set := now.Add(-time.Duration(rng.Int64N(int64(40 * 24 * time.Hour))))
 		e.pw.lastSet = set
@@ -431,4 +436,11 @@ func genPassword(rng *rand.Rand, sam, display string) string {
 			return pw
 		}
 	}
+}
+
+// sized is m in a map made for n more entries.
+func sized[K comparable, V any](m map[K]V, n int) map[K]V {
+	out := make(map[K]V, len(m)+n)
+	maps.Copy(out, m)
+	return out
 }

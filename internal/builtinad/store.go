@@ -107,7 +107,10 @@ func (e *entry) first(key string) string {
 
 // set replaces an attribute; no values deletes it.
 func (e *entry) set(name string, vals ...string) {
-	key := strings.ToLower(name)
+	key, known := schemaKeys[name]
+	if !known {
+		key = strings.ToLower(name)
+	}
 	i := e.find(key)
 	switch {
 	case len(vals) == 0 && i >= 0:
@@ -115,6 +118,8 @@ func (e *entry) set(name string, vals ...string) {
 	case len(vals) == 0:
 	case i >= 0:
 		e.attrs[i].vals = vals
+	case known:
+		e.attrs = append(e.attrs, attr{name: name, key: key, vals: vals})
 	default:
 		e.attrs = append(e.attrs, attr{name: canonicalName(name), key: key, vals: vals})
 	}
@@ -154,6 +159,17 @@ var schemaNames = func() map[string]string {
 		"wWWHomePage", "info", "showInAdvancedViewOnly", "isCriticalSystemObject", "adminCount",
 	} {
 		m[strings.ToLower(n)] = n
+	}
+	return m
+}()
+
+// schemaKeys gives the key (lower case) of each attribute name of the
+// schema as it is spelled there: entry.set, called a million times by
+// the generator of a large directory, then lowers no string.
+var schemaKeys = func() map[string]string {
+	m := make(map[string]string, len(schemaNames))
+	for key, name := range schemaNames {
+		m[name] = key
 	}
 	return m
 }()
