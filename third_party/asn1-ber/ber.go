@@ -222,9 +222,75 @@ func printPacket(out io.Writer, p *Packet, indent int, printBytes bool) {
 
 // ReadPacket reads a single Packet from the reader.
 func ReadPacket(reader io.Reader) (*Packet, error) {
-	p, _, err := readPacket(reader, 0)
+	// KeyDesk's change: a packet of a definite length up to preallocMax
+	// is read whole into one buffer and decoded from it: each packet's
+	// data and value are slices of it, not copies made level by level
+	// (each byte of an LDAP search entry was copied once per enclosing
+	// packet).
+	identifier, length, read, err := readHeader(reader)
 	if err != nil {
 		return nil, err
+	}
+	if length == LengthIndefinite || length > preallocMax || MaxPacketLengthBytes > 0 && int64(length) > MaxPacketLengthBytes {
+		p, _, err := readBody(reader, identifier, length, read, 0)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	buf := make([]byte, length)
+	if _, err := io.ReadFull(reader, buf); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
+		return nil, unexpectedEOF(err)
+	}
+	return decodeFrom(identifier, buf, 0)
+}
+
+// decodeFrom decodes a packet whose header was read from its content, a
+// buffer the packet then owns: its Data, ByteValue and children's are
+// slices of it (capped, so that a write to Data copies rather than
+// overwrite what follows).
+func decodeFrom(identifier Identifier, content []byte, depth int) (*Packet, error) {
+	if MaxNestingDepth > 0 && depth >= MaxNestingDepth {
+		return nil, fmt.Errorf("nesting depth %d exceeds maximum %d", depth, MaxNestingDepth)
+	}
+	content = content[:len(content):len(content)]
+	p := &Packet{Identifier: identifier}
+	if p.TagType != TypeConstructed {
+		p.Data = new(bytes.Buffer)
+		return p, setPrimitive(p, content, false)
+	}
+	p.Data = bytes.NewBuffer(content)
+	p.Children = make([]*Packet, 0, 2)
+	r := bytes.NewReader(content)
+	for off := 0; off < len(content); {
+		r.Reset(content[off:])
+		id, length, n, err := readHeader(r)
+		if err != nil {
+			return nil, unexpectedEOF(err)
+		}
+		var child *Packet
+		if length == LengthIndefinite {
+			var read int
+			if child, read, err = readBody(r, id, length, n, depth+1); err != nil {
+				return nil, unexpectedEOF(err)
+			}
+			off += read
+		} else {
+			if length > len(content)-off-n {
+				return nil, io.ErrUnexpectedEOF
+			}
+			if child, err = decodeFrom(id, content[off+n:off+n+length], depth+1); err != nil {
+				return nil, err
+			}
+			off += n + length
+		}
+		if isEOCPacket(child) {
+			return nil, errors.New("eoc child not allowed with definite length")
+		}
+		p.Children = append(p.Children, child)
 	}
 	return p, nil
 }
@@ -307,7 +373,14 @@ func readPacket(reader io.Reader, depth int) (*Packet, int, error) {
 	if err != nil {
 		return nil, read, err
 	}
+	return readBody(reader, identifier, length, read, depth)
+}
 
+// readBody reads the rest of a packet whose header was read (read bytes).
+func readBody(reader io.Reader, identifier Identifier, length, read, depth int) (*Packet, int, error) {
+	if MaxNestingDepth > 0 && depth >= MaxNestingDepth {
+		return nil, read, fmt.Errorf("nesting depth %d exceeds maximum %d", depth, MaxNestingDepth)
+	}
 	if length != LengthIndefinite && MaxPacketLengthBytes > 0 && int64(length) > MaxPacketLengthBytes {
 		return nil, read, fmt.Errorf("length %d greater than maximum %d", length, MaxPacketLengthBytes)
 	}
@@ -375,7 +448,10 @@ func readPacket(reader io.Reader, depth int) (*Packet, int, error) {
 		return nil, read, errors.New("indefinite length used with primitive type")
 	}
 
-	var content []byte
+	var (
+		content []byte
+		err     error
+	)
 	if length > 0 {
 		// Read the content and limit it to the parsed length.
 		// If the content is less than the length, we return an EOF error.
@@ -404,8 +480,18 @@ func readPacket(reader io.Reader, depth int) (*Packet, int, error) {
 		content = make([]byte, 0)
 	}
 
-	if p.ClassType == ClassUniversal {
+	return p, read, setPrimitive(p, content, true)
+}
+
+// setPrimitive sets a primitive packet's data and value from its content
+// (copied into Data, or Data made of it).
+func setPrimitive(p *Packet, content []byte, copyData bool) (err error) {
+	if copyData {
 		p.Data.Write(content)
+	} else {
+		p.Data = bytes.NewBuffer(content)
+	}
+	if p.ClassType == ClassUniversal {
 		p.ByteValue = content
 
 		switch p.Tag {
@@ -478,11 +564,8 @@ func readPacket(reader io.Reader, depth int) (*Packet, int, error) {
 		case TagCharacterString:
 		case TagBMPString:
 		}
-	} else {
-		p.Data.Write(content)
 	}
-
-	return p, read, err
+	return err
 }
 
 func isPrintableString(val string) error {

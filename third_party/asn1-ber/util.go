@@ -3,6 +3,11 @@ package ber
 import "io"
 
 func readByte(reader io.Reader) (byte, error) {
+	// KeyDesk's change: a reader that reads bytes (bufio.Reader,
+	// bytes.Reader) is asked for one, without a slice made for each.
+	if br, ok := reader.(io.ByteReader); ok {
+		return br.ReadByte()
+	}
 	bytes := make([]byte, 1)
 	_, err := io.ReadFull(reader, bytes)
 	if err != nil {
