@@ -342,10 +342,18 @@ func (ms *mergeState) mergeDomain(domain string, snap *ldapsync.Snapshot, gone m
 			p.Unchanged++
 		}
 	}
-	// Members that are no longer in the group.
+	// Members that are no longer in the group (of a Partial snapshot,
+	// only those it lists as having left: it does not list the others).
+	var left map[string]bool
+	if snap.Partial {
+		left = make(map[string]bool, len(snap.Left))
+		for _, guid := range snap.Left {
+			left[guid] = true
+		}
+	}
 	var leavers []*store.Account
 	for _, a := range ms.accounts {
-		if !strings.EqualFold(a.Domain, domain) || seen[a.ObjectGUID] || !a.InSyncGroup {
+		if !strings.EqualFold(a.Domain, domain) || seen[a.ObjectGUID] || !a.InSyncGroup || snap.Partial && !left[a.ObjectGUID] {
 			continue
 		}
 		leavers = append(leavers, a)

@@ -258,7 +258,11 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 		// removal may be held, and then applied).
 		m, ok := stored[u.ObjectGUID]
 		return ok && m.ADHash == adHash(u) && !(u.Disabled && m.Current)
-	}, Prepare: load, Ready: ready}
+	}, Prepare: load, Ready: ready, Stored: func(guids []string) (err error) {
+		// Only these users changed: only they are read from the store.
+		stored, err = s.st.MembersByGUID(ctx, d.Name, guids)
+		return err
+	}}
 	if prev.LastSuccessAt != nil {
 		opts.Previous = &ldapsync.Mark{DSADN: prev.DSADN, InvocationID: prev.InvocationID, HighestUSN: prev.HighestUSN}
 	}
@@ -272,23 +276,36 @@ func (s *Service) readDomain(ctx context.Context, d config.Domain, req SyncReque
 		return nil, nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
 	}
 	periodic := !snap.Full && (prev.LastFullAt == nil || s.now().Sub(*prev.LastFullAt) >= s.cfg.Sync.FullReadEvery.Duration)
-	if snap.AsStored && !periodic {
-		// Nothing changed since the last sync. Unless removals are held
-		// (decided again by every sync), the members as stored are not
-		// needed: writeDomain writes only the new mark.
+	if snap.Partial && !periodic {
+		// Only some users changed, or none. Unless removals are held
+		// (decided again by every sync), the other members as stored are
+		// not needed: the changed ones that left are classified, and
+		// writeDomain merges only the changes.
 		held, err := s.st.HeldRemovals(ctx, d.Name)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		if len(held) == 0 {
-			return snap, map[string]string{}, nil, nil
+			var left []string
+			for _, guid := range snap.Left {
+				if _, ok := stored[guid]; ok {
+					left = append(left, guid)
+				}
+			}
+			gone := map[string]string{}
+			if len(left) > 0 {
+				if gone, err = conn.Classify(ctx, left); err != nil {
+					return nil, nil, nil, fmt.Errorf("sync %s from %s: %w", d.Name, conn.URL, err)
+				}
+			}
+			return snap, gone, stored, nil
 		}
 	}
-	if snap.AsStored {
+	if snap.Partial {
 		if err := ready(); err != nil {
 			return nil, nil, nil, err
 		}
-		snap.FillAsStored(known, password)
+		snap.Complete(known, password)
 	}
 	if periodic {
 		incremental := snap
@@ -352,7 +369,7 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 			removed   []int64
 			invitable []*store.Employee
 		)
-		if snap.AsStored {
+		if snap.Partial && snap.Changes() == 0 {
 			// Nothing changed and no removal is held (readDomain): every
 			// member stays as stored.
 			var members int
@@ -361,6 +378,14 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 			}
 			plan.Unchanged = members
 		} else {
+			// The members a Partial snapshot does not list are unchanged.
+			unlisted := 0
+			if snap.Partial {
+				if unlisted, _, err = tx.MemberCounts(ctx, d.Name); err != nil {
+					return err
+				}
+				unlisted -= listedStored(snap, stored)
+			}
 			emps, accs, err := loadForMerge(ctx, tx, d.Name, snap, stored)
 			if err != nil {
 				return err
@@ -376,6 +401,12 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 			}
 			removed, invitable = ms.removed, ms.invitable(d.Name)
 			sort.Slice(removed, func(i, j int) bool { return removed[i] < removed[j] })
+			if snap.Partial {
+				plan.Unchanged += unlisted
+				if _, sum.PasswordRotation, err = tx.MemberCounts(ctx, d.Name); err != nil {
+					return err
+				}
+			}
 		}
 		if sum.KeysDeactivated, err = s.deactivateLeaversKeys(ctx, tx, req.Actor, removed, keys.ReasonLeftSyncGroup); err != nil {
 			return err
@@ -383,7 +414,7 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 		// Members as the Domains pane counts them: the domain's accounts
 		// that are current after this sync (held removals still are).
 		sum.Members = activeBefore
-		if !snap.AsStored {
+		if !snap.Partial || snap.Changes() > 0 {
 			if sum.Members, err = tx.CountMembers(ctx, d.Name); err != nil {
 				return err
 			}
@@ -666,6 +697,25 @@ func loadForMerge(ctx context.Context, tx *store.Tx, domain string, snap *ldapsy
 	}
 	sort.Strings(guids)
 	return tx.LoadAround(ctx, domain, guids, emails)
+}
+
+// listedStored counts the users a Partial snapshot lists that were
+// members as stored.
+func listedStored(snap *ldapsync.Snapshot, stored map[string]store.Member) int {
+	n := 0
+	for _, u := range snap.Fetched {
+		if _, ok := stored[u.ObjectGUID]; ok {
+			n++
+		}
+	}
+	for _, list := range [][]string{snap.Unchanged, snap.Left} {
+		for _, guid := range list {
+			if _, ok := stored[guid]; ok {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // adHash is the ADHash an account would have with what AD says of u.

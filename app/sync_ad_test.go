@@ -873,3 +873,34 @@ func builtinCorp(t *testing.T, bulk int) *adDomain {
 	t.Setenv("KD_TEST_CORP_PW", srv.Domain("corp").AdminPassword)
 	return seedCorp(context.Background(), t, builtinDir{srv.Domain("corp")}, bulk)
 }
+
+// TestPartialSyncLeavesOthersAlone: a sync that reads only the changed
+// users loads the people around them (here, Alice, whose email Bob takes)
+// but takes none of those it did not read for a leaver.
+func TestPartialSyncLeavesOthersAlone(t *testing.T) {
+	ctx := context.Background()
+	corp := builtinCorp(t, 20)
+	s := serviceFor(t, corp.configBlock(t, "KD_TEST_CORP_PW"), t.TempDir())
+	syncCorp := func(req SyncRequest) DomainSummary {
+		t.Helper()
+		req.Domains = []string{"corp"}
+		return summaryOf(t, mustSync(t, s, req), "corp")
+	}
+	before := syncCorp(SyncRequest{})
+	if err := corp.dc.Modify(ctx, corp.dns["bob"], map[string][]string{"mail": {"alice.adams@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	sc := syncCorp(SyncRequest{})
+	if sc.Mode != "incremental" || sc.Fetched != 1 || sc.Removed != 0 || sc.Members != before.Members {
+		t.Errorf("Bob took Alice's email: %+v; want Bob alone read, nobody removed, %d members", sc, before.Members)
+	}
+	for _, sam := range []string{"alice", "bob"} {
+		e := bySAM(t, s, sam)
+		if e == nil || e.Status != "active" || e.Accounts[0].LeftReason != nil {
+			t.Errorf("%s after the sync: %+v; want active, a current member", sam, e)
+		}
+	}
+	if fc := syncCorp(SyncRequest{Full: true}); fc.Added+fc.Updated+fc.Removed+fc.Merged != 0 {
+		t.Errorf("a full read after it changed %+v", fc)
+	}
+}

@@ -64,8 +64,14 @@ type ReadOptions struct {
 	// Ready, if set, is called before Known, KnownPassword or Same are
 	// first used (after Prepare), and may be called again; it waits for
 	// the caller to have filled them. An error it returns ends the read.
-	// A read that finds nothing changed (Snapshot.AsStored) calls neither.
+	// A read that finds nothing changed (a Partial snapshot) calls
+	// neither.
 	Ready func() error
+	// Stored, if set, lets a read in which only users changed (no group,
+	// nothing deleted) return a Partial snapshot of them: it is called
+	// with their GUIDs, and Same must then answer for them (Known and
+	// KnownPassword are not used, nor are Prepare and Ready called).
+	Stored func(guids []string) error
 }
 
 // Snapshot is everything read from one domain in one sync.
@@ -95,37 +101,55 @@ type Snapshot struct {
 	// differed from it (see Drift).
 	Drift []string
 	Pages int
-	// AsStored says that an incremental read found nothing changed since
-	// the mark: the members, what they hold and the graph are as the
-	// caller stored them. Unchanged and PasswordGUIDs are then left empty
-	// (a sync with nothing to do need not list its members);
-	// FillAsStored fills them for a caller that needs them.
-	AsStored bool
+	// Partial says that an incremental read lists only what changed
+	// since the mark: Fetched and Unchanged hold the changed users that
+	// are members, and PasswordGUIDs says which of them are in the
+	// password group; Left holds the changed users that are not members
+	// (whether they were or not). Every other member as stored is still a
+	// member, unchanged, in the password group or not as stored, and the
+	// graph is as stored but for GraphTouched. With nothing changed all
+	// are empty. Complete lists every member for a caller that needs them.
+	Partial bool
+	Left    []string
 }
 
-// MemberCount is the number of members of the sync group (0 when
-// AsStored: they are not listed).
+// MemberCount is the number of members of the sync group (of those listed,
+// when Partial).
 func (s *Snapshot) MemberCount() int { return len(s.Fetched) + len(s.Unchanged) }
 
-// FillAsStored lists the members of an AsStored snapshot from those the
-// caller stored, as ReadOptions.Known and KnownPassword give them, as if
-// each had been read and found unchanged; the snapshot is then no longer
-// AsStored. It does nothing to any other snapshot.
-func (s *Snapshot) FillAsStored(known, knownPassword map[string]bool) {
-	if !s.AsStored {
+// Changes is how many users a Partial snapshot lists.
+func (s *Snapshot) Changes() int { return len(s.Fetched) + len(s.Unchanged) + len(s.Left) }
+
+// Complete lists every member of a Partial snapshot: the members the
+// caller stored, as ReadOptions.Known and KnownPassword give them, that it
+// does not list are added to Unchanged (with their password group as
+// stored), as a read of every member would have found them. The snapshot
+// is then no longer Partial. It does nothing to any other snapshot.
+func (s *Snapshot) Complete(known, knownPassword map[string]bool) {
+	if !s.Partial {
 		return
 	}
-	s.AsStored = false
-	s.Unchanged = make([]string, 0, len(known))
-	for guid := range known {
-		s.Unchanged = append(s.Unchanged, guid)
+	s.Partial = false
+	listed := make(map[string]bool, s.Changes())
+	for _, u := range s.Fetched {
+		listed[u.ObjectGUID] = true
 	}
-	sort.Strings(s.Unchanged)
-	for guid := range knownPassword {
-		if known[guid] {
-			s.PasswordGUIDs[guid] = true
+	for _, g := range s.Unchanged {
+		listed[g] = true
+	}
+	for _, g := range s.Left {
+		listed[g] = true
+	}
+	s.Left = nil
+	for guid := range known {
+		if !listed[guid] {
+			s.Unchanged = append(s.Unchanged, guid)
+			if knownPassword[guid] {
+				s.PasswordGUIDs[guid] = true
+			}
 		}
 	}
+	sort.Strings(s.Unchanged)
 }
 
 // Reasons Classify gives.
@@ -346,6 +370,67 @@ func (r *reader) usersOnly(g *Graph, changedUsers []*ldap.Entry, inBase func(str
 	sort.Strings(snap.Unchanged)
 	sort.Strings(snap.GraphTouched)
 	r.finish(g, members, password)
+	return nil
+}
+
+// changedUsersOnly finishes, as a Partial snapshot, an incremental read
+// in which only users changed: the groups nest as stored, and only the
+// changed users are placed (by their memberOf) and compared with what is
+// stored of them (ReadOptions.Stored, then Same). Its cost follows the
+// changes, not the number of members.
+func (r *reader) changedUsersOnly(g *Graph, changedUsers []*ldap.Entry, inBase func(string) (bool, error)) error {
+	snap := r.snap
+	if err := r.opts.LoadEdges(g, true); err != nil {
+		return err
+	}
+	ch := g.children()
+	inSync, inPassword := under(g.SyncRoot, ch, g.IsGroup), under(g.PasswordRoot, ch, g.IsGroup)
+	anyIn := func(ps []string, groups map[string]bool) bool {
+		for _, p := range ps {
+			if groups[p] {
+				return true
+			}
+		}
+		return false
+	}
+	type placed struct {
+		u  User
+		ps []string
+	}
+	users := make([]placed, 0, len(changedUsers))
+	guids := make([]string, 0, len(changedUsers))
+	ix := g.dnIndex()
+	for _, e := range changedUsers {
+		u, ps, err := placeUser(e, ix, inBase)
+		if err != nil {
+			return err
+		}
+		users = append(users, placed{u, ps})
+		guids = append(guids, u.ObjectGUID)
+	}
+	if err := r.opts.Stored(guids); err != nil {
+		return err
+	}
+	for _, p := range users {
+		guid := p.u.ObjectGUID
+		g.setParents(guid, p.ps)
+		snap.GraphTouched = append(snap.GraphTouched, guid)
+		r.prog.Entries++
+		if !anyIn(p.ps, inSync) {
+			snap.Left = append(snap.Left, guid)
+			continue
+		}
+		r.fetched(p.u)
+		r.prog.Entries-- // fetched counted it
+		if anyIn(p.ps, inPassword) {
+			snap.PasswordGUIDs[guid] = true
+		}
+	}
+	sort.Slice(snap.Fetched, func(i, j int) bool { return snap.Fetched[i].ObjectGUID < snap.Fetched[j].ObjectGUID })
+	sort.Strings(snap.Unchanged)
+	sort.Strings(snap.Left)
+	sort.Strings(snap.GraphTouched)
+	snap.Partial, snap.Graph = true, g
 	return nil
 }
 
@@ -601,7 +686,9 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		userFilter(since), UserAttributes, nil),
 		func(e *ldap.Entry) error {
 			changedUsers = append(changedUsers, e)
-			r.prepare()
+			if r.opts.Stored == nil || len(dirty) > 0 || len(deleted) > 0 || r.opts.LoadEdges == nil {
+				r.prepare() // not a Partial read: every member as stored is needed
+			}
 			return nil
 		}, r.page("changed users"))
 	if err != nil {
@@ -610,8 +697,11 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	if len(dirty) == 0 && len(deleted) == 0 && len(changedUsers) == 0 {
 		// Nothing changed: the members and the graph are as stored, and
 		// what the caller knows of them is not needed.
-		snap.AsStored, snap.Graph = true, g
+		snap.Partial, snap.Graph = true, g
 		return nil
+	}
+	if len(dirty) == 0 && len(deleted) == 0 && r.opts.LoadEdges != nil && r.opts.Stored != nil {
+		return r.changedUsersOnly(g, changedUsers, inBase)
 	}
 	if err := r.ready(); err != nil {
 		return err

@@ -565,6 +565,21 @@ func (tx *Tx) DomainMembers(ctx context.Context, domain string) (map[string]Memb
 	return domainMembers(ctx, tx.tx, domain)
 }
 
+// MembersByGUID reads, as DomainMembers does, the members of domain with
+// these objectGUIDs (those that are not members are not in the map).
+func (s *Store) MembersByGUID(ctx context.Context, domain string, guids []string) (map[string]Member, error) {
+	gj, err := json.Marshal(guids)
+	if err != nil {
+		return nil, fmt.Errorf("read members of %s: %w", domain, err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT object_guid, password_rotation, ad_hash, enabled, left_reason IS NULL FROM accounts
+		WHERE domain = ? AND in_sync_group = 1 AND object_guid IN (SELECT value FROM json_each(?))`, domain, string(gj))
+	if err != nil {
+		return nil, fmt.Errorf("read members of %s: %w", domain, err)
+	}
+	return scanMembers(rows, domain, len(guids))
+}
+
 func domainMembers(ctx context.Context, q interface {
 	querier
 	QueryRowContext(context.Context, string, ...any) *sql.Row
@@ -577,6 +592,12 @@ func domainMembers(ctx context.Context, q interface {
 	if err != nil {
 		return nil, fmt.Errorf("read the members of %s: %w", domain, err)
 	}
+	return scanMembers(rows, domain, n)
+}
+
+// scanMembers reads the rows of a members query (object_guid,
+// password_rotation, ad_hash, enabled, current) into a map sized for n.
+func scanMembers(rows *sql.Rows, domain string, n int) (map[string]Member, error) {
 	defer rows.Close()
 	out := make(map[string]Member, n)
 	for rows.Next() {

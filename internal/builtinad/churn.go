@@ -12,13 +12,29 @@ import (
 // leave, an email change, a rename, a disable) and returns a one-line
 // description. The demo calls it every minute.
 func (s *Server) Churn(rng *rand.Rand) string {
+	return s.churnWith(rng, func(d *Domain) string { return d.churn(rng) })
+}
+
+// ChurnPeople is Churn without the changes of a group: a change of one
+// person's own entry (an email, a rename, a disable or an enable).
+func (s *Server) ChurnPeople(rng *rand.Rand) string {
+	return s.churnWith(rng, func(d *Domain) string {
+		people := d.people()
+		if len(people) == 0 {
+			return d.Name + ": no change: nobody to change"
+		}
+		return d.changePerson(rng, people, 2+rng.IntN(3))
+	})
+}
+
+func (s *Server) churnWith(rng *rand.Rand, change func(*Domain) string) string {
 	if s.closed.Load() || len(s.domains) == 0 {
 		return "no change: the directory is closed"
 	}
 	d := s.domains[rng.IntN(len(s.domains))]
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	msg := d.churn(rng)
+	msg := change(d)
 	if s.log != nil {
 		s.log.Info("builtinad: churn", "change", msg)
 	}
@@ -88,7 +104,18 @@ func (d *Domain) churn(rng *rand.Rand) string {
 		}
 		slices.Sort(left)
 		return prefix + label(e) + " was removed from " + strings.Join(left, ", ")
-	case op == 2: // an email change
+	default:
+		return d.changePerson(rng, people, op)
+	}
+}
+
+// changePerson changes one person's own entry: op 2 an email, 3 a rename,
+// 4 a disable (or an enable).
+func (d *Domain) changePerson(rng *rand.Rand, people []*entry, op int) string {
+	pick := func(es []*entry) *entry { return es[rng.IntN(len(es))] }
+	prefix := d.Name + ": "
+	switch op {
+	case 2: // an email change
 		e := pick(people)
 		old := e.first("mail")
 		local, _, _ := strings.Cut(old, "@")
@@ -106,7 +133,7 @@ func (d *Domain) churn(rng *rand.Rand) string {
 			return prefix + label(e) + " got an email address: " + mail
 		}
 		return prefix + label(e) + " changed email from " + old + " to " + mail
-	case op == 3: // a rename (new surname)
+	case 3: // a rename (new surname)
 		e := pick(people)
 		before := label(e)
 		sn := surnames[rng.IntN(len(surnames))]
