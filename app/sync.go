@@ -144,13 +144,14 @@ func (s *Service) syncDomain(ctx context.Context, d config.Domain, req SyncReque
 	if !s.claim(d.Name) {
 		return finish(fmt.Errorf("sync %s: %w", d.Name, ErrSyncRunning))
 	}
-	defer s.release(d.Name)
 	trigger := req.Trigger
 	if trigger == "" {
 		trigger = "manual"
 	}
 	s.publish(SyncStarted{Domain: d.Name, Trigger: trigger, At: start})
 	defer func() {
+		// Released first: a reload these events cause sees the domain idle.
+		s.release(d.Name)
 		s.publish(SyncFinished{Domain: d.Name, Summary: sum})
 		s.publish(DataChanged{What: ChangedAll})
 	}()
@@ -167,12 +168,14 @@ func (s *Service) syncDomain(ctx context.Context, d config.Domain, req SyncReque
 	if err != nil {
 		return finish(err)
 	}
-	sum.Server, sum.Members, sum.Fetched, sum.Pages = snap.Server, snap.MemberCount(), len(snap.Fetched), snap.Pages
+	sum.Server, sum.Fetched, sum.Pages = snap.Server, len(snap.Fetched), snap.Pages
+	if !snap.Partial { // a Partial snapshot lists only what changed: writeDomain counts
+		sum.Members, sum.PasswordRotation = snap.MemberCount(), len(snap.PasswordGUIDs)
+	}
 	sum.Mode = "incremental"
 	if snap.Full {
 		sum.Mode, sum.FullReason = "full", snap.FullReason
 	}
-	sum.PasswordRotation = len(snap.PasswordGUIDs)
 	wrote := s.now()
 	err = s.writeDomain(ctx, d, req, snap, gone, stored, &sum, start)
 	sum.WriteMS = s.now().Sub(wrote).Milliseconds()
@@ -405,6 +408,14 @@ func (s *Service) writeDomain(ctx context.Context, d config.Domain, req SyncRequ
 				plan.Unchanged += unlisted
 				if _, sum.PasswordRotation, err = tx.MemberCounts(ctx, d.Name); err != nil {
 					return err
+				}
+				// A leaver whose removal the guard holds is still in the
+				// group as stored, but not a member by the directory (a
+				// disabled one still is), as a full read counts them.
+				for _, h := range plan.Held {
+					if a := ms.accounts[accountKey(d.Name, h.ObjectGUID)]; h.Reason != store.LeftDisabled && a != nil && a.PasswordRotation {
+						sum.PasswordRotation--
+					}
 				}
 			}
 		}

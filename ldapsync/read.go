@@ -64,13 +64,13 @@ type ReadOptions struct {
 	// Ready, if set, is called before Known, KnownPassword or Same are
 	// first used (after Prepare), and may be called again; it waits for
 	// the caller to have filled them. An error it returns ends the read.
-	// A read that finds nothing changed (a Partial snapshot) calls
-	// neither.
+	// A read that returns a Partial snapshot (see Stored) calls neither.
 	Ready func() error
-	// Stored, if set, lets a read in which only users changed (no group,
-	// nothing deleted) return a Partial snapshot of them: it is called
-	// with their GUIDs, and Same must then answer for them (Known and
-	// KnownPassword are not used, nor are Prepare and Ready called).
+	// Stored, if set, lets a read in which nothing changed, or only users
+	// (no group, nothing deleted), return a Partial snapshot: it is called
+	// with the changed users' GUIDs, and Same must then answer for them
+	// (Known and KnownPassword are not used, nor are Prepare and Ready
+	// called). Without it, every snapshot lists every member.
 	Stored func(guids []string) error
 }
 
@@ -696,8 +696,15 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 	}
 	if len(dirty) == 0 && len(deleted) == 0 && len(changedUsers) == 0 {
 		// Nothing changed: the members and the graph are as stored, and
-		// what the caller knows of them is not needed.
+		// what the caller knows of them is not needed (a caller that takes
+		// no Partial snapshot gets them listed).
 		snap.Partial, snap.Graph = true, g
+		if r.opts.Stored == nil {
+			if err := r.ready(); err != nil {
+				return err
+			}
+			snap.Complete(r.opts.Known, r.opts.KnownPassword)
+		}
 		return nil
 	}
 	if len(dirty) == 0 && len(deleted) == 0 && r.opts.LoadEdges != nil && r.opts.Stored != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -28,6 +29,8 @@ type domainsPane struct {
 	domains       []app.DomainStatus
 	loaded        bool // the first list arrived
 	progress      map[string]ldapsync.Progress
+	started       map[string]time.Time    // when each domain's sync in progress began
+	done          map[string]finishedSync // outcomes shown ahead of the list (finished)
 	list          list
 	loader        loader
 	actions       []Action
@@ -36,7 +39,7 @@ type domainsPane struct {
 const paneDomains = "Domains"
 
 func newDomainsPane(c *Common) *domainsPane {
-	p := &domainsPane{c: c, progress: map[string]ldapsync.Progress{}}
+	p := &domainsPane{c: c, progress: map[string]ldapsync.Progress{}, started: map[string]time.Time{}, done: map[string]finishedSync{}}
 	p.actions = []Action{
 		{Key: key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "apply held removals")), Perm: app.PermRemovalsApply, Priority: 5,
 			Confirm: ConfirmDanger,
@@ -97,6 +100,7 @@ func (p *domainsPane) Update(msg tea.Msg) tea.Cmd {
 			return tea.Batch(again, notify("loading domains failed: %v", msg.err))
 		}
 		p.domains, p.loaded = msg.list, true
+		p.keepFinished()
 		for name := range p.progress {
 			if d := p.find(name); d == nil || !d.Running {
 				delete(p.progress, name) // a sync that ended while its events were lost
@@ -123,6 +127,8 @@ func (p *domainsPane) Update(msg tea.Msg) tea.Cmd {
 func (p *domainsPane) event(e app.Event) tea.Cmd {
 	switch e := e.(type) {
 	case app.SyncStarted:
+		p.started[e.Domain] = e.At
+		delete(p.done, e.Domain)
 		p.progress[e.Domain] = ldapsync.Progress{Phase: "connecting"}
 		p.setRunning(e.Domain, true)
 	case app.SyncProgressed:
@@ -159,22 +165,52 @@ func (p *domainsPane) find(name string) *app.DomainStatus {
 	return nil
 }
 
+// finishedSync is a sync's outcome as finished showed it, and when that
+// sync began: a list loaded before it ended says less.
+type finishedSync struct {
+	status app.DomainStatus
+	since  time.Time
+}
+
 // finished shows a sync's outcome from its summary at once, rather than
 // the domain's status before it until the reload that follows arrives (a
-// second or more while other panes reload 100,000 employees).
+// second or more while other panes reload 100,000 employees), and keeps
+// showing it over any list loaded before the sync ended (keepFinished).
 func (p *domainsPane) finished(domain string, sum app.DomainSummary) {
 	d := p.find(domain)
 	if d == nil {
 		return
 	}
 	now := p.c.Now()
-	d.LastAttempt = &now
+	d.LastAttempt, d.Running = &now, false
 	if !sum.OK {
 		d.LastError = cmp.Or(sum.Error, "sync failed")
-		return
+	} else {
+		last := sum
+		d.LastSuccess, d.LastError, d.Last, d.Members, d.Held = &now, "", &last, sum.Members, sum.Held
+		d.Left += sum.Removed
 	}
-	last := sum
-	d.LastSuccess, d.LastError, d.Last, d.Members, d.Held = &now, "", &last, sum.Members, sum.Held
+	p.done[domain] = finishedSync{status: *d, since: p.started[domain]}
+	delete(p.started, domain)
+}
+
+// keepFinished puts back, over a list just loaded, the outcomes finished
+// showed that the list predates (its last attempt is older than the
+// sync); a list that knows of the sync ends the overlay.
+func (p *domainsPane) keepFinished() {
+	for name, f := range p.done {
+		d := p.find(name)
+		switch {
+		case d == nil:
+			delete(p.done, name)
+		case d.LastAttempt != nil && !d.LastAttempt.Before(f.since):
+			delete(p.done, name)
+		default:
+			next := d.Next
+			*d = f.status
+			d.Next = next
+		}
+	}
 }
 
 func (p *domainsPane) setRunning(domain string, on bool) {

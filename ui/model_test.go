@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -851,10 +852,29 @@ func TestFinishedSyncShowsAtOnce(t *testing.T) {
 		return ""
 	}
 	before := row()
-	pressOnly(m, eventMsg{app.SyncStarted{Domain: "branch"}})
+	pane := m.mgr.pane(paneDomains).(*domainsPane)
+	stale := slices.Clone(pane.domains)
+	pressOnly(m, eventMsg{app.SyncStarted{Domain: "branch", At: fixedNow}})
 	pressOnly(m, eventMsg{app.SyncFinished{Domain: "branch", Summary: app.DomainSummary{Domain: "branch", OK: true, Mode: "full", Members: 4321, Added: 17}}})
 	if got := row(); !strings.Contains(got, "● ok") || !strings.Contains(got, "+17 ~0 -0") || !strings.Contains(got, "4321 members") {
 		t.Errorf("a finished sync shows %q until the reload (before it: %q); want its outcome at once", got, before)
+	}
+	// A list loaded before the sync ended does not take it back; one that
+	// knows of it does.
+	pressOnly(m, domainsMsg{list: stale})
+	if got := row(); !strings.Contains(got, "4321 members") {
+		t.Errorf("a list loaded before the sync ended took its outcome back: %q", got)
+	}
+	fresh := slices.Clone(stale)
+	for i := range fresh {
+		if fresh[i].Name == "branch" {
+			at := fixedNow.Add(time.Second)
+			fresh[i].LastAttempt, fresh[i].LastSuccess, fresh[i].LastError, fresh[i].Members = &at, &at, "", 4000
+		}
+	}
+	pressOnly(m, domainsMsg{list: fresh})
+	if got := row(); !strings.Contains(got, "4000 members") {
+		t.Errorf("a list loaded after the sync did not replace what it showed: %q", got)
 	}
 	pressOnly(m, eventMsg{app.SyncStarted{Domain: "branch"}})
 	pressOnly(m, eventMsg{app.SyncFinished{Domain: "branch", Summary: app.DomainSummary{Domain: "branch", Error: "bind refused"}}})

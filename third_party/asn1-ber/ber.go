@@ -249,9 +249,10 @@ func ReadPacket(reader io.Reader) (*Packet, error) {
 }
 
 // decodeFrom decodes a packet whose header was read from its content, a
-// buffer the packet then owns: its Data, ByteValue and children's are
-// slices of it (capped, so that a write to Data copies rather than
-// overwrite what follows).
+// buffer the packet then owns: a constructed packet's Data and a
+// primitive's ByteValue are slices of it (capped, so that appending to
+// Data copies rather than overwrite what follows); a primitive's Data is
+// a copy of its own.
 func decodeFrom(identifier Identifier, content []byte, depth int) (*Packet, error) {
 	if MaxNestingDepth > 0 && depth >= MaxNestingDepth {
 		return nil, fmt.Errorf("nesting depth %d exceeds maximum %d", depth, MaxNestingDepth)
@@ -259,8 +260,11 @@ func decodeFrom(identifier Identifier, content []byte, depth int) (*Packet, erro
 	content = content[:len(content):len(content)]
 	p := &Packet{Identifier: identifier}
 	if p.TagType != TypeConstructed {
+		// A primitive's Data is a copy: go-ldap rewrites some in place
+		// (Truncate, then AppendChild), which would write into the
+		// buffer its parents' data and ByteValue share.
 		p.Data = new(bytes.Buffer)
-		return p, setPrimitive(p, content, false)
+		return p, setPrimitive(p, content)
 	}
 	p.Data = bytes.NewBuffer(content)
 	p.Children = make([]*Packet, 0, 2)
@@ -480,17 +484,13 @@ func readBody(reader io.Reader, identifier Identifier, length, read, depth int) 
 		content = make([]byte, 0)
 	}
 
-	return p, read, setPrimitive(p, content, true)
+	return p, read, setPrimitive(p, content)
 }
 
-// setPrimitive sets a primitive packet's data and value from its content
-// (copied into Data, or Data made of it).
-func setPrimitive(p *Packet, content []byte, copyData bool) (err error) {
-	if copyData {
-		p.Data.Write(content)
-	} else {
-		p.Data = bytes.NewBuffer(content)
-	}
+// setPrimitive sets a primitive packet's data (a copy of its content) and
+// value.
+func setPrimitive(p *Packet, content []byte) (err error) {
+	p.Data.Write(content)
 	if p.ClassType == ClassUniversal {
 		p.ByteValue = content
 

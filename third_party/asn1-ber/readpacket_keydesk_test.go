@@ -79,3 +79,23 @@ func dump(p *Packet) string {
 	walk(p, 0)
 	return b.String()
 }
+
+// A packet ReadPacket gave may be rewritten in place, as go-ldap does with
+// a control's value (Truncate, then AppendChild): its parents' bytes and
+// its siblings' values stay as read.
+func TestReadPacketRewriteInPlace(t *testing.T) {
+	msg := Encode(ClassUniversal, TypeConstructed, TagSequence, nil, "")
+	msg.AppendChild(NewString(ClassUniversal, TypePrimitive, TagOctetString, "first", ""))
+	msg.AppendChild(NewString(ClassUniversal, TypePrimitive, TagOctetString, "second", ""))
+	raw := msg.Bytes()
+	p, err := ReadPacket(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := p.Children[0]
+	first.Data.Truncate(0)
+	first.AppendChild(NewString(ClassUniversal, TypePrimitive, TagOctetString, "xyz", ""))
+	if !bytes.Equal(p.Data.Bytes(), raw[2:]) || string(p.Children[1].ByteValue) != "second" || string(first.ByteValue) != "first" {
+		t.Errorf("rewriting a child in place changed what was read: parent %q, sibling %q, its value %q", p.Data.Bytes(), p.Children[1].ByteValue, first.ByteValue)
+	}
+}
