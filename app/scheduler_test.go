@@ -225,93 +225,64 @@ func TestMembersCountedAlike(t *testing.T) {
 	}
 }
 
-// TestIncrementalFollowsRandomChurn: after rounds of the demo's random
-// changes (joins, leaves, renames, email changes, disables, deletions,
-// hires), an incremental sync leaves what a full read finds: the full
-// sync that follows each changes nothing. The incremental read re-reads
-// the changed groups several at a time over one connection.
-func TestIncrementalFollowsRandomChurn(t *testing.T) {
-	s, srv := builtinService(t, 600, "")
-	ctx := context.Background()
-	req := SyncRequest{Actor: testAdmin, AllowRemovals: true}
-	if rep, err := s.Sync(ctx, req); err != nil || len(rep.Failed()) > 0 {
-		t.Fatalf("first sync: %v %+v", err, rep)
-	}
-	rng := rand.New(rand.NewPCG(7, 13))
-	for round := range 4 {
-		var changes []string
-		for range 30 {
-			changes = append(changes, srv.Churn(rng))
-		}
-		rep, err := s.Sync(ctx, req)
-		if err != nil || len(rep.Failed()) > 0 {
-			t.Fatalf("round %d: incremental sync: %v %+v", round, err, rep)
-		}
-		for _, d := range rep.Domains {
-			if d.Mode != "incremental" {
-				t.Errorf("round %d: %s synced %s (%s), want incremental", round, d.Domain, d.Mode, d.FullReason)
+// TestIncrementalFollowsChurn: after rounds of changes, an incremental
+// sync has followed them all (a full read then changes nothing) and
+// counts the members as the full read does. When only people's own
+// entries change (emails, names, disables), it reads and merges only them
+// (a Partial snapshot).
+func TestIncrementalFollowsChurn(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		churn    func(*builtinad.Server, *rand.Rand) string
+		perRound int
+		partial  bool // at most perRound members read
+	}{
+		{"random changes", (*builtinad.Server).Churn, 30, false},
+		{"people's own entries", (*builtinad.Server).ChurnPeople, 40, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, srv := builtinService(t, 600, "")
+			ctx := context.Background()
+			req := SyncRequest{Actor: testAdmin, AllowRemovals: true}
+			if rep, err := s.Sync(ctx, req); err != nil || len(rep.Failed()) > 0 {
+				t.Fatalf("first sync: %v %+v", err, rep)
 			}
-		}
-		full := req
-		full.Full = true
-		rep, err = s.Sync(ctx, full)
-		if err != nil || len(rep.Failed()) > 0 {
-			t.Fatalf("round %d: full sync: %v %+v", round, err, rep)
-		}
-		for _, d := range rep.Domains {
-			if d.Added+d.Updated+d.Merged+d.Removed+d.Held != 0 {
-				t.Errorf("round %d: the full read after the incremental one changed %s: +%d ~%d merged %d -%d held %d; the changes:\n%s",
-					round, d.Domain, d.Added, d.Updated, d.Merged, d.Removed, d.Held, strings.Join(changes, "\n"))
+			rng := rand.New(rand.NewPCG(7, 13))
+			for round := range 4 {
+				var changes []string
+				for range tt.perRound {
+					changes = append(changes, tt.churn(srv, rng))
+				}
+				inc, err := s.Sync(ctx, req)
+				if err != nil || len(inc.Failed()) > 0 {
+					t.Fatalf("round %d: incremental sync: %v %+v", round, err, inc)
+				}
+				full := req
+				full.Full = true
+				rep, err := s.Sync(ctx, full)
+				if err != nil || len(rep.Failed()) > 0 {
+					t.Fatalf("round %d: full sync: %v %+v", round, err, rep)
+				}
+				fetched := 0
+				for i, d := range inc.Domains {
+					f := rep.Domains[i]
+					fetched += d.Fetched
+					if d.Mode != "incremental" || tt.partial && d.Fetched > tt.perRound {
+						t.Errorf("round %d: %s synced %s (%s), %d members read; want incremental", round, d.Domain, d.Mode, d.FullReason, d.Fetched)
+					}
+					if f.Added+f.Updated+f.Merged+f.Removed+f.Held != 0 {
+						t.Errorf("round %d: the full read after the incremental one changed %s: +%d ~%d merged %d -%d held %d; the changes:\n%s",
+							round, f.Domain, f.Added, f.Updated, f.Merged, f.Removed, f.Held, strings.Join(changes, "\n"))
+					}
+					if d.Members != f.Members || d.PasswordRotation != f.PasswordRotation || d.Added+d.Updated+d.Unchanged != f.Unchanged {
+						t.Errorf("round %d: %s: the incremental sync counted %d members, %d in the password group, %d+%d+%d read or kept; the full read %d, %d, %d",
+							round, d.Domain, d.Members, d.PasswordRotation, d.Added, d.Updated, d.Unchanged, f.Members, f.PasswordRotation, f.Unchanged)
+					}
+				}
+				if fetched == 0 {
+					t.Errorf("round %d: %d changes, and no member read", round, tt.perRound)
+				}
 			}
-		}
-	}
-}
-
-// TestIncrementalFollowsPeopleChanges: when only people's own entries
-// change (emails, names, disables), an incremental sync reads and merges
-// only them (a Partial snapshot), and counts every member as a full read
-// then does; the full read finds nothing more.
-func TestIncrementalFollowsPeopleChanges(t *testing.T) {
-	s, srv := builtinService(t, 600, "")
-	ctx := context.Background()
-	req := SyncRequest{Actor: testAdmin, AllowRemovals: true}
-	if rep, err := s.Sync(ctx, req); err != nil || len(rep.Failed()) > 0 {
-		t.Fatalf("first sync: %v %+v", err, rep)
-	}
-	rng := rand.New(rand.NewPCG(5, 8))
-	for round := range 4 {
-		var changes []string
-		for range 40 {
-			changes = append(changes, srv.ChurnPeople(rng))
-		}
-		inc, err := s.Sync(ctx, req)
-		if err != nil || len(inc.Failed()) > 0 {
-			t.Fatalf("round %d: incremental sync: %v %+v", round, err, inc)
-		}
-		full := req
-		full.Full = true
-		rep, err := s.Sync(ctx, full)
-		if err != nil || len(rep.Failed()) > 0 {
-			t.Fatalf("round %d: full sync: %v %+v", round, err, rep)
-		}
-		fetched := 0
-		for i, d := range inc.Domains {
-			f := rep.Domains[i]
-			fetched += d.Fetched
-			if d.Mode != "incremental" || d.Fetched > 40 {
-				t.Errorf("round %d: %s synced %s (%s), %d members read; want incremental, at most the 40 changed", round, d.Domain, d.Mode, d.FullReason, d.Fetched)
-			}
-			if f.Added+f.Updated+f.Merged+f.Removed+f.Held != 0 {
-				t.Errorf("round %d: the full read after the incremental one changed %s: +%d ~%d merged %d -%d held %d; the changes:\n%s",
-					round, f.Domain, f.Added, f.Updated, f.Merged, f.Removed, f.Held, strings.Join(changes, "\n"))
-			}
-			if d.Members != f.Members || d.PasswordRotation != f.PasswordRotation || d.Added+d.Updated+d.Unchanged != f.Unchanged {
-				t.Errorf("round %d: %s: the incremental sync counted %d members, %d in the password group, %d+%d+%d read or kept; the full read %d, %d, %d",
-					round, d.Domain, d.Members, d.PasswordRotation, d.Added, d.Updated, d.Unchanged, f.Members, f.PasswordRotation, f.Unchanged)
-			}
-		}
-		if fetched == 0 {
-			t.Errorf("round %d: 40 changes, and no member read", round)
-		}
+		})
 	}
 }

@@ -834,11 +834,7 @@ func TestHeldDisabledRemovalsCanBeApplied(t *testing.T) {
 	ctx := context.Background()
 	corp := builtinCorp(t, 100)
 	s := serviceFor(t, corp.configBlock(t, "KD_TEST_CORP_PW"), t.TempDir())
-	syncCorp := func(req SyncRequest) DomainSummary {
-		t.Helper()
-		req.Domains = []string{"corp"}
-		return summaryOf(t, mustSync(t, s, req), "corp")
-	}
+	syncCorp := domainSyncer(t, s, "corp")
 	syncCorp(SyncRequest{})
 	for _, dn := range corp.bulkDNs[:30] {
 		if err := corp.dc.Modify(ctx, dn, map[string][]string{"userAccountControl": {"514"}}); err != nil {
@@ -858,6 +854,15 @@ func TestHeldDisabledRemovalsCanBeApplied(t *testing.T) {
 	}
 	if sc := syncCorp(SyncRequest{}); sc.Held != 0 || sc.Removed != 0 || sc.Members != 113-30 {
 		t.Errorf("sync after: %+v; want nothing held or removed, %d members", sc, 113-30)
+	}
+}
+
+// domainSyncer syncs one domain of s, and returns its summary.
+func domainSyncer(t *testing.T, s *Service, domain string) func(SyncRequest) DomainSummary {
+	return func(req SyncRequest) DomainSummary {
+		t.Helper()
+		req.Domains = []string{domain}
+		return summaryOf(t, mustSync(t, s, req), domain)
 	}
 }
 
@@ -881,11 +886,7 @@ func TestPartialSyncLeavesOthersAlone(t *testing.T) {
 	ctx := context.Background()
 	corp := builtinCorp(t, 20)
 	s := serviceFor(t, corp.configBlock(t, "KD_TEST_CORP_PW"), t.TempDir())
-	syncCorp := func(req SyncRequest) DomainSummary {
-		t.Helper()
-		req.Domains = []string{"corp"}
-		return summaryOf(t, mustSync(t, s, req), "corp")
-	}
+	syncCorp := domainSyncer(t, s, "corp")
 	before := syncCorp(SyncRequest{})
 	if err := corp.dc.Modify(ctx, corp.dns["bob"], map[string][]string{"mail": {"alice.adams@example.com"}}); err != nil {
 		t.Fatal(err)

@@ -313,71 +313,11 @@ func (c *Conn) ReadMembers(ctx context.Context, opts ReadOptions) (*Snapshot, er
 	return snap, nil
 }
 
-// usersOnly finishes an incremental read in which only users changed: the
-// groups nest as stored, and the users not read keep their memberships
-// as stored (ReadOptions.Known and KnownPassword), so only the groups'
-// nesting is read from the store and the changed users are placed by
-// their memberOf.
-func (r *reader) usersOnly(g *Graph, changedUsers []*ldap.Entry, inBase func(string) (bool, error)) error {
-	snap := r.snap
-	if err := r.opts.LoadEdges(g, true); err != nil {
-		return err
-	}
-	ch := g.children()
-	inSync, inPassword := under(g.SyncRoot, ch, g.IsGroup), under(g.PasswordRoot, ch, g.IsGroup)
-	anyIn := func(ps []string, groups map[string]bool) bool {
-		for _, p := range ps {
-			if groups[p] {
-				return true
-			}
-		}
-		return false
-	}
-	members := make(map[string]bool, len(r.opts.Known))
-	for guid := range r.opts.Known {
-		members[guid] = true
-	}
-	password := map[string]bool{}
-	for guid := range r.opts.KnownPassword {
-		password[guid] = true
-	}
-	ix := g.dnIndex()
-	changed := map[string]bool{}
-	for _, e := range changedUsers {
-		u, ps, err := placeUser(e, ix, inBase)
-		if err != nil {
-			return err
-		}
-		g.setParents(u.ObjectGUID, ps)
-		snap.GraphTouched = append(snap.GraphTouched, u.ObjectGUID)
-		r.prog.Entries++
-		delete(members, u.ObjectGUID)
-		delete(password, u.ObjectGUID)
-		if anyIn(ps, inSync) {
-			members[u.ObjectGUID], changed[u.ObjectGUID] = true, true
-			r.fetched(u)
-		}
-		if anyIn(ps, inPassword) {
-			password[u.ObjectGUID] = true
-		}
-	}
-	for guid := range members {
-		if !changed[guid] {
-			snap.Unchanged = append(snap.Unchanged, guid)
-		}
-	}
-	sort.Slice(snap.Fetched, func(i, j int) bool { return snap.Fetched[i].ObjectGUID < snap.Fetched[j].ObjectGUID })
-	sort.Strings(snap.Unchanged)
-	sort.Strings(snap.GraphTouched)
-	r.finish(g, members, password)
-	return nil
-}
-
 // changedUsersOnly finishes, as a Partial snapshot, an incremental read
 // in which only users changed: the groups nest as stored, and only the
 // changed users are placed (by their memberOf) and compared with what is
-// stored of them (ReadOptions.Stored, then Same). Its cost follows the
-// changes, not the number of members.
+// stored of them (ReadOptions.Stored if set, then Same). Its cost follows
+// the changes, not the number of members.
 func (r *reader) changedUsersOnly(g *Graph, changedUsers []*ldap.Entry, inBase func(string) (bool, error)) error {
 	snap := r.snap
 	if err := r.opts.LoadEdges(g, true); err != nil {
@@ -408,8 +348,10 @@ func (r *reader) changedUsersOnly(g *Graph, changedUsers []*ldap.Entry, inBase f
 		users = append(users, placed{u, ps})
 		guids = append(guids, u.ObjectGUID)
 	}
-	if err := r.opts.Stored(guids); err != nil {
-		return err
+	if r.opts.Stored != nil {
+		if err := r.opts.Stored(guids); err != nil {
+			return err
+		}
 	}
 	for _, p := range users {
 		guid := p.u.ObjectGUID
@@ -707,14 +649,22 @@ func (r *reader) incremental(ctx context.Context, g *Graph) error {
 		}
 		return nil
 	}
-	if len(dirty) == 0 && len(deleted) == 0 && r.opts.LoadEdges != nil && r.opts.Stored != nil {
-		return r.changedUsersOnly(g, changedUsers, inBase)
+	if len(dirty) == 0 && len(deleted) == 0 && r.opts.LoadEdges != nil {
+		// Only users changed.
+		if r.opts.Stored != nil {
+			return r.changedUsersOnly(g, changedUsers, inBase)
+		}
+		if err := r.ready(); err != nil {
+			return err
+		}
+		if err := r.changedUsersOnly(g, changedUsers, inBase); err != nil {
+			return err
+		}
+		snap.Complete(r.opts.Known, r.opts.KnownPassword)
+		return nil
 	}
 	if err := r.ready(); err != nil {
 		return err
-	}
-	if len(dirty) == 0 && len(deleted) == 0 && r.opts.LoadEdges != nil {
-		return r.usersOnly(g, changedUsers, inBase)
 	}
 	switch {
 	case edges != nil:
