@@ -357,13 +357,12 @@ func (r *reader) changedUsersOnly(g *Graph, changedUsers []*ldap.Entry, inBase f
 		guid := p.u.ObjectGUID
 		g.setParents(guid, p.ps)
 		snap.GraphTouched = append(snap.GraphTouched, guid)
-		r.prog.Entries++
 		if !anyIn(p.ps, inSync) {
 			snap.Left = append(snap.Left, guid)
+			r.prog.Entries++
 			continue
 		}
-		r.fetched(p.u)
-		r.prog.Entries-- // fetched counted it
+		r.fetched(p.u) // counts it
 		if anyIn(p.ps, inPassword) {
 			snap.PasswordGUIDs[guid] = true
 		}
